@@ -1,0 +1,50 @@
+# ivr112: `make run` starts Asterisk, the app and the HTTP side; `make test` runs every test.
+# Both install what is missing first (Debian packages, the Python environment, the Asterisk root).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps venv unit integration lint asterisk-root bench clean
+
+run: deps venv
+	$(BIN)/ivr112 prompts build
+	$(BIN)/ivr112 run --with-asterisk
+
+test: deps venv
+	$(BIN)/ivr112 prompts build >/dev/null
+	$(BIN)/python -m pytest -q tests
+
+unit: venv
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: deps venv
+	$(BIN)/python -m pytest -q tests/integration
+
+lint: venv
+	$(BIN)/ruff check ivr ari_app tests
+	$(BIN)/mypy
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+asterisk-root: deps venv
+	$(BIN)/python -c 'from ivr.settings import load_settings; from ari_app.asterisk.provision import ensure_root; ensure_root(load_settings().root_path)'
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,252 @@
+"""The `ivr112` command: one obvious way to start, check and inspect each part.
+
+    ivr112 run [--with-asterisk]        the app (and, with the flag, Asterisk too)
+    ivr112 asterisk up|down|status      the local Asterisk 22 instance (configure: write its files only)
+    ivr112 prompts build|check          prompt WAV files from the plan's text
+    ivr112 validate [PLAN ...]          check plans; file:line:column for each problem
+    ivr112 operators list|password NAME softphone accounts
+    ivr112 secrets show                 generated ARI/AMI/console secrets (this machine only)
+    ivr112 settings                     every setting with its value and help
+    ivr112 incidents [--limit N]        the latest incidents from the store
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ari_app.asterisk import process, provision
+from ari_app.asterisk.layout import Layout
+from ivr import prompts
+from ivr.errors import Ivr112Error, PlanError
+from ivr.plan import Plan, load_plan
+from ivr.secrets import Secrets, load_or_create
+from ivr.settings import Settings, load_settings, setting_fields
+from ivr.store import open_store
+
+log = logging.getLogger("ivr112")
+
+
+def _secrets(settings: Settings) -> Secrets:
+    return load_or_create(settings.data_path, tuple(op.name for op in settings.operators))
+
+
+def _plan(settings: Settings) -> Plan:
+    return load_plan(settings.plan_path)
+
+
+def asterisk_up(settings: Settings) -> int:
+    """Provision (first time), configure and start Asterisk; return its pid."""
+    layout = Layout(settings.root_path, settings.instance)
+    if provision.ensure_root(settings.root_path):
+        print(f"Asterisk root made in {settings.root_path}")
+    plan = _plan(settings)
+    secrets = _secrets(settings)
+    prompts.build(plan, settings.data_path)
+    files = prompts.require(plan, settings.data_path)
+    running = process.read_pid(layout)
+    if running:
+        process.reload(layout, settings, secrets, plan, files)
+        print(f"Asterisk instance '{settings.instance}' already runs (pid {running}); configuration reloaded")
+        return running
+    process.prepare(settings, secrets, plan, files, layout)
+    pid = process.start(layout, boot_timeout=settings.asterisk_boot_timeout)
+    print(
+        f"Asterisk instance '{settings.instance}' up (pid {pid}): SIP udp {settings.sip_host}:{settings.sip_port}, "
+        f"ARI {settings.ari_host}:{settings.ari_port}, AMI {settings.ami_host}:{settings.ami_port}"
+    )
+    return pid
+
+
+def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
+    layout = Layout(settings.root_path, settings.instance)
+    if args.action == "up":
+        asterisk_up(settings)
+    elif args.action == "configure":
+        plan = _plan(settings)
+        process.prepare(settings, _secrets(settings), plan, prompts.require(plan, settings.data_path), layout)
+        print(f"instance folder written: {layout.host(layout.inner)}")
+    elif args.action == "down":
+        print("stopped" if process.stop(layout) else f"Asterisk instance '{settings.instance}' was not running")
+    else:
+        st = process.status(layout)
+        print(f"root: {settings.root_path} ({st.version or 'not provisioned'})")
+        print(st.detail)
+        if st.running:
+            print(f"SIP udp {settings.sip_host}:{settings.sip_port}  ARI {settings.ari_host}:{settings.ari_port}  AMI {settings.ami_host}:{settings.ami_port}")
+            print(f"logs: {layout.messages_log}")
+        return 0 if st.running else 3
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.service import Service, serve
+
+    plan = _plan(settings)
+    secrets = _secrets(settings)
+    prompts.require(plan, settings.data_path)
+    layout = Layout(settings.root_path, settings.instance)
+    started_asterisk = False
+    if args.with_asterisk:
+        if process.read_pid(layout) is None:
+            started_asterisk = True
+        asterisk_up(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(Service(settings, secrets, plan), stop=stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if started_asterisk:
+            process.stop(layout)
+            print(f"Asterisk instance '{settings.instance}' stopped")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
+    plan = _plan(settings)
+    if args.action == "build":
+        made = prompts.build(plan, settings.data_path, force=args.force)
+        for pf in made:
+            print(f"built {pf.language}/{pf.name}: {pf.path} ({prompts.duration(pf.path):.1f} s)")
+        print(f"{len(made)} prompt file(s) built")
+    files, problems = prompts.resolve(plan, settings.data_path)
+    for pf in files:
+        kind = "built from text" if pf.built else "recorded"
+        print(f"ok  {pf.language}/{pf.name}: {pf.path} ({kind}, {prompts.duration(pf.path):.1f} s)")
+    for problem in problems:
+        print(f"MISSING {problem}")
+    return 1 if problems else 0
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    paths = [Path(p) for p in args.paths] or [settings.plan_path]
+    failed = 0
+    for path in paths:
+        try:
+            plan = load_plan(path)
+        except PlanError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(problem)
+            continue
+        print(
+            f"{path}: ok: plan '{plan.id}' ({plan.name}) answers {', '.join(plan.numbers)}; "
+            f"{len(plan.menus)} menu(s), {len(plan.queues)} queue(s), {len(plan.prompts)} prompt(s), languages {', '.join(plan.languages)}"
+        )
+    return 1 if failed else 0
+
+
+def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
+    secrets = _secrets(settings)
+    if args.action == "list":
+        for op in settings.operators:
+            print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}")
+        return 0
+    if not args.name:
+        print("say which operator: ivr112 operators password NAME", file=sys.stderr)
+        return 2
+    password = secrets.operator_password(args.name)
+    print("SIP account for a softphone (UDP, codecs G.711 u-law/a-law):")
+    print(f"  server:   {settings.sip_host}:{settings.sip_port}")
+    print(f"  username: {args.name}")
+    print(f"  password: {password}")
+    return 0
+
+
+def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
+    secrets = _secrets(settings)
+    print(f"file:           {settings.data_path / 'secrets.yaml'} (mode 0600)")
+    print(f"console_secret: {secrets.console_secret}")
+    print("ARI and AMI secrets are in the same file; they are only for the app and Asterisk.")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
+    for f in setting_fields():
+        print(f"{f.name} = {getattr(settings, f.name)!r}\n    {f.metadata['help']}")
+    return 0
+
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings.data_path)
+    try:
+        for inc in store.recent(args.limit):
+            print(
+                f"#{inc.id} {inc.arrived_at} from {inc.caller_number or '?'} to {inc.called_number} "
+                f"route={inc.route or '-'} ended={inc.ended_at or 'live'} {inc.end_reason or ''}"
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr112", description="The open 112 emergency call centre platform.")
+    parser.add_argument("--config", help="a settings YAML file applied over config/ivr112.yaml")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the app (ARI, HTTP side, store) until Ctrl-C")
+    p.add_argument("--with-asterisk", action="store_true", help="also start the local Asterisk, and stop it on exit")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("asterisk", help="the local Asterisk 22 instance")
+    p.add_argument("action", choices=("up", "down", "status", "configure"))
+    p.set_defaults(func=cmd_asterisk)
+
+    p = sub.add_parser("prompts", help="prompt WAV files")
+    p.add_argument("action", choices=("build", "check"))
+    p.add_argument("--force", action="store_true", help="rebuild every prompt made from text")
+    p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser("validate", help="check plan files")
+    p.add_argument("paths", nargs="*", help="plan files (default: the configured plan)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("operators", help="operator softphone accounts")
+    p.add_argument("action", choices=("list", "password"))
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("secrets", help="the generated secrets")
+    p.add_argument("action", choices=("show",))
+    p.set_defaults(func=cmd_secrets)
+
+    p = sub.add_parser("settings", help="every setting, its value and help")
+    p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser("incidents", help="the latest incidents")
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_incidents)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        return int(args.func(args, settings))
+    except Ivr112Error as exc:
+        print(f"ivr112: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The app's HTTP side: health for supervisors and scripts, and the incidents API.
+
+`/health` tells whether the app can take calls (no caller data, no login). Everything
+under `/api/` needs `Authorization: Bearer <console_secret>` from the generated secrets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+
+from aiohttp import web
+
+from ari_app.service import APP_KEY, Service
+
+routes = web.RouteTableDef()
+
+
+def _service(request: web.Request) -> Service:
+    return request.app[APP_KEY]
+
+
+def _authorised(request: web.Request) -> None:
+    service = _service(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), service.secrets.console_secret.encode()):
+        raise web.HTTPUnauthorized(
+            text='{"error": "login required: send Authorization: Bearer <console_secret> (ivr112 secrets show)"}',
+            content_type="application/json",
+        )
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    service = _service(request)
+    ok = service.ari_connected
+    body = {
+        "status": "ok" if ok else "degraded",
+        "ari_connected": ok,
+        "calls_in_app": len(service.dispatcher.active_channels()),
+        "plans": sorted(service.plans.plans),
+        "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",
+    }
+    return web.json_response(body, status=200 if ok else 503)
+
+
+@routes.get("/api/incidents")
+async def incidents(request: web.Request) -> web.Response:
+    _authorised(request)
+    try:
+        limit = min(500, max(1, int(request.query.get("limit", "50"))))
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "limit must be a whole number"}', content_type="application/json") from None
+    rows = await _service(request).store.recent(limit)
+    return web.json_response([dataclasses.asdict(r) for r in rows])
+
+
+@routes.get("/api/incidents/{id}")
+async def incident(request: web.Request) -> web.Response:
+    _authorised(request)
+    try:
+        incident_id = int(request.match_info["id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "incident id must be a number"}', content_type="application/json") from None
+    store = _service(request).store
+    row = await store.get(incident_id)
+    if row is None:
+        raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
+    events = await store.events(incident_id)
+    return web.json_response({**dataclasses.asdict(row), "events": [dataclasses.asdict(e) for e in events]})

@@ -1,0 +1,214 @@
+"""The call flow of one caller through a plan: events in, actions out, no I/O.
+
+Theory of operation
+-------------------
+A `CallFlow` starts in GREETING and plays the plan's greeting. When a prompt list
+finishes, or a digit ends it early (barge-in), the flow moves along the plan:
+
+    GREETING    --PromptDone-->            go(entry.then)
+    GREETING    --Digit (menu next)-->     StopPlayback, enter menu with that digit
+    MENU_PROMPT --Digit-->                 StopPlayback, collect digit
+    MENU_PROMPT --PromptDone-->            MENU_WAIT, WaitDigits(timeout)
+    MENU_WAIT   --Digit-->                 collect digit
+    MENU_WAIT   --InputTimeout-->          no input (or an unfinished entry: wrong input)
+    any         --HungUp-->                ENDED
+    go(queue|agency)                       ROUTED, Route(target)   (the flow's last action)
+
+A collected string that is an option goes there; one that is the start of a longer
+option waits for more; anything else is wrong input. No input and wrong input replay
+the menu `retries` times, then follow the menu's no_input / wrong_input rule, which the
+validator guarantees ends at a person. Events that arrive in a state that cannot use
+them (a late PromptDone after a barge-in, a digit after routing) are ignored: on a
+real phone line such races are normal, not errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ivr.plan import Menu, Plan, Target
+
+
+class State(enum.Enum):
+    GREETING = "greeting"
+    MENU_PROMPT = "menu_prompt"
+    MENU_WAIT = "menu_wait"
+    ROUTED = "routed"
+    ENDED = "ended"
+
+
+# Events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptDone:
+    """The prompt list last asked for finished playing (or was stopped)."""
+
+
+@dataclass(frozen=True)
+class Digit:
+    digit: str
+
+
+@dataclass(frozen=True)
+class InputTimeout:
+    """No digit came within the WaitDigits timeout."""
+
+
+@dataclass(frozen=True)
+class HungUp:
+    pass
+
+
+Event = PromptDone | Digit | InputTimeout | HungUp
+
+
+# Actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Play:
+    prompts: tuple[str, ...]
+    language: str
+    interruptible: bool
+
+
+@dataclass(frozen=True)
+class StopPlayback:
+    pass
+
+
+@dataclass(frozen=True)
+class WaitDigits:
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """Hand the call to a person: target.kind is 'queue' or 'agency'."""
+
+    target: Target
+    reason: str
+    language: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """A fact about the call worth keeping on the incident (menu entered, digit, choice)."""
+
+    kind: str
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+Action = Play | StopPlayback | WaitDigits | Route | Step
+
+
+class CallFlow:
+    def __init__(self, plan: Plan, *, language: str | None = None) -> None:
+        self.plan = plan
+        self.language = language or plan.default_language
+        self.state = State.GREETING
+        self.menu: Menu | None = None
+        self.attempts = 0
+        self.collected = ""
+        self.route: Route | None = None
+
+    # The flow's whole life is: start(), then handle() for each event until ROUTED/ENDED.
+
+    def start(self) -> list[Action]:
+        self.state = State.GREETING
+        greeting = self.plan.entry.greeting
+        if not greeting:
+            return self._go(self.plan.entry.then, "entry")
+        return [Play(greeting, self.language, interruptible=self.plan.entry.then.kind == "menu")]
+
+    def handle(self, event: Event) -> list[Action]:
+        if isinstance(event, HungUp):
+            self.state = State.ENDED
+            return []
+        if self.state is State.GREETING:
+            if isinstance(event, PromptDone):
+                return self._go(self.plan.entry.then, "entry")
+            if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
+                actions: list[Action] = [StopPlayback()]
+                actions += self._enter(self.plan.menus[self.plan.entry.then.name], replay=False)
+                self.state = State.MENU_WAIT
+                return actions + self._collect(event.digit)
+            return []
+        if self.state is State.MENU_PROMPT:
+            if isinstance(event, Digit):
+                self.state = State.MENU_WAIT
+                return [StopPlayback()] + self._collect(event.digit)
+            if isinstance(event, PromptDone):
+                self.state = State.MENU_WAIT
+                assert self.menu is not None
+                return [WaitDigits(self.menu.timeout)]
+            return []
+        if self.state is State.MENU_WAIT:
+            if isinstance(event, Digit):
+                return self._collect(event.digit)
+            if isinstance(event, InputTimeout):
+                if self.collected:
+                    return self._wrong()
+                return self._no_input()
+            return []
+        return []
+
+    # Internals -------------------------------------------------------------------------
+
+    def _enter(self, menu: Menu, *, replay: bool) -> list[Action]:
+        self.menu = menu
+        self.collected = ""
+        self.state = State.MENU_PROMPT
+        steps: list[Action] = []
+        if not replay:
+            self.attempts = 0
+            steps.append(Step("menu", {"menu": menu.name}))
+        prompts = (menu.retry_prompts if replay else ()) + menu.prompts
+        return steps + [Play(prompts, self.language, interruptible=True)]
+
+    def _collect(self, digit: str) -> list[Action]:
+        assert self.menu is not None
+        self.collected += digit
+        options = self.menu.options
+        if self.collected in options:
+            choice = self.collected
+            return [Step("choice", {"menu": self.menu.name, "digits": choice})] + self._go(options[choice], f"pressed {choice}")
+        if any(opt.startswith(self.collected) for opt in options):
+            return [WaitDigits(self.menu.timeout)]
+        return self._wrong()
+
+    def _no_input(self) -> list[Action]:
+        assert self.menu is not None
+        self.attempts += 1
+        step = Step("no_input", {"menu": self.menu.name, "attempt": str(self.attempts)})
+        if self.attempts > self.menu.retries and self.menu.no_input is not None:
+            return [step] + self._go(self.menu.no_input, "no input")
+        return [step] + self._enter(self.menu, replay=True)
+
+    def _wrong(self) -> list[Action]:
+        assert self.menu is not None
+        self.attempts += 1
+        step = Step("wrong_input", {"menu": self.menu.name, "digits": self.collected, "attempt": str(self.attempts)})
+        if self.attempts > self.menu.retries and self.menu.wrong_input is not None:
+            return [step] + self._go(self.menu.wrong_input, "wrong input")
+        return [step] + self._enter(self.menu, replay=True)
+
+    def _go(self, target: Target, reason: str) -> list[Action]:
+        if target.kind in ("queue", "agency"):
+            self.state = State.ROUTED
+            self.route = Route(target, reason, self.language)
+            return [self.route]
+        if target.kind == "menu":
+            return self._enter(self.plan.menus[target.name], replay=False)
+        if target.kind == "language":
+            self.language = target.name
+            step = Step("language", {"language": target.name})
+            menu = self.menu or self.plan.menus.get(self.plan.entry.then.name)
+            if menu is None:
+                return [step] + self._go(self.plan.entry.then, reason)
+            return [step] + self._enter(menu, replay=False)
+        # repeat: the current menu again, without counting it as an attempt
+        assert self.menu is not None
+        return self._enter(self.menu, replay=False)

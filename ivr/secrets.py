@@ -1,0 +1,79 @@
+"""Generated secrets: ARI, AMI and console passwords and one SIP password per operator.
+
+Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
+later runs read the same file so softphones keep working. No default password exists.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as _random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ivr.errors import ConfigError
+
+SECRETS_FILE = "secrets.yaml"
+_TOKEN_BYTES = 18
+
+
+@dataclass(frozen=True)
+class Secrets:
+    ari_password: str
+    ami_secret: str
+    console_secret: str
+    operator_passwords: dict[str, str] = field(default_factory=dict)
+
+    def operator_password(self, name: str) -> str:
+        try:
+            return self.operator_passwords[name]
+        except KeyError:
+            raise ConfigError(f"no operator named {name!r}; operators are listed under 'operators' in the config") from None
+
+
+def _token() -> str:
+    return _random.token_urlsafe(_TOKEN_BYTES)
+
+
+def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = ()) -> Secrets:
+    """Return the secrets in `data_dir`, generating any that are missing (file mode 0600)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRETS_FILE
+    data: dict[str, object] = {}
+    if path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: unreadable ({exc}); delete it to generate new secrets") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping; delete it to generate new secrets")
+        data = loaded
+    changed = False
+    for key in ("ari_password", "ami_secret", "console_secret"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            data[key] = _token()
+            changed = True
+    ops = data.get("operator_passwords")
+    if not isinstance(ops, dict):
+        ops = {}
+        changed = True
+    for name in operator_names:
+        if not isinstance(ops.get(name), str) or not ops[name]:
+            ops[name] = _token()
+            changed = True
+    data["operator_passwords"] = ops
+    if changed:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            yaml.safe_dump(data, fh, sort_keys=True)
+        os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return Secrets(
+        ari_password=str(data["ari_password"]),
+        ami_secret=str(data["ami_secret"]),
+        console_secret=str(data["console_secret"]),
+        operator_passwords={str(k): str(v) for k, v in ops.items()},
+    )

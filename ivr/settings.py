@@ -1,0 +1,168 @@
+"""Service settings: one table of name, default and help, read from `config/ivr112.yaml`,
+then `--config FILE`, then `IVR112_<NAME>` environment variables (last one wins).
+
+Secrets are not settings: they are generated on first run into the data folder
+(see `ivr.secrets`), so no password ever ships with the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ivr.errors import ConfigError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_DIR / "config" / "ivr112.yaml"
+ENV_PREFIX = "IVR112_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Operator:
+    """An operator account: a PJSIP endpoint a softphone registers as."""
+
+    name: str
+    full_name: str = ""
+    languages: tuple[str, ...] = ("id",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. `ivr112 settings` prints this table."""
+
+    plan: str = _setting("dialplans/kotim.yaml", "The YAML plan the app serves (relative to the project folder or absolute).")
+    data_dir: str = _setting("var", "Folder for the SQLite store, generated secrets and logs (created if missing).")
+    asterisk_root: str = _setting(".cache/asterisk-root", "Debian sid root file system that holds Asterisk 22 (made on first `ivr112 asterisk up`).")
+    instance: str = _setting("default", "Name of this Asterisk instance inside the root; tests use their own so they never clash with `make run`.")
+    sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")
+    sip_port: int = _setting(5060, "UDP port of the SIP transport.")
+    ari_host: str = _setting("127.0.0.1", "Address of Asterisk's HTTP server (ARI).")
+    ari_port: int = _setting(8088, "Port of Asterisk's HTTP server (ARI).")
+    ami_host: str = _setting("127.0.0.1", "Address Asterisk's manager interface (AMI) binds to.")
+    ami_port: int = _setting(5038, "Port of Asterisk's manager interface (AMI).")
+    http_host: str = _setting("127.0.0.1", "Address of the app's web console and HTTP endpoints.")
+    http_port: int = _setting(8112, "Port of the app's web console and HTTP endpoints.")
+    app_name: str = _setting("ivr112", "Name of the ARI application that `Stasis()` hands 112 calls to.")
+    ari_request_timeout: float = _setting(5.0, "Seconds before an ARI REST request is given up.")
+    ari_reconnect_min: float = _setting(0.2, "First wait, in seconds, before reconnecting a dropped ARI WebSocket.")
+    ari_reconnect_max: float = _setting(5.0, "Longest wait, in seconds, between ARI reconnect attempts.")
+    asterisk_boot_timeout: float = _setting(60.0, "Seconds to wait for Asterisk to be fully booted.")
+    rtp_start: int = _setting(10000, "First UDP port Asterisk uses for RTP media.")
+    rtp_end: int = _setting(10999, "Last UDP port Asterisk uses for RTP media.")
+    log_level: str = _setting("INFO", "Logging level of the app: DEBUG, INFO, WARNING or ERROR.")
+    operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages); only in YAML, not in the environment.")
+
+    def path(self, value: str) -> Path:
+        """Resolve a path setting against the project folder."""
+        p = Path(value)
+        return p if p.is_absolute() else PROJECT_DIR / p
+
+    @property
+    def data_path(self) -> Path:
+        return self.path(self.data_dir)
+
+    @property
+    def root_path(self) -> Path:
+        return self.path(self.asterisk_root)
+
+    @property
+    def plan_path(self) -> Path:
+        return self.path(self.plan)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """Every setting, in the order of the table."""
+    return list(dataclasses.fields(Settings))
+
+
+def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
+    if name == "operators":
+        return _operators(raw, origin)
+    try:
+        if kind in ("int", int):
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        if kind in ("float", float):
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        if isinstance(raw, (dict, list)):
+            raise ValueError
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{origin}: setting {name!r} must be {kind}, found {raw!r}; fix the value or remove it to use the default"
+        ) from None
+
+
+def _operators(raw: Any, origin: str) -> tuple[Operator, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{origin}: 'operators' must be a list of {{name: ...}} entries, found {type(raw).__name__}")
+    result = []
+    seen = set()
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise ConfigError(f"{origin}: operators[{i}] needs a 'name' (letters, digits, '-', '_')")
+        name = item["name"]
+        if not name.replace("-", "").replace("_", "").isalnum() or name.isdigit():
+            raise ConfigError(
+                f"{origin}: operators[{i}] name {name!r} must be letters, digits, '-' or '_' and not only digits "
+                "(it becomes the SIP user name)"
+            )
+        if name in seen:
+            raise ConfigError(f"{origin}: operator {name!r} is listed twice")
+        seen.add(name)
+        langs = item.get("languages", ["id"])
+        result.append(Operator(name=name, full_name=str(item.get("full_name", "")), languages=tuple(str(x) for x in langs)))
+    return tuple(result)
+
+
+def load_settings(config_file: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the defaults file, then `config_file`, then the environment; return the Settings.
+
+    Raises ConfigError naming the file or variable of an unknown or badly typed setting.
+    """
+    env = os.environ if environ is None else environ
+    known = {f.name: f for f in setting_fields()}
+    values: dict[str, Any] = {}
+    files = [DEFAULT_CONFIG]
+    extra = config_file or env.get(ENV_PREFIX + "CONFIG")
+    if extra:
+        files.append(Path(extra))
+    for file in files:
+        if not file.exists():
+            if file == DEFAULT_CONFIG:
+                continue
+            raise ConfigError(f"config file {file} does not exist; pass an existing file to --config")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: expected a mapping of setting: value")
+        for key, raw in data.items():
+            if key not in known:
+                raise ConfigError(f"{file}: unknown setting {key!r}; `ivr112 settings` lists the known ones")
+            values[key] = _coerce(key, raw, known[key].type, str(file))
+    for key, f in known.items():
+        var = ENV_PREFIX + key.upper()
+        if var in env and key != "operators":
+            values[key] = _coerce(key, env[var], f.type, f"environment variable {var}")
+    settings = Settings(**values)
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, found {settings.log_level!r}")
+    return settings

@@ -1,0 +1,122 @@
+"""YAML that remembers where each value came from, so a refused plan can say
+`file:line:column: what is wrong; how to fix it` (Home Assistant style).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A place in a source file; line and column count from 1."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class Map(dict[str, Any]):
+    """A YAML mapping that keeps the mark of each key and of itself."""
+
+    mark: Mark
+    key_marks: dict[str, Mark]
+    value_marks: dict[str, Mark]
+
+    def at(self, key: str) -> Mark:
+        """Where `key`'s value is, or the mapping itself when the key is absent."""
+        return self.value_marks.get(key, self.mark)
+
+    def key_at(self, key: str) -> Mark:
+        return self.key_marks.get(key, self.mark)
+
+
+class Seq(list[Any]):
+    mark: Mark
+    item_marks: list[Mark]
+
+
+class YamlProblem(Exception):
+    """The YAML itself is broken (syntax, duplicate key); carries where."""
+
+    def __init__(self, mark: Mark, message: str) -> None:
+        super().__init__(f"{mark}: {message}")
+        self.mark = mark
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.mark}: {self.message}"
+
+
+def _mark(file: str, node: yaml.Node) -> Mark:
+    return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    source_name = "<plan>"
+
+
+def _build(loader: _Loader, node: yaml.Node) -> Any:
+    file = loader.source_name
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result = Map()
+        result.mark = _mark(file, node)
+        result.key_marks = {}
+        result.value_marks = {}
+        for key_node, value_node in node.value:
+            key = _build(loader, key_node)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                raise YamlProblem(_mark(file, key_node), f"a key must be text, found {key!r}")
+            key = str(key)
+            if key in result:
+                raise YamlProblem(_mark(file, key_node), f"key {key!r} appears twice in this mapping; keep one")
+            result[key] = _build(loader, value_node)
+            result.key_marks[key] = _mark(file, key_node)
+            result.value_marks[key] = _mark(file, value_node)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        seq = Seq(_build(loader, child) for child in node.value)
+        seq.mark = _mark(file, node)
+        seq.item_marks = [_mark(file, child) for child in node.value]
+        return seq
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, source_name: str) -> Any:
+    """Parse one YAML document into Map/Seq/scalars; raise YamlProblem with its mark."""
+    loader = _Loader(text)
+    loader.source_name = source_name
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            empty = Map()
+            empty.mark = Mark(source_name, 1, 1)
+            empty.key_marks, empty.value_marks = {}, {}
+            return empty
+        return _build(loader, node)
+    except yaml.MarkedYAMLError as exc:
+        m = exc.problem_mark or exc.context_mark
+        mark = Mark(source_name, m.line + 1, m.column + 1) if m else Mark(source_name, 1, 1)
+        raise YamlProblem(mark, f"not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(Mark(source_name, 1, 1), f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise YamlProblem(Mark(str(path), 1, 1), f"cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise YamlProblem(Mark(str(path), 1, 1), "the file is not UTF-8 text; save it as UTF-8") from None
+    return load_yaml(text, str(path))

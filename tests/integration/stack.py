@@ -1,0 +1,275 @@
+"""A real stack for integration tests: Asterisk 22 in its root, the ivr112 app as its own
+process, and SIPp as callers and operators. Every process is started here, its pid kept,
+and stopped by that pid; each test session has its own instance name and free ports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ari_app.asterisk.layout import Layout
+from ivr.secrets import load_or_create
+from ivr.settings import PROJECT_DIR, Settings, load_settings
+from ivr.store import Incident, IncidentEvent, open_store
+
+SIPP_DIR = PROJECT_DIR / "tests" / "sipp"
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+T = TypeVar("T")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
+
+
+def make_config(tmp: Path, instance: str, **overrides: Any) -> Path:
+    """A settings file with free ports and a private data folder."""
+    base = 20000 + (os.getpid() % 200) * 100
+    values: dict[str, Any] = {
+        "instance": instance,
+        "data_dir": str(tmp / "data"),
+        "sip_port": free_port(socket.SOCK_DGRAM),
+        "ari_port": free_port(),
+        "ami_port": free_port(),
+        "http_port": free_port(),
+        "rtp_start": base,
+        "rtp_end": base + 99,
+        "ari_reconnect_max": 1.0,
+        "log_level": "DEBUG",
+    }
+    root = os.environ.get("IVR112_ASTERISK_ROOT")
+    if root:
+        values["asterisk_root"] = root
+    values.update(overrides)
+    path = tmp / "ivr112-test.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+@dataclass
+class Stack:
+    config: Path
+    settings: Settings
+    tmp: Path
+    app_proc: subprocess.Popen[bytes] | None = None
+    _sipp_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _next_sipp_port: int = 0
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.settings.root_path, self.settings.instance)
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IVR112_")}
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def ivr112(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "ari_app.cli", "--config", str(self.config), *args]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=self.env, cwd=PROJECT_DIR, timeout=timeout, check=False)
+        if check and res.returncode != 0:
+            raise AssertionError(f"ivr112 {' '.join(args)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        return res
+
+    # Asterisk ---------------------------------------------------------------------------
+
+    def asterisk_up(self) -> None:
+        self.ivr112("asterisk", "up")
+
+    def asterisk_down(self) -> None:
+        self.ivr112("asterisk", "down", check=False)
+
+    def asterisk_cli(self, command: str) -> str:
+        from ari_app.asterisk.process import cli
+
+        return cli(self.layout, command).stdout
+
+    # The app ----------------------------------------------------------------------------
+
+    @property
+    def app_log(self) -> Path:
+        return self.tmp / "app.log"
+
+    def app_start(self) -> None:
+        assert self.app_proc is None or self.app_proc.poll() is not None, "app already running"
+        with self.app_log.open("ab") as log:
+            self.app_proc = subprocess.Popen(
+                [sys.executable, "-m", "ari_app.cli", "--config", str(self.config), "run"],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=PROJECT_DIR, start_new_session=True,
+            )
+        wait_for("the app's ARI WebSocket to connect", lambda: self.health().get("ari_connected"), timeout=30)
+
+    def app_stop(self, sig: int = signal.SIGTERM) -> None:
+        proc = self.app_proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        self.app_proc = None
+        # Asterisk must see the app gone before the next call, or Stasis() waits on it.
+        wait_for("Asterisk to drop the app", lambda: self.settings.app_name not in self.asterisk_cli("ari show apps"), timeout=10)
+
+    def health(self) -> dict[str, Any]:
+        url = f"http://{self.settings.http_host}:{self.settings.http_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return dict(json.load(resp))
+        except urllib.error.HTTPError as exc:
+            return dict(json.load(exc))
+        except (OSError, ValueError):
+            return {}
+
+    def api(self, path: str) -> Any:
+        secrets = load_or_create(self.settings.data_path)
+        req = urllib.request.Request(
+            f"http://{self.settings.http_host}:{self.settings.http_port}{path}",
+            headers={"Authorization": f"Bearer {secrets.console_secret}"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.load(resp)
+
+    # The store (read straight from SQLite, as a supervisor's report would) ---------------
+
+    def incidents(self) -> list[Incident]:
+        store = open_store(self.settings.data_path)
+        try:
+            return store.recent(500)
+        finally:
+            store.close()
+
+    def incident_for(self, caller: str) -> Incident | None:
+        return next((i for i in self.incidents() if i.caller_number == caller), None)
+
+    def incident_events(self, incident_id: int) -> list[IncidentEvent]:
+        store = open_store(self.settings.data_path)
+        try:
+            return store.events(incident_id)
+        finally:
+            store.close()
+
+    # SIPp -------------------------------------------------------------------------------
+
+    def sipp_port(self) -> int:
+        return free_port(socket.SOCK_DGRAM)
+
+    def sipp(self, scenario: str, *args: str, port: int | None = None, background: bool = False,
+             timeout: float = 60) -> Sipp:
+        """Run SIPp with a scenario from tests/sipp against this stack's SIP port."""
+        port = port or self.sipp_port()
+        workdir = self.tmp / f"sipp-{scenario}-{port}-{time.monotonic_ns()}"
+        workdir.mkdir()
+        cmd = [
+            SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(SIPP_DIR / f"{scenario}.xml"),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-m", "1", "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
+            "-trace_err", "-trace_logs", "-trace_msg", *args,
+        ]
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._sipp_procs.append(proc)
+        sipp = Sipp(scenario, proc, workdir, port, timeout)
+        if not background:
+            sipp.wait()
+        return sipp
+
+    def register_operator(self, name: str, port: int) -> None:
+        password = load_or_create(self.settings.data_path, (name,)).operator_password(name)
+        reg = self.sipp("operator_register", "-key", "operator", name, "-au", name, "-ap", password, port=port, timeout=15)
+        assert reg.returncode == 0, reg.report()
+
+    def stop_all_sipp(self) -> None:
+        for proc in self._sipp_procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        self._sipp_procs.clear()
+
+    def dump_logs(self, out: Callable[[str], None] = print, lines: int = 80) -> None:
+        for path in (self.app_log, self.layout.messages_log):
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out(f"----- last {len(tail)} lines of {path} -----\n" + "\n".join(tail))
+
+
+@dataclass
+class Sipp:
+    scenario: str
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+    port: int
+    timeout: float
+    output: str = ""
+
+    def wait(self) -> int:
+        try:
+            out, _ = self.proc.communicate(timeout=self.timeout + 15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.output = out.decode(errors="replace")
+        return self.returncode
+
+    @property
+    def returncode(self) -> int:
+        rc = self.proc.returncode
+        assert rc is not None, "SIPp still running"
+        return rc
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("*_logs.log")))
+
+    def messages(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("*_messages.log")))
+
+    def report(self) -> str:
+        errors = "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("*_errors.log")))
+        return f"SIPp {self.scenario} exit {self.proc.returncode}\n{self.output[-2000:]}\n{errors[-3000:]}"
+
+
+def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
+    out: list[str] = []
+    for key, value in pairs:
+        out += ["-key", key, value]
+    return out
+
+
+def start_stack(tmp: Path, instance: str) -> Stack:
+    config = make_config(tmp, instance)
+    settings = load_settings(config)
+    return Stack(config=config, settings=settings, tmp=tmp)

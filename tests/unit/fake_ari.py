@@ -1,0 +1,219 @@
+"""A fake Asterisk REST Interface on loopback, for unit tests of the ARI client.
+
+It records each REST request, answers from a table the test fills in, and pushes
+events down /ari/events WebSockets the way Asterisk does; it can drop those sockets,
+stop, and start again on the same port to play an Asterisk that restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+USERNAME = "ivr"
+PASSWORD = "s3cret"
+APP = "ivr112"
+NO_ANSWER_STATUS = 404
+POLL_INTERVAL_S = 0.002
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One REST request as the fake received it; `path` is the part after /ari."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    authorization: str | None
+    body: Any
+
+
+class FakeAri:
+    """A loopback HTTP + WebSocket server that talks like ARI."""
+
+    def __init__(self, *, username: str = USERNAME, password: str = PASSWORD, app: str = APP, answer_pings: bool = True) -> None:
+        """With `answer_pings=False` it plays a half-dead Asterisk that never answers a ping."""
+        self.username = username
+        self.password = password
+        self.app = app
+        self.answer_pings = answer_pings
+        self.requests: list[Recorded] = []
+        self.ws_connects = 0
+        self.ws_refused = 0
+        self.port = 0
+        self._answers: dict[tuple[str, str], tuple[int, Any]] = {}
+        self._hanging: set[tuple[str, str]] = set()
+        self._release = asyncio.Event()
+        self._sockets: set[web.WebSocketResponse] = set()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the client should point: http://127.0.0.1:<port>."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def open_sockets(self) -> int:
+        """How many event WebSockets are open now."""
+        return len(self._sockets)
+
+    def respond(self, method: str, path: str, status: int, body: Any = None) -> None:
+        """Answer `method path` (path after /ari) with `status` and a JSON `body`."""
+        self._answers[(method, path)] = (status, body)
+
+    def hang(self, method: str, path: str) -> None:
+        """Never answer `method path` (until stop), to make the client time out."""
+        self._hanging.add((method, path))
+
+    def requests_to(self, method: str, path: str) -> list[Recorded]:
+        """The recorded requests for `method path`, oldest first."""
+        return [r for r in self.requests if (r.method, r.path) == (method, path)]
+
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1:`port` (0: any free port; see `port` afterwards)."""
+        app = web.Application()
+        app.router.add_get("/ari/events", self._events)
+        app.router.add_route("*", "/ari/{tail:.*}", self._rest)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        self._runner = runner
+        self._release = asyncio.Event()
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        """Drop every WebSocket, release hanging requests, and stop listening."""
+        self._release.set()
+        await self.drop_websockets()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def send(self, event: dict[str, Any] | str) -> None:
+        """Push an event (a dict as JSON, a str as it is) to every open WebSocket."""
+        for ws in list(self._sockets):
+            if isinstance(event, str):
+                await ws.send_str(event)
+            else:
+                await ws.send_json(event)
+
+    async def drop_websockets(self) -> None:
+        """Close every event WebSocket, as an Asterisk restart would."""
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"fake restart")
+
+    def _authorized(self, request: web.Request) -> bool:
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        expected = f"Basic {token}"
+        return request.headers.get("Authorization") == expected
+
+    async def _events(self, request: web.Request) -> web.StreamResponse:
+        api_key = f"{self.username}:{self.password}"
+        if request.query.get("api_key") != api_key and not self._authorized(request):
+            self.ws_refused += 1
+            return web.json_response({"message": "Authentication required"}, status=401)
+        if request.query.get("app") != self.app:
+            self.ws_refused += 1
+            return web.json_response({"message": "wrong app"}, status=400)
+        ws = web.WebSocketResponse(autoping=self.answer_pings)
+        await ws.prepare(request)
+        self.ws_connects += 1
+        self._sockets.add(ws)
+        try:
+            async for _message in ws:
+                pass  # ARI clients send nothing but pings, which aiohttp answers (if autoping)
+        finally:
+            self._sockets.discard(ws)
+        return ws
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        body: Any = await request.json() if request.can_read_body else None
+        self.requests.append(
+            Recorded(
+                method=request.method,
+                path=path,
+                query=dict(request.query),
+                authorization=request.headers.get("Authorization"),
+                body=body,
+            )
+        )
+        if not self._authorized(request):
+            return web.json_response({"message": "Authentication required"}, status=401)
+        if (request.method, path) in self._hanging:
+            await self._release.wait()
+        status, answer = self._answers.get(
+            (request.method, path),
+            (NO_ANSWER_STATUS, {"message": f"fake has no answer for {request.method} {path}"}),
+        )
+        if answer is None:
+            return web.Response(status=status)
+        if isinstance(answer, str):
+            return web.Response(status=status, text=answer)
+        return web.json_response(answer, status=status)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (for "Asterisk is down" tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def eventually(predicate: Callable[[], bool], *, what: str, within_s: float = 5.0) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `within_s` seconds."""
+    deadline = time.monotonic() + within_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
+        await asyncio.sleep(POLL_INTERVAL_S)
+
+
+# Event builders: the JSON Asterisk sends, trimmed to what the app reads.
+def channel_json(channel_id: str, *, caller: str = "08123456789") -> dict[str, Any]:
+    """An ARI Channel object."""
+    return {
+        "id": channel_id,
+        "name": f"PJSIP/caller-{channel_id}",
+        "state": "Ring",
+        "caller": {"name": "", "number": caller},
+        "connected": {"name": "", "number": ""},
+        "accountcode": "",
+        "dialplan": {"context": "from-caller", "exten": "112", "priority": 2},
+        "creationtime": "2024-05-01T10:00:00.000+0700",
+        "language": "id",
+    }
+
+
+def event_json(event_type: str, channel_id: str, **fields: Any) -> dict[str, Any]:
+    """An event about `channel_id` with extra `fields`."""
+    return {
+        "type": event_type,
+        "application": APP,
+        "timestamp": "2024-05-01T10:00:01.000+0700",
+        "channel": channel_json(channel_id),
+        **fields,
+    }
+
+
+def stasis_start(channel_id: str, *args: str) -> dict[str, Any]:
+    """A caller entering Stasis(ivr112,args...)."""
+    return event_json("StasisStart", channel_id, args=list(args))
+
+
+def dtmf(channel_id: str, digit: str) -> dict[str, Any]:
+    """A caller pressing `digit`."""
+    return event_json("ChannelDtmfReceived", channel_id, digit=digit, duration_ms=120)
+
+
+def stasis_end(channel_id: str) -> dict[str, Any]:
+    """The channel leaving Stasis."""
+    return event_json("StasisEnd", channel_id)
