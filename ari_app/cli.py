@@ -4,6 +4,8 @@
     ivr112 asterisk up|down|status      the local Asterisk 22 instance (configure: write its files only)
     ivr112 prompts build|check          prompt WAV files from the plan's text
     ivr112 validate [PLAN ...]          check plans; file:line:column for each problem
+    ivr112 reload                       the running app validates and switches to the plans
+    ivr112 render [PLAN ...] -o DIR     the Asterisk configuration derived from the plans
     ivr112 operators list|password NAME softphone accounts
     ivr112 secrets show                 generated ARI/AMI/console secrets (this machine only)
     ivr112 settings                     every setting with its value and help
@@ -24,7 +26,7 @@ from ari_app.asterisk import process, provision
 from ari_app.asterisk.layout import Layout
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
-from ivr.plan import Plan, load_plan
+from ivr.plan import PlanSet, load_plans
 from ivr.secrets import Secrets, load_or_create
 from ivr.settings import Settings, load_settings, setting_fields
 from ivr.store import open_store
@@ -36,8 +38,8 @@ def _secrets(settings: Settings) -> Secrets:
     return load_or_create(settings.data_path, tuple(op.name for op in settings.operators))
 
 
-def _plan(settings: Settings) -> Plan:
-    return load_plan(settings.plan_path)
+def _plans(settings: Settings) -> PlanSet:
+    return load_plans(settings.plan_paths)
 
 
 def asterisk_up(settings: Settings) -> int:
@@ -45,16 +47,16 @@ def asterisk_up(settings: Settings) -> int:
     layout = Layout(settings.root_path, settings.instance)
     if provision.ensure_root(settings.root_path):
         print(f"Asterisk root made in {settings.root_path}")
-    plan = _plan(settings)
+    plans = _plans(settings)
     secrets = _secrets(settings)
-    prompts.build(plan, settings.data_path)
-    files = prompts.require(plan, settings.data_path)
+    prompts.build(plans.plans, settings.data_path)
+    files = prompts.require(plans.plans, settings.data_path)
     running = process.read_pid(layout)
     if running:
-        process.reload(layout, settings, secrets, plan, files)
+        process.reload(layout, settings, secrets, plans, files)
         print(f"Asterisk instance '{settings.instance}' already runs (pid {running}); configuration reloaded")
         return running
-    process.prepare(settings, secrets, plan, files, layout)
+    process.prepare(settings, secrets, plans, files, layout)
     pid = process.start(layout, boot_timeout=settings.asterisk_boot_timeout)
     print(
         f"Asterisk instance '{settings.instance}' up (pid {pid}): SIP udp {settings.sip_host}:{settings.sip_port}, "
@@ -68,8 +70,8 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         asterisk_up(settings)
     elif args.action == "configure":
-        plan = _plan(settings)
-        process.prepare(settings, _secrets(settings), plan, prompts.require(plan, settings.data_path), layout)
+        plans = _plans(settings)
+        process.prepare(settings, _secrets(settings), plans, prompts.require(plans.plans, settings.data_path), layout)
         print(f"instance folder written: {layout.host(layout.inner)}")
     elif args.action == "down":
         print("stopped" if process.stop(layout) else f"Asterisk instance '{settings.instance}' was not running")
@@ -87,9 +89,9 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ari_app.service import Service, serve
 
-    plan = _plan(settings)
+    plans = _plans(settings)
     secrets = _secrets(settings)
-    prompts.require(plan, settings.data_path)
+    prompts.require(plans.plans, settings.data_path)
     layout = Layout(settings.root_path, settings.instance)
     started_asterisk = False
     if args.with_asterisk:
@@ -99,10 +101,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
+        reload = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(Service(settings, secrets, plan), stop=stop)
+        loop.add_signal_handler(signal.SIGHUP, reload.set)
+        await serve(Service(settings, secrets, plans), stop=stop, reload=reload)
 
     try:
         asyncio.run(main())
@@ -114,37 +118,87 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
-    plan = _plan(settings)
+    plans = _plans(settings)
     if args.action == "build":
-        made = prompts.build(plan, settings.data_path, force=args.force)
+        made = prompts.build(plans.plans, settings.data_path, force=args.force)
         for pf in made:
-            print(f"built {pf.language}/{pf.name}: {pf.path} ({prompts.duration(pf.path):.1f} s)")
+            print(f"built {pf.plan_id}/{pf.language}/{pf.name}: {pf.path} ({prompts.duration(pf.path):.1f} s)")
         print(f"{len(made)} prompt file(s) built")
-    files, problems = prompts.resolve(plan, settings.data_path)
+    files: list[prompts.PromptFile] = []
+    problems: list[str] = []
+    for plan in plans.plans:
+        found, missing = prompts.resolve(plan, settings.data_path)
+        files += found
+        problems += missing
     for pf in files:
         kind = "built from text" if pf.built else "recorded"
-        print(f"ok  {pf.language}/{pf.name}: {pf.path} ({kind}, {prompts.duration(pf.path):.1f} s)")
+        print(f"ok  {pf.plan_id}/{pf.language}/{pf.name}: {pf.path} ({kind}, {prompts.duration(pf.path):.1f} s)")
     for problem in problems:
         print(f"MISSING {problem}")
     return 1 if problems else 0
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    paths = [Path(p) for p in args.paths] or [settings.plan_path]
-    failed = 0
-    for path in paths:
-        try:
-            plan = load_plan(path)
-        except PlanError as exc:
-            failed += 1
-            for problem in exc.problems:
-                print(problem)
-            continue
+    paths = [Path(p) for p in args.paths] or settings.plan_paths
+    try:
+        plans = load_plans(paths)
+    except PlanError as exc:
+        for problem in exc.problems:
+            print(problem)
+        print(f"{len(exc.problems)} problem(s); nothing was changed", file=sys.stderr)
+        return 1
+    for plan in plans.plans:
+        trunks = [t for a in plan.agencies.values() for t in a.trunks]
+        placeholders = sum(1 for t in trunks if t.placeholder)
         print(
-            f"{path}: ok: plan '{plan.id}' ({plan.name}) answers {', '.join(plan.numbers)}; "
-            f"{len(plan.menus)} menu(s), {len(plan.queues)} queue(s), {len(plan.prompts)} prompt(s), languages {', '.join(plan.languages)}"
+            f"{plan.source}: ok: plan '{plan.id}' ({plan.name}) answers {', '.join(plan.numbers)}; "
+            f"{len(plan.menus)} menu(s), {len(plan.agencies)} agency(ies) with {len(trunks)} trunk(s), "
+            f"{len(plan.queues)} queue(s), {len(plan.prompts)} prompt(s), languages {', '.join(plan.languages)}"
         )
-    return 1 if failed else 0
+        if placeholders:
+            print(f"{plan.source}: note: {placeholders} trunk(s) still have placeholder addresses (placeholder: true)")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask the running app to validate and switch to the configured plans."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    secrets = _secrets(settings)
+    req = urllib.request.Request(
+        f"http://{settings.http_host}:{settings.http_port}/api/reload",
+        method="POST",
+        headers={"Authorization": f"Bearer {secrets.console_secret}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        body = json.load(exc)
+    except OSError as exc:
+        print(f"ivr112: the app does not answer on {settings.http_host}:{settings.http_port} ({exc}); is `ivr112 run` running?", file=sys.stderr)
+        return 2
+    if body.get("ok"):
+        print(f"reloaded: now serving {', '.join(body.get('plans', []))}")
+        return 0
+    for problem in body.get("problems", []):
+        print(problem)
+    print(f"reload refused; still serving {', '.join(body.get('plans', []))}", file=sys.stderr)
+    return 1
+
+
+def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.asterisk.render import render, write_rendered
+
+    paths = [Path(p) for p in args.paths] or settings.plan_paths
+    plans = load_plans(paths)
+    files = render(settings, _secrets(settings), plans, Layout(settings.root_path, settings.instance))
+    out = Path(args.output)
+    write_rendered(files, out)
+    print(f"{len(files)} Asterisk config files written to {out} (they hold secrets: mode 0640)")
+    return 0
 
 
 def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
@@ -212,6 +266,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check plan files")
     p.add_argument("paths", nargs="*", help="plan files (default: the configured plan)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("reload", help="have the running app validate and switch to the configured plans")
+    p.set_defaults(func=cmd_reload)
+
+    p = sub.add_parser("render", help="write the Asterisk configuration derived from the plans, to review and diff")
+    p.add_argument("paths", nargs="*", help="plan files (default: the configured plans)")
+    p.add_argument("-o", "--output", required=True, help="folder to write the .conf files into")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("operators", help="operator softphone accounts")
     p.add_argument("action", choices=("list", "password"))

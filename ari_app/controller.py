@@ -1,24 +1,23 @@
 """One CallController per 112 call in Stasis: it feeds ARI events to the pure CallFlow
 and carries out the actions the flow returns (play, stop, wait, route).
 
+Routing to an agency is done here: its trunks are dialled in order from the app (the
+caller's number passed on), the answering trunk is bridged with the caller in a mixing
+bridge that is recorded, and when every trunk fails the agency's on_failure rule takes
+the caller to a person. Every step is written on the incident.
+
 Wazo's habit: any unexpected error is logged with the channel id and the call is handed
-to the fallback dialplan (greeting skipped, straight to the operators' queue), never
-left in silence. The incident is written before the call is answered.
+to the operators' queue in the dialplan, never left in silence. The incident is written
+before the call is answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ari_app.ari import events as ev
-from ari_app.ari.client import AriClient
-from ari_app.ari.errors import AriError
-from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import QUEUE_CONTEXT
-from ari_app.storage import AsyncStore
 from ivr.menu import (
     Action,
     CallFlow,
@@ -34,12 +33,20 @@ from ivr.menu import (
     WaitDigits,
 )
 from ivr.menu import Event as FlowEvent
-from ivr.plan import Plan
+from ivr.plan import Agency, Plan, Target
 from ivr.store import Incident, now
+
+from ari_app.ari import events as ev
+from ari_app.ari.client import AriClient
+from ari_app.ari.errors import AriError
+from ari_app.asterisk.layout import Layout
+from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
 
 log = logging.getLogger(__name__)
 
-FALLBACK_CONTEXT = "ivr112-fallback"
+PEER_ARG = "agency"
+SERVICE_HEADER = "X-Ivr112-Service-Number"
+INCIDENT_HEADER = "X-Ivr112-Incident"
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,15 @@ class TimerFired:
     type: str = "ivr112.TimerFired"
 
 
+@dataclass(frozen=True)
+class PeerEvent:
+    """An event of the agency leg, delivered in order on the caller's channel."""
+
+    channel_id: str
+    event: Any
+    type: str = "ivr112.PeerEvent"
+
+
 class Poster(Protocol):
     def __call__(self, event: Any) -> None: ...
 
@@ -59,16 +75,35 @@ class PlanSource(Protocol):
     def plan_for(self, plan_id: str) -> Plan: ...
 
 
+class PeerRegistry(Protocol):
+    def claim_peer(self, peer_id: str, caller_id: str) -> None: ...
+
+
+@dataclass
+class AgencyDial:
+    """The state of dialling one agency for one caller."""
+
+    plan: Plan
+    agency: Agency
+    reason: str
+    index: int = 0
+    peer_id: str | None = None
+    answered: bool = False
+    bridge_id: str | None = None
+    tried: list[str] = field(default_factory=list)
+
+
 class CallController:
     def __init__(
         self,
         channel_id: str,
         *,
         ari: AriClient,
-        store: AsyncStore,
+        store: Any,
         plans: PlanSource,
         layout: Layout,
         post: Poster,
+        peers: PeerRegistry,
     ) -> None:
         self.channel_id = channel_id
         self.ari = ari
@@ -76,14 +111,18 @@ class CallController:
         self.plans = plans
         self.layout = layout
         self.post = post
+        self.peers = peers
+        self.plan: Plan | None = None
         self.flow: CallFlow | None = None
         self.incident: Incident | None = None
+        self.caller = ""
         self.called = ""
         self.playback_id: str | None = None
         self.timer: asyncio.Task[None] | None = None
         self.timer_token = 0
         self.in_stasis = False
         self.ended = False
+        self.dial: AgencyDial | None = None
 
     # ARI events, in order, from the channel dispatcher -----------------------------------
 
@@ -98,6 +137,8 @@ class CallController:
     async def _handle(self, event: Any) -> None:
         if isinstance(event, ev.StasisStart):
             await self._start(event)
+        elif isinstance(event, PeerEvent):
+            await self._peer(event.event)
         elif isinstance(event, ev.ChannelDtmfReceived):
             await self._feed(Digit(event.digit), {"digit": event.digit})
         elif isinstance(event, ev.PlaybackFinished):
@@ -108,21 +149,23 @@ class CallController:
             if event.token == self.timer_token and self.timer is not None:
                 self.timer = None
                 await self._feed(InputTimeout(), None)
-        elif isinstance(event, ev.StasisEnd):
-            self.in_stasis = False
+        elif isinstance(event, (ev.StasisEnd, ev.ChannelHangupRequest)):
+            if isinstance(event, ev.StasisEnd):
+                self.in_stasis = False
             if self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED):
                 await self._feed(HungUp(), None)
-        elif isinstance(event, ev.ChannelHangupRequest):
-            if self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED):
-                await self._feed(HungUp(), None)
+            if isinstance(event, ev.ChannelHangupRequest):
+                await self._release_agency("caller hung up")
         elif isinstance(event, ev.ChannelDestroyed):
+            await self._release_agency("caller hung up")
             await self._ended(event.cause_txt or str(event.cause))
 
     async def _start(self, event: ev.StasisStart) -> None:
         ch = event.channel
         plan_id = event.args[0] if event.args else ""
         self.called = event.args[1] if len(event.args) > 1 else ch.dialplan_exten
-        plan = self.plans.plan_for(plan_id)
+        self.caller = ch.caller_number
+        plan = self.plan = self.plans.plan_for(plan_id)
         self.in_stasis = True
         # The incident first: whatever fails after this, the call is on record.
         self.incident = await self.store.open_incident(
@@ -133,25 +176,31 @@ class CallController:
             carrier=ch.name.split("/", 1)[-1].rsplit("-", 1)[0],
             language=plan.default_language,
         )
-        log.info("[%s] incident %d: call from %r to %s", ch.id, self.incident.id, ch.caller_number, self.called)
+        log.info("[%s] incident %d: call from %r to %s (plan %s)", ch.id, self.incident.id, ch.caller_number, self.called, plan.id)
         # Hang-up events must reach us after the call has left Stasis for the queue.
-        await self.ari.request("POST", f"/applications/{self.ari.app}/subscription", params={"eventSource": f"channel:{ch.id}"}, channel_id=ch.id)
+        await self._subscribe(ch.id)
         await self.ari.answer(ch.id)
         await self.store.update(self.incident.id, answered_at=now())
         self.flow = CallFlow(plan, language=ch.language if ch.language in plan.languages else None)
         await self._run(self.flow.start())
 
+    async def _subscribe(self, channel_id: str) -> None:
+        await self.ari.request(
+            "POST", f"/applications/{self.ari.app}/subscription", params={"eventSource": f"channel:{channel_id}"}, channel_id=channel_id
+        )
+
     async def _feed(self, flow_event: FlowEvent, detail: dict[str, str] | None) -> None:
         if self.flow is None or self.flow.state in (State.ROUTED, State.ENDED):
             return
-        if detail is not None and self.incident is not None:
-            await self.store.add_event(self.incident.id, "dtmf", detail)
+        if detail is not None:
+            await self._event("dtmf", detail)
         await self._run(self.flow.handle(flow_event))
 
     async def _run(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Play):
-                media = [f"sound:{self.layout.sound(action.language, p)}" for p in action.prompts]
+                assert self.plan is not None
+                media = [f"sound:{self.layout.sound(self.plan.id, action.language, p)}" for p in action.prompts]
                 self.playback_id = await self.ari.play(self.channel_id, media)
                 await self._event("prompt", {"prompts": ",".join(action.prompts), "language": action.language})
             elif isinstance(action, StopPlayback):
@@ -164,25 +213,146 @@ class CallController:
                 await self._event(action.kind, action.detail)
             elif isinstance(action, Route):
                 self._cancel_timer()
-                await self._route(action)
+                if self.incident is not None:
+                    await self.store.update(self.incident.id, language=action.language)
+                await self.route(action.target, reason=action.reason)
 
-    async def _route(self, route: Route) -> None:
-        target = route.target
-        if target.kind == "queue":
-            await self.to_queue(target.name, reason=route.reason)
-            return
-        # Agencies come with the plan's trunks; until a call can be dialled, a person takes it.
-        plan = self.flow.plan if self.flow else None
-        queue = plan.default_queue.name if plan else ""
-        await self._event("route_unavailable", {"target": str(target), "reason": "agency routing not available"})
-        await self.to_queue(queue, reason=f"{route.reason}; {target} not reachable")
+    # Routing ----------------------------------------------------------------------------
+
+    async def route(self, target: Target, *, reason: str) -> None:
+        assert self.plan is not None
+        if target.kind == "agency":
+            await self._dial_agency(self.plan.agencies[target.name], reason)
+        else:
+            await self.to_queue(target.name, reason=reason)
 
     async def to_queue(self, queue: str, *, reason: str) -> None:
+        plan = self.plan or self.plans.plan_for("")
+        exten = plan.asterisk_queue(queue)
         if self.incident is not None:
             await self.store.update(self.incident.id, queued_at=now(), queue=queue, route=f"queue:{queue}", route_result="queued")
             await self._event("route", {"target": f"queue:{queue}", "reason": reason})
-        log.info("[%s] to operators' queue %s (%s)", self.channel_id, queue, reason)
-        await self.ari.continue_in_dialplan(self.channel_id, context=QUEUE_CONTEXT, extension=queue, priority=1)
+        log.info("[%s] to operators' queue %s (%s)", self.channel_id, exten, reason)
+        await self.ari.continue_in_dialplan(self.channel_id, context=QUEUE_CONTEXT, extension=exten, priority=1)
+
+    async def _dial_agency(self, agency: Agency, reason: str) -> None:
+        assert self.plan is not None
+        self.dial = AgencyDial(self.plan, agency, reason)
+        if self.incident is not None:
+            await self.store.update(self.incident.id, route=f"agency:{agency.name}", route_result="dialling")
+            await self._event("route", {"target": f"agency:{agency.name}", "reason": reason})
+        try:
+            await self.ari.request("POST", f"/channels/{self.channel_id}/ring", channel_id=self.channel_id)
+        except AriError as exc:  # ringback is a comfort, not a condition
+            log.warning("[%s] no ringback for the caller: %s", self.channel_id, exc)
+        await self._dial_next()
+
+    async def _dial_next(self) -> None:
+        dial = self.dial
+        assert dial is not None
+        while dial.index < len(dial.agency.trunks):
+            dial.index += 1
+            trunk = dial.agency.trunks[dial.index - 1]
+            peer_id = f"{self.channel_id}-{dial.agency.name}-{dial.index}"
+            dial.peer_id = peer_id
+            self.peers.claim_peer(peer_id, self.channel_id)
+            endpoint = trunk_dial(dial.plan, dial.agency, dial.index, trunk)
+            dial.tried.append(endpoint)
+            await self._event("trunk_dial", {"agency": dial.agency.name, "trunk": str(dial.index), "endpoint": endpoint})
+            log.info("[%s] dialling %s trunk %d: %s", self.channel_id, dial.agency.name, dial.index, endpoint)
+            variables = {f"PJSIP_HEADER(add,{SERVICE_HEADER})": self.called}
+            if self.incident is not None:
+                variables[f"PJSIP_HEADER(add,{INCIDENT_HEADER})"] = str(self.incident.id)
+            try:
+                await self.ari.originate(
+                    endpoint,
+                    app=self.ari.app,
+                    app_args=f"{PEER_ARG},{self.channel_id}",
+                    caller_id=f'"{self.caller}" <{self.caller}>' if self.caller else None,
+                    timeout_s=trunk.ring_timeout,
+                    channel_id=peer_id,
+                    originator=self.channel_id,
+                    variables=variables,
+                )
+                return  # the trunk's fate arrives as PeerEvents
+            except AriError as exc:
+                await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": str(exc)[:300]})
+        await self._agency_failed()
+
+    async def _agency_failed(self) -> None:
+        dial = self.dial
+        assert dial is not None
+        self.dial = None
+        await self._stop_ring()
+        log.warning("[%s] no trunk of %s answered; %s", self.channel_id, dial.agency.name, dial.agency.on_failure)
+        if self.incident is not None:
+            await self.store.update(self.incident.id, route_result=f"agency {dial.agency.name} unreachable")
+            await self._event("agency_failed", {"agency": dial.agency.name, "tried": ",".join(dial.tried), "next": str(dial.agency.on_failure)})
+        await self.route(dial.agency.on_failure, reason=f"agency {dial.agency.name} unreachable")
+
+    async def _peer(self, event: Any) -> None:
+        dial = self.dial
+        if dial is None or event.channel_id != dial.peer_id:
+            # A leg we have given up on (caller gone, or a late event): make sure it ends.
+            if isinstance(event, ev.StasisStart):
+                await self._hangup_quietly(event.channel.id)
+            return
+        if isinstance(event, ev.StasisStart):
+            await self._bridge(dial)
+        elif isinstance(event, ev.ChannelDestroyed):
+            if dial.answered:
+                await self._event("agency_hangup", {"agency": dial.agency.name, "cause": event.cause_txt})
+                await self._release_agency("agency hung up")
+                await self._hangup_quietly(self.channel_id)
+                return
+            await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": event.cause_txt or str(event.cause)})
+            await self._dial_next()
+
+    async def _bridge(self, dial: AgencyDial) -> None:
+        assert dial.peer_id is not None
+        dial.answered = True
+        await self._stop_ring()
+        bridge_id = f"{self.channel_id}-bridge"
+        await self.ari.create_bridge("mixing", bridge_id)
+        dial.bridge_id = bridge_id
+        await self.ari.add_channel(bridge_id, self.channel_id)
+        await self.ari.add_channel(bridge_id, dial.peer_id)
+        log.info("[%s] bridged with %s trunk %d", self.channel_id, dial.agency.name, dial.index)
+        if self.incident is not None:
+            await self.store.update(self.incident.id, route_result=f"answered by {dial.agency.name} trunk {dial.index}")
+            await self._event("trunk_answered", {"agency": dial.agency.name, "trunk": str(dial.index)})
+            name = f"incident-{self.incident.id}"
+            try:
+                await self.ari.record_bridge(bridge_id, name, "wav", "overwrite")
+                await self._event("recording", {"name": name, "path": f"{self.layout.recordings}/{name}.wav"})
+            except AriError as exc:  # the call matters more than its recording
+                log.error("[%s] recording failed: %s", self.channel_id, exc)
+                await self._event("recording_failed", {"error": str(exc)[:300]})
+
+    async def _release_agency(self, why: str) -> None:
+        dial, self.dial = self.dial, None
+        if dial is None:
+            return
+        if dial.peer_id is not None:
+            await self._hangup_quietly(dial.peer_id)
+        if dial.bridge_id is not None:
+            try:
+                await self.ari.destroy_bridge(dial.bridge_id)
+            except AriError as exc:
+                log.warning("[%s] bridge %s not destroyed: %s", self.channel_id, dial.bridge_id, exc)
+        log.info("[%s] agency leg released: %s", self.channel_id, why)
+
+    async def _hangup_quietly(self, channel_id: str) -> None:
+        try:
+            await self.ari.hangup(channel_id)
+        except AriError as exc:
+            log.debug("[%s] hangup of %s: %s", self.channel_id, channel_id, exc)
+
+    async def _stop_ring(self) -> None:
+        try:
+            await self.ari.request("DELETE", f"/channels/{self.channel_id}/ring", channel_id=self.channel_id)
+        except AriError:
+            pass
 
     # Timers ---------------------------------------------------------------------------
 
@@ -209,7 +379,8 @@ class CallController:
         if self.ended:
             return
         self.ended = True
-        await self._load_incident()
+        if self.incident is None:
+            self.incident = await self.store.by_channel(self.channel_id)
         if self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED):
             self.flow.handle(HungUp())
         if self.incident is not None:
@@ -217,9 +388,9 @@ class CallController:
             log.info("[%s] incident %d ended: %s", self.channel_id, self.incident.id, cause)
 
     async def fail(self, exc: BaseException) -> None:
-        """Log the error with the channel id and hand the call to the fallback dialplan."""
+        """Log the error with the channel id and hand the call to the operators' queue."""
         self._cancel_timer()
-        log.error("[%s] call controller error, sending the call to the fallback: %r", self.channel_id, exc)
+        log.error("[%s] call controller error, sending the call to the operators: %r", self.channel_id, exc)
         if self.incident is not None:
             try:
                 await self.store.update(self.incident.id, fallback=1)
@@ -228,15 +399,25 @@ class CallController:
                 log.error("[%s] could not record the error: %r", self.channel_id, store_exc)
         if not self.in_stasis or self.ended:
             return
+        await self._release_agency("error")
+        plan = self.plan or self.plans.plan_for("")
         try:
-            await self.ari.continue_in_dialplan(self.channel_id, context=FALLBACK_CONTEXT, extension=self.called or "112", priority=1)
+            await self.ari.continue_in_dialplan(
+                self.channel_id, context=QUEUE_CONTEXT, extension=plan.asterisk_queue(plan.default_queue.name), priority=1
+            )
         except AriError as ari_exc:
             log.error("[%s] fallback failed too (the channel may be gone): %s", self.channel_id, ari_exc)
+
+    def observe_only(self) -> None:
+        """This call has left Stasis already; on its ChannelDestroyed, close its incident."""
+        self.in_stasis = False
 
     async def take_over(self, channel: ev.Channel, plan: Plan) -> None:
         """A call found in Stasis after a reconnect with no controller: put it before a person."""
         self.in_stasis = True
+        self.plan = plan
         self.called = channel.dialplan_exten or "112"
+        self.caller = channel.caller_number
         self.incident = await self.store.by_channel(channel.id)
         if self.incident is None:
             self.incident = await self.store.open_incident(
@@ -244,18 +425,10 @@ class CallController:
             )
         await self._event("recovered", {"state": channel.state})
         log.warning("[%s] taking over call left in Stasis (incident %d): to the operators", channel.id, self.incident.id)
-        await self.ari.request("POST", f"/applications/{self.ari.app}/subscription", params={"eventSource": f"channel:{channel.id}"}, channel_id=channel.id)
+        await self._subscribe(channel.id)
         if channel.state != "Up":
             await self.ari.answer(channel.id)
         await self.to_queue(plan.default_queue.name, reason="recovered after app reconnect")
-
-    def observe_only(self) -> None:
-        """This call has left Stasis already; on its ChannelDestroyed, close its incident."""
-        self.in_stasis = False
-
-    async def _load_incident(self) -> None:
-        if self.incident is None:
-            self.incident = await self.store.by_channel(self.channel_id)
 
     async def resync(self) -> None:
         """After a WebSocket reconnect: events may have been lost while it was down."""

@@ -1,8 +1,10 @@
 """The running app: one place that starts the store, the ARI client, the channel
 dispatcher and the web side, and stops them in reverse order (aiohttp cleanup_ctx).
 
-It also takes over calls found in Stasis after every (re)connect: a call left in
-silence while the app was away goes straight to the operators.
+It takes over calls found in Stasis after every (re)connect (a call left in silence while
+the app was away goes straight to the operators), and reloads the plans on request:
+a plan that does not validate is refused and the running plans stay; calls in progress
+finish on the plan they started with.
 """
 
 from __future__ import annotations
@@ -10,47 +12,74 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from ivr import prompts
+from ivr.errors import Ivr112Error, PlanError
+from ivr.plan import Plan, PlanSet, load_plans
+from ivr.secrets import Secrets
+from ivr.settings import Settings
 
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
 from ari_app.ari.errors import AriError
+from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
-from ari_app.controller import CallController
+from ari_app.controller import PEER_ARG, CallController, PeerEvent
 from ari_app.storage import AsyncStore
-from ivr.plan import Plan
-from ivr.secrets import Secrets
-from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
-APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
+APP_KEY: web.AppKey["Service"] = web.AppKey("ivr112_service")
 
 
-@dataclass
 class PlanRegistry:
-    """The plans being served, by id; the first is the default."""
+    """The plans being served; swapped whole on reload (a call keeps the Plan it started with)."""
 
-    plans: dict[str, Plan] = field(default_factory=dict)
+    def __init__(self, plans: PlanSet) -> None:
+        self.current = plans
 
     def plan_for(self, plan_id: str) -> Plan:
-        plan = self.plans.get(plan_id)
+        plan = self.current.by_id(plan_id)
         if plan is None:
-            plan = next(iter(self.plans.values()))
-            log.warning("no plan with id %r; serving the call with plan %r", plan_id, plan.id)
+            plan = self.current.default
+            if plan_id:
+                log.warning("no plan with id %r; serving the call with plan %r", plan_id, plan.id)
         return plan
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.current.plans]
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    ok: bool
+    problems: tuple[str, ...]
+    plans: tuple[str, ...]
+
+
+class PeerForwarder:
+    """The consumer of an agency leg: its events go, in order, to the caller's controller."""
+
+    def __init__(self, caller_id: str, service: Service) -> None:
+        self.caller_id = caller_id
+        self.service = service
+
+    async def handle(self, event: Any) -> None:
+        await self.service.dispatcher.dispatch(PeerEvent(self.caller_id, event))
 
 
 class Service:
-    def __init__(self, settings: Settings, secrets: Secrets, plan: Plan) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, plans: PlanSet) -> None:
         self.settings = settings
         self.secrets = secrets
-        self.plans = PlanRegistry({plan.id: plan})
+        self.plans = PlanRegistry(plans)
         self.layout = Layout(settings.root_path, settings.instance)
         self.store = AsyncStore(settings.data_path)
         self.ari = AriClient(
@@ -63,25 +92,28 @@ class Service:
             reconnect_max=settings.ari_reconnect_max,
         )
         self.controllers: dict[str, CallController] = {}
-        self.dispatcher = ChannelDispatcher(self._controller, on_error=self._on_error, on_other=self._on_other)
+        self.peers: dict[str, str] = {}
+        self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
 
     # Channel consumers ------------------------------------------------------------------
 
+    def _consumer(self, channel_id: str) -> CallController | PeerForwarder:
+        caller = self.peers.get(channel_id)
+        if caller is not None:
+            return PeerForwarder(caller, self)
+        return self._controller(channel_id)
+
     def _controller(self, channel_id: str) -> CallController:
         controller = CallController(
-            channel_id, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout, post=self._post
+            channel_id, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout, post=self._post, peers=self
         )
         self.controllers[channel_id] = controller
         return controller
 
-    def _observer(self, channel_id: str) -> CallController:
-        """A controller for a call already past the app (found after a restart)."""
-        controller = CallController(
-            channel_id, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout, post=self._post
-        )
-        controller.observe_only()
-        return controller
+    def claim_peer(self, peer_id: str, caller_id: str) -> None:
+        self.peers[peer_id] = caller_id
 
     def _post(self, event: Any) -> None:
         task = asyncio.get_running_loop().create_task(self.dispatcher.dispatch(event))
@@ -95,6 +127,10 @@ class Service:
     async def _on_other(self, event: Any) -> None:
         """Events outside a channel worker; after StasisEnd only a call's end matters."""
         if isinstance(event, ev.ChannelDestroyed) and event.channel_id:
+            caller = self.peers.pop(event.channel_id, None)
+            if caller is not None:
+                await self.dispatcher.dispatch(PeerEvent(caller, event))
+                return
             controller = self.controllers.pop(event.channel_id, None)
             if controller is not None:
                 await controller.handle(event)
@@ -102,20 +138,22 @@ class Service:
             log.error("another program connected as ARI application %r; this app no longer receives calls", self.ari.app)
 
     async def _on_event(self, event: Any) -> None:
+        if isinstance(event, ev.StasisStart) and event.args[:1] == (PEER_ARG,) and len(event.args) > 1:
+            self.peers.setdefault(event.channel.id, event.args[1])
         await self.dispatcher.dispatch(event)
+        if isinstance(event, ev.ChannelDestroyed) and event.channel_id:
+            self.controllers.pop(event.channel_id, None)
+            self.peers.pop(event.channel_id, None)
 
     async def _on_connect(self) -> None:
         """Take over what happened while the WebSocket was down."""
-        try:
-            info = await self.ari.application()
-        except AriError as exc:
-            log.error("could not list the channels in Stasis after connecting: %s", exc)
-            return
-        plan = next(iter(self.plans.plans.values()))
+        info = await self.ari.application()
         for channel_id in info.get("channel_ids", []):
             controller = self.controllers.get(channel_id)
             if controller is not None:
                 await controller.resync()
+                continue
+            if channel_id in self.peers:
                 continue
             try:
                 raw = await self.ari.request("GET", f"/channels/{channel_id}", channel_id=channel_id)
@@ -123,14 +161,44 @@ class Service:
                 continue
             if not isinstance(raw, dict) or raw.get("dialplan", {}).get("app_name") != "Stasis":
                 # Subscribed but already in the dialplan (queue): only its end is news.
-                self.controllers[channel_id] = self._observer(channel_id)
+                self._controller(channel_id).observe_only()
                 continue
             channel = ev.parse_channel(raw)
             controller = self._controller(channel_id)
             try:
-                await controller.take_over(channel, plan)
+                await controller.take_over(channel, self.plans.plan_for(""))
             except Exception as exc:
                 await controller.fail(exc)
+
+    # Reload -----------------------------------------------------------------------------
+
+    async def reload(self) -> ReloadResult:
+        """Validate the configured plans and switch to them; a refused reload changes nothing."""
+        async with self._reload_lock:
+            loop = asyncio.get_running_loop()
+            try:
+                plans = await loop.run_in_executor(None, load_plans, self.settings.plan_paths)
+            except PlanError as exc:
+                problems = tuple(str(p) for p in exc.problems)
+                log.error("reload refused, the running plans stay:\n  %s", "\n  ".join(problems))
+                return ReloadResult(False, problems, tuple(self.plans.ids))
+            try:
+                await loop.run_in_executor(None, self._apply, plans)
+            except Ivr112Error as exc:
+                log.error("reload refused, the running plans stay: %s", exc)
+                return ReloadResult(False, (str(exc),), tuple(self.plans.ids))
+            self.plans.current = plans
+            log.info("plans reloaded: %s", ", ".join(self.plans.ids))
+            return ReloadResult(True, (), tuple(self.plans.ids))
+
+    def _apply(self, plans: PlanSet) -> None:
+        """Prompts for the new plans, and Asterisk's numbers, trunks and queues (in a thread)."""
+        prompts.build(plans.plans, self.settings.data_path)
+        files = prompts.require(plans.plans, self.settings.data_path)
+        if process.read_pid(self.layout) is not None:
+            process.reload(self.layout, self.settings, self.secrets, plans, files)
+        else:
+            log.warning("no Asterisk instance '%s' managed here; only the app's plans were switched", self.layout.instance)
 
     # Life cycle -------------------------------------------------------------------------
 
@@ -167,23 +235,35 @@ def build_app(service: Service) -> web.Application:
     return app
 
 
-async def serve(service: Service, *, stop: asyncio.Event) -> None:
-    """Run the app until `stop` is set; waits for ARI to connect before saying it is ready."""
+async def serve(service: Service, *, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
+    """Run the app until `stop` is set; `reload` set (SIGHUP) reloads the plans."""
     app = build_app(service)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, service.settings.http_host, service.settings.http_port)
+    reloader: asyncio.Task[None] | None = None
     try:
         await site.start()
+        if reload is not None:
+            reloader = asyncio.create_task(_reload_on(reload, service), name="ivr112-sighup")
         try:
             await service.ari.wait_connected(service.settings.asterisk_boot_timeout)
             log.info(
-                "ivr112 ready: ARI app %r connected, HTTP on http://%s:%d, plan %r",
-                service.settings.app_name, service.settings.http_host, service.settings.http_port,
-                next(iter(service.plans.plans)),
+                "ivr112 ready: ARI app %r connected, HTTP on http://%s:%d, plans %s",
+                service.settings.app_name, service.settings.http_host, service.settings.http_port, ", ".join(service.plans.ids),
             )
         except AriError as exc:
             log.error("%s; calls go to the fallback dialplan until it connects", exc)
         await stop.wait()
     finally:
+        if reloader is not None:
+            reloader.cancel()
+            await asyncio.gather(reloader, return_exceptions=True)
         await runner.cleanup()
+
+
+async def _reload_on(flag: asyncio.Event, service: Service) -> None:
+    while True:
+        await flag.wait()
+        flag.clear()
+        await service.reload()

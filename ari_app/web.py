@@ -39,7 +39,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if ok else "degraded",
         "ari_connected": ok,
         "calls_in_app": len(service.dispatcher.active_channels()),
-        "plans": sorted(service.plans.plans),
+        "plans": service.plans.ids,
         "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",
     }
     return web.json_response(body, status=200 if ok else 503)
@@ -69,3 +69,11 @@ async def incident(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
     events = await store.events(incident_id)
     return web.json_response({**dataclasses.asdict(row), "events": [dataclasses.asdict(e) for e in events]})
+
+
+@routes.post("/api/reload")
+async def reload(request: web.Request) -> web.Response:
+    _authorised(request)
+    result = await _service(request).reload()
+    body = {"ok": result.ok, "problems": list(result.problems), "plans": list(result.plans)}
+    return web.json_response(body, status=200 if result.ok else 422)

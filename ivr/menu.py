@@ -16,8 +16,8 @@ finishes, or a digit ends it early (barge-in), the flow moves along the plan:
 
 A collected string that is an option goes there; one that is the start of a longer
 option waits for more; anything else is wrong input. No input and wrong input replay
-the menu `retries` times, then follow the menu's no_input / wrong_input rule, which the
-validator guarantees ends at a person. Events that arrive in a state that cannot use
+the menu `no_input_retries` / `wrong_input_retries` times, then follow the menu's
+no_input / wrong_input rule, which the validator guarantees ends at a person. Events that arrive in a state that cannot use
 them (a late PromptDone after a barge-in, a digit after routing) are ignored: on a
 real phone line such races are normal, not errors.
 """
@@ -183,7 +183,7 @@ class CallFlow:
         assert self.menu is not None
         self.attempts += 1
         step = Step("no_input", {"menu": self.menu.name, "attempt": str(self.attempts)})
-        if self.attempts > self.menu.retries and self.menu.no_input is not None:
+        if self.attempts > self.menu.no_input_retries and self.menu.no_input is not None:
             return [step] + self._go(self.menu.no_input, "no input")
         return [step] + self._enter(self.menu, replay=True)
 
@@ -191,7 +191,7 @@ class CallFlow:
         assert self.menu is not None
         self.attempts += 1
         step = Step("wrong_input", {"menu": self.menu.name, "digits": self.collected, "attempt": str(self.attempts)})
-        if self.attempts > self.menu.retries and self.menu.wrong_input is not None:
+        if self.attempts > self.menu.wrong_input_retries and self.menu.wrong_input is not None:
             return [step] + self._go(self.menu.wrong_input, "wrong input")
         return [step] + self._enter(self.menu, replay=True)
 

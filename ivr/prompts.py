@@ -1,9 +1,10 @@
 """Prompts: find the WAV file for each prompt and language, check Asterisk can play it,
 and render missing ones from the plan's text with espeak-ng's voices through pydub.
 
-A recorded file in `prompts/<lang>/<name>.wav` (or the plan's `file:`) wins over a built one.
-Built files live in `<data_dir>/prompts/<lang>/`, with the text they were made from beside
-them, so a changed text is rebuilt. A missing prompt stops start-up: Asterisk would
+A recorded file wins over a built one: the plan's `file:`, then
+`prompts/<plan id>/<lang>/<name>.wav`, then `prompts/<lang>/<name>.wav`. Built files live in
+`<data_dir>/prompts/<plan id>/<lang>/`, with the hash of the text they were made from
+beside them, so a changed text is rebuilt. A missing prompt stops start-up: Asterisk would
 otherwise play an English file of the same name, or nothing.
 """
 
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,14 +31,28 @@ ESPEAK_SPEED = 150  # words per minute: calm and clear for a caller in distress
 
 @dataclass(frozen=True)
 class PromptFile:
+    plan_id: str
     name: str
     language: str
     path: Path
     built: bool
 
 
-def built_dir(data_dir: Path) -> Path:
-    return data_dir / "prompts"
+def built_dir(data_dir: Path, plan: Plan) -> Path:
+    return data_dir / "prompts" / plan.id
+
+
+def _recorded(plan: Plan, name: str, lang: str) -> list[Path]:
+    """Recorded files that would serve this prompt, in order of preference."""
+    prompt = plan.prompts[name]
+    out = []
+    explicit = prompt.files.get(lang)
+    if explicit:
+        p = Path(explicit)
+        out.append(p if p.is_absolute() else PROJECT_DIR / p)
+    out.append(RECORDED_DIR / plan.id / lang / f"{name}.wav")
+    out.append(RECORDED_DIR / lang / f"{name}.wav")
+    return out
 
 
 def _text_hash(text: str) -> str:
@@ -66,32 +82,32 @@ def resolve(plan: Plan, data_dir: Path) -> tuple[list[PromptFile], list[str]]:
     for name in plan.prompt_names():
         prompt = plan.prompts[name]
         for lang in plan.languages:
-            explicit = prompt.files.get(lang)
-            candidates: list[tuple[Path, bool]] = []
-            if explicit:
-                p = Path(explicit)
-                candidates.append((p if p.is_absolute() else PROJECT_DIR / p, False))
-            candidates.append((RECORDED_DIR / lang / f"{name}.wav", False))
-            candidates.append((built_dir(data_dir) / lang / f"{name}.wav", True))
+            candidates = [(p, False) for p in _recorded(plan, name, lang)]
+            candidates.append((built_dir(data_dir, plan) / lang / f"{name}.wav", True))
             chosen = next(((p, b) for p, b in candidates if p.exists()), None)
             if chosen is None:
-                problems.append(f"prompt '{name}' ({lang}) has no WAV file; run `ivr112 prompts build` to render it from the plan's text")
+                problems.append(f"{plan.id}: prompt '{name}' ({lang}) has no WAV file; run `ivr112 prompts build` to render it from the plan's text")
                 continue
             path, built = chosen
             if built and _stale(path, prompt.text.get(lang, "")):
-                problems.append(f"prompt '{name}' ({lang}) was built from an older text; run `ivr112 prompts build`")
+                problems.append(f"{plan.id}: prompt '{name}' ({lang}) was built from an older text; run `ivr112 prompts build`")
                 continue
             why = check_wav(path)
             if why:
-                problems.append(f"prompt '{name}' ({lang}): {why}")
+                problems.append(f"{plan.id}: prompt '{name}' ({lang}): {why}")
                 continue
-            found.append(PromptFile(name, lang, path, built))
+            found.append(PromptFile(plan.id, name, lang, path, built))
     return found, problems
 
 
-def require(plan: Plan, data_dir: Path) -> list[PromptFile]:
-    """The prompt files, or PromptError listing every missing or unplayable one."""
-    files, problems = resolve(plan, data_dir)
+def require(plans: Iterable[Plan], data_dir: Path) -> list[PromptFile]:
+    """The prompt files of every plan, or PromptError listing every missing or unplayable one."""
+    files: list[PromptFile] = []
+    problems: list[str] = []
+    for plan in plans:
+        found, missing = resolve(plan, data_dir)
+        files += found
+        problems += missing
     if problems:
         raise PromptError("refusing to start with prompts missing:\n  " + "\n  ".join(problems))
     return files
@@ -102,8 +118,15 @@ def _stale(path: Path, text: str) -> bool:
     return not stamp.exists() or stamp.read_text().strip() != _text_hash(text)
 
 
-def build(plan: Plan, data_dir: Path, *, force: bool = False) -> list[PromptFile]:
+def build(plans: Iterable[Plan], data_dir: Path, *, force: bool = False) -> list[PromptFile]:
     """Render every prompt that has no recorded file (or whose text changed); return those built."""
+    made: list[PromptFile] = []
+    for plan in plans:
+        made += _build_plan(plan, data_dir, force=force)
+    return made
+
+
+def _build_plan(plan: Plan, data_dir: Path, *, force: bool) -> list[PromptFile]:
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise PromptError("espeak-ng is not installed: run `make deps` (or apt-get install espeak-ng)")
@@ -113,13 +136,12 @@ def build(plan: Plan, data_dir: Path, *, force: bool = False) -> list[PromptFile
     for name in plan.prompt_names():
         prompt = plan.prompts[name]
         for lang in plan.languages:
-            explicit = prompt.files.get(lang)
-            if (explicit and Path(explicit).exists()) or (RECORDED_DIR / lang / f"{name}.wav").exists():
+            if any(p.exists() for p in _recorded(plan, name, lang)):
                 continue
             text = prompt.text.get(lang)
             if not text:
                 continue
-            out = built_dir(data_dir) / lang / f"{name}.wav"
+            out = built_dir(data_dir, plan) / lang / f"{name}.wav"
             if out.exists() and not force and not _stale(out, text):
                 continue
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -134,7 +156,7 @@ def build(plan: Plan, data_dir: Path, *, force: bool = False) -> list[PromptFile
                 audio = AudioSegment.from_wav(str(raw)).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
                 audio.export(str(out), format="wav")
             out.with_suffix(".sha").write_text(_text_hash(text) + "\n")
-            made.append(PromptFile(name, lang, out, True))
+            made.append(PromptFile(plan.id, name, lang, out, True))
     return made
 
 

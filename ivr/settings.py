@@ -40,7 +40,10 @@ class Operator:
 class Settings:
     """Every setting of the service. `ivr112 settings` prints this table."""
 
-    plan: str = _setting("dialplans/kotim.yaml", "The YAML plan the app serves (relative to the project folder or absolute).")
+    plans: tuple[str, ...] = _setting(
+        ("dialplans/kotim.yaml",),
+        "The YAML plans served side by side (list; comma-separated in the environment); the first is the default.",
+    )
     data_dir: str = _setting("var", "Folder for the SQLite store, generated secrets and logs (created if missing).")
     asterisk_root: str = _setting(".cache/asterisk-root", "Debian sid root file system that holds Asterisk 22 (made on first `ivr112 asterisk up`).")
     instance: str = _setting("default", "Name of this Asterisk instance inside the root; tests use their own so they never clash with `make run`.")
@@ -76,8 +79,8 @@ class Settings:
         return self.path(self.asterisk_root)
 
     @property
-    def plan_path(self) -> Path:
-        return self.path(self.plan)
+    def plan_paths(self) -> list[Path]:
+        return [self.path(p) for p in self.plans]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -91,6 +94,11 @@ def setting_fields() -> list[dataclasses.Field[Any]]:
 def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
     if name == "operators":
         return _operators(raw, origin)
+    if name == "plans":
+        items = raw.split(",") if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
+            raise ConfigError(f"{origin}: 'plans' must be a list of plan files, found {raw!r}")
+        return tuple(i.strip() for i in items)
     try:
         if kind in ("int", int):
             if isinstance(raw, bool):

@@ -13,9 +13,22 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ari_app.ari.events import ChannelDestroyed, Event, StasisEnd, StasisStart
+from ari_app.ari.events import ChannelDestroyed, StasisEnd, StasisStart
 
 _log = logging.getLogger(__name__)
+
+
+class Routable(Protocol):
+    """Anything dispatched: ARI events, and the app's own events about a channel (timers)."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def channel_id(self) -> str | None: ...
+
+
+Event = Routable
 
 
 class ChannelConsumer(Protocol):

@@ -67,9 +67,9 @@ class Layout:
     def config_file(self) -> str:
         return f"{self.etc}/asterisk.conf"
 
-    def sound(self, language: str, name: str) -> str:
+    def sound(self, plan_id: str, language: str, name: str) -> str:
         """Media path (no extension) of a prompt, as `sound:` and Playback() take it."""
-        return f"{self.sounds}/{language}/{name}"
+        return f"{self.sounds}/{plan_id}/{language}/{name}"
 
     @property
     def pidfile(self) -> Path:

@@ -20,7 +20,7 @@ from ari_app.asterisk import provision
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import render, write_rendered
 from ivr.errors import AsteriskError
-from ivr.plan import Plan
+from ivr.plan import PlanSet
 from ivr.prompts import PromptFile
 from ivr.secrets import Secrets
 from ivr.settings import Settings
@@ -88,21 +88,20 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def prepare(settings: Settings, secrets: Secrets, plan: Plan, prompt_files: list[PromptFile], layout: Layout) -> None:
+def prepare(settings: Settings, secrets: Secrets, plans: PlanSet, prompt_files: list[PromptFile], layout: Layout) -> None:
     """Write the instance folder: rendered config, prompt files, empty run/log/spool folders."""
     uid, gid = _asterisk_ids(layout.root)
     for inner in (layout.inner, layout.etc, layout.run, layout.log, layout.lib, layout.spool, layout.recordings, layout.sounds):
         path = layout.host(inner)
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, uid, gid)
-    write_rendered(render(settings, secrets, plan, layout), layout.host(layout.etc))
+    write_rendered(render(settings, secrets, plans, layout), layout.host(layout.etc))
     for f in layout.host(layout.etc).iterdir():
         os.chown(f, -1, gid)
     sounds = layout.host(layout.sounds)
     for pf in prompt_files:
-        target = sounds / pf.language / f"{pf.name}.wav"
+        target = sounds / pf.plan_id / pf.language / f"{pf.name}.wav"
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.chown(target.parent, uid, gid)
         shutil.copyfile(pf.path, target)
         target.chmod(0o644)
 
@@ -181,9 +180,17 @@ def status(layout: Layout) -> Status:
     return Status(True, pid, version, f"instance '{layout.instance}' runs as pid {pid}: {up}")
 
 
-def reload(layout: Layout, settings: Settings, secrets: Secrets, plan: Plan, prompt_files: list[PromptFile]) -> None:
-    """Re-render the config and have the running Asterisk reload it."""
-    prepare(settings, secrets, plan, prompt_files, layout)
-    res = cli(layout, "core reload")
-    if res.returncode != 0:
-        raise AsteriskError(f"Asterisk did not reload: {res.stderr.strip() or res.stdout.strip()}")
+RELOAD_COMMANDS = ("module reload res_pjsip.so", "dialplan reload", "module reload app_queue.so")
+
+
+def reload(layout: Layout, settings: Settings, secrets: Secrets, plans: PlanSet, prompt_files: list[PromptFile]) -> None:
+    """Re-render the config and have the running Asterisk reload what the plans change.
+
+    Only SIP, the dialplan and the queues are reloaded: calls in progress keep going,
+    and the app's ARI connection is not touched.
+    """
+    prepare(settings, secrets, plans, prompt_files, layout)
+    for command in RELOAD_COMMANDS:
+        res = cli(layout, command)
+        if res.returncode != 0:
+            raise AsteriskError(f"Asterisk did not run '{command}': {res.stderr.strip() or res.stdout.strip()}")

@@ -1,8 +1,9 @@
 """Render the Asterisk configuration of one instance from `config/asterisk/` templates,
-the settings, the generated secrets and the plan. Pure: returns file name -> text.
+the settings, the generated secrets and the plans. Pure: returns file name -> text.
 
 Templates hold `@@name@@` placeholders (Asterisk's own `${...}` stays untouched);
-sections that depend on the plan (carriers, operators, numbers, queues) are made here.
+the sections that depend on the plans (carriers, operators, trunks, numbers, queues,
+agencies) are made here. `ivr112 render` writes the result for review.
 """
 
 from __future__ import annotations
@@ -10,45 +11,86 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ari_app.asterisk.layout import Layout
-from ivr.plan import Plan
+from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
+
+from ari_app.asterisk.layout import Layout
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
 ARI_USER = "ivr112"
 AMI_USER = "ivr112"
-CARRIER_CONTEXT = "ivr112-from-carrier"
 OPERATOR_CONTEXT = "ivr112-operators"
 QUEUE_CONTEXT = "ivr112-queue"
+AGENCY_CONTEXT = "ivr112-agency"
+REFUSE_CONTEXT = "ivr112-refuse"
 CODECS = ("ulaw", "alaw")
+# QUEUESTATUS values after which a caller leaves for the queue's overflow target.
+OVERFLOW_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL")
+RETRY_RING_SECONDS = 3
 
 
 def carrier_endpoint(name: str) -> str:
     return f"carrier-{name}"
 
 
-def _carriers(plan: Plan) -> str:
-    out = []
-    for c in plan.carriers:
-        ep = carrier_endpoint(c.name)
-        out.append(
-            f"[{ep}]\ntype = endpoint\ncontext = {CARRIER_CONTEXT}\ndisallow = all\nallow = {','.join(CODECS)}\n"
-            f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n"
-            "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
-        )
-        out.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
-    return "\n".join(out)
+def carrier_context(name: str) -> str:
+    return f"ivr112-carrier-{name}"
 
 
-def _operators(settings: Settings, secrets: Secrets, plan: Plan) -> str:
+def plan_context(plan: Plan) -> str:
+    return f"ivr112-plan-{plan.id}"
+
+
+def trunk_endpoint(plan: Plan, agency: Agency, index: int) -> str:
+    """The PJSIP endpoint of an agency's trunk (1-based index, in dialling order)."""
+    return f"{plan.id}-{agency.name}-{index}"
+
+
+def trunk_dial(plan: Plan, agency: Agency, index: int, trunk: Trunk) -> str:
+    return f"PJSIP/{trunk.number}@{trunk_endpoint(plan, agency, index)}"
+
+
+def agency_exten(plan: Plan, agency: str) -> str:
+    return f"{plan.id}-{agency}"
+
+
+def _goto_person(plan: Plan, target: Target) -> str:
+    if target.kind == "agency":
+        return f"Goto({AGENCY_CONTEXT},{agency_exten(plan, target.name)},1)"
+    return f"Goto({QUEUE_CONTEXT},{plan.asterisk_queue(target.name)},1)"
+
+
+def _carriers(plans: PlanSet) -> tuple[str, str]:
+    """PJSIP sections of the carriers and their dialplan contexts."""
+    endpoints: list[str] = []
+    contexts: list[str] = []
+    seen: dict[str, list[str]] = {}
+    for plan in plans.plans:
+        for c in plan.carriers:
+            lines = seen.setdefault(c.name, [])
+            if not lines:
+                ep = carrier_endpoint(c.name)
+                endpoints.append(
+                    f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n"
+                    f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n"
+                    "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
+                )
+                endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
+            lines += [f"exten => {n},1,Goto({plan_context(plan)},{n},1)" for n in plan.numbers]
+    for name, lines in seen.items():
+        contexts.append(f"[{carrier_context(name)}]\n" + "\n".join(lines) + f"\ninclude => {REFUSE_CONTEXT}\n")
+    return "\n".join(endpoints), "\n".join(contexts)
+
+
+def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
     out = []
     for op in settings.operators:
         label = op.full_name or op.name
         out.append(
             f"[{op.name}]\ntype = endpoint\ncontext = {OPERATOR_CONTEXT}\ndisallow = all\nallow = {','.join(CODECS)}\n"
-            f"language = {plan.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
+            f"language = {plans.default.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
             f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n"
         )
         out.append(
@@ -59,39 +101,119 @@ def _operators(settings: Settings, secrets: Secrets, plan: Plan) -> str:
     return "\n".join(out)
 
 
-def _numbers(plan: Plan) -> str:
-    return "\n".join(f"exten => {n},1,Goto(ivr112-emergency,{n},1)" for n in plan.numbers)
-
-
-def _queue_dialplan(plan: Plan) -> str:
+def _trunks(plans: PlanSet) -> str:
     out = []
-    for q in plan.queues.values():
+    for plan in plans.plans:
+        for agency in plan.agencies.values():
+            for i, trunk in enumerate(agency.trunks, start=1):
+                ep = trunk_endpoint(plan, agency, i)
+                note = "; PLACEHOLDER address: set the agency's real trunk in the plan\n" if trunk.placeholder else ""
+                auth = f"outbound_auth = {ep}-auth\n" if trunk.username else ""
+                transport = ";transport=tcp" if trunk.transport == "tcp" else ""
+                out.append(
+                    f"; {agency.label}, trunk {i}\n{note}[{ep}]\ntype = endpoint\ncontext = {REFUSE_CONTEXT}\n"
+                    f"disallow = all\nallow = {','.join(CODECS)}\naors = {ep}\n{auth}direct_media = no\nrtp_symmetric = yes\n"
+                    "send_pai = yes\nsend_connected_line = no\n"
+                )
+                out.append(f"[{ep}]\ntype = aor\ncontact = sip:{trunk.host}:{trunk.port}{transport}\n")
+                if trunk.username:
+                    out.append(
+                        f"[{ep}-auth]\ntype = auth\nauth_type = digest\nusername = {trunk.username}\npassword = {trunk.password}\n"
+                    )
+    if any(t.transport == "tcp" for p in plans.plans for a in p.agencies.values() for t in a.trunks):
+        out.insert(0, "[transport-tcp]\ntype = transport\nprotocol = tcp\nbind = @@sip_host@@:@@sip_port@@\n")
+    return "\n".join(out)
+
+
+def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
+    out = []
+    for plan in plans.plans:
+        greeting = "&".join(layout.sound(plan.id, plan.default_language, p) for p in plan.entry.greeting)
+        play = f" same => n,Playback({greeting})\n" if greeting else ""
         out.append(
-            f"exten => {q.name},1,Answer()\n"
-            f" same => n(again),Queue({q.name},r)\n"
-            f" same => n,Verbose(1,ivr112: ${{CHANNEL}} left queue {q.name} with QUEUESTATUS=${{QUEUESTATUS}}, back in)\n"
-            f" same => n,Wait(1)\n"
-            f" same => n,Goto(again)"
+            f"[{plan_context(plan)}]\n"
+            f"exten => _X.,1,Set(CHANNEL(language)={plan.default_language})\n"
+            f" same => n,Set(__IVR112_PLAN={plan.id})\n"
+            f" same => n,Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
+            f" same => n,Verbose(1,ivr112: ${{CHANNEL}} back from Stasis with STASISSTATUS=${{STASISSTATUS}}, fallback to operators)\n"
+            f" same => n,Answer()\n"
+            f" same => n,GotoIf($[\"${{STASISSTATUS}}\" != \"FAILED\"]?queue)\n"
+            f"{play}"
+            f" same => n(queue),Goto({QUEUE_CONTEXT},{plan.asterisk_queue(plan.default_queue.name)},1)\n"
         )
     return "\n".join(out)
 
 
-def _queues_conf(settings: Settings, plan: Plan) -> str:
+def _queue_dialplan(plans: PlanSet) -> str:
     out = []
-    for q in plan.queues.values():
-        members = "".join(
-            f"member => PJSIP/{op.name},0,{op.full_name or op.name},PJSIP/{op.name}\n" for op in settings.operators
-        )
-        out.append(
-            f"[{q.name}]\nstrategy = {q.strategy}\ntimeout = {q.ring_timeout}\nwrapuptime = {q.wrapup}\nretry = 1\n"
-            "ringinuse = no\nannounce-frequency = 0\nannounce-position = no\nsetinterfacevar = yes\n"
-            "setqueuevar = yes\nsetqueueentryvar = yes\n" + members
-        )
+    for plan in plans.plans:
+        for q in plan.queues.values():
+            name = plan.asterisk_queue(q.name)
+            lines = [f"exten => {name},1,Answer()", f" same => n,Set(IVR112_QUEUE={name})"]
+            if q.overflow is not None:
+                statuses = " | ".join(f'"${{QUEUESTATUS}}" = "{s}"' for s in OVERFLOW_STATUSES)
+                lines += [
+                    # After an overflow that found nobody, wait here: never bounce for ever.
+                    ' same => n,GotoIf($["${IVR112_OVERFLOWED}" = "1"]?wait)',
+                    f" same => n,Queue({name},r,,,{q.overflow.after})",
+                    f" same => n,Verbose(1,ivr112: ${{CHANNEL}} left queue {name} with QUEUESTATUS=${{QUEUESTATUS}})",
+                    f" same => n,GotoIf($[{statuses}]?overflow)",
+                    " same => n(wait),Queue(" + name + ",r)",
+                    f" same => n,Playtones(ring)",
+                    f" same => n,Wait({RETRY_RING_SECONDS})",
+                    " same => n,StopPlaytones()",
+                    " same => n,Goto(wait)",
+                    f" same => n(overflow),Verbose(1,ivr112: ${{CHANNEL}} overflows from {name} to {q.overflow.to})",
+                    " same => n,Set(__IVR112_OVERFLOWED=1)",
+                    f" same => n,{_goto_person(plan, q.overflow.to)}",
+                ]
+            else:
+                lines += [
+                    f" same => n(wait),Queue({name},r)",
+                    f" same => n,Verbose(1,ivr112: ${{CHANNEL}} left queue {name} with QUEUESTATUS=${{QUEUESTATUS}}, back in)",
+                    " same => n,Playtones(ring)",
+                    f" same => n,Wait({RETRY_RING_SECONDS})",
+                    " same => n,StopPlaytones()",
+                    " same => n,Goto(wait)",
+                ]
+            out.append("\n".join(lines))
     return "\n".join(out)
 
 
-def render(settings: Settings, secrets: Secrets, plan: Plan, layout: Layout) -> dict[str, str]:
+def _agency_dialplan(plans: PlanSet) -> str:
+    out = []
+    for plan in plans.plans:
+        for agency in plan.agencies.values():
+            lines = [f"exten => {agency_exten(plan, agency.name)},1,Set(IVR112_AGENCY={agency.name})"]
+            for i, trunk in enumerate(agency.trunks, start=1):
+                lines.append(f" same => n,Dial({trunk_dial(plan, agency, i, trunk)},{trunk.ring_timeout})")
+            lines.append(f" same => n,Verbose(1,ivr112: ${{CHANNEL}} no trunk of {agency.name} answered, to {agency.on_failure})")
+            lines.append(f" same => n,{_goto_person(plan, agency.on_failure)}")
+            out.append("\n".join(lines))
+    return "\n".join(out)
+
+
+def _queues_conf(settings: Settings, plans: PlanSet) -> str:
+    out = []
+    for plan in plans.plans:
+        for q in plan.queues.values():
+            members = "".join(
+                f"member => PJSIP/{op.name},0,{op.full_name or op.name},PJSIP/{op.name}\n" for op in settings.operators
+            )
+            # With an overflow, a queue nobody can answer is left at once for the overflow target.
+            empty = "joinempty = unavailable,invalid,unknown\nleavewhenempty = unavailable,invalid,unknown\n" if q.overflow else ""
+            out.append(
+                f"[{plan.asterisk_queue(q.name)}]\nstrategy = {q.strategy}\ntimeout = {q.ring_timeout}\nwrapuptime = {q.wrapup}\n"
+                f"retry = 1\nringinuse = no\nannounce-frequency = 0\nannounce-position = no\n{empty}"
+                "setinterfacevar = yes\nsetqueuevar = yes\nsetqueueentryvar = yes\n" + members
+            )
+    return "\n".join(out)
+
+
+def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout) -> dict[str, str]:
     """Every config file of the instance, by file name."""
+    carrier_sections, carrier_contexts = _carriers(plans)
+    default = plans.default
     values = {
         "instance": layout.instance,
         "etc": layout.etc,
@@ -115,26 +237,25 @@ def render(settings: Settings, secrets: Secrets, plan: Plan, layout: Layout) -> 
         "http_port": str(settings.http_port),
         "rtp_start": str(settings.rtp_start),
         "rtp_end": str(settings.rtp_end),
-        "app": settings.app_name,
-        "plan_id": plan.id,
-        "language": plan.default_language,
-        "greeting": "&".join(layout.sound(plan.default_language, p) for p in plan.entry.greeting),
-        "default_queue": plan.default_queue.name,
-        "carriers": _carriers(plan),
-        "operators": _operators(settings, secrets, plan),
-        "numbers": _numbers(plan),
+        "carriers": carrier_sections,
+        "operators": _operators(settings, secrets, plans),
+        "carrier_contexts": carrier_contexts,
+        "operator_numbers": "\n".join(f"exten => {n},1,Goto({plan_context(default)},{n},1)" for n in default.numbers),
+        "plan_contexts": _plan_contexts(settings, plans, layout),
+        "queue_dialplan": _queue_dialplan(plans),
+        "agency_dialplan": _agency_dialplan(plans),
+        "queues": _queues_conf(settings, plans),
     }
+    values["trunks"] = PLACEHOLDER.sub(lambda m: values[m.group(1)], _trunks(plans))
     files: dict[str, str] = {}
     for template in sorted(TEMPLATES.glob("*.conf")):
         text = template.read_text(encoding="utf-8")
-        local = dict(values)
-        local["queues"] = _queues_conf(settings, plan) if template.name == "queues.conf" else _queue_dialplan(plan)
 
-        def fill(m: re.Match[str], local: dict[str, str] = local, name: str = template.name) -> str:
+        def fill(m: re.Match[str], name: str = template.name) -> str:
             key = m.group(1)
-            if key not in local:
+            if key not in values:
                 raise KeyError(f"{name}: unknown placeholder @@{key}@@")
-            return local[key]
+            return values[key]
 
         files[template.name] = PLACEHOLDER.sub(fill, text)
     return files

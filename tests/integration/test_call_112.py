@@ -8,16 +8,28 @@ from datetime import datetime
 import pytest
 
 from ivr import prompts
-from ivr.plan import load_plan
+from ivr.plan import load_plans
 from tests.integration.stack import Stack, sipp_args, wait_for
 
 pytestmark = pytest.mark.asterisk
 
 
+def _prompt_seconds(stack: Stack, names: tuple[str, ...]) -> float:
+    plans = load_plans(stack.settings.plan_paths)
+    plan = plans.default
+    files = {(f.name, f.language): f for f in prompts.require(plans.plans, stack.settings.data_path)}
+    return sum(prompts.duration(files[(p, plan.default_language)].path) for p in names)
+
+
 def _greeting_seconds(stack: Stack) -> float:
-    plan = load_plan(stack.settings.plan_path)
-    files = {(f.name, f.language): f for f in prompts.require(plan, stack.settings.data_path)}
-    return sum(prompts.duration(files[(p, plan.default_language)].path) for p in plan.entry.greeting)
+    return _prompt_seconds(stack, load_plans(stack.settings.plan_paths).default.entry.greeting)
+
+
+def _silence_to_queue_seconds(stack: Stack) -> float:
+    """Greeting, then one pass of the main menu and its timeout: the caller who says nothing."""
+    plan = load_plans(stack.settings.plan_paths).default
+    menu = plan.menus[plan.entry.then.name]
+    return _greeting_seconds(stack) + _prompt_seconds(stack, menu.prompts) + menu.timeout
 
 
 def _seconds(a: str, b: str) -> float:
@@ -28,9 +40,9 @@ def _from_users(operator_logs: str) -> list[str]:
     return re.findall(r"INVITE-FROM-USER=(\S*)", operator_logs)
 
 
-def test_caller_dialling_112_hears_the_greeting_and_reaches_an_operator_with_their_number(live: Stack) -> None:
+def test_a_silent_caller_hears_the_greeting_and_menu_then_reaches_an_operator_with_their_number(live: Stack) -> None:
     caller = "081250001112"
-    greeting = _greeting_seconds(live)
+    greeting = _silence_to_queue_seconds(live)
     port = live.sipp_port()
     live.register_operator("operator1", port)
     operator = live.sipp("operator_answer", port=port, background=True, timeout=60)
@@ -44,10 +56,11 @@ def test_caller_dialling_112_hears_the_greeting_and_reaches_an_operator_with_the
     assert incident.answered_at and incident.queued_at
     assert incident.route == "queue:operators"
     assert incident.fallback == 0
-    # The app moved the call on only after the greeting's PlaybackFinished.
+    # The app moved the call on only after the prompts' PlaybackFinished and the menu timeout.
     assert _seconds(incident.answered_at, incident.queued_at) >= greeting - 0.5
-    kinds = [e.kind for e in live.incident_events(incident.id)]
-    assert kinds[:2] == ["prompt", "route"]
+    events = live.incident_events(incident.id)
+    assert [e.kind for e in events] == ["prompt", "menu", "prompt", "no_input", "route"]
+    assert events[-1].detail == {"target": "queue:operators", "reason": "no input"}
     # The API shows the same incident to the console.
     assert live.api(f"/api/incidents/{incident.id}")["caller_number"] == caller
 

@@ -18,7 +18,8 @@ menus:
     prompts: [main]
     retry_prompts: [again]
     timeout: 4
-    retries: 1
+    no_input_retries: 1
+    wrong_input_retries: 1
     options:
       "1": {queue: police_q}
       "20": {queue: ops}

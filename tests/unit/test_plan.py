@@ -62,7 +62,7 @@ def test_a_missing_prompt_text_for_a_service_language_is_refused() -> None:
 def test_a_reference_to_an_unknown_queue_names_the_known_ones() -> None:
     text = GOOD.replace("then: {queue: ops}", "then: {queue: opz}")
     assert problems(text) == [
-        "p.yaml:11:17: entry.then leads to queue 'opz', which is not under 'queues'; known: ops"
+        "p.yaml:11:17: entry.then leads to queue 'opz', which is not defined; known queue names: ops"
     ]
 
 

@@ -10,7 +10,7 @@ import pytest
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import render
 from ivr.errors import ConfigError
-from ivr.plan import load_plan
+from ivr.plan import load_plans
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Operator, load_settings, setting_fields
 from ivr.store import IncidentStore
@@ -55,15 +55,22 @@ def test_secrets_are_generated_once_private_and_never_empty(tmp_path: Path) -> N
 def test_the_rendered_config_holds_the_generated_secrets_and_no_sample_password(tmp_path: Path) -> None:
     settings = load_settings(environ={}).replace(operators=(Operator("operator1"),))
     secrets = load_or_create(tmp_path, ("operator1",))
-    plan = load_plan(PROJECT_DIR / "dialplans" / "kotim.yaml")
-    files = render(settings, secrets, plan, Layout(tmp_path, "t1"))
+    plans = load_plans([PROJECT_DIR / "dialplans" / "kotim.yaml"])
+    plan = plans.default
+    files = render(settings, secrets, plans, Layout(tmp_path, "t1"))
     assert f"password = {secrets.ari_password}" in files["ari.conf"]
     assert f"secret = {secrets.ami_secret}" in files["manager.conf"]
     assert f"password = {secrets.operator_password('operator1')}" in files["pjsip.conf"]
     for number in plan.numbers:
-        assert f"exten => {number},1,Goto(ivr112-emergency,{number},1)" in files["extensions.conf"]
+        assert f"exten => {number},1,Goto(ivr112-plan-kotim,{number},1)" in files["extensions.conf"]
     # The fallback plays the greeting from the instance's own sound folder.
-    assert "Playback(/srv/ivr112/t1/sounds/id/greeting)" in files["extensions.conf"]
+    assert "Playback(/srv/ivr112/t1/sounds/kotim/id/greeting)" in files["extensions.conf"]
+    # Each agency trunk is an endpoint dialled in order, then the agency's on_failure.
+    assert "[kotim-police-2]\ntype = aor\ncontact = sip:127.0.0.1:5072" in files["pjsip.conf"]
+    assert "Dial(PJSIP/110@kotim-police-1,20)\n same => n,Dial(PJSIP/110@kotim-police-2,20)" in files["extensions.conf"]
+    # The operators' queue overflows to the provincial centre, never to nowhere.
+    assert "Queue(kotim-operators,r,,,120)" in files["extensions.conf"]
+    assert "Goto(ivr112-agency,kotim-provincial,1)" in files["extensions.conf"]
     assert "@@" not in "".join(files.values())
 
 

@@ -1,0 +1,366 @@
+"""Reading a plan document (YAML with marks) into the model of `ivr.plan`.
+
+Every problem of shape or type is collected with its mark; references between parts are
+checked afterwards by `ivr.validate`, on the model.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from ivr.plan import (
+    DIAL_RE,
+    LANGUAGES,
+    NAME_RE,
+    NUMBER_RE,
+    QUEUE_STRATEGIES,
+    TARGET_KINDS,
+    Agency,
+    Carrier,
+    Entry,
+    Menu,
+    Overflow,
+    Plan,
+    Problem,
+    Prompt,
+    Queue,
+    Target,
+    Trunk,
+)
+from ivr.yamlsrc import Map, Mark, Seq
+
+class _Reader:
+    """Reads a Map against expectations, collecting problems instead of stopping."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def problem(self, mark: Mark, message: str) -> None:
+        self.problems.append(Problem(mark, message))
+
+    def mapping(self, parent: Map, key: str, *, required: bool = True) -> Map | None:
+        value = parent.get(key)
+        if value is None:
+            if required:
+                self.problem(parent.key_at(key) if key in parent else parent.mark, f"'{key}' is missing; add a '{key}:' section")
+            return None
+        if not isinstance(value, Map):
+            self.problem(parent.at(key), f"'{key}' must be a mapping of name: value, found {type(value).__name__}")
+            return None
+        return value
+
+    def keys(self, m: Map, allowed: tuple[str, ...], where: str) -> None:
+        for key in m:
+            if key not in allowed:
+                self.problem(m.key_at(key), f"unknown key '{key}' in {where}; expected one of: {', '.join(allowed)}")
+
+    def text(self, m: Map, key: str, *, default: str | None = None) -> str:
+        value = m.get(key, default)
+        if value is None:
+            self.problem(m.mark, f"'{key}' is missing; add '{key}: ...'")
+            return ""
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            self.problem(m.at(key), f"'{key}' must be text, found {value!r}")
+            return ""
+        return str(value)
+
+    def number(self, m: Map, key: str, default: float, *, low: float, high: float, integer: bool = False) -> float:
+        value = m.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+            kind = "a whole number" if integer else "a number"
+            self.problem(m.at(key), f"'{key}' must be {kind}, found {value!r}")
+            return default
+        if not low <= value <= high:
+            self.problem(m.at(key), f"'{key}' must be between {low:g} and {high:g}, found {value}")
+            return default
+        return float(value) if not integer else int(value)
+
+    def names(self, m: Map, key: str, *, required: bool = True) -> tuple[tuple[str, Mark], ...]:
+        value = m.get(key)
+        if value is None:
+            if required:
+                self.problem(m.mark, f"'{key}' is missing; add '{key}: [name, ...]'")
+            return ()
+        if isinstance(value, str):
+            return ((value, m.at(key)),)
+        if not isinstance(value, Seq) or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+            self.problem(m.at(key), f"'{key}' must be a list of names, found {value!r}")
+            return ()
+        return tuple((str(v), mk) for v, mk in zip(value, value.item_marks, strict=True))
+
+    def target(self, value: Any, mark: Mark, where: str) -> Target | None:
+        if isinstance(value, str) and value in ("repeat",):
+            return Target(value, "", mark)
+        if not isinstance(value, Map) or len(value) != 1:
+            self.problem(
+                mark,
+                f"{where} must be one of {{queue: NAME}}, {{menu: NAME}}, {{agency: NAME}}, {{language: id|en}} or repeat",
+            )
+            return None
+        kind, name = next(iter(value.items()))
+        if kind not in TARGET_KINDS or kind == "repeat":
+            self.problem(value.key_at(kind), f"unknown destination '{kind}' in {where}; use queue, menu, agency or language")
+            return None
+        if not isinstance(name, str):
+            self.problem(value.at(kind), f"{where}: '{kind}' needs a name, found {name!r}")
+            return None
+        return Target(kind, name, value.at(kind))
+
+
+def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
+    """Read a plan document into the model; problems of shape and type, all of them."""
+    r = _Reader()
+    if not isinstance(doc, Map):
+        return None, [Problem(Mark(source, 1, 1), "a plan must be a YAML mapping with service, prompts, entry and queues")]
+    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers"), "the plan")
+
+    service = r.mapping(doc, "service")
+    plan_id, name = "", ""
+    numbers: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ("id",)
+    if service is not None:
+        r.keys(service, ("id", "name", "numbers", "languages"), "service")
+        plan_id = r.text(service, "id")
+        if plan_id and not NAME_RE.match(plan_id):
+            r.problem(service.at("id"), f"service id {plan_id!r} must be lower-case letters, digits or '_' (it names files)")
+        name = r.text(service, "name")
+        nums = r.names(service, "numbers")
+        for num, mk in nums:
+            if not NUMBER_RE.match(num):
+                r.problem(mk, f"number {num!r} must be 2 to 15 digits, like 112 or 110")
+        if len({n for n, _ in nums}) != len(nums):
+            r.problem(service.at("numbers"), "a number is listed twice in service.numbers")
+        numbers = tuple(n for n, _ in nums)
+        if numbers and "112" not in numbers:
+            r.problem(service.at("numbers"), "service.numbers must include 112")
+        langs = r.names(service, "languages")
+        for lang, mk in langs:
+            if lang not in LANGUAGES:
+                r.problem(mk, f"language {lang!r} is not supported; use {' or '.join(LANGUAGES)}")
+        if langs:
+            languages = tuple(lg for lg, _ in langs)
+            if languages[0] != "id":
+                r.problem(service.at("languages"), "Bahasa Indonesia comes first: start the list with 'id'")
+
+    prompts: dict[str, Prompt] = {}
+    pmap = r.mapping(doc, "prompts")
+    for pname, pval in (pmap or {}).items():
+        assert pmap is not None
+        if not NAME_RE.match(pname):
+            r.problem(pmap.key_at(pname), f"prompt name {pname!r} must be lower-case letters, digits or '_'")
+        if not isinstance(pval, Map):
+            r.problem(pmap.at(pname), f"prompt '{pname}' must be a mapping with 'text' per language")
+            continue
+        r.keys(pval, ("text", "file"), f"prompt '{pname}'")
+        texts: dict[str, str] = {}
+        tmap = r.mapping(pval, "text")
+        if tmap is not None:
+            for lang, t in tmap.items():
+                if lang not in LANGUAGES:
+                    r.problem(tmap.key_at(lang), f"prompt '{pname}': language {lang!r} is not supported; use id or en")
+                elif not isinstance(t, str) or not t.strip():
+                    r.problem(tmap.at(lang), f"prompt '{pname}': the {lang} text must be a non-empty sentence")
+                else:
+                    texts[lang] = t.strip()
+            for lang in languages:
+                if lang not in tmap:
+                    r.problem(tmap.mark, f"prompt '{pname}' has no '{lang}' text; every prompt needs one per service language")
+        files: dict[str, str] = {}
+        fmap = pval.get("file")
+        if fmap is not None:
+            if not isinstance(fmap, Map):
+                r.problem(pval.at("file"), f"prompt '{pname}': 'file' must map a language to a WAV path")
+            else:
+                for lang, f in fmap.items():
+                    if lang not in LANGUAGES or not isinstance(f, str):
+                        r.problem(fmap.key_at(lang), f"prompt '{pname}': file entries are language: path.wav")
+                    else:
+                        files[lang] = f
+        prompts[pname] = Prompt(pname, texts, files, pmap.key_at(pname))
+
+    queues: dict[str, Queue] = {}
+    qmap = r.mapping(doc, "queues")
+    for qname, qval in (qmap or {}).items():
+        assert qmap is not None
+        if not NAME_RE.match(qname):
+            r.problem(qmap.key_at(qname), f"queue name {qname!r} must be lower-case letters, digits or '_'")
+        if not isinstance(qval, Map):
+            r.problem(qmap.at(qname), f"queue '{qname}' must be a mapping (strategy, ring_timeout, wrapup, overflow)")
+            continue
+        r.keys(qval, ("strategy", "ring_timeout", "wrapup", "announce_position", "overflow"), f"queue '{qname}'")
+        strategy = r.text(qval, "strategy", default="ringall")
+        if strategy not in QUEUE_STRATEGIES:
+            r.problem(qval.at("strategy"), f"queue '{qname}': strategy {strategy!r} is unknown; use one of {', '.join(QUEUE_STRATEGIES)}")
+        announce = qval.get("announce_position", False)
+        if not isinstance(announce, bool):
+            r.problem(qval.at("announce_position"), f"queue '{qname}': announce_position must be true or false")
+            announce = False
+        overflow = None
+        omap_q = r.mapping(qval, "overflow", required=False)
+        if omap_q is not None:
+            r.keys(omap_q, ("after", "to"), f"queue '{qname}' overflow")
+            after = int(r.number(omap_q, "after", 60, low=5, high=3600, integer=True))
+            to = r.target(omap_q.get("to"), omap_q.at("to"), f"queue '{qname}' overflow.to") if "to" in omap_q else None
+            if to is None and "to" not in omap_q:
+                r.problem(omap_q.mark, f"queue '{qname}' overflow needs 'to': another queue or an agency (a backup centre)")
+            elif to is not None:
+                overflow = Overflow(after, to)
+        queues[qname] = Queue(
+            qname,
+            strategy,
+            int(r.number(qval, "ring_timeout", 15, low=3, high=120, integer=True)),
+            int(r.number(qval, "wrapup", 5, low=0, high=600, integer=True)),
+            announce,
+            overflow,
+            qmap.key_at(qname),
+        )
+    if qmap is not None and not queues:
+        r.problem(qmap.mark, "at least one operators' queue is needed: every call must be able to reach a person")
+
+    agencies = _agencies(r, doc)
+
+    menus: dict[str, Menu] = {}
+    mmap = r.mapping(doc, "menus", required=False)
+    for mname, mval in (mmap or {}).items():
+        assert mmap is not None
+        if not isinstance(mval, Map):
+            r.problem(mmap.at(mname), f"menu '{mname}' must be a mapping with prompts and options")
+            continue
+        r.keys(
+            mval,
+            ("prompts", "options", "timeout", "no_input_retries", "wrong_input_retries", "no_input", "wrong_input", "retry_prompts"),
+            f"menu '{mname}'",
+        )
+        options: dict[str, Target] = {}
+        omap = r.mapping(mval, "options")
+        for digit, oval in (omap or {}).items():
+            assert omap is not None
+            if not re.fullmatch(r"[0-9*#]{1,4}", digit):
+                r.problem(omap.key_at(digit), f"menu '{mname}': option {digit!r} must be digits, * or # (1 to 4 keys); quote it: '1'")
+            t = r.target(oval, omap.at(digit), f"menu '{mname}' option {digit}")
+            if t is not None:
+                options[digit] = t
+        for digit in options:
+            longer = [o for o in options if o != digit and o.startswith(digit)]
+            if longer and omap is not None:
+                r.problem(
+                    omap.key_at(digit),
+                    f"menu '{mname}': option {digit!r} is the start of option {longer[0]!r}, so a caller pressing "
+                    f"{digit!r} would wait for a second key; change one of them",
+                )
+        nin = r.target(mval["no_input"], mval.at("no_input"), f"menu '{mname}' no_input") if "no_input" in mval else None
+        win = r.target(mval["wrong_input"], mval.at("wrong_input"), f"menu '{mname}' wrong_input") if "wrong_input" in mval else None
+        menus[mname] = Menu(
+            name=mname,
+            prompts=tuple(n for n, _ in r.names(mval, "prompts")),
+            options=options,
+            timeout=r.number(mval, "timeout", 5.0, low=1, high=30),
+            no_input_retries=int(r.number(mval, "no_input_retries", 0, low=0, high=5, integer=True)),
+            wrong_input_retries=int(r.number(mval, "wrong_input_retries", 1, low=0, high=5, integer=True)),
+            no_input=nin,
+            wrong_input=win,
+            retry_prompts=tuple(n for n, _ in r.names(mval, "retry_prompts", required=False)),
+            mark=mmap.key_at(mname),
+        )
+
+    entry_map = r.mapping(doc, "entry")
+    entry = Entry((), Target("queue", ""), doc.mark)
+    if entry_map is not None:
+        r.keys(entry_map, ("greeting", "then"), "entry")
+        then: Target | None = None
+        if "then" in entry_map:
+            then = r.target(entry_map.get("then"), entry_map.at("then"), "entry.then")
+        else:
+            r.problem(entry_map.mark, "entry.then is missing; say where a call goes after the greeting, e.g. {menu: main}")
+        entry = Entry(tuple(n for n, _ in r.names(entry_map, "greeting")), then or Target("queue", ""), entry_map.at("greeting"))
+
+    carriers: list[Carrier] = []
+    cval = doc.get("carriers")
+    if cval is not None:
+        if not isinstance(cval, Seq):
+            r.problem(doc.at("carriers"), "'carriers' must be a list of {name, match: [address/prefix, ...]}")
+        else:
+            for item, mk in zip(cval, cval.item_marks, strict=True):
+                if not isinstance(item, Map):
+                    r.problem(mk, "a carrier must be a mapping with name and match")
+                    continue
+                r.keys(item, ("name", "match"), "a carrier")
+                cname = r.text(item, "name")
+                matches = r.names(item, "match")
+                for addr, amk in matches:
+                    try:
+                        ipaddress.ip_network(addr, strict=False)
+                    except ValueError:
+                        r.problem(amk, f"carrier '{cname}': {addr!r} is not an address or address/prefix like 10.1.2.0/24")
+                carriers.append(Carrier(cname, tuple(a for a, _ in matches)))
+
+    plan = Plan(
+        id=plan_id,
+        name=name,
+        source=source,
+        numbers=numbers,
+        languages=languages,
+        prompts=prompts,
+        entry=entry,
+        queues=queues,
+        menus=menus,
+        agencies=agencies,
+        carriers=tuple(carriers),
+    )
+    return plan, r.problems
+
+
+def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
+    agencies: dict[str, Agency] = {}
+    amap = r.mapping(doc, "agencies", required=False)
+    for aname, aval in (amap or {}).items():
+        assert amap is not None
+        if not NAME_RE.match(aname):
+            r.problem(amap.key_at(aname), f"agency name {aname!r} must be lower-case letters, digits or '_'")
+        if not isinstance(aval, Map):
+            r.problem(amap.at(aname), f"agency '{aname}' must be a mapping with label, trunks and on_failure")
+            continue
+        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout"), f"agency '{aname}'")
+        label = r.text(aval, "label", default=aname)
+        default_ring = int(r.number(aval, "ring_timeout", 20, low=5, high=120, integer=True))
+        trunks: list[Trunk] = []
+        tval = aval.get("trunks")
+        if not isinstance(tval, Seq) or not tval:
+            r.problem(aval.at("trunks") if "trunks" in aval else aval.mark, f"agency '{aname}' needs 'trunks': a list of {{host, port, number}}, tried in order")
+        else:
+            for item, mk in zip(tval, tval.item_marks, strict=True):
+                if not isinstance(item, Map):
+                    r.problem(mk, f"agency '{aname}': a trunk must be a mapping with host, port and number")
+                    continue
+                r.keys(item, ("host", "port", "number", "ring_timeout", "username", "password", "transport", "placeholder"), f"agency '{aname}' trunk")
+                host = r.text(item, "host")
+                if host and not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", host):
+                    r.problem(item.at("host"), f"agency '{aname}': trunk host {host!r} must be an address or host name")
+                number = r.text(item, "number")
+                if number and not DIAL_RE.match(number):
+                    r.problem(item.at("number"), f"agency '{aname}': number to dial {number!r} must be digits (with + * #)")
+                transport = r.text(item, "transport", default="udp")
+                if transport not in ("udp", "tcp"):
+                    r.problem(item.at("transport"), f"agency '{aname}': transport must be udp or tcp, found {transport!r}")
+                placeholder = item.get("placeholder", False)
+                trunks.append(
+                    Trunk(
+                        host=host,
+                        port=int(r.number(item, "port", 5060, low=1, high=65535, integer=True)),
+                        number=number,
+                        ring_timeout=int(r.number(item, "ring_timeout", default_ring, low=5, high=120, integer=True)),
+                        username=r.text(item, "username", default=""),
+                        password=r.text(item, "password", default=""),
+                        transport=transport,
+                        placeholder=placeholder is True,
+                    )
+                )
+        on_failure = None
+        if "on_failure" in aval:
+            on_failure = r.target(aval["on_failure"], aval.at("on_failure"), f"agency '{aname}' on_failure")
+        else:
+            r.problem(aval.mark, f"agency '{aname}' has no on_failure rule; add 'on_failure: {{queue: operators}}' so a caller whose agency does not answer reaches a person")
+        agencies[aname] = Agency(aname, label, tuple(trunks), on_failure or Target("queue", ""), amap.key_at(aname))
+    return agencies

@@ -1,0 +1,185 @@
+"""The rules that join a plan's parts: every name refers to something that exists, every
+menu is reachable, and every path a caller can take ends at a person.
+
+A caller who presses nothing, or presses wrong keys, must reach an operator or an agency;
+an agency whose trunks all fail must hand the caller to a person; no chain of such rules
+may go round in a circle. `check_plan_set` adds the rules for plans served side by side.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from ivr.plan import Menu, Plan, Problem, Target
+from ivr.yamlsrc import Mark
+
+
+def check_plan(plan: Plan) -> list[Problem]:
+    """Every problem of references and paths in one plan (empty when it is sound)."""
+    out: list[Problem] = []
+    top = Mark(plan.source, 1, 1)
+
+    def at(mark: Mark | None) -> Mark:
+        return mark or top
+
+    def prompt_refs(names: Iterable[str], mark: Mark | None, where: str) -> None:
+        for n in names:
+            if n not in plan.prompts:
+                out.append(Problem(at(mark), f"{where} plays prompt '{n}', which is not under 'prompts'; add it or fix the name"))
+
+    def target_ref(t: Target | None, where: str) -> bool:
+        if t is None:
+            return False
+        known: dict[str, Iterable[str]] = {"queue": plan.queues, "menu": plan.menus, "agency": plan.agencies}
+        if t.kind in known and t.name not in known[t.kind]:
+            names = ", ".join(known[t.kind]) or "none"
+            out.append(Problem(at(t.mark), f"{where} leads to {t.kind} '{t.name}', which is not defined; known {t.kind} names: {names}"))
+            return False
+        if t.kind == "language" and t.name not in plan.languages:
+            out.append(Problem(at(t.mark), f"{where} switches to language '{t.name}', which is not in service.languages"))
+            return False
+        return True
+
+    # References -------------------------------------------------------------------------
+    prompt_refs(plan.entry.greeting, plan.entry.mark, "entry.greeting")
+    if target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):
+        out.append(Problem(at(plan.entry.then.mark), "entry.then must be a menu, a queue or an agency"))
+    for menu in plan.menus.values():
+        prompt_refs(menu.prompts + menu.retry_prompts, menu.mark, f"menu '{menu.name}'")
+        if not menu.prompts:
+            out.append(Problem(at(menu.mark), f"menu '{menu.name}' plays no prompt; a caller would not know what to press"))
+        for digit, t in menu.options.items():
+            target_ref(t, f"menu '{menu.name}' option {digit}")
+            if t.kind == "menu" and t.name == menu.name:
+                out.append(Problem(at(t.mark), f"menu '{menu.name}' option {digit} leads to the same menu; use 'repeat' to replay it"))
+        for rule, rule_target in (("no_input", menu.no_input), ("wrong_input", menu.wrong_input)):
+            if rule_target is None:
+                out.append(
+                    Problem(at(menu.mark), f"menu '{menu.name}' has no {rule} rule; add '{rule}: {{queue: ...}}' so a caller always reaches a person")
+                )
+            elif rule_target.kind in ("repeat", "language"):
+                out.append(
+                    Problem(
+                        at(rule_target.mark),
+                        f"menu '{menu.name}' {rule} must end at a person (a queue, an agency or another menu), not {rule_target}",
+                    )
+                )
+            else:
+                target_ref(rule_target, f"menu '{menu.name}' {rule}")
+    for agency in plan.agencies.values():
+        if target_ref(agency.on_failure, f"agency '{agency.name}' on_failure") and not agency.on_failure.reaches_person:
+            out.append(Problem(at(agency.on_failure.mark), f"agency '{agency.name}' on_failure must be a queue or another agency"))
+    for queue in plan.queues.values():
+        if queue.overflow is None:
+            continue
+        to = queue.overflow.to
+        if target_ref(to, f"queue '{queue.name}' overflow.to"):
+            if not to.reaches_person:
+                out.append(Problem(at(to.mark), f"queue '{queue.name}' overflow.to must be another queue or an agency"))
+            elif to.kind == "queue" and to.name == queue.name:
+                out.append(Problem(at(to.mark), f"queue '{queue.name}' overflows to itself; name another queue or a backup centre's agency"))
+    if out:
+        return out  # the path rules below need sound references
+
+    # Paths ------------------------------------------------------------------------------
+    reachable = _reachable_menus(plan)
+    for menu in plan.menus.values():
+        if menu.name not in reachable:
+            out.append(Problem(at(menu.mark), f"menu '{menu.name}' is never reached from entry.then; link it from a menu option or remove it"))
+    for rule in ("no_input", "wrong_input"):
+        for menu in plan.menus.values():
+            loop = _rule_loop(plan, menu, rule)
+            if loop:
+                out.append(
+                    Problem(
+                        at(menu.mark),
+                        f"a caller at menu '{menu.name}' who gives {'no' if rule == 'no_input' else 'wrong'} input goes round "
+                        f"{' -> '.join(loop)} for ever; make one {rule} lead to a queue or an agency",
+                    )
+                )
+                break
+    for agency in plan.agencies.values():
+        seen = [agency.name]
+        t = agency.on_failure
+        while t.kind == "agency":
+            if t.name in seen:
+                out.append(
+                    Problem(at(agency.mark), f"agencies fail over in a circle ({' -> '.join([*seen, t.name])}); end the chain at a queue")
+                )
+                break
+            seen.append(t.name)
+            t = plan.agencies[t.name].on_failure
+        if not agency.trunks:
+            out.append(Problem(at(agency.mark), f"agency '{agency.name}' has no trunk to dial"))
+    return out
+
+
+def _targets(menu: Menu) -> list[Target]:
+    return [*menu.options.values(), *(t for t in (menu.no_input, menu.wrong_input) if t is not None)]
+
+
+def _reachable_menus(plan: Plan) -> set[str]:
+    start = plan.entry.then
+    todo = [start.name] if start.kind == "menu" else []
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(t.name for t in _targets(plan.menus[name]) if t.kind == "menu")
+    return seen
+
+
+def _rule_loop(plan: Plan, menu: Menu, rule: str) -> list[str]:
+    """The circle a caller follows through `rule` from `menu`, or [] when it ends at a person."""
+    path = [menu.name]
+    current = menu
+    while True:
+        t = current.no_input if rule == "no_input" else current.wrong_input
+        if t is None or t.kind != "menu":
+            return []
+        if t.name in path:
+            return [*path, t.name]
+        path.append(t.name)
+        current = plan.menus[t.name]
+
+
+def check_plan_set(plans: Sequence[Plan]) -> list[Problem]:
+    """Rules for plans side by side: distinct ids, and each call finds exactly one plan."""
+    out: list[Problem] = []
+    ids: dict[str, Plan] = {}
+    for plan in plans:
+        top = Mark(plan.source, 1, 1)
+        if plan.id in ids:
+            out.append(Problem(top, f"plan id '{plan.id}' is also used by {ids[plan.id].source}; give each plan its own service.id"))
+        ids[plan.id] = plan
+    carriers: dict[str, tuple[Plan, tuple[str, ...]]] = {}
+    served: dict[tuple[str, str], Plan] = {}
+    for plan in plans:
+        top = Mark(plan.source, 1, 1)
+        for carrier in plan.carriers:
+            if carrier.name in carriers and carriers[carrier.name][1] != carrier.match:
+                out.append(
+                    Problem(top, f"carrier '{carrier.name}' has other addresses in {carriers[carrier.name][0].source}; a carrier has one set of addresses")
+                )
+            carriers.setdefault(carrier.name, (plan, carrier.match))
+            for number in plan.numbers:
+                other = served.get((carrier.name, number))
+                if other is not None and other is not plan:
+                    out.append(
+                        Problem(
+                            top,
+                            f"calls to {number} from carrier '{carrier.name}' would match both this plan and {other.source}; "
+                            "give them different numbers or carriers",
+                        )
+                    )
+                served[(carrier.name, number)] = plan
+    nets = [(name, ipaddress.ip_network(m, strict=False)) for name, (_, match) in carriers.items() for m in match]
+    for i, (name_a, net_a) in enumerate(nets):
+        for name_b, net_b in nets[i + 1 :]:
+            if name_a != name_b and net_a.overlaps(net_b):
+                src = carriers[name_a][0].source
+                out.append(Problem(Mark(src, 1, 1), f"carriers '{name_a}' and '{name_b}' both match {net_a} / {net_b}; a source address must name one carrier"))
+    return out
