@@ -4,6 +4,8 @@
     ivr112 asterisk up|down|status      the local Asterisk 22 instance (configure: write its files only)
     ivr112 prompts build|check          prompt WAV files from the plan's text
     ivr112 validate [PLAN ...]          check plans; file:line:column for each problem
+    ivr112 simulate PLAN --dial 112 --press 2,1 [--lang en]   a call walked through a plan, no Asterisk
+    ivr112 graph PLAN -o plan.svg       the plan's menus and destinations, drawn
     ivr112 reload                       the running app validates and switches to the plans
     ivr112 render [PLAN ...] -o DIR     the Asterisk configuration derived from the plans
     ivr112 operators list|password NAME softphone accounts
@@ -160,6 +162,28 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.plan import load_plan
+    from ivr.simulate import render_text, simulate
+
+    plan = load_plan(Path(args.plan))
+    presses = [p.strip() for p in args.press.split(",")] if args.press else []
+    sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang)
+    print(render_text(sim))
+    return 1 if sim.refused else 0
+
+
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.graph import render as render_graph
+    from ivr.plan import load_plan
+
+    plan = load_plan(Path(args.plan))
+    out = Path(args.output)
+    render_graph(plan, out)
+    print(f"graph of plan '{plan.id}' written to {out}")
+    return 0
+
+
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     """Ask the running app to validate and switch to the configured plans."""
     import json
@@ -266,6 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check plan files")
     p.add_argument("paths", nargs="*", help="plan files (default: the configured plan)")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("simulate", help="walk a call through a plan without Asterisk")
+    p.add_argument("plan", help="the plan file")
+    p.add_argument("--dial", default="112", help="the number the caller dials (default 112)")
+    p.add_argument("--press", default="", help="keys pressed at each menu, comma-separated: 2,1 (none: the caller stays silent)")
+    p.add_argument("--lang", choices=("id", "en"), help="the language the call starts in")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("graph", help="draw the plan's menus and destinations (SVG, PNG or DOT)")
+    p.add_argument("plan", help="the plan file")
+    p.add_argument("-o", "--output", required=True, help="plan.svg, plan.png or plan.dot")
+    p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("reload", help="have the running app validate and switch to the configured plans")
     p.set_defaults(func=cmd_reload)

@@ -18,6 +18,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ari_app.ari import events as ev
+from ari_app.ari.client import AriClient
+from ari_app.ari.errors import AriError
+from ari_app.asterisk.layout import Layout
+from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
 from ivr.menu import (
     Action,
     CallFlow,
@@ -35,12 +40,6 @@ from ivr.menu import (
 from ivr.menu import Event as FlowEvent
 from ivr.plan import Agency, Plan, Target
 from ivr.store import Incident, now
-
-from ari_app.ari import events as ev
-from ari_app.ari.client import AriClient
-from ari_app.ari.errors import AriError
-from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +220,10 @@ class CallController:
 
     async def route(self, target: Target, *, reason: str) -> None:
         assert self.plan is not None
+        if self.playback_id is not None:
+            # A prompt still playing would hold the caller out of the agency's bridge.
+            playback, self.playback_id = self.playback_id, None
+            await self.ari.stop_playback(playback)
         if target.kind == "agency":
             await self._dial_agency(self.plan.agencies[target.name], reason)
         else:

@@ -17,12 +17,6 @@ from typing import Any
 
 from aiohttp import web
 
-from ivr import prompts
-from ivr.errors import Ivr112Error, PlanError
-from ivr.plan import Plan, PlanSet, load_plans
-from ivr.secrets import Secrets
-from ivr.settings import Settings
-
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
@@ -32,10 +26,15 @@ from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
 from ari_app.controller import PEER_ARG, CallController, PeerEvent
 from ari_app.storage import AsyncStore
+from ivr import prompts
+from ivr.errors import Ivr112Error, PlanError
+from ivr.plan import Plan, PlanSet, load_plans
+from ivr.secrets import Secrets
+from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
 
-APP_KEY: web.AppKey["Service"] = web.AppKey("ivr112_service")
+APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
 
 
 class PlanRegistry:

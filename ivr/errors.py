@@ -3,6 +3,8 @@
     Ivr112Error
      ├── ConfigError          settings file or environment variable is wrong
      ├── PlanError            a dialplan YAML is refused (carries every problem found)
+     ├── SimulationError      a simulated call could not be walked (ivr.simulate)
+     ├── GraphError           a plan could not be drawn (ivr.graph)
      ├── PromptError          a prompt file is missing or has the wrong format
      ├── AsteriskError        provisioning or running the local Asterisk failed
      └── AriError             a request to Asterisk's REST Interface failed (ari_app.ari.errors)

@@ -6,7 +6,7 @@ A `CallFlow` starts in GREETING and plays the plan's greeting. When a prompt lis
 finishes, or a digit ends it early (barge-in), the flow moves along the plan:
 
     GREETING    --PromptDone-->            go(entry.then)
-    GREETING    --Digit (menu next)-->     StopPlayback, enter menu with that digit
+    GREETING    --Digit (menu next)-->     StopPlayback, enter menu silently with that digit
     MENU_PROMPT --Digit-->                 StopPlayback, collect digit
     MENU_PROMPT --PromptDone-->            MENU_WAIT, WaitDigits(timeout)
     MENU_WAIT   --Digit-->                 collect digit
@@ -131,9 +131,9 @@ class CallFlow:
             if isinstance(event, PromptDone):
                 return self._go(self.plan.entry.then, "entry")
             if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
-                actions: list[Action] = [StopPlayback()]
-                actions += self._enter(self.plan.menus[self.plan.entry.then.name], replay=False)
-                self.state = State.MENU_WAIT
+                # A caller who knows the menu need not hear it: the digit counts at once.
+                menu = self.plan.menus[self.plan.entry.then.name]
+                actions: list[Action] = [StopPlayback(), *self._enter(menu, replay=False, play=False)]
                 return actions + self._collect(event.digit)
             return []
         if self.state is State.MENU_PROMPT:
@@ -157,14 +157,17 @@ class CallFlow:
 
     # Internals -------------------------------------------------------------------------
 
-    def _enter(self, menu: Menu, *, replay: bool) -> list[Action]:
+    def _enter(self, menu: Menu, *, replay: bool, play: bool = True) -> list[Action]:
         self.menu = menu
         self.collected = ""
-        self.state = State.MENU_PROMPT
         steps: list[Action] = []
         if not replay:
             self.attempts = 0
             steps.append(Step("menu", {"menu": menu.name}))
+        if not play:
+            self.state = State.MENU_WAIT
+            return steps
+        self.state = State.MENU_PROMPT
         prompts = (menu.retry_prompts if replay else ()) + menu.prompts
         return steps + [Play(prompts, self.language, interruptible=True)]
 

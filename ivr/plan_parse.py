@@ -31,6 +31,7 @@ from ivr.plan import (
 )
 from ivr.yamlsrc import Map, Mark, Seq
 
+
 class _Reader:
     """Reads a Map against expectations, collecting problems instead of stopping."""
 
@@ -361,6 +362,9 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
         if "on_failure" in aval:
             on_failure = r.target(aval["on_failure"], aval.at("on_failure"), f"agency '{aname}' on_failure")
         else:
-            r.problem(aval.mark, f"agency '{aname}' has no on_failure rule; add 'on_failure: {{queue: operators}}' so a caller whose agency does not answer reaches a person")
+            r.problem(
+                amap.key_at(aname),
+                f"agency '{aname}' has no on_failure rule; add 'on_failure: {{queue: operators}}' so a caller whose agency does not answer reaches a person",
+            )
         agencies[aname] = Agency(aname, label, tuple(trunks), on_failure or Target("queue", ""), amap.key_at(aname))
     return agencies

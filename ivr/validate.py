@@ -29,8 +29,8 @@ def check_plan(plan: Plan) -> list[Problem]:
                 out.append(Problem(at(mark), f"{where} plays prompt '{n}', which is not under 'prompts'; add it or fix the name"))
 
     def target_ref(t: Target | None, where: str) -> bool:
-        if t is None:
-            return False
+        if t is None or (t.kind != "repeat" and not t.name):
+            return False  # missing: reported where it was read
         known: dict[str, Iterable[str]] = {"queue": plan.queues, "menu": plan.menus, "agency": plan.agencies}
         if t.kind in known and t.name not in known[t.kind]:
             names = ", ".join(known[t.kind]) or "none"

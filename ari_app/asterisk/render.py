@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ari_app.asterisk.layout import Layout
 from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
-
-from ari_app.asterisk.layout import Layout
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
@@ -159,7 +158,7 @@ def _queue_dialplan(plans: PlanSet) -> str:
                     f" same => n,Verbose(1,ivr112: ${{CHANNEL}} left queue {name} with QUEUESTATUS=${{QUEUESTATUS}})",
                     f" same => n,GotoIf($[{statuses}]?overflow)",
                     " same => n(wait),Queue(" + name + ",r)",
-                    f" same => n,Playtones(ring)",
+                    " same => n,Playtones(ring)",
                     f" same => n,Wait({RETRY_RING_SECONDS})",
                     " same => n,StopPlaytones()",
                     " same => n,Goto(wait)",

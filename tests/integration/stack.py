@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -50,6 +51,69 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, in
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
 
 
+PLACEHOLDER_PORTS = range(5071, 5080)
+DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{digit}.pcap"
+
+
+def make_test_plan(tmp: Path) -> tuple[Path, dict[int, int]]:
+    """Kotim's plan with its placeholder trunk ports moved to free ports (SIPp stands in).
+
+    Returns the plan file and the map placeholder port -> test port. Ring timeouts are
+    cut to the minimum so a trunk nobody answers fails fast.
+    """
+    text = (PROJECT_DIR / "dialplans" / "kotim.yaml").read_text()
+    ports = {p: free_port(socket.SOCK_DGRAM) for p in PLACEHOLDER_PORTS}
+    for old, new in ports.items():
+        text = text.replace(f"port: {old},", f"port: {new},")
+    text = text.replace("ring_timeout: 20, placeholder", "ring_timeout: 5, placeholder")
+    path = tmp / "plan.yaml"
+    path.write_text(text)
+    return path, ports
+
+
+def dtmf_pcap(digit: str, nth: int, workdir: Path) -> Path:
+    """SIPp's RFC 2833 capture of `digit`, renumbered as the `nth` key of a call.
+
+    The captures of different digits carry unrelated RTP sequence numbers and timestamps;
+    replayed in one call, a later key can look older than the one before and Asterisk
+    drops it. Each key here continues the numbering where the previous one stopped.
+    """
+    data = bytearray(Path(DTMF_PCAP.format(digit=digit)).read_bytes())
+    offset = 24  # pcap global header; link type 1 (Ethernet)
+    index = 0
+    while offset < len(data):
+        incl = struct.unpack_from("<I", data, offset + 8)[0]
+        ip = offset + 16 + 14
+        rtp = ip + (data[ip] & 0x0F) * 4 + 8
+        struct.pack_into(">HI", data, rtp + 2, 1000 + nth * 100 + index, 8000 + nth * 16000)
+        offset += 16 + incl
+        index += 1
+    path = workdir / f"dtmf_{nth}_{digit}.pcap"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def caller_scenario(workdir: Path, steps: Sequence[tuple[str, str]]) -> Path:
+    """The caller scenario with what the caller does after the answer: ("pause", ms) or
+    ("dtmf", digit) (an RFC 2833 digit from SIPp's own captures)."""
+    base = (SIPP_DIR / "caller.xml").read_text()
+    actions = []
+    keys = 0
+    for kind, value in steps:
+        if kind == "pause":
+            actions.append(f'  <pause milliseconds="{int(value)}"/>')
+        else:
+            keys += 1
+            actions.append(
+                f'  <nop><action><exec play_pcap_audio="{dtmf_pcap(value, keys, workdir)}"/></action></nop>\n'
+                '  <pause milliseconds="400"/>'
+            )
+    text = base.replace("  <pause/>", "\n".join(actions) + "\n  <pause/>")
+    path = workdir / "caller_steps.xml"
+    path.write_text(text)
+    return path
+
+
 def make_config(tmp: Path, instance: str, **overrides: Any) -> Path:
     """A settings file with free ports and a private data folder."""
     base = 20000 + (os.getpid() % 200) * 100
@@ -79,6 +143,8 @@ class Stack:
     config: Path
     settings: Settings
     tmp: Path
+    plan_file: Path
+    trunk_ports: dict[int, int]
     app_proc: subprocess.Popen[bytes] | None = None
     _sipp_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _next_sipp_port: int = 0
@@ -186,13 +252,17 @@ class Stack:
         return free_port(socket.SOCK_DGRAM)
 
     def sipp(self, scenario: str, *args: str, port: int | None = None, background: bool = False,
-             timeout: float = 60) -> Sipp:
-        """Run SIPp with a scenario from tests/sipp against this stack's SIP port."""
+             timeout: float = 60, steps: Sequence[tuple[str, str]] = ()) -> Sipp:
+        """Run SIPp with a scenario from tests/sipp against this stack's SIP port.
+
+        `steps` (for the caller) adds what the caller does after the answer.
+        """
         port = port or self.sipp_port()
         workdir = self.tmp / f"sipp-{scenario}-{port}-{time.monotonic_ns()}"
         workdir.mkdir()
+        file = caller_scenario(workdir, steps) if steps else SIPP_DIR / f"{scenario}.xml"
         cmd = [
-            SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(SIPP_DIR / f"{scenario}.xml"),
+            SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
             "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),
             "-m", "1", "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
             "-trace_err", "-trace_logs", "-trace_msg", *args,
@@ -270,6 +340,7 @@ def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
 
 
 def start_stack(tmp: Path, instance: str) -> Stack:
-    config = make_config(tmp, instance)
+    plan_file, ports = make_test_plan(tmp)
+    config = make_config(tmp, instance, plans=[str(plan_file)])
     settings = load_settings(config)
-    return Stack(config=config, settings=settings, tmp=tmp)
+    return Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports)

@@ -83,7 +83,16 @@ def test_barge_in_during_the_greeting_enters_the_menu_with_that_digit() -> None:
     actions = f.handle(Digit("9"))
     assert actions[0] == StopPlayback()
     assert f.language == "en"
-    assert Play(("main",), "en", interruptible=True) in actions
+    # The switch replays the menu in English; before it, the menu was not played in Indonesian.
+    assert [a for a in actions if isinstance(a, Play)] == [Play(("main",), "en", interruptible=True)]
+
+
+def test_a_digit_during_the_greeting_routes_without_playing_the_menu() -> None:
+    f = flow()
+    f.start()
+    actions = f.handle(Digit("1"))
+    assert not any(isinstance(a, Play) for a in actions)
+    assert routes(actions) == ["queue:police_q"]
 
 
 def test_wrong_digits_twice_reach_the_operators() -> None:

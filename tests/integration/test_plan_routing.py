@@ -1,0 +1,173 @@
+"""The plan on the real stack: menus, DTMF, agency trunks, languages and live reloads.
+
+The test plan is Kotim's own, with its placeholder trunk ports moved to free ports where
+SIPp stands in for the agencies (see stack.make_test_plan).
+"""
+
+from __future__ import annotations
+
+import re
+import wave
+
+import pytest
+
+from ivr.store import Incident
+from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
+
+pytestmark = pytest.mark.asterisk
+
+POLICE_1, POLICE_2, FIRE = 5071, 5072, 5073
+# Pressed during the greeting: barge-in takes the caller straight into the menu.
+PRESS_AFTER_MS = "1500"
+
+
+def _invite_field(sipp: Sipp, name: str) -> list[str]:
+    return re.findall(rf"INVITE-{name}=(\S*)", sipp.logs())
+
+
+def _closed(stack: Stack, caller: str) -> Incident:
+    return wait_for(f"the incident of {caller} to be closed", lambda: (i := stack.incident_for(caller)) and i.ended_at and i, timeout=30)
+
+
+def _kinds(stack: Stack, incident: Incident) -> list[str]:
+    return [e.kind for e in stack.incident_events(incident.id)]
+
+
+def test_pressing_1_reaches_the_police_trunk_with_the_callers_number_and_is_recorded(live: Stack) -> None:
+    caller = "081250002001"
+    police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "4000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert police.wait() == 0, police.report()
+    assert _invite_field(police, "FROM-USER") == [caller]
+    assert _invite_field(police, "SERVICE") == ["112"]  # the number the caller dialled
+    assert _invite_field(police, "RURI") == ["110"]  # the number the plan dials on that trunk
+
+    incident = _closed(live, caller)
+    assert incident.route == "agency:police"
+    assert incident.route_result == "answered by police trunk 1"
+    events = live.incident_events(incident.id)
+    assert [e.detail for e in events if e.kind == "choice"] == [{"menu": "main", "digits": "1"}]
+    recording = next(e.detail for e in events if e.kind == "recording")
+    path = live.layout.host(recording["path"])
+    wait_for("the recording file", lambda: path.exists() and path.stat().st_size > 44)
+    with wave.open(str(path)) as w:
+        seconds = w.getnframes() / w.getframerate()
+    # The caller stayed about 4 s after answer, of which ~2 s were bridged with the police.
+    assert 0.5 < seconds < 6
+
+
+def test_when_the_first_police_trunk_is_down_the_second_answers(live: Stack) -> None:
+    caller = "081250002002"
+    police2 = live.sipp("answer", port=live.trunk_ports[POLICE_2], background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "12000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert police2.wait() == 0, police2.report()
+    assert _invite_field(police2, "FROM-USER") == [caller]
+    incident = _closed(live, caller)
+    assert incident.route_result == "answered by police trunk 2"
+    events = live.incident_events(incident.id)
+    assert [(e.kind, e.detail["trunk"]) for e in events if e.kind.startswith("trunk_")] == [
+        ("trunk_dial", "1"), ("trunk_failed", "1"), ("trunk_dial", "2"), ("trunk_answered", "2"),
+    ]
+
+
+def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stack) -> None:
+    caller = "081250002003"
+    port = live.sipp_port()
+    live.register_operator("operator1", port)
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "113", "-d", "14000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "2")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert operator.wait() == 0, operator.report()
+    assert _invite_field(operator, "FROM-USER") == [caller]
+    incident = _closed(live, caller)
+    assert incident.called_number == "113"
+    assert incident.route == "queue:operators"
+    assert incident.route_result == "queued"
+    events = live.incident_events(incident.id)
+    failed = next(e.detail for e in events if e.kind == "agency_failed")
+    assert failed["agency"] == "fire" and failed["next"] == "queue:operators"
+    assert events[-1].detail["reason"] == "agency fire unreachable"
+
+
+def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack) -> None:
+    caller = "081250002004"
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "3000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "7"), ("pause", "1500"), ("dtmf", "8")], timeout=60)
+    assert call.returncode == 0, call.report()
+    incident = _closed(live, caller)
+    kinds = _kinds(live, incident)
+    assert kinds.count("wrong_input") == 2
+    assert kinds[-1] == "route" and incident.route == "queue:operators"
+    # The first key cut the greeting short; being wrong, it brought "not an option" and the menu.
+    prompts = [e.detail["prompts"] for e in live.incident_events(incident.id) if e.kind == "prompt"]
+    assert prompts == ["greeting", "invalid,main_menu"]
+
+
+def test_choosing_english_plays_the_english_prompts(live: Stack) -> None:
+    caller = "081250002005"
+    police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "3000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "9"), ("pause", "1500"), ("dtmf", "1")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert police.wait() == 0, police.report()
+    incident = _closed(live, caller)
+    assert incident.language == "en"
+    events = live.incident_events(incident.id)
+    assert [(e.detail["prompts"], e.detail["language"]) for e in events if e.kind == "prompt"] == [
+        ("greeting", "id"), ("main_menu", "en"),
+    ]
+    log = live.layout.messages_log.read_text(errors="replace")
+    assert "sounds/kotim/en/main_menu" in log
+
+
+def test_a_reload_while_a_caller_is_in_the_menu_does_not_change_their_call(live: Stack) -> None:
+    caller, later = "081250002006", "081250002007"
+    original = live.plan_file.read_text()
+    police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "3000",
+                     steps=[("pause", "6000"), ("dtmf", "1")], background=True, timeout=60)
+    try:
+        wait_for("the caller to be in the menu", lambda: (i := live.incident_for(caller)) and "menu" in _kinds(live, i))
+        # Option 1 now goes to the fire service; the caller in the menu keeps the old plan.
+        live.plan_file.write_text(original.replace('"1": {agency: police}', '"1": {agency: fire}'))
+        reload = live.ivr112("reload")
+        assert "reloaded" in reload.stdout
+        assert call.wait() == 0, call.report()
+        assert police.wait() == 0, police.report()
+        assert _closed(live, caller).route == "agency:police"
+        # A new call gets the new plan.
+        second = live.sipp("caller", *sipp_args(("caller", later)), "-s", "112", "-d", "2000",
+                           steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
+        assert second.returncode == 0, second.report()
+        assert _closed(live, later).route in ("agency:fire", "queue:operators")
+        events = live.incident_events(live.incident_for(later).id)  # type: ignore[union-attr]
+        assert any(e.kind == "route" and e.detail["target"] == "agency:fire" for e in events)
+    finally:
+        live.plan_file.write_text(original)
+        live.ivr112("reload", check=False)
+
+
+def test_an_invalid_reload_is_refused_with_its_position_and_calls_keep_working(live: Stack) -> None:
+    caller = "081250002008"
+    original = live.plan_file.read_text()
+    try:
+        live.plan_file.write_text(original.replace('"1": {agency: police}', '"1": {agency: polisi}'))
+        refused = live.ivr112("reload", check=False)
+        assert refused.returncode == 1
+        line = next(i for i, text in enumerate(original.splitlines(), start=1) if '"1": {agency: police}' in text)
+        assert re.search(rf"{re.escape(str(live.plan_file))}:{line}:\d+: menu 'main' option 1 leads to agency 'polisi', which is not defined", refused.stdout)
+        assert "reload refused" in refused.stderr
+        assert live.health()["ari_connected"] is True
+        police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+        call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "3000",
+                         steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
+        assert call.returncode == 0, call.report()
+        assert police.wait() == 0, police.report()
+        assert _closed(live, caller).route == "agency:police"
+    finally:
+        live.plan_file.write_text(original)
