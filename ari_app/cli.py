@@ -9,6 +9,9 @@
     ivr112 reload                       the running app validates and switches to the plans
     ivr112 render [PLAN ...] -o DIR     the Asterisk configuration derived from the plans
     ivr112 operators list|password NAME softphone accounts
+    ivr112 cells import FILE.csv        the serving-cell table
+    ivr112 aml token NAME | aml sms --from N TEXT   AML gateways
+    ivr112 retention run                delete positions and recordings past retention_days
     ivr112 secrets show                 generated ARI/AMI/console secrets (this machine only)
     ivr112 settings                     every setting with its value and help
     ivr112 incidents [--limit N]        the latest incidents from the store
@@ -37,7 +40,9 @@ log = logging.getLogger("ivr112")
 
 
 def _secrets(settings: Settings) -> Secrets:
-    return load_or_create(settings.data_path, tuple(op.name for op in settings.operators))
+    return load_or_create(
+        settings.data_path, tuple(op.name for op in settings.operators), tuple(g.name for g in settings.aml_gateways)
+    )
 
 
 def _plans(settings: Settings) -> PlanSet:
@@ -168,7 +173,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     plan = load_plan(Path(args.plan))
     presses = [p.strip() for p in args.press.split(",")] if args.press else []
-    sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang)
+    sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang, located=args.located)
     print(render_text(sim))
     return 1 if sim.refused else 0
 
@@ -222,6 +227,65 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.output)
     write_rendered(files, out)
     print(f"{len(files)} Asterisk config files written to {out} (they hold secrets: mode 0640)")
+    return 0
+
+
+def cmd_cells(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the regency's cell table (CSV) into the store; bad rows are named and skipped."""
+    from ivr.location.cell import load_cell_csv
+
+    table, problems = load_cell_csv(Path(args.file))
+    for problem in problems:
+        print(problem)
+    rows = table.rows()
+    store = open_store(settings.data_path)
+    try:
+        count = store.put_cells(rows)
+    finally:
+        store.close()
+    print(f"{count} cell(s) loaded from {args.file}; {len(problems)} row(s) skipped")
+    return 1 if problems and not count else 0
+
+
+def cmd_aml(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    secrets = _secrets(settings)
+    if args.action == "token":
+        if not args.value:
+            print("say which gateway: ivr112 aml token NAME", file=sys.stderr)
+            return 2
+        print(secrets.aml_token(args.value))
+        return 0
+    gateway = args.gateway or (settings.aml_gateways[0].name if settings.aml_gateways else "")
+    if not gateway or not args.sender or not args.value:
+        print('usage: ivr112 aml sms --from 0812... \'A"ML=1;lt=...;lg=...;rd=...\'', file=sys.stderr)
+        return 2
+    body = urllib.parse.urlencode({"from": args.sender, "text": args.value}).encode()
+    req = urllib.request.Request(
+        f"http://{settings.http_host}:{settings.http_port}/aml/sms", data=body, method="POST",
+        headers={"Authorization": f"Bearer {secrets.aml_token(gateway)}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.load(resp)
+    except urllib.error.HTTPError as exc:
+        answer = json.load(exc)
+    except OSError as exc:
+        print(f"ivr112: the app does not answer on {settings.http_host}:{settings.http_port} ({exc})", file=sys.stderr)
+        return 2
+    print(json.dumps(answer, ensure_ascii=False))
+    return 0 if answer.get("accepted") else 1
+
+
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.retention import purge
+
+    gone, files = purge(settings)
+    print(f"retention {settings.retention_days} days: {gone} position(s) and {files} recording file(s) deleted")
     return 0
 
 
@@ -296,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dial", default="112", help="the number the caller dials (default 112)")
     p.add_argument("--press", default="", help="keys pressed at each menu, comma-separated: 2,1 (none: the caller stays silent)")
     p.add_argument("--lang", choices=("id", "en"), help="the language the call starts in")
+    p.add_argument("--located", action="store_true", help="a precise position came with the call (no question where the caller is)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("graph", help="draw the plan's menus and destinations (SVG, PNG or DOT)")
@@ -310,6 +375,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="plan files (default: the configured plans)")
     p.add_argument("-o", "--output", required=True, help="folder to write the .conf files into")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("cells", help="the serving-cell table (CSV: radio,mcc,mnc,area,cell,lat,lon,radius_m[,name])")
+    p.add_argument("action", choices=("import",))
+    p.add_argument("file")
+    p.set_defaults(func=cmd_cells)
+
+    p = sub.add_parser("aml", help="Advanced Mobile Location: gateway tokens, or send an AML SMS text to the app")
+    p.add_argument("action", choices=("token", "sms"))
+    p.add_argument("value", nargs="?", help="the gateway name (token) or the SMS text (sms)")
+    p.add_argument("--from", dest="sender", help="the number that sent the SMS")
+    p.add_argument("--gateway", help="the gateway whose token to use (default: the first)")
+    p.set_defaults(func=cmd_aml)
+
+    p = sub.add_parser("retention", help="delete positions and recordings older than retention_days")
+    p.add_argument("action", choices=("run",))
+    p.set_defaults(func=cmd_retention)
 
     p = sub.add_parser("operators", help="operator softphone accounts")
     p.add_argument("action", choices=("list", "password"))

@@ -23,14 +23,18 @@ from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
+from ari_app.locating import Locator, dereference
 from ivr.menu import (
     Action,
     CallFlow,
     Digit,
     HungUp,
     InputTimeout,
+    LocationGood,
     Play,
     PromptDone,
+    RecordingDone,
+    RecordVoice,
     Route,
     State,
     Step,
@@ -58,6 +62,15 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class LocationArrived:
+    """A position for this call came from outside the call (AML); `good` if precise enough."""
+
+    channel_id: str
+    good: bool
+    type: str = "ivr112.LocationArrived"
+
+
+@dataclass(frozen=True)
 class PeerEvent:
     """An event of the agency leg, delivered in order on the caller's channel."""
 
@@ -75,7 +88,13 @@ class PlanSource(Protocol):
 
 
 class PeerRegistry(Protocol):
+    """What the app keeps across calls: agency legs, and live calls by number (for AML)."""
+
     def claim_peer(self, peer_id: str, caller_id: str) -> None: ...
+
+    def call_started(self, number: str, channel_id: str) -> None: ...
+
+    def call_ended(self, number: str, channel_id: str) -> None: ...
 
 
 @dataclass
@@ -103,6 +122,7 @@ class CallController:
         layout: Layout,
         post: Poster,
         peers: PeerRegistry,
+        locator: Locator,
     ) -> None:
         self.channel_id = channel_id
         self.ari = ari
@@ -111,6 +131,9 @@ class CallController:
         self.layout = layout
         self.post = post
         self.peers = peers
+        self.locator = locator
+        self.recording_name: str | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
         self.plan: Plan | None = None
         self.flow: CallFlow | None = None
         self.incident: Incident | None = None
@@ -147,7 +170,16 @@ class CallController:
         elif isinstance(event, TimerFired):
             if event.token == self.timer_token and self.timer is not None:
                 self.timer = None
-                await self._feed(InputTimeout(), None)
+                if self.flow is not None and self.flow.state is State.RECORDING:
+                    log.warning("[%s] no end of the caller's recording from Asterisk; going on", self.channel_id)
+                    await self._feed(RecordingDone(), None)
+                else:
+                    await self._feed(InputTimeout(), None)
+        elif isinstance(event, (ev.RecordingFinished, ev.RecordingFailed)):
+            await self._recorded(event)
+        elif isinstance(event, LocationArrived):
+            if event.good and self.flow is not None:
+                await self._feed(LocationGood(), None)
         elif isinstance(event, (ev.StasisEnd, ev.ChannelHangupRequest)):
             if isinstance(event, ev.StasisEnd):
                 self.in_stasis = False
@@ -176,12 +208,40 @@ class CallController:
             language=plan.default_language,
         )
         log.info("[%s] incident %d: call from %r to %s (plan %s)", ch.id, self.incident.id, ch.caller_number, self.called, plan.id)
+        self.peers.call_started(self.caller, ch.id)
         # Hang-up events must reach us after the call has left Stasis for the queue.
         await self._subscribe(ch.id)
         await self.ari.answer(ch.id)
         await self.store.update(self.incident.id, answered_at=now())
         self.flow = CallFlow(plan, language=ch.language if ch.language in plan.languages else None)
+        good = await self._locate_at_start(plan)
+        if good:
+            self.flow.handle(LocationGood())
         await self._run(self.flow.start())
+
+    async def _locate_at_start(self, plan: Plan) -> bool:
+        """What the INVITE and earlier messages say of where the caller is; True if precise enough.
+
+        A failure here costs the call nothing: it is logged and the call goes on.
+        """
+        assert self.incident is not None
+        incident_id = self.incident.id
+        good = False
+        try:
+            found = await self.locator.from_invite(self.ari, self.channel_id)
+            found += await self.locator.pending_aml(incident_id, self.caller, plan)
+            for location in found:
+                await self.locator.keep(incident_id, location, plan)
+                good = good or self.locator.is_good(location, plan)
+            if plan.location.dereference:
+                for ref in [loc for loc in found if loc.source == "reference" and loc.uri]:
+                    self._background(self._fetch_reference(ref.uri, plan))
+            hint = await self.locator.repeat_hint(incident_id, self.caller, plan)
+            if hint is not None:
+                await self.locator.keep(incident_id, hint, plan, hint=True)
+        except AriError as exc:
+            log.warning("[%s] location lookup failed, going on without it: %s", self.channel_id, exc)
+        return good
 
     async def _subscribe(self, channel_id: str) -> None:
         await self.ari.request(
@@ -208,6 +268,8 @@ class CallController:
                     await self.ari.stop_playback(playback)
             elif isinstance(action, WaitDigits):
                 self._start_timer(action.timeout)
+            elif isinstance(action, RecordVoice):
+                await self._record_voice(action)
             elif isinstance(action, Step):
                 await self._event(action.kind, action.detail)
             elif isinstance(action, Route):
@@ -215,6 +277,60 @@ class CallController:
                 if self.incident is not None:
                     await self.store.update(self.incident.id, language=action.language)
                 await self.route(action.target, reason=action.reason)
+
+    def _background(self, work: Any) -> None:
+        task = asyncio.create_task(work, name=f"ivr112-location-{self.channel_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _fetch_reference(self, uri: str, plan: Plan) -> None:
+        """The position behind a Geolocation URI, fetched beside the call (it never waits on it)."""
+        assert self.incident is not None
+        for location in await dereference(uri):
+            await self.locator.keep(self.incident.id, location, plan)
+            if self.locator.is_good(location, plan):
+                self.post(LocationArrived(self.channel_id, True))
+
+    async def _record_voice(self, action: RecordVoice) -> None:
+        """Record the caller saying where they are; the file is kept with the incident."""
+        assert self.incident is not None
+        name = f"incident-{self.incident.id}-location"
+        self.recording_name = name
+        try:
+            await self.ari.request(
+                "POST",
+                f"/channels/{self.channel_id}/record",
+                params={
+                    "name": name, "format": "wav", "maxDurationSeconds": action.max_seconds,
+                    "maxSilenceSeconds": action.silence_seconds, "ifExists": "overwrite", "beep": "true", "terminateOn": "#",
+                },
+                channel_id=self.channel_id,
+            )
+        except AriError as exc:
+            log.error("[%s] could not record the caller's location: %s", self.channel_id, exc)
+            self.recording_name = None
+            await self._feed(RecordingDone(), None)
+            return
+        await self._event("recording_started", {"name": name})
+        # Asterisk ends it; this only guards against its end never being heard.
+        self._start_timer(action.max_seconds + 5)
+
+    async def _recorded(self, event: ev.RecordingFinished | ev.RecordingFailed) -> None:
+        if event.name != self.recording_name or self.incident is None:
+            return
+        self.recording_name = None
+        self._cancel_timer()
+        path = f"{self.layout.recordings}/{event.name}.wav"
+        if isinstance(event, ev.RecordingFinished):
+            duration = float(event.duration) if event.duration is not None else None
+            incident_id, name = self.incident.id, event.name
+            await self.store.run(
+                lambda s: s.add_recording(incident_id, kind="caller_location", name=name, path=path, duration_s=duration)
+            )
+            await self._event("recording", {"name": event.name, "path": path, "kind": "caller_location"})
+        else:
+            await self._event("recording_failed", {"name": event.name, "cause": event.cause})
+        await self._feed(RecordingDone(), None)
 
     # Routing ----------------------------------------------------------------------------
 
@@ -325,9 +441,12 @@ class CallController:
             await self.store.update(self.incident.id, route_result=f"answered by {dial.agency.name} trunk {dial.index}")
             await self._event("trunk_answered", {"agency": dial.agency.name, "trunk": str(dial.index)})
             name = f"incident-{self.incident.id}"
+            path = f"{self.layout.recordings}/{name}.wav"
+            incident_id = self.incident.id
             try:
                 await self.ari.record_bridge(bridge_id, name, "wav", "overwrite")
-                await self._event("recording", {"name": name, "path": f"{self.layout.recordings}/{name}.wav"})
+                await self.store.run(lambda s: s.add_recording(incident_id, kind="call", name=name, path=path))
+                await self._event("recording", {"name": name, "path": path, "kind": "call"})
             except AriError as exc:  # the call matters more than its recording
                 log.error("[%s] recording failed: %s", self.channel_id, exc)
                 await self._event("recording_failed", {"error": str(exc)[:300]})
@@ -382,6 +501,7 @@ class CallController:
         if self.ended:
             return
         self.ended = True
+        self.peers.call_ended(self.caller, self.channel_id)
         if self.incident is None:
             self.incident = await self.store.by_channel(self.channel_id)
         if self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED):
@@ -444,6 +564,9 @@ class CallController:
 
     async def close(self) -> None:
         self._cancel_timer()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
     async def _event(self, kind: str, detail: dict[str, str]) -> None:
         if self.incident is not None:

@@ -25,9 +25,12 @@ from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
 from ari_app.controller import PEER_ARG, CallController, PeerEvent
+from ari_app.locating import Locator
 from ari_app.storage import AsyncStore
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
+from ivr.location import LocationParseError
+from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
@@ -35,6 +38,7 @@ from ivr.settings import Settings
 log = logging.getLogger(__name__)
 
 APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
+RETENTION_INTERVAL_S = 3600.0
 
 
 class PlanRegistry:
@@ -81,6 +85,7 @@ class Service:
         self.plans = PlanRegistry(plans)
         self.layout = Layout(settings.root_path, settings.instance)
         self.store = AsyncStore(settings.data_path)
+        self.locator = Locator(self.store)
         self.ari = AriClient(
             base_url=f"http://{settings.ari_host}:{settings.ari_port}",
             username=ARI_USER,
@@ -92,8 +97,11 @@ class Service:
         )
         self.controllers: dict[str, CallController] = {}
         self.peers: dict[str, str] = {}
+        # The caller number (normalised) of each live call, for AML matching.
+        self.live_calls: dict[str, str] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
+        self._retention_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
 
     # Channel consumers ------------------------------------------------------------------
@@ -106,13 +114,24 @@ class Service:
 
     def _controller(self, channel_id: str) -> CallController:
         controller = CallController(
-            channel_id, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout, post=self._post, peers=self
+            channel_id, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout, post=self._post, peers=self,
+            locator=self.locator,
         )
         self.controllers[channel_id] = controller
         return controller
 
     def claim_peer(self, peer_id: str, caller_id: str) -> None:
         self.peers[peer_id] = caller_id
+
+    def call_started(self, number: str, channel_id: str) -> None:
+        key = _msisdn(number)
+        if key:
+            self.live_calls[key] = channel_id
+
+    def call_ended(self, number: str, channel_id: str) -> None:
+        key = _msisdn(number)
+        if key and self.live_calls.get(key) == channel_id:
+            del self.live_calls[key]
 
     def _post(self, event: Any) -> None:
         task = asyncio.get_running_loop().create_task(self.dispatcher.dispatch(event))
@@ -208,8 +227,22 @@ class Service:
     async def start(self) -> None:
         await self.store.open()
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
+        self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
+
+    async def _retention_loop(self) -> None:
+        from ari_app.retention import purge_store
+
+        while True:
+            try:
+                await self.store.run(lambda s: purge_store(s, self.settings))
+            except Exception as exc:  # loud, but never the end of the app
+                log.error("retention run failed: %r", exc)
+            await asyncio.sleep(RETENTION_INTERVAL_S)
 
     async def stop(self) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.ari.close()
         if self._events_task is not None:
             await asyncio.gather(self._events_task, return_exceptions=True)
@@ -225,12 +258,22 @@ class Service:
         await self.stop()
 
 
+def _msisdn(number: str) -> str:
+    """The number AML would name this caller by; "" for anonymous or odd caller ids."""
+    try:
+        return normalise_msisdn(number) if number else ""
+    except LocationParseError:
+        return ""
+
+
 def build_app(service: Service) -> web.Application:
-    from ari_app.web import routes
+    from ari_app import aml_http
+    from ari_app import web as http
 
     app = web.Application()
     app.cleanup_ctx.append(service.cleanup_ctx)
-    app.add_routes(routes)
+    app.add_routes(http.routes)
+    app.add_routes(aml_http.routes)
     return app
 
 

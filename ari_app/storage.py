@@ -41,6 +41,10 @@ class AsyncStore:
             raise RuntimeError("the incident store is not open")
         return self._store
 
+    async def run(self, fn: Callable[[IncidentStore], T]) -> T:
+        """Any store call, on the store's own thread: `await store.run(lambda s: s.cell(key))`."""
+        return await self._run(lambda: fn(self._s()))
+
     async def open_incident(self, **fields: Any) -> Incident:
         return await self._run(lambda: self._s().open_incident(**fields))
 

@@ -68,7 +68,37 @@ async def incident(request: web.Request) -> web.Response:
     if row is None:
         raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
     events = await store.events(incident_id)
-    return web.json_response({**dataclasses.asdict(row), "events": [dataclasses.asdict(e) for e in events]})
+    locations = await store.run(lambda s: s.locations(incident_id))
+    recordings = await store.run(lambda s: s.recordings(incident_id))
+    return web.json_response(
+        {
+            **dataclasses.asdict(row),
+            "events": [dataclasses.asdict(e) for e in events],
+            "locations": [dataclasses.asdict(loc) for loc in locations],
+            "recordings": [
+                {**dataclasses.asdict(r), "url": f"/api/incidents/{incident_id}/recordings/{r.id}.wav"} for r in recordings
+            ],
+        }
+    )
+
+
+@routes.get("/api/incidents/{id}/recordings/{rec}.wav")
+async def recording(request: web.Request) -> web.StreamResponse:
+    """A recording of the call, for the operator to play back."""
+    _authorised(request)
+    service = _service(request)
+    try:
+        incident_id, rec_id = int(request.match_info["id"]), int(request.match_info["rec"])
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "ids are numbers"}', content_type="application/json") from None
+    recordings = await service.store.run(lambda s: s.recordings(incident_id))
+    found = next((r for r in recordings if r.id == rec_id), None)
+    if found is None:
+        raise web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
+    path = service.layout.host(found.path)
+    if not path.exists():
+        raise web.HTTPGone(text='{"error": "the recording file is gone (retention, or not written yet)"}', content_type="application/json")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
 
 @routes.post("/api/reload")

@@ -5,7 +5,11 @@ Theory of operation
 A `CallFlow` starts in GREETING and plays the plan's greeting. When a prompt list
 finishes, or a digit ends it early (barge-in), the flow moves along the plan:
 
-    GREETING    --PromptDone-->            go(entry.then)
+    GREETING    --PromptDone-->            go(entry.then), or ASK_LOCATION when the plan asks
+                                           and no good position is known (LocationGood)
+    ASK_LOCATION --PromptDone-->           RECORDING, RecordVoice
+    ASK_LOCATION --Digit-->                StopPlayback, enter menu silently with that digit
+    RECORDING   --RecordingDone-->         go(entry.then)
     GREETING    --Digit (menu next)-->     StopPlayback, enter menu silently with that digit
     MENU_PROMPT --Digit-->                 StopPlayback, collect digit
     MENU_PROMPT --PromptDone-->            MENU_WAIT, WaitDigits(timeout)
@@ -32,6 +36,8 @@ from ivr.plan import Menu, Plan, Target
 
 class State(enum.Enum):
     GREETING = "greeting"
+    ASK_LOCATION = "ask_location"
+    RECORDING = "recording"
     MENU_PROMPT = "menu_prompt"
     MENU_WAIT = "menu_wait"
     ROUTED = "routed"
@@ -61,7 +67,17 @@ class HungUp:
     pass
 
 
-Event = PromptDone | Digit | InputTimeout | HungUp
+@dataclass(frozen=True)
+class LocationGood:
+    """A position at least as precise as the plan asks is on the incident: no need to ask."""
+
+
+@dataclass(frozen=True)
+class RecordingDone:
+    """The caller's spoken description ended (silence, '#', time limit, or failure)."""
+
+
+Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone
 
 
 # Actions ------------------------------------------------------------------------------
@@ -85,6 +101,14 @@ class WaitDigits:
 
 
 @dataclass(frozen=True)
+class RecordVoice:
+    """Record what the caller says after a beep; ends on silence, '#', or max_seconds."""
+
+    max_seconds: int
+    silence_seconds: int
+
+
+@dataclass(frozen=True)
 class Route:
     """Hand the call to a person: target.kind is 'queue' or 'agency'."""
 
@@ -101,7 +125,7 @@ class Step:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-Action = Play | StopPlayback | WaitDigits | Route | Step
+Action = Play | StopPlayback | WaitDigits | RecordVoice | Route | Step
 
 
 class CallFlow:
@@ -113,6 +137,7 @@ class CallFlow:
         self.attempts = 0
         self.collected = ""
         self.route: Route | None = None
+        self.location_good = False
 
     # The flow's whole life is: start(), then handle() for each event until ROUTED/ENDED.
 
@@ -127,14 +152,27 @@ class CallFlow:
         if isinstance(event, HungUp):
             self.state = State.ENDED
             return []
+        if isinstance(event, LocationGood):
+            self.location_good = True
+            return []
         if self.state is State.GREETING:
             if isinstance(event, PromptDone):
-                return self._go(self.plan.entry.then, "entry")
+                return self._after_greeting()
             if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
-                # A caller who knows the menu need not hear it: the digit counts at once.
-                menu = self.plan.menus[self.plan.entry.then.name]
-                actions: list[Action] = [StopPlayback(), *self._enter(menu, replay=False, play=False)]
-                return actions + self._collect(event.digit)
+                return [StopPlayback(), *self._entry_with(event.digit)]
+            return []
+        if self.state is State.ASK_LOCATION:
+            if isinstance(event, PromptDone):
+                self.state = State.RECORDING
+                policy = self.plan.location
+                return [RecordVoice(policy.record_seconds, policy.silence_seconds)]
+            if isinstance(event, Digit):
+                # A key means the caller would rather use the menu: no recording.
+                return [StopPlayback(), Step("location_skipped", {"digit": event.digit}), *self._entry_with(event.digit)]
+            return []
+        if self.state is State.RECORDING:
+            if isinstance(event, RecordingDone):
+                return self._go(self.plan.entry.then, "entry")
             return []
         if self.state is State.MENU_PROMPT:
             if isinstance(event, Digit):
@@ -156,6 +194,20 @@ class CallFlow:
         return []
 
     # Internals -------------------------------------------------------------------------
+
+    def _after_greeting(self) -> list[Action]:
+        """Ask where the caller is when no good enough position is known yet."""
+        if self.plan.location.ask_prompt and not self.location_good:
+            self.state = State.ASK_LOCATION
+            return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True)]
+        return self._go(self.plan.entry.then, "entry")
+
+    def _entry_with(self, digit: str) -> list[Action]:
+        """A caller who knows the menu need not hear it: the digit counts at once."""
+        if self.plan.entry.then.kind != "menu":
+            return self._go(self.plan.entry.then, "entry")
+        menu = self.plan.menus[self.plan.entry.then.name]
+        return self._enter(menu, replay=False, play=False) + self._collect(digit)
 
     def _enter(self, menu: Menu, *, replay: bool, play: bool = True) -> list[Action]:
         self.menu = menu

@@ -121,6 +121,26 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class LocationPolicy:
+    """How the plan learns where callers are (see `location:` in the plan)."""
+
+    boundaries: str = ""  # GeoJSON of the kecamatan, relative to the plan file or absolute
+    good_radius_m: float = 1000.0  # a position at least this precise needs no question
+    ask_prompt: str = ""  # asks the caller to say where they are after the tone; "" = never ask
+    record_seconds: int = 20
+    silence_seconds: int = 3
+    aml_window_minutes: int = 60
+    repeat_hours: int = 24
+    dereference: bool = False  # fetch a Geolocation URI (HTTPS only)
+
+    def boundaries_path(self, plan_source: str) -> Path | None:
+        if not self.boundaries:
+            return None
+        p = Path(self.boundaries)
+        return p if p.is_absolute() else Path(plan_source).parent / p
+
+
+@dataclass(frozen=True)
 class Menu:
     name: str
     prompts: tuple[str, ...]
@@ -147,6 +167,7 @@ class Plan:
     menus: dict[str, Menu]
     agencies: dict[str, Agency]
     carriers: tuple[Carrier, ...]
+    location: LocationPolicy = LocationPolicy()
 
     @property
     def default_language(self) -> str:

@@ -20,6 +20,7 @@ from ivr.plan import (
     Agency,
     Carrier,
     Entry,
+    LocationPolicy,
     Menu,
     Overflow,
     Plan,
@@ -115,7 +116,7 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
     r = _Reader()
     if not isinstance(doc, Map):
         return None, [Problem(Mark(source, 1, 1), "a plan must be a YAML mapping with service, prompts, entry and queues")]
-    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers"), "the plan")
+    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers", "location"), "the plan")
 
     service = r.mapping(doc, "service")
     plan_id, name = "", ""
@@ -309,8 +310,35 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
         menus=menus,
         agencies=agencies,
         carriers=tuple(carriers),
+        location=_location(r, doc, source),
     )
     return plan, r.problems
+
+
+def _location(r: _Reader, doc: Map, source: str) -> LocationPolicy:
+    lmap = r.mapping(doc, "location", required=False)
+    if lmap is None:
+        return LocationPolicy()
+    keys = ("boundaries", "good_radius_m", "ask_prompt", "record_seconds", "silence_seconds", "aml_window_minutes", "repeat_hours", "dereference")
+    r.keys(lmap, keys, "location")
+    dereference = lmap.get("dereference", False)
+    if not isinstance(dereference, bool):
+        r.problem(lmap.at("dereference"), "location.dereference must be true or false")
+        dereference = False
+    policy = LocationPolicy(
+        boundaries=r.text(lmap, "boundaries", default=""),
+        good_radius_m=r.number(lmap, "good_radius_m", 1000.0, low=1, high=100_000),
+        ask_prompt=r.text(lmap, "ask_prompt", default=""),
+        record_seconds=int(r.number(lmap, "record_seconds", 20, low=3, high=120, integer=True)),
+        silence_seconds=int(r.number(lmap, "silence_seconds", 3, low=1, high=10, integer=True)),
+        aml_window_minutes=int(r.number(lmap, "aml_window_minutes", 60, low=1, high=1440, integer=True)),
+        repeat_hours=int(r.number(lmap, "repeat_hours", 24, low=0, high=720, integer=True)),
+        dereference=dereference,
+    )
+    path = policy.boundaries_path(source)
+    if path is not None and not path.exists():
+        r.problem(lmap.at("boundaries"), f"location.boundaries file {path} does not exist; give a GeoJSON of the kecamatan")
+    return policy
 
 
 def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:

@@ -1,4 +1,5 @@
-"""Generated secrets: ARI, AMI and console passwords and one SIP password per operator.
+"""Generated secrets: ARI, AMI and console passwords, one SIP password per operator and
+one token per AML gateway.
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
 later runs read the same file so softphones keep working. No default password exists.
@@ -25,6 +26,13 @@ class Secrets:
     ami_secret: str
     console_secret: str
     operator_passwords: dict[str, str] = field(default_factory=dict)
+    aml_tokens: dict[str, str] = field(default_factory=dict)
+
+    def aml_token(self, name: str) -> str:
+        try:
+            return self.aml_tokens[name]
+        except KeyError:
+            raise ConfigError(f"no AML gateway named {name!r}; gateways are listed under 'aml_gateways' in the config") from None
 
     def operator_password(self, name: str) -> str:
         try:
@@ -37,7 +45,7 @@ def _token() -> str:
     return _random.token_urlsafe(_TOKEN_BYTES)
 
 
-def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = ()) -> Secrets:
+def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway_names: tuple[str, ...] = ()) -> Secrets:
     """Return the secrets in `data_dir`, generating any that are missing (file mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
@@ -64,6 +72,15 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = ()) -> Secr
             ops[name] = _token()
             changed = True
     data["operator_passwords"] = ops
+    tokens = data.get("aml_tokens")
+    if not isinstance(tokens, dict):
+        tokens = {}
+        changed = True
+    for name in gateway_names:
+        if not isinstance(tokens.get(name), str) or not tokens[name]:
+            tokens[name] = _token()
+            changed = True
+    data["aml_tokens"] = tokens
     if changed:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -76,4 +93,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = ()) -> Secr
         ami_secret=str(data["ami_secret"]),
         console_secret=str(data["console_secret"]),
         operator_passwords={str(k): str(v) for k, v in ops.items()},
+        aml_tokens={str(k): str(v) for k, v in tokens.items()},
     )

@@ -37,6 +37,15 @@ class Operator:
 
 
 @dataclass(frozen=True)
+class AmlGateway:
+    """A sender of Advanced Mobile Location messages (a carrier's AML/ELS endpoint or an SMS
+    gateway). It proves itself with its generated token, or by sending from one of its addresses."""
+
+    name: str
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every setting of the service. `ivr112 settings` prints this table."""
 
@@ -64,6 +73,13 @@ class Settings:
     rtp_end: int = _setting(10999, "Last UDP port Asterisk uses for RTP media.")
     log_level: str = _setting("INFO", "Logging level of the app: DEBUG, INFO, WARNING or ERROR.")
     operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages); only in YAML, not in the environment.")
+    aml_gateways: tuple[AmlGateway, ...] = _setting(
+        (), "AML senders (list of name, addresses); each gets a generated token (`ivr112 aml token NAME`); only in YAML."
+    )
+    aml_rate_per_minute: int = _setting(120, "Most AML messages one gateway may send per minute; more are answered 429.")
+    retention_days: int = _setting(
+        90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."
+    )
 
     def path(self, value: str) -> Path:
         """Resolve a path setting against the project folder."""
@@ -94,6 +110,8 @@ def setting_fields() -> list[dataclasses.Field[Any]]:
 def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
     if name == "operators":
         return _operators(raw, origin)
+    if name == "aml_gateways":
+        return _gateways(raw, origin)
     if name == "plans":
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
@@ -139,6 +157,20 @@ def _operators(raw: Any, origin: str) -> tuple[Operator, ...]:
     return tuple(result)
 
 
+def _gateways(raw: Any, origin: str) -> tuple[AmlGateway, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{origin}: 'aml_gateways' must be a list of {{name: ..., addresses: [...]}} entries")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise ConfigError(f"{origin}: aml_gateways[{i}] needs a 'name'")
+        addresses = item.get("addresses", [])
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            raise ConfigError(f"{origin}: aml_gateways[{i}].addresses must be a list of IP addresses")
+        out.append(AmlGateway(item["name"], tuple(addresses)))
+    return tuple(out)
+
+
 def load_settings(config_file: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
     """Read the defaults file, then `config_file`, then the environment; return the Settings.
 
@@ -168,7 +200,7 @@ def load_settings(config_file: str | Path | None = None, *, environ: Mapping[str
             values[key] = _coerce(key, raw, known[key].type, str(file))
     for key, f in known.items():
         var = ENV_PREFIX + key.upper()
-        if var in env and key != "operators":
+        if var in env and key not in ("operators", "aml_gateways"):
             values[key] = _coerce(key, env[var], f.type, f"environment variable {var}")
     settings = Settings(**values)
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -11,7 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.errors import Ivr112Error
-from ivr.menu import Action, CallFlow, Digit, Event, InputTimeout, Play, PromptDone, Route, State, Step, StopPlayback, WaitDigits
+from ivr.menu import (
+    Action,
+    CallFlow,
+    Digit,
+    Event,
+    InputTimeout,
+    LocationGood,
+    Play,
+    PromptDone,
+    RecordingDone,
+    RecordVoice,
+    Route,
+    State,
+    Step,
+    StopPlayback,
+    WaitDigits,
+)
 from ivr.plan import Plan, Target
 
 # A validated plan reaches a person in a handful of events; this only stops a broken one.
@@ -49,10 +65,11 @@ class Simulation:
     ending: str  # the destination in words: trunks tried, and what follows when nobody answers
 
 
-def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | None = None) -> Simulation:
+def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | None = None, located: bool = False) -> Simulation:
     """Simulate a call to `dial` in which the caller presses each group of `presses` at the next
     menu, once its prompts have finished ("12" is 1 then 2 in the same menu; "" is staying silent
-    there once), then stays silent until the flow hands the call to a person.
+    there once), then stays silent until the flow hands the call to a person. `located`: a
+    precise position came with the call, so the caller is not asked where they are.
 
     Returns the `Simulation`; raises `SimulationError` for a key that is not on a phone, a
     language the plan does not speak, or a plan that keeps the caller for MAX_EVENTS events."""
@@ -67,7 +84,7 @@ def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | N
         why = f"{dial} is not one of plan '{plan.id}' numbers ({numbers})"
         step = SimStep("refuse", f"call to {dial} refused with 404 Not Found: {why}")
         return Simulation(dial, True, (step,), None, why, lang, f"nowhere: refused with 404, {why}")
-    call = _Call(plan, dial, lang)
+    call = _Call(plan, dial, lang, located=located)
     for i, group in enumerate(presses):
         call.settle()
         if call.over:
@@ -143,10 +160,12 @@ def all_paths(plan: Plan, *, language: str | None = None) -> list[tuple[tuple[st
 class _Call:
     """One simulated call: feeds the flow the caller's events and keeps the story in words."""
 
-    def __init__(self, plan: Plan, dial: str, language: str) -> None:
+    def __init__(self, plan: Plan, dial: str, language: str, *, located: bool = False) -> None:
         self.plan = plan
         self.dial = dial
         self.flow = CallFlow(plan, language=language)
+        if located:
+            self.flow.handle(LocationGood())
         self.steps: list[SimStep] = [SimStep("answer", f"call to {dial} answered by {plan.name} (plan {plan.id}), in {language}")]
         self.events = 0
         self.timeout = 0.0
@@ -162,9 +181,13 @@ class _Call:
         return (self.flow.menu.name, self.flow.language, self.flow.attempts)
 
     def settle(self) -> None:
-        """Let the prompts play to the end, until the flow waits for a key or has routed."""
-        while self.flow.state in (State.GREETING, State.MENU_PROMPT):
-            self._feed(PromptDone())
+        """Let the prompts play and the recording end, until the flow waits for a key or has routed."""
+        while self.flow.state in (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.MENU_PROMPT):
+            if self.flow.state is State.RECORDING:
+                self.steps.append(SimStep("speak", "the caller says where they are; the recording ends"))
+                self._feed(RecordingDone())
+            else:
+                self._feed(PromptDone())
 
     def press(self, group: str) -> None:
         self.settle()
@@ -211,6 +234,10 @@ class _Call:
                 self.steps.append(SimStep("stop", "the key stops the prompt"))
             elif isinstance(action, WaitDigits):
                 self.timeout = action.timeout
+            elif isinstance(action, RecordVoice):
+                self.steps.append(
+                    SimStep("record", f"beep, then records the caller for up to {action.max_seconds} s (ends on {action.silence_seconds} s of silence or #)")
+                )
             elif isinstance(action, Route):
                 self.steps.append(SimStep("route", f"hands the call to {_name(action.target)} ({action.reason}), in {action.language}"))
             elif isinstance(action, Step):
@@ -229,6 +256,10 @@ class _Call:
 
 def _step_text(step: Step) -> str:
     d = step.detail
+    if step.kind == "ask_location":
+        return "no precise position came with the call: asks where the caller is"
+    if step.kind == "location_skipped":
+        return f"the caller presses {d.get('digit', '?')} instead of speaking"
     if step.kind == "menu":
         return f"enters menu {d.get('menu', '?')}"
     if step.kind == "no_input":

@@ -8,6 +8,7 @@ writer thread (`ari_app.storage.AsyncStore`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,8 @@ from typing import Any
 
 import sqlite_utils
 from sqlite_utils import Migrations
+
+from ivr.location import Location
 
 STORE_FILE = "ivr112.sqlite"
 
@@ -60,6 +63,55 @@ def m001_incidents(db: sqlite_utils.Database) -> None:
     db["incident_events"].create_index(["incident_id"])  # type: ignore[union-attr]
 
 
+@migrations()
+def m002_locations_recordings_cells(db: sqlite_utils.Database) -> None:
+    db["locations"].create(  # type: ignore[union-attr]
+        {
+            "id": int,
+            "incident_id": int,
+            "source": str,
+            "latitude": float,
+            "longitude": float,
+            "radius_m": float,
+            "shape": str,
+            "method": str,
+            "confidence": float,
+            "measured_at": str,
+            "received_at": str,
+            "kecamatan": str,
+            "description": str,
+            "civic": str,
+            "uri": str,
+            "detail": str,
+            "hint": int,
+        },
+        pk="id",
+        foreign_keys=[("incident_id", "incidents", "id")],
+        not_null={"incident_id", "source", "received_at"},
+        defaults={"hint": 0},
+    )
+    db["locations"].create_index(["incident_id"])  # type: ignore[union-attr]
+    db["recordings"].create(  # type: ignore[union-attr]
+        {"id": int, "incident_id": int, "kind": str, "name": str, "path": str, "duration_s": float, "created_at": str},
+        pk="id",
+        foreign_keys=[("incident_id", "incidents", "id")],
+        not_null={"incident_id", "kind", "path", "created_at"},
+    )
+    db["recordings"].create_index(["incident_id"])  # type: ignore[union-attr]
+    db["cells"].create(  # type: ignore[union-attr]
+        {"key": str, "radio": str, "mcc": str, "mnc": str, "area": int, "cell": int,
+         "latitude": float, "longitude": float, "radius_m": float, "name": str},
+        pk="key",
+    )
+    db["aml_inbox"].create(  # type: ignore[union-attr]
+        {"id": int, "received_at": str, "gateway": str, "number": str, "kind": str, "location": str,
+         "incident_id": int, "raw": str},
+        pk="id",
+        not_null={"received_at", "number", "kind"},
+    )
+    db["aml_inbox"].create_index(["number", "received_at"])  # type: ignore[union-attr]
+
+
 def now() -> str:
     """UTC time as ISO text with milliseconds: sortable and unambiguous across time zones."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -96,6 +148,38 @@ class IncidentEvent:
 
 
 INCIDENT_FIELDS = tuple(Incident.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class StoredLocation:
+    id: int
+    incident_id: int
+    source: str
+    latitude: float | None
+    longitude: float | None
+    radius_m: float | None
+    shape: str
+    method: str
+    confidence: float | None
+    measured_at: str
+    received_at: str
+    kecamatan: str | None
+    description: str
+    civic: dict[str, str]
+    uri: str
+    detail: dict[str, str]
+    hint: bool
+
+
+@dataclass(frozen=True)
+class Recording:
+    id: int
+    incident_id: int
+    kind: str
+    name: str
+    path: str
+    duration_s: float | None
+    created_at: str
 
 
 class IncidentStore:
@@ -175,9 +259,129 @@ class IncidentStore:
     def recent(self, limit: int = 50) -> list[Incident]:
         return [_incident(r) for r in self.db["incidents"].rows_where(order_by="id desc", limit=limit)]
 
+    # Locations, recordings, cells, AML ---------------------------------------------------
+
+    def add_location(self, incident_id: int, location: Location, *, kecamatan: str | None, description: str, hint: bool = False) -> int:
+        """Keep one position report on an incident; returns its row id."""
+        row = {
+            "incident_id": incident_id,
+            "source": location.source,
+            "latitude": location.latitude,
+            "longitude": location.longitude,
+            "radius_m": location.radius_m,
+            "shape": location.shape,
+            "method": location.method,
+            "confidence": location.confidence,
+            "measured_at": location.measured_at,
+            "received_at": now(),
+            "kecamatan": kecamatan,
+            "description": description,
+            "civic": json.dumps(location.civic, ensure_ascii=False),
+            "uri": location.uri,
+            "detail": json.dumps(location.detail, ensure_ascii=False),
+            "hint": 1 if hint else 0,
+        }
+        with self.db.conn:
+            table = self.db["locations"]
+            table.insert(row)  # type: ignore[union-attr]
+            return int(str(table.last_pk))  # type: ignore[union-attr]
+
+    def locations(self, incident_id: int) -> list[StoredLocation]:
+        return [_location(r) for r in self.db["locations"].rows_where("incident_id = ?", [incident_id], order_by="id")]
+
+    def last_location(self, caller_number: str, *, since: str, before_incident: int) -> StoredLocation | None:
+        """The newest real (not hint) position of an earlier call from this number since `since`."""
+        rows = list(
+            self.db.query(
+                "select l.* from locations l join incidents i on i.id = l.incident_id "
+                "where i.caller_number = ? and i.arrived_at >= ? and i.id < ? and l.hint = 0 and l.latitude is not null "
+                "order by l.id desc limit 1",
+                [caller_number, since, before_incident],
+            )
+        )
+        return _location(rows[0]) if rows else None
+
+    def add_recording(self, incident_id: int, *, kind: str, name: str, path: str, duration_s: float | None = None) -> None:
+        with self.db.conn:
+            self.db["recordings"].insert(  # type: ignore[union-attr]
+                {"incident_id": incident_id, "kind": kind, "name": name, "path": path, "duration_s": duration_s, "created_at": now()}
+            )
+
+    def recordings(self, incident_id: int) -> list[Recording]:
+        return [Recording(**r) for r in self.db["recordings"].rows_where("incident_id = ?", [incident_id], order_by="id")]
+
+    def put_cells(self, rows: list[dict[str, Any]]) -> int:
+        """Replace the cell table with `rows` (key, radio, mcc, mnc, area, cell, latitude, longitude, radius_m, name)."""
+        with self.db.conn:
+            self.db.execute("delete from cells")
+            self.db["cells"].insert_all(rows, pk="key", replace=True)  # type: ignore[union-attr]
+        return len(rows)
+
+    def cell(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db["cells"].rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def cell_count(self) -> int:
+        return int(self.db["cells"].count)
+
+    def add_aml(self, *, gateway: str, number: str, kind: str, location: Location | None, raw: str, incident_id: int | None) -> int:
+        with self.db.conn:
+            table = self.db["aml_inbox"]
+            table.insert(  # type: ignore[union-attr]
+                {"received_at": now(), "gateway": gateway, "number": number, "kind": kind,
+                 "location": json.dumps(dataclasses.asdict(location), ensure_ascii=False) if location else None,
+                 "incident_id": incident_id, "raw": raw[:2000]}
+            )
+            return int(str(table.last_pk))  # type: ignore[union-attr]
+
+    def unmatched_aml(self, number: str, *, since: str) -> list[tuple[int, Location]]:
+        """AML messages from `number` since `since` not yet on an incident (they came first)."""
+        out = []
+        for r in self.db["aml_inbox"].rows_where("number = ? and received_at >= ? and incident_id is null", [number, since], order_by="id"):
+            if r["location"]:
+                data = json.loads(r["location"])
+                data["polygon"] = tuple(tuple(p) for p in data.get("polygon", ()))
+                out.append((r["id"], Location(**data)))
+        return out
+
+    def match_aml(self, aml_id: int, incident_id: int) -> None:
+        with self.db.conn:
+            self.db["aml_inbox"].update(aml_id, {"incident_id": incident_id})  # type: ignore[union-attr]
+
+    def recent_incident_from(self, number: str, *, since: str) -> Incident | None:
+        rows = list(self.db["incidents"].rows_where("caller_number = ? and arrived_at >= ?", [number, since], order_by="id desc", limit=1))
+        return _incident(rows[0]) if rows else None
+
+    def purge(self, *, before: str) -> tuple[int, list[str]]:
+        """Delete positions, recordings and AML messages of calls that arrived before `before`.
+
+        Returns how many positions went and the recording files to delete (the caller
+        deletes the files: they live in Asterisk's folder). Incidents stay, without them.
+        """
+        ids = [r["id"] for r in self.db.query("select id from incidents where arrived_at < ?", [before])]
+        if not ids:
+            return 0, []
+        marks = ",".join("?" * len(ids))
+        paths = [r["path"] for r in self.db.query(f"select path from recordings where incident_id in ({marks})", ids)]
+        with self.db.conn:
+            gone = self.db.execute(f"delete from locations where incident_id in ({marks})", ids).rowcount
+            self.db.execute(f"delete from recordings where incident_id in ({marks})", ids)
+            self.db.execute("delete from aml_inbox where received_at < ?", [before])
+        return gone, paths
+
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""
         return [_incident(r) for r in self.db["incidents"].rows_where("ended_at is null", order_by="id")]
+
+
+def _location(row: dict[str, Any]) -> StoredLocation:
+    return StoredLocation(
+        id=row["id"], incident_id=row["incident_id"], source=row["source"], latitude=row["latitude"],
+        longitude=row["longitude"], radius_m=row["radius_m"], shape=row["shape"] or "", method=row["method"] or "",
+        confidence=row["confidence"], measured_at=row["measured_at"] or "", received_at=row["received_at"],
+        kecamatan=row["kecamatan"], description=row["description"] or "", civic=json.loads(row["civic"] or "{}"),
+        uri=row["uri"] or "", detail=json.loads(row["detail"] or "{}"), hint=bool(row["hint"]),
+    )
 
 
 def _incident(row: dict[str, Any]) -> Incident:

@@ -26,7 +26,7 @@ import yaml
 from ari_app.asterisk.layout import Layout
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
-from ivr.store import Incident, IncidentEvent, open_store
+from ivr.store import Incident, IncidentEvent, Recording, StoredLocation, open_store
 
 SIPP_DIR = PROJECT_DIR / "tests" / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -66,6 +66,9 @@ def make_test_plan(tmp: Path) -> tuple[Path, dict[int, int]]:
     for old, new in ports.items():
         text = text.replace(f"port: {old},", f"port: {new},")
     text = text.replace("ring_timeout: 20, placeholder", "ring_timeout: 5, placeholder")
+    # SIPp sends no audio unless told, so Asterisk hears no silence to stop on: keep it short.
+    text = text.replace("record_seconds: 15", "record_seconds: 3")
+    text = text.replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {PROJECT_DIR / 'dialplans' / 'kotim-kecamatan.geojson'}")
     path = tmp / "plan.yaml"
     path.write_text(text)
     return path, ports
@@ -93,15 +96,17 @@ def dtmf_pcap(digit: str, nth: int, workdir: Path) -> Path:
     return path
 
 
-def caller_scenario(workdir: Path, steps: Sequence[tuple[str, str]]) -> Path:
-    """The caller scenario with what the caller does after the answer: ("pause", ms) or
-    ("dtmf", digit) (an RFC 2833 digit from SIPp's own captures)."""
-    base = (SIPP_DIR / "caller.xml").read_text()
+def caller_scenario(workdir: Path, steps: Sequence[tuple[str, str]], scenario: str = "caller") -> Path:
+    """A caller scenario with what the caller does after the answer: ("pause", ms),
+    ("dtmf", digit) (an RFC 2833 digit from SIPp's own captures) or ("audio", pcap path)."""
+    base = (SIPP_DIR / f"{scenario}.xml").read_text()
     actions = []
     keys = 0
     for kind, value in steps:
         if kind == "pause":
             actions.append(f'  <pause milliseconds="{int(value)}"/>')
+        elif kind == "audio":
+            actions.append(f'  <nop><action><exec play_pcap_audio="{value}"/></action></nop>')
         else:
             keys += 1
             actions.append(
@@ -227,6 +232,37 @@ class Stack:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.load(resp)
 
+    def post(self, path: str, body: bytes, *, content_type: str, token: str | None = None) -> tuple[int, Any]:
+        """POST to the app's HTTP side; returns status and JSON answer."""
+        headers = {"Content-Type": content_type}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(
+            f"http://{self.settings.http_host}:{self.settings.http_port}{path}", data=body, headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def aml_token(self, gateway: str = "lokal") -> str:
+        return load_or_create(self.settings.data_path, (), (gateway,)).aml_token(gateway)
+
+    def locations(self, incident_id: int) -> list[StoredLocation]:
+        store = open_store(self.settings.data_path)
+        try:
+            return store.locations(incident_id)
+        finally:
+            store.close()
+
+    def recordings(self, incident_id: int) -> list[Recording]:
+        store = open_store(self.settings.data_path)
+        try:
+            return store.recordings(incident_id)
+        finally:
+            store.close()
+
     # The store (read straight from SQLite, as a supervisor's report would) ---------------
 
     def incidents(self) -> list[Incident]:
@@ -260,7 +296,7 @@ class Stack:
         port = port or self.sipp_port()
         workdir = self.tmp / f"sipp-{scenario}-{port}-{time.monotonic_ns()}"
         workdir.mkdir()
-        file = caller_scenario(workdir, steps) if steps else SIPP_DIR / f"{scenario}.xml"
+        file = caller_scenario(workdir, steps, scenario) if steps else SIPP_DIR / f"{scenario}.xml"
         cmd = [
             SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
             "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),

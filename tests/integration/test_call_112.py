@@ -26,10 +26,12 @@ def _greeting_seconds(stack: Stack) -> float:
 
 
 def _silence_to_queue_seconds(stack: Stack) -> float:
-    """Greeting, then one pass of the main menu and its timeout: the caller who says nothing."""
+    """The caller who says nothing: greeting, the question where they are and its recording
+    (no position came with the call), one pass of the main menu and its timeout."""
     plan = load_plans(stack.settings.plan_paths).default
     menu = plan.menus[plan.entry.then.name]
-    return _greeting_seconds(stack) + _prompt_seconds(stack, menu.prompts) + menu.timeout
+    ask = _prompt_seconds(stack, (plan.location.ask_prompt,)) + plan.location.record_seconds
+    return _greeting_seconds(stack) + ask + _prompt_seconds(stack, menu.prompts) + menu.timeout
 
 
 def _seconds(a: str, b: str) -> float:
@@ -59,7 +61,12 @@ def test_a_silent_caller_hears_the_greeting_and_menu_then_reaches_an_operator_wi
     # The app moved the call on only after the prompts' PlaybackFinished and the menu timeout.
     assert _seconds(incident.answered_at, incident.queued_at) >= greeting - 0.5
     events = live.incident_events(incident.id)
-    assert [e.kind for e in events] == ["prompt", "menu", "prompt", "no_input", "route"]
+    kinds = [e.kind for e in events]
+    # No position came with the call: the caller was asked where they are, then the menu.
+    # (SIPp sends no audio, so Asterisk may end that recording as failed: no audio at all.)
+    assert kinds[:4] == ["prompt", "ask_location", "prompt", "recording_started"]
+    assert kinds[4] in ("recording", "recording_failed")
+    assert kinds[5:] == ["menu", "prompt", "no_input", "route"]
     assert events[-1].detail == {"target": "queue:operators", "reason": "no input"}
     # The API shows the same incident to the console.
     assert live.api(f"/api/incidents/{incident.id}")["caller_number"] == caller

@@ -125,14 +125,14 @@ def test_choosing_english_plays_the_english_prompts(live: Stack) -> None:
     assert "sounds/kotim/en/main_menu" in log
 
 
-def test_a_reload_while_a_caller_is_in_the_menu_does_not_change_their_call(live: Stack) -> None:
+def test_a_reload_while_a_caller_is_in_the_ivr_does_not_change_their_call(live: Stack) -> None:
     caller, later = "081250002006", "081250002007"
     original = live.plan_file.read_text()
     police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "3000",
                      steps=[("pause", "6000"), ("dtmf", "1")], background=True, timeout=60)
     try:
-        wait_for("the caller to be in the menu", lambda: (i := live.incident_for(caller)) and "menu" in _kinds(live, i))
+        wait_for("the caller to be in the IVR", lambda: (i := live.incident_for(caller)) and "ask_location" in _kinds(live, i))
         # Option 1 now goes to the fire service; the caller in the menu keeps the old plan.
         live.plan_file.write_text(original.replace('"1": {agency: police}', '"1": {agency: fire}'))
         reload = live.ivr112("reload")

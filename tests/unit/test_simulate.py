@@ -69,7 +69,7 @@ def test_a_caller_pressing_1_hears_the_greeting_and_menu_then_reaches_the_police
     assert render_text(sim).splitlines()[-1] == (
         "→ agency police (Polres Kotawaringin Timur): trunks 127.0.0.1:5071 (placeholder), 127.0.0.1:5072 (placeholder); if none answers: queue operators"
     )
-    assert render_text(sim).splitlines()[0].startswith("1. call to 112")
+    assert render_text(sim).splitlines()[0].lstrip().startswith("1. call to 112")
 
 
 def test_a_silent_caller_waits_once_through_the_menu_then_reaches_the_operators(kotim: Plan) -> None:

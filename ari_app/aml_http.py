@@ -1,0 +1,167 @@
+"""The AML receivers: the HTTPS form a handset's Android ELS / iOS sender posts (via the
+carrier), and the SMS text an SMS gateway forwards. Each message is matched to the live or
+recent call from the same number and attached to its incident.
+
+A sender proves itself with its gateway token (`Authorization: Bearer`, or `token=`) or by
+its source address; each gateway has a per-minute budget. Missing fields are tolerated
+and answered 2xx, as the standard asks; what cannot be read is logged and answered 400,
+never a crash.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections import deque
+
+from aiohttp import web
+
+from ari_app.controller import LocationArrived
+from ari_app.service import APP_KEY, Service
+from ivr.location import LocationParseError
+from ivr.location.aml import AmlMessage, normalise_msisdn, parse_aml_http, parse_aml_sms
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+MAX_BODY = 16 * 1024
+WINDOW_S = 60.0
+
+
+class RateLimiter:
+    """At most `per_minute` messages per gateway in any 60 s."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._seen: dict[str, deque[float]] = {}
+
+    def allow(self, gateway: str) -> bool:
+        now = time.monotonic()
+        seen = self._seen.setdefault(gateway, deque())
+        while seen and now - seen[0] > WINDOW_S:
+            seen.popleft()
+        if len(seen) >= self.per_minute:
+            return False
+        seen.append(now)
+        return True
+
+
+LIMITER_KEY: web.AppKey[RateLimiter] = web.AppKey("ivr112_aml_limiter")
+
+
+def _json(status: int, **body: object) -> web.Response:
+    return web.json_response(body, status=status)
+
+
+def _gateway(request: web.Request, service: Service) -> str | None:
+    """The name of the gateway that sent this request, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token if scheme.lower() == "bearer" else request.query.get("token", "")
+    if token:
+        for name, expected in service.secrets.aml_tokens.items():
+            if hmac.compare_digest(token.encode(), expected.encode()) and any(g.name == name for g in service.settings.aml_gateways):
+                return name
+    peer = request.remote or ""
+    for gateway in service.settings.aml_gateways:
+        if peer and peer in gateway.addresses:
+            return gateway.name
+    return None
+
+
+async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
+    service = request.app[APP_KEY]
+    gateway = _gateway(request, service)
+    if gateway is None:
+        log.warning("AML from %s refused: no valid gateway token", request.remote)
+        return _json(401, accepted=False, error="unknown sender: send the gateway's token (ivr112 aml token NAME)")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
+    if LIMITER_KEY not in request.app:
+        request.app[LIMITER_KEY] = RateLimiter(service.settings.aml_rate_per_minute)
+    if not request.app[LIMITER_KEY].allow(gateway):
+        log.warning("AML gateway %s over its budget of %d per minute", gateway, service.settings.aml_rate_per_minute)
+        return _json(429, accepted=False, error="too many AML messages from this gateway; slow down")
+    return service, gateway
+
+
+async def _body(request: web.Request) -> bytes | web.Response:
+    data = await request.content.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
+    return data
+
+
+async def _attach(service: Service, message: AmlMessage, *, gateway: str, kind: str, raw: str) -> web.Response:
+    attached = await service.locator.attach_aml(
+        message, gateway=gateway, kind=kind, raw=raw, live=service.live_calls, plan_for=lambda: service.plans.current.plans
+    )
+    if attached.live_channel is not None and message.location is not None:
+        plan = service.plans.plan_for("")
+        good = service.locator.is_good(message.location, plan)
+        await service.dispatcher.dispatch(LocationArrived(attached.live_channel, good))
+    log.info("AML (%s) from gateway %s for %s: incident %s", kind, gateway, message.number or "?", attached.incident_id or "none yet")
+    return _json(200, accepted=True, incident_id=attached.incident_id, position=message.location is not None)
+
+
+@routes.post("/aml")
+async def aml_https(request: web.Request) -> web.Response:
+    admitted = await _admit(request)
+    if isinstance(admitted, web.Response):
+        return admitted
+    service, gateway = admitted
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    text = body.decode("utf-8", errors="replace")
+    try:
+        if request.content_type == "application/json":
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise LocationParseError("a JSON AML message must be an object of field: value")
+            fields = {str(k): str(v) for k, v in data.items() if v is not None}
+        else:
+            from urllib.parse import parse_qsl
+
+            fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=100))
+        message = parse_aml_http(fields)
+    except (LocationParseError, ValueError) as exc:
+        log.warning("AML HTTPS from gateway %s skipped: %s", gateway, exc)
+        return _json(400, accepted=False, error=str(exc)[:300])
+    return await _attach(service, message, gateway=gateway, kind="aml_http", raw=text)
+
+
+@routes.post("/aml/sms")
+async def aml_sms(request: web.Request) -> web.Response:
+    """An SMS gateway forwards the AML SMS: `from` (the sender's number) and `text`."""
+    admitted = await _admit(request)
+    if isinstance(admitted, web.Response):
+        return admitted
+    service, gateway = admitted
+    body = await _body(request)
+    if isinstance(body, web.Response):
+        return body
+    from urllib.parse import parse_qsl
+
+    raw = body.decode("utf-8", errors="replace")
+    fields = dict(parse_qsl(raw, keep_blank_values=True, max_num_fields=20)) if request.content_type != "text/plain" else {}
+    text = fields.get("text", raw if request.content_type == "text/plain" else "")
+    sender = fields.get("from", request.query.get("from", ""))
+    try:
+        message = parse_aml_sms(text)
+        number = normalise_msisdn(sender) if sender else message.number
+    except (LocationParseError, ValueError) as exc:
+        log.warning("AML SMS from gateway %s skipped: %s", gateway, exc)
+        return _json(400, accepted=False, error=str(exc)[:300])
+    if not number:
+        return _json(400, accepted=False, error="say which number sent the SMS: from=08...")
+    return await _attach(service, _with_number(message, number), gateway=gateway, kind="aml_sms", raw=text)
+
+
+def _with_number(message: AmlMessage, number: str) -> AmlMessage:
+    import dataclasses
+
+    return dataclasses.replace(message, number=number)

@@ -1,0 +1,224 @@
+"""Where is the caller, on the live call: read what the INVITE carried (PIDF-LO through
+Asterisk's geolocation support, the Geolocation URI, the serving cell), attach AML
+messages to the right incident, and keep each position with its kecamatan.
+
+Every bad input is logged with the call's id and skipped: the call goes on, and nothing
+already stored is lost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ari_app.ari.client import AriClient
+from ari_app.ari.errors import AriError
+from ari_app.storage import AsyncStore
+from ivr.location import Location, LocationParseError
+from ivr.location.aml import AmlMessage, normalise_msisdn
+from ivr.location.cell import parse_pani
+from ivr.location.geo import Boundaries, describe, load_boundaries
+from ivr.location.pidf import parse_geoloc_profile
+from ivr.plan import Plan
+from ivr.store import IncidentStore
+
+log = logging.getLogger(__name__)
+
+GEOLOCATION_HEADER = "Geolocation"
+PANI_HEADER = "P-Access-Network-Info"
+
+
+def since(*, minutes: float = 0, hours: float = 0) -> str:
+    """ISO time that long ago (the store's time format)."""
+    return (datetime.now(UTC) - timedelta(minutes=minutes, hours=hours)).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Attached:
+    """Where an AML message went."""
+
+    incident_id: int | None
+    live_channel: str | None
+
+
+class Locator:
+    def __init__(self, store: AsyncStore) -> None:
+        self.store = store
+        self._boundaries: dict[str, Boundaries | None] = {}
+
+    def boundaries(self, plan: Plan) -> Boundaries | None:
+        path = plan.location.boundaries_path(plan.source)
+        if path is None:
+            return None
+        key = str(path)
+        if key not in self._boundaries:
+            try:
+                self._boundaries[key] = load_boundaries(Path(path))
+            except (OSError, ValueError) as exc:
+                log.error("kecamatan boundaries %s unusable, positions are kept without kecamatan: %s", path, exc)
+                self._boundaries[key] = None
+        return self._boundaries[key]
+
+    def is_good(self, location: Location, plan: Plan) -> bool:
+        return location.has_position and location.radius_m is not None and location.radius_m <= plan.location.good_radius_m
+
+    async def keep(self, incident_id: int, location: Location, plan: Plan, *, hint: bool = False) -> str:
+        """Store one position with its kecamatan; return how the operator will read it."""
+        kecamatan = None
+        bounds = self.boundaries(plan)
+        if bounds is not None and location.has_position:
+            assert location.latitude is not None and location.longitude is not None
+            kecamatan = bounds.locate(location.latitude, location.longitude)
+        text = describe(location, kecamatan, lang=plan.default_language, boundaries_known=bounds is not None)
+        await self.store.run(lambda s: s.add_location(incident_id, location, kecamatan=kecamatan, description=text, hint=hint))
+        log.info("incident %d: location %s", incident_id, text)
+        return text
+
+    async def from_invite(self, ari: AriClient, channel_id: str) -> list[Location]:
+        """Positions the INVITE carried, as far as Asterisk lets the app see them."""
+        found: list[Location] = []
+        info = await _var(ari, channel_id, "GEOLOC_PROFILE(location_info)")
+        if info:
+            fmt = await _var(ari, channel_id, "GEOLOC_PROFILE(format)") or ""
+            method = await _var(ari, channel_id, "GEOLOC_PROFILE(method)") or ""
+            try:
+                loc = parse_geoloc_profile(info, format=fmt, method=method)
+                if loc is not None:
+                    found.append(loc)
+            except LocationParseError as exc:
+                log.warning("[%s] PIDF-LO from the INVITE skipped: %s", channel_id, exc)
+        header = await _var(ari, channel_id, f"PJSIP_HEADER(read,{GEOLOCATION_HEADER})")
+        if header:
+            for uri in _geolocation_uris(header):
+                if not uri.startswith("cid:"):
+                    found.append(Location(source="reference", shape="reference", uri=uri[:500]))
+        pani = await _var(ari, channel_id, f"PJSIP_HEADER(read,{PANI_HEADER})")
+        if pani:
+            try:
+                cell = parse_pani(pani)
+            except LocationParseError as exc:
+                log.warning("[%s] P-Access-Network-Info skipped: %s", channel_id, exc)
+                cell = None
+            if cell is not None:
+                row = await self.store.run(lambda s: s.cell(cell.key))
+                if row is None:
+                    log.info("[%s] serving cell %s is not in the cell table", channel_id, cell.key)
+                    found.append(Location(source="cell", shape="cell", method="Cell", detail={"cell": cell.key, "found": "no"}))
+                else:
+                    found.append(_cell_location(row))
+        return found
+
+    async def repeat_hint(self, incident_id: int, caller: str, plan: Plan) -> Location | None:
+        """The same number's last position in the plan's window, as a hint only."""
+        if not caller or plan.location.repeat_hours <= 0:
+            return None
+        last = await self.store.run(
+            lambda s: s.last_location(caller, since=since(hours=plan.location.repeat_hours), before_incident=incident_id)
+        )
+        if last is None:
+            return None
+        return Location(
+            source="repeat", latitude=last.latitude, longitude=last.longitude, radius_m=last.radius_m, shape=last.shape,
+            method=last.method, measured_at=last.received_at,
+            detail={"from_incident": str(last.incident_id), "from_source": last.source},
+        )
+
+    async def attach_aml(self, message: AmlMessage, *, gateway: str, kind: str, raw: str, live: dict[str, str],
+                         plan_for: Any) -> Attached:
+        """Put an AML message on the live call from its number, or the recent one; else keep it for the call to come."""
+        try:
+            number = normalise_msisdn(message.number) if message.number else ""
+        except LocationParseError:
+            number = ""
+        channel = live.get(number) if number else None
+        incident = None
+        if number:
+            window = max(p.location.aml_window_minutes for p in plan_for())
+            incident = await self.store.run(lambda s: s.recent_incident_from(number, since=since(minutes=window)))
+        incident_id = incident.id if incident is not None else None
+        await self.store.run(
+            lambda s: s.add_aml(gateway=gateway, number=number, kind=kind, location=message.location, raw=raw, incident_id=incident_id)
+        )
+        if incident is not None and message.location is not None:
+            plan = next((p for p in plan_for() if p.id == incident.plan_id), plan_for()[0])
+            await self.keep(incident.id, message.location, plan)
+        return Attached(incident_id, channel if incident is not None else None)
+
+    async def pending_aml(self, incident_id: int, caller: str, plan: Plan) -> list[Location]:
+        """AML that arrived before the call reached the app: attach it now."""
+        if not caller:
+            return []
+        window = plan.location.aml_window_minutes
+        items = await self.store.run(lambda s: s.unmatched_aml(caller, since=since(minutes=window)))
+        out = []
+        for aml_id, location in items:
+            await self.store.run(_matcher(aml_id, incident_id))
+            out.append(location)
+        return out
+
+
+DEREFERENCE_TIMEOUT_S = 2.0
+DEREFERENCE_MAX_BYTES = 64_000
+
+
+async def dereference(uri: str) -> list[Location]:
+    """Fetch a PIDF-LO by reference (RFC 6442): HTTPS only, a short timeout, a small body.
+
+    Anything else (another scheme, a slow or large answer, a bad document) is logged and
+    gives nothing; the caller never waits on it.
+    """
+    import aiohttp
+
+    from ivr.location.pidf import parse_pidf
+
+    if not uri.startswith("https://"):
+        log.info("Geolocation URI %s not fetched: only https:// is dereferenced", uri[:100])
+        return []
+    try:
+        timeout = aiohttp.ClientTimeout(total=DEREFERENCE_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(uri) as resp:
+            if resp.status != 200:
+                log.warning("Geolocation URI %s answered %d", uri[:100], resp.status)
+                return []
+            body = await resp.content.read(DEREFERENCE_MAX_BYTES + 1)
+        if len(body) > DEREFERENCE_MAX_BYTES:
+            log.warning("Geolocation URI %s: document larger than %d bytes, skipped", uri[:100], DEREFERENCE_MAX_BYTES)
+            return []
+        return [dataclasses.replace(loc, uri=uri[:500]) for loc in parse_pidf(body)]
+    except (aiohttp.ClientError, TimeoutError, LocationParseError) as exc:
+        log.warning("Geolocation URI %s not usable: %s", uri[:100], exc)
+        return []
+
+
+def _matcher(aml_id: int, incident_id: int) -> Callable[[IncidentStore], None]:
+    return lambda s: s.match_aml(aml_id, incident_id)
+
+
+async def _var(ari: AriClient, channel_id: str, name: str) -> str | None:
+    try:
+        return await ari.get_variable(channel_id, name)
+    except AriError as exc:
+        log.debug("[%s] %s unreadable: %s", channel_id, name, exc)
+        return None
+
+
+def _geolocation_uris(header: str) -> list[str]:
+    """URIs of a Geolocation header: <uri>[;params], <uri2>..."""
+    out = []
+    for part in header.split(","):
+        part = part.strip()
+        if part.startswith("<") and ">" in part:
+            out.append(part[1 : part.index(">")])
+    return out
+
+
+def _cell_location(row: dict[str, Any]) -> Location:
+    return Location(
+        source="cell", latitude=row["latitude"], longitude=row["longitude"], radius_m=row["radius_m"], shape="cell",
+        method="Cell", detail={"cell": row["key"], "name": row.get("name") or ""},
+    )

@@ -1,0 +1,42 @@
+"""Retention: positions and recordings of a call are personal data (UU 27/2022) and are
+deleted `retention_days` after the call; the incident row itself stays for the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from ari_app.asterisk.layout import Layout
+from ivr.settings import Settings
+from ivr.store import IncidentStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+def purge_store(store: IncidentStore, settings: Settings) -> tuple[int, int]:
+    """Delete what is past its time; returns positions and recording files deleted."""
+    before = (datetime.now(UTC) - timedelta(days=settings.retention_days)).isoformat(timespec="milliseconds")
+    gone, paths = store.purge(before=before)
+    layout = Layout(settings.root_path, settings.instance)
+    files = 0
+    for path in paths:
+        host = layout.host(path)
+        try:
+            host.unlink()
+            files += 1
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.error("recording %s past retention could not be deleted: %s", host, exc)
+    if gone or files:
+        log.info("retention: %d position(s) and %d recording file(s) older than %d days deleted", gone, files, settings.retention_days)
+    return gone, files
+
+
+def purge(settings: Settings) -> tuple[int, int]:
+    store = open_store(settings.data_path)
+    try:
+        return purge_store(store, settings)
+    finally:
+        store.close()
