@@ -158,6 +158,10 @@ async def aml_sms(request: web.Request) -> web.Response:
         return _json(400, accepted=False, error=str(exc)[:300])
     if not number:
         return _json(400, accepted=False, error="say which number sent the SMS: from=08...")
+    if message.location is None:
+        # Nothing to place the caller with: kept for the record, answered as unusable.
+        log.warning("AML SMS from gateway %s for %s has no usable position: %s", gateway, number, text[:200])
+        return _json(400, accepted=False, error="the AML SMS has no usable lt/lg position")
     return await _attach(service, _with_number(message, number), gateway=gateway, kind="aml_sms", raw=text)
 
 

@@ -48,6 +48,7 @@ from ivr.store import Incident, now
 log = logging.getLogger(__name__)
 
 PEER_ARG = "agency"
+
 SERVICE_HEADER = "X-Ivr112-Service-Number"
 INCIDENT_HEADER = "X-Ivr112-Incident"
 
@@ -68,6 +69,16 @@ class LocationArrived:
     channel_id: str
     good: bool
     type: str = "ivr112.LocationArrived"
+
+
+@dataclass(frozen=True)
+class RecordingEvent:
+    """A recording's end, delivered on the channel that asked for it (Asterisk's event may
+    not name the channel, so the app routes it by the recording's name)."""
+
+    channel_id: str
+    event: Any
+    type: str = "ivr112.RecordingEvent"
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,8 @@ class PeerRegistry(Protocol):
     def call_started(self, number: str, channel_id: str) -> None: ...
 
     def call_ended(self, number: str, channel_id: str) -> None: ...
+
+    def recording_started(self, name: str, channel_id: str) -> None: ...
 
 
 @dataclass
@@ -177,6 +190,8 @@ class CallController:
                     await self._feed(InputTimeout(), None)
         elif isinstance(event, (ev.RecordingFinished, ev.RecordingFailed)):
             await self._recorded(event)
+        elif isinstance(event, RecordingEvent):
+            await self._recorded(event.event)
         elif isinstance(event, LocationArrived):
             if event.good and self.flow is not None:
                 await self._feed(LocationGood(), None)
@@ -260,6 +275,8 @@ class CallController:
             if isinstance(action, Play):
                 assert self.plan is not None
                 media = [f"sound:{self.layout.sound(self.plan.id, action.language, p)}" for p in action.prompts]
+                if action.beep_after:
+                    media.append(f"sound:{self.layout.beep}")
                 self.playback_id = await self.ari.play(self.channel_id, media)
                 await self._event("prompt", {"prompts": ",".join(action.prompts), "language": action.language})
             elif isinstance(action, StopPlayback):
@@ -296,13 +313,14 @@ class CallController:
         assert self.incident is not None
         name = f"incident-{self.incident.id}-location"
         self.recording_name = name
+        self.peers.recording_started(name, self.channel_id)
         try:
             await self.ari.request(
                 "POST",
                 f"/channels/{self.channel_id}/record",
                 params={
                     "name": name, "format": "wav", "maxDurationSeconds": action.max_seconds,
-                    "maxSilenceSeconds": action.silence_seconds, "ifExists": "overwrite", "beep": "true", "terminateOn": "#",
+                    "maxSilenceSeconds": action.silence_seconds, "ifExists": "overwrite", "beep": "false", "terminateOn": "#",
                 },
                 channel_id=self.channel_id,
             )

@@ -24,7 +24,7 @@ from ari_app.ari.errors import AriError
 from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
-from ari_app.controller import PEER_ARG, CallController, PeerEvent
+from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
 from ari_app.locating import Locator
 from ari_app.storage import AsyncStore
 from ivr import prompts
@@ -99,6 +99,8 @@ class Service:
         self.peers: dict[str, str] = {}
         # The caller number (normalised) of each live call, for AML matching.
         self.live_calls: dict[str, str] = {}
+        # Recordings a call asked for, by name: their end comes back to that call.
+        self.recordings: dict[str, str] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
@@ -122,6 +124,9 @@ class Service:
 
     def claim_peer(self, peer_id: str, caller_id: str) -> None:
         self.peers[peer_id] = caller_id
+
+    def recording_started(self, name: str, channel_id: str) -> None:
+        self.recordings[name] = channel_id
 
     def call_started(self, number: str, channel_id: str) -> None:
         key = _msisdn(number)
@@ -156,6 +161,8 @@ class Service:
             log.error("another program connected as ARI application %r; this app no longer receives calls", self.ari.app)
 
     async def _on_event(self, event: Any) -> None:
+        if isinstance(event, (ev.RecordingFinished, ev.RecordingFailed)) and event.name in self.recordings:
+            event = RecordingEvent(self.recordings.pop(event.name), event)
         if isinstance(event, ev.StasisStart) and event.args[:1] == (PEER_ARG,) and len(event.args) > 1:
             self.peers.setdefault(event.channel.id, event.args[1])
         await self.dispatcher.dispatch(event)

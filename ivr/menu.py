@@ -88,6 +88,7 @@ class Play:
     prompts: tuple[str, ...]
     language: str
     interruptible: bool
+    beep_after: bool = False  # the tone that says "speak now"
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ class CallFlow:
         """Ask where the caller is when no good enough position is known yet."""
         if self.plan.location.ask_prompt and not self.location_good:
             self.state = State.ASK_LOCATION
-            return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True)]
+            return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True, beep_after=True)]
         return self._go(self.plan.entry.then, "entry")
 
     def _entry_with(self, digit: str) -> list[Action]:

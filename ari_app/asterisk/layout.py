@@ -67,6 +67,11 @@ class Layout:
     def config_file(self) -> str:
         return f"{self.etc}/asterisk.conf"
 
+    @property
+    def beep(self) -> str:
+        """The "speak now" tone (Asterisk's own beep is in a sound pack Debian does not install)."""
+        return f"{self.sounds}/beep"
+
     def sound(self, plan_id: str, language: str, name: str) -> str:
         """Media path (no extension) of a prompt, as `sound:` and Playback() take it."""
         return f"{self.sounds}/{plan_id}/{language}/{name}"

@@ -99,11 +99,33 @@ def prepare(settings: Settings, secrets: Secrets, plans: PlanSet, prompt_files: 
     for f in layout.host(layout.etc).iterdir():
         os.chown(f, -1, gid)
     sounds = layout.host(layout.sounds)
+    write_beep(layout.host(layout.beep + ".wav"))
     for pf in prompt_files:
         target = sounds / pf.plan_id / pf.language / f"{pf.name}.wav"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pf.path, target)
         target.chmod(0o644)
+
+
+BEEP_HZ = 1000
+BEEP_SECONDS = 0.4
+
+
+def write_beep(path: Path) -> None:
+    """An 8 kHz mono 16-bit sine beep, the tone after which a caller speaks."""
+    import math
+    import struct
+    import wave
+
+    rate = 8000
+    frames = b"".join(
+        struct.pack("<h", int(12000 * math.sin(2 * math.pi * BEEP_HZ * i / rate))) for i in range(int(rate * BEEP_SECONDS))
+    )
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
 
 
 def start(layout: Layout, *, boot_timeout: float) -> int:

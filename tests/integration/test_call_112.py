@@ -26,11 +26,12 @@ def _greeting_seconds(stack: Stack) -> float:
 
 
 def _silence_to_queue_seconds(stack: Stack) -> float:
-    """The caller who says nothing: greeting, the question where they are and its recording
-    (no position came with the call), one pass of the main menu and its timeout."""
+    """The least a caller who says nothing spends before the queue: greeting, the question
+    where they are (no position came with the call), one pass of the main menu and its
+    timeout. (The recording after the question may end at once: SIPp sends no audio.)"""
     plan = load_plans(stack.settings.plan_paths).default
     menu = plan.menus[plan.entry.then.name]
-    ask = _prompt_seconds(stack, (plan.location.ask_prompt,)) + plan.location.record_seconds
+    ask = _prompt_seconds(stack, (plan.location.ask_prompt,))
     return _greeting_seconds(stack) + ask + _prompt_seconds(stack, menu.prompts) + menu.timeout
 
 

@@ -9,6 +9,8 @@ import wave
 
 import pytest
 
+from ivr import prompts
+from ivr.plan import load_plans
 from ivr.store import Incident
 from tests.integration.media import speak, wav_to_pcap
 from tests.integration.stack import Stack, sipp_args, wait_for
@@ -87,7 +89,11 @@ def test_with_no_position_the_caller_is_asked_speaks_and_the_recording_is_kept(l
     wav = speak("Saya di Jalan Ahmad Yani, dekat pasar Sampit.", live.tmp / "words.wav")
     pcap = live.tmp / "words.pcap"
     seconds = wav_to_pcap(wav, pcap)
-    plan_ask_ms = 9000  # greeting and the question, then the beep
+    plans = load_plans(live.settings.plan_paths)
+    files = {(f.name, f.language): f.path for f in prompts.require(plans.plans, live.settings.data_path)}
+    asked = [files[(p, "id")] for p in (*plans.default.entry.greeting, plans.default.location.ask_prompt)]
+    # Speak just after the question and its 0.4 s beep.
+    plan_ask_ms = int((sum(prompts.duration(p) for p in asked) + 0.4 + 0.6) * 1000)
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "2000",
                      steps=[("pause", str(plan_ask_ms)), ("audio", str(pcap)), ("pause", str(int(seconds * 1000) + 4000))],
                      timeout=60)
