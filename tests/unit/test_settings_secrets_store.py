@@ -89,3 +89,24 @@ def test_an_incident_survives_reopening_the_store(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown incident fields"):
         again.update(inc.id, colour="red")
     again.close()
+
+
+def test_positions_and_recordings_past_retention_are_deleted_and_the_incident_stays(tmp_path: Path) -> None:
+    from ivr.location import Location
+
+    store = IncidentStore(tmp_path / "s.sqlite")
+    old = store.open_incident(channel_id="old", plan_id="kotim", caller_number="0812", called_number="112",
+                              arrived_at="2026-01-01T00:00:00.000+00:00")
+    new = store.open_incident(channel_id="new", plan_id="kotim", caller_number="0812", called_number="112")
+    for inc in (old, new):
+        store.add_location(inc.id, Location(source="aml_http", latitude=-2.53, longitude=112.95, radius_m=12), kecamatan="Baamang", description="x")
+        store.add_recording(inc.id, kind="caller_location", name=f"r{inc.id}", path=f"/srv/r{inc.id}.wav")
+    # The newer call from the same number finds the older position as a hint.
+    hint = store.last_location("0812", since="2025-01-01T00:00:00+00:00", before_incident=new.id)
+    assert hint is not None and hint.incident_id == old.id
+    gone, paths = store.purge(before="2026-06-01T00:00:00.000+00:00")
+    assert (gone, paths) == (1, [f"/srv/r{old.id}.wav"])
+    assert store.locations(old.id) == [] and store.recordings(old.id) == []
+    assert len(store.locations(new.id)) == 1
+    assert store.get(old.id) is not None
+    store.close()
