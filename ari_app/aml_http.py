@@ -88,11 +88,15 @@ async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
     return service, gateway
 
 
-async def _body(request: web.Request) -> bytes | web.Response:
+async def _receive(request: web.Request) -> tuple[Service, str, str] | web.Response:
+    """The sender admitted and the body read: (service, gateway, text), or the refusal."""
+    admitted = await _admit(request)
+    if isinstance(admitted, web.Response):
+        return admitted
     data = await request.content.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
         return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
-    return data
+    return admitted[0], admitted[1], data.decode("utf-8", errors="replace")
 
 
 async def _attach(service: Service, message: AmlMessage, *, gateway: str, kind: str, raw: str) -> web.Response:
@@ -109,14 +113,10 @@ async def _attach(service: Service, message: AmlMessage, *, gateway: str, kind: 
 
 @routes.post("/aml")
 async def aml_https(request: web.Request) -> web.Response:
-    admitted = await _admit(request)
-    if isinstance(admitted, web.Response):
-        return admitted
-    service, gateway = admitted
-    body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
-    text = body.decode("utf-8", errors="replace")
+    received = await _receive(request)
+    if isinstance(received, web.Response):
+        return received
+    service, gateway, text = received
     try:
         if request.content_type == "application/json":
             data = json.loads(text)
@@ -137,16 +137,12 @@ async def aml_https(request: web.Request) -> web.Response:
 @routes.post("/aml/sms")
 async def aml_sms(request: web.Request) -> web.Response:
     """An SMS gateway forwards the AML SMS: `from` (the sender's number) and `text`."""
-    admitted = await _admit(request)
-    if isinstance(admitted, web.Response):
-        return admitted
-    service, gateway = admitted
-    body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
+    received = await _receive(request)
+    if isinstance(received, web.Response):
+        return received
+    service, gateway, raw = received
     from urllib.parse import parse_qsl
 
-    raw = body.decode("utf-8", errors="replace")
     fields = dict(parse_qsl(raw, keep_blank_values=True, max_num_fields=20)) if request.content_type != "text/plain" else {}
     text = fields.get("text", raw if request.content_type == "text/plain" else "")
     sender = fields.get("from", request.query.get("from", ""))

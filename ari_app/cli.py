@@ -26,6 +26,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ari_app.asterisk import process, provision
 from ari_app.asterisk.layout import Layout
@@ -189,25 +190,30 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
-    """Ask the running app to validate and switch to the configured plans."""
+def _post_app(settings: Settings, path: str, *, token: str, data: bytes | None = None, timeout: float = 10) -> Any:
+    """POST to the running app's HTTP side; its JSON answer, or None (said why) when it is not there."""
     import json
     import urllib.error
     import urllib.request
 
-    secrets = _secrets(settings)
-    req = urllib.request.Request(
-        f"http://{settings.http_host}:{settings.http_port}/api/reload",
-        method="POST",
-        headers={"Authorization": f"Bearer {secrets.console_secret}"},
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    if data is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    req = urllib.request.Request(f"http://{settings.http_host}:{settings.http_port}{path}", data=data, method="POST", headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            body = json.load(resp)
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.load(resp)
     except urllib.error.HTTPError as exc:
-        body = json.load(exc)
+        return json.load(exc)
     except OSError as exc:
         print(f"ivr112: the app does not answer on {settings.http_host}:{settings.http_port} ({exc}); is `ivr112 run` running?", file=sys.stderr)
+        return None
+
+
+def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask the running app to validate and switch to the configured plans."""
+    body = _post_app(settings, "/api/reload", token=_secrets(settings).console_secret, timeout=60)
+    if body is None:
         return 2
     if body.get("ok"):
         print(f"reloaded: now serving {', '.join(body.get('plans', []))}")
@@ -249,9 +255,7 @@ def cmd_cells(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_aml(args: argparse.Namespace, settings: Settings) -> int:
     import json
-    import urllib.error
     import urllib.parse
-    import urllib.request
 
     secrets = _secrets(settings)
     if args.action == "token":
@@ -264,18 +268,9 @@ def cmd_aml(args: argparse.Namespace, settings: Settings) -> int:
     if not gateway or not args.sender or not args.value:
         print('usage: ivr112 aml sms --from 0812... \'A"ML=1;lt=...;lg=...;rd=...\'', file=sys.stderr)
         return 2
-    body = urllib.parse.urlencode({"from": args.sender, "text": args.value}).encode()
-    req = urllib.request.Request(
-        f"http://{settings.http_host}:{settings.http_port}/aml/sms", data=body, method="POST",
-        headers={"Authorization": f"Bearer {secrets.aml_token(gateway)}", "Content-Type": "application/x-www-form-urlencoded"},
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            answer = json.load(resp)
-    except urllib.error.HTTPError as exc:
-        answer = json.load(exc)
-    except OSError as exc:
-        print(f"ivr112: the app does not answer on {settings.http_host}:{settings.http_port} ({exc})", file=sys.stderr)
+    form = urllib.parse.urlencode({"from": args.sender, "text": args.value}).encode()
+    answer = _post_app(settings, "/aml/sms", token=secrets.aml_token(gateway), data=form)
+    if answer is None:
         return 2
     print(json.dumps(answer, ensure_ascii=False))
     return 0 if answer.get("accepted") else 1
