@@ -132,12 +132,7 @@ def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
         for pf in made:
             print(f"built {pf.plan_id}/{pf.language}/{pf.name}: {pf.path} ({prompts.duration(pf.path):.1f} s)")
         print(f"{len(made)} prompt file(s) built")
-    files: list[prompts.PromptFile] = []
-    problems: list[str] = []
-    for plan in plans.plans:
-        found, missing = prompts.resolve(plan, settings.data_path)
-        files += found
-        problems += missing
+    files, problems = prompts.resolve_all(plans.plans, settings.data_path)
     for pf in files:
         kind = "built from text" if pf.built else "recorded"
         print(f"ok  {pf.plan_id}/{pf.language}/{pf.name}: {pf.path} ({kind}, {prompts.duration(pf.path):.1f} s)")

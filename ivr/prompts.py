@@ -100,14 +100,20 @@ def resolve(plan: Plan, data_dir: Path) -> tuple[list[PromptFile], list[str]]:
     return found, problems
 
 
-def require(plans: Iterable[Plan], data_dir: Path) -> list[PromptFile]:
-    """The prompt files of every plan, or PromptError listing every missing or unplayable one."""
+def resolve_all(plans: Iterable[Plan], data_dir: Path) -> tuple[list[PromptFile], list[str]]:
+    """`resolve` for every plan served: all their files, and all their problems."""
     files: list[PromptFile] = []
     problems: list[str] = []
     for plan in plans:
         found, missing = resolve(plan, data_dir)
         files += found
         problems += missing
+    return files, problems
+
+
+def require(plans: Iterable[Plan], data_dir: Path) -> list[PromptFile]:
+    """The prompt files of every plan, or PromptError listing every missing or unplayable one."""
+    files, problems = resolve_all(plans, data_dir)
     if problems:
         raise PromptError("refusing to start with prompts missing:\n  " + "\n  ".join(problems))
     return files

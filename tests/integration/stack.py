@@ -26,7 +26,7 @@ import yaml
 from ari_app.asterisk.layout import Layout
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
-from ivr.store import Incident, IncidentEvent, Recording, StoredLocation, open_store
+from ivr.store import Incident, IncidentEvent, IncidentStore, Recording, StoredLocation, open_store
 
 SIPP_DIR = PROJECT_DIR / "tests" / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -250,37 +250,29 @@ class Stack:
         return load_or_create(self.settings.data_path, (), (gateway,)).aml_token(gateway)
 
     def locations(self, incident_id: int) -> list[StoredLocation]:
-        store = open_store(self.settings.data_path)
-        try:
-            return store.locations(incident_id)
-        finally:
-            store.close()
+        return self.read(lambda store: store.locations(incident_id))
 
     def recordings(self, incident_id: int) -> list[Recording]:
-        store = open_store(self.settings.data_path)
-        try:
-            return store.recordings(incident_id)
-        finally:
-            store.close()
+        return self.read(lambda store: store.recordings(incident_id))
 
     # The store (read straight from SQLite, as a supervisor's report would) ---------------
 
-    def incidents(self) -> list[Incident]:
+    def read(self, query: Callable[[IncidentStore], T]) -> T:
+        """One look at the store, as a supervisor's report would take it (straight from SQLite)."""
         store = open_store(self.settings.data_path)
         try:
-            return store.recent(500)
+            return query(store)
         finally:
             store.close()
+
+    def incidents(self) -> list[Incident]:
+        return self.read(lambda store: store.recent(500))
 
     def incident_for(self, caller: str) -> Incident | None:
         return next((i for i in self.incidents() if i.caller_number == caller), None)
 
     def incident_events(self, incident_id: int) -> list[IncidentEvent]:
-        store = open_store(self.settings.data_path)
-        try:
-            return store.events(incident_id)
-        finally:
-            store.close()
+        return self.read(lambda store: store.events(incident_id))
 
     # SIPp -------------------------------------------------------------------------------
 
