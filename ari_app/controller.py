@@ -24,12 +24,14 @@ from ari_app.ari.errors import AriError
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
 from ari_app.locating import Locator, dereference
+from ivr.location import Location
 from ivr.menu import (
     Action,
     CallFlow,
     Digit,
     HungUp,
     InputTimeout,
+    KecamatanChosen,
     LocationGood,
     Play,
     PromptDone,
@@ -289,6 +291,8 @@ class CallController:
                 await self._record_voice(action)
             elif isinstance(action, Step):
                 await self._event(action.kind, action.detail)
+            elif isinstance(action, KecamatanChosen):
+                await self._keep_kecamatan(action)
             elif isinstance(action, Route):
                 self._cancel_timer()
                 if self.incident is not None:
@@ -307,6 +311,12 @@ class CallController:
             await self.locator.keep(self.incident.id, location, plan)
             if self.locator.is_good(location, plan):
                 self.post(LocationArrived(self.channel_id, True))
+
+    async def _keep_kecamatan(self, action: KecamatanChosen) -> None:
+        """The caller's own keyed kecamatan: a place, no position; kept like any other source."""
+        assert self.incident is not None and self.plan is not None
+        location = Location(source="keypad", shape="kecamatan", method="Manual", detail={"kecamatan": action.name, "digits": action.digits})
+        await self.locator.keep(self.incident.id, location, self.plan)
 
     async def _record_voice(self, action: RecordVoice) -> None:
         """Record the caller saying where they are; the file is kept with the incident."""

@@ -69,9 +69,9 @@ class Locator:
 
     async def keep(self, incident_id: int, location: Location, plan: Plan, *, hint: bool = False) -> str:
         """Store one position with its kecamatan; return how the operator will read it."""
-        kecamatan = None
+        kecamatan = location.detail.get("kecamatan") or None  # a place the caller named
         bounds = self.boundaries(plan)
-        if bounds is not None and location.has_position:
+        if bounds is not None and location.has_position and kecamatan is None:
             assert location.latitude is not None and location.longitude is not None
             kecamatan = bounds.locate(location.latitude, location.longitude)
         text = describe(location, kecamatan, lang=plan.default_language, boundaries_known=bounds is not None)

@@ -9,7 +9,11 @@ finishes, or a digit ends it early (barge-in), the flow moves along the plan:
                                            and no good position is known (LocationGood)
     ASK_LOCATION --PromptDone-->           RECORDING, RecordVoice
     ASK_LOCATION --Digit-->                StopPlayback, enter menu silently with that digit
-    RECORDING   --RecordingDone-->         go(entry.then)
+    RECORDING   --RecordingDone-->         go(entry.then), or KECAMATAN when the plan has a kecamatan menu
+    KECAMATAN_PROMPT --Digit-->            StopPlayback, KECAMATAN_WAIT, collect
+    KECAMATAN_PROMPT --PromptDone-->       KECAMATAN_WAIT, WaitDigits(kecamatan_timeout)
+    KECAMATAN_WAIT --Digit-->              collect; '#' or a number no longer one starts with ends it
+    KECAMATAN_WAIT --InputTimeout-->       a known number: KecamatanChosen; then go(entry.then)
     GREETING    --Digit (menu next)-->     StopPlayback, enter menu silently with that digit
     MENU_PROMPT --Digit-->                 StopPlayback, collect digit
     MENU_PROMPT --PromptDone-->            MENU_WAIT, WaitDigits(timeout)
@@ -38,6 +42,8 @@ class State(enum.Enum):
     GREETING = "greeting"
     ASK_LOCATION = "ask_location"
     RECORDING = "recording"
+    KECAMATAN_PROMPT = "kecamatan_prompt"
+    KECAMATAN_WAIT = "kecamatan_wait"
     MENU_PROMPT = "menu_prompt"
     MENU_WAIT = "menu_wait"
     ROUTED = "routed"
@@ -110,6 +116,14 @@ class RecordVoice:
 
 
 @dataclass(frozen=True)
+class KecamatanChosen:
+    """The caller keyed in the number of their kecamatan (from the plan's location.kecamatan)."""
+
+    name: str
+    digits: str
+
+
+@dataclass(frozen=True)
 class Route:
     """Hand the call to a person: target.kind is 'queue' or 'agency'."""
 
@@ -126,7 +140,7 @@ class Step:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-Action = Play | StopPlayback | WaitDigits | RecordVoice | Route | Step
+Action = Play | StopPlayback | WaitDigits | RecordVoice | KecamatanChosen | Route | Step
 
 
 class CallFlow:
@@ -173,7 +187,21 @@ class CallFlow:
             return []
         if self.state is State.RECORDING:
             if isinstance(event, RecordingDone):
-                return self._go(self.plan.entry.then, "entry")
+                return self._after_recording()
+            return []
+        if self.state is State.KECAMATAN_PROMPT:
+            if isinstance(event, Digit):
+                self.state = State.KECAMATAN_WAIT
+                return [StopPlayback(), *self._kecamatan_digit(event.digit)]
+            if isinstance(event, PromptDone):
+                self.state = State.KECAMATAN_WAIT
+                return [WaitDigits(self.plan.location.kecamatan_timeout)]
+            return []
+        if self.state is State.KECAMATAN_WAIT:
+            if isinstance(event, Digit):
+                return self._kecamatan_digit(event.digit)
+            if isinstance(event, InputTimeout):
+                return self._kecamatan_done()
             return []
         if self.state is State.MENU_PROMPT:
             if isinstance(event, Digit):
@@ -202,6 +230,33 @@ class CallFlow:
             self.state = State.ASK_LOCATION
             return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True, beep_after=True)]
         return self._go(self.plan.entry.then, "entry")
+
+    def _after_recording(self) -> list[Action]:
+        """Offer the kecamatan by keypad once, when the plan has one; then on to the menu."""
+        policy = self.plan.location
+        if policy.kecamatan_prompt and policy.kecamatan:
+            self.state = State.KECAMATAN_PROMPT
+            self.collected = ""
+            return [Step("ask_kecamatan", {}), Play((policy.kecamatan_prompt,), self.language, interruptible=True)]
+        return self._go(self.plan.entry.then, "entry")
+
+    def _kecamatan_digit(self, digit: str) -> list[Action]:
+        if digit == "#":
+            return self._kecamatan_done()
+        self.collected += digit
+        if any(number.startswith(self.collected) and number != self.collected for number in self.plan.location.kecamatan):
+            return [WaitDigits(self.plan.location.kecamatan_timeout)]
+        return self._kecamatan_done()
+
+    def _kecamatan_done(self) -> list[Action]:
+        """One pass only: a known number is kept, anything else is noted, and the call goes on."""
+        digits, self.collected = self.collected, ""
+        name = self.plan.location.kecamatan.get(digits)
+        if name is not None:
+            steps: list[Action] = [Step("kecamatan", {"digits": digits, "kecamatan": name}), KecamatanChosen(name, digits)]
+        else:
+            steps = [Step("kecamatan_skipped", {"digits": digits})]
+        return steps + self._go(self.plan.entry.then, "entry")
 
     def _entry_with(self, digit: str) -> list[Action]:
         """A caller who knows the menu need not hear it: the digit counts at once."""

@@ -132,6 +132,9 @@ class LocationPolicy:
     aml_window_minutes: int = 60
     repeat_hours: int = 24
     dereference: bool = False  # fetch a Geolocation URI (HTTPS only)
+    kecamatan_prompt: str = ""  # after the recording: "key in your kecamatan's number"; "" = no keypad menu
+    kecamatan: dict[str, str] = field(default_factory=dict)  # keypad number -> kecamatan name (as in the boundaries)
+    kecamatan_timeout: float = 5.0
 
     def boundaries_path(self, plan_source: str) -> Path | None:
         if not self.boundaries:

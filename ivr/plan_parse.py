@@ -10,6 +10,7 @@ import ipaddress
 import re
 from typing import Any
 
+from ivr.location.geo import load_boundaries
 from ivr.plan import (
     DIAL_RE,
     LANGUAGES,
@@ -319,7 +320,8 @@ def _location(r: _Reader, doc: Map, source: str) -> LocationPolicy:
     lmap = r.mapping(doc, "location", required=False)
     if lmap is None:
         return LocationPolicy()
-    keys = ("boundaries", "good_radius_m", "ask_prompt", "record_seconds", "silence_seconds", "aml_window_minutes", "repeat_hours", "dereference")
+    keys = ("boundaries", "good_radius_m", "ask_prompt", "record_seconds", "silence_seconds", "aml_window_minutes", "repeat_hours",
+            "dereference", "kecamatan_prompt", "kecamatan", "kecamatan_timeout")
     r.keys(lmap, keys, "location")
     dereference = lmap.get("dereference", False)
     if not isinstance(dereference, bool):
@@ -334,11 +336,45 @@ def _location(r: _Reader, doc: Map, source: str) -> LocationPolicy:
         aml_window_minutes=int(r.number(lmap, "aml_window_minutes", 60, low=1, high=1440, integer=True)),
         repeat_hours=int(r.number(lmap, "repeat_hours", 24, low=0, high=720, integer=True)),
         dereference=dereference,
+        kecamatan_prompt=r.text(lmap, "kecamatan_prompt", default=""),
+        kecamatan=_kecamatan_numbers(r, lmap),
+        kecamatan_timeout=r.number(lmap, "kecamatan_timeout", 5.0, low=1, high=20),
     )
     path = policy.boundaries_path(source)
     if path is not None and not path.exists():
         r.problem(lmap.at("boundaries"), f"location.boundaries file {path} does not exist; give a GeoJSON of the kecamatan")
+        return policy
+    if policy.kecamatan_prompt and not policy.kecamatan:
+        r.problem(lmap.at("kecamatan_prompt"), "location.kecamatan_prompt needs location.kecamatan: the numbers a caller keys in, '1': Baamang, ...")
+    if policy.kecamatan and path is None:
+        r.problem(lmap.at("kecamatan"), "location.kecamatan needs location.boundaries, the GeoJSON that names the kecamatan")
+    elif policy.kecamatan and path is not None:
+        try:
+            known = set(load_boundaries(path).names)
+        except (OSError, ValueError) as exc:
+            r.problem(lmap.at("boundaries"), f"location.boundaries file {path} is unusable: {exc}")
+            return policy
+        kmap = lmap["kecamatan"]
+        for digits, name in policy.kecamatan.items():
+            if name not in known:
+                r.problem(kmap.at(digits), f"location.kecamatan {digits!r}: {name!r} is not a kecamatan in {path.name}; known: {', '.join(sorted(known))}")
     return policy
+
+
+def _kecamatan_numbers(r: _Reader, lmap: Map) -> dict[str, str]:
+    """location.kecamatan: keypad numbers (one or two digits) to kecamatan names."""
+    kmap = r.mapping(lmap, "kecamatan", required=False)
+    out: dict[str, str] = {}
+    for digits, name in (kmap or {}).items():
+        assert kmap is not None
+        if not isinstance(digits, str) or not re.fullmatch(r"[0-9]{1,2}", digits):
+            r.problem(kmap.key_at(digits), f"location.kecamatan: number {digits!r} must be one or two digits, quoted: '7'")
+            continue
+        if not isinstance(name, str) or not name.strip():
+            r.problem(kmap.at(digits), f"location.kecamatan {digits!r} must name a kecamatan")
+            continue
+        out[digits] = name.strip()
+    return out
 
 
 def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:

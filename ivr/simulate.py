@@ -17,6 +17,7 @@ from ivr.menu import (
     Digit,
     Event,
     InputTimeout,
+    KecamatanChosen,
     LocationGood,
     Play,
     PromptDone,
@@ -182,10 +183,13 @@ class _Call:
 
     def settle(self) -> None:
         """Let the prompts play and the recording end, until the flow waits for a key or has routed."""
-        while self.flow.state in (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.MENU_PROMPT):
+        waiting = (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.KECAMATAN_PROMPT, State.KECAMATAN_WAIT, State.MENU_PROMPT)
+        while self.flow.state in waiting:
             if self.flow.state is State.RECORDING:
                 self.steps.append(SimStep("speak", "the caller says where they are; the recording ends"))
                 self._feed(RecordingDone())
+            elif self.flow.state is State.KECAMATAN_WAIT:
+                self._silence("no kecamatan number")
             else:
                 self._feed(PromptDone())
 
@@ -238,6 +242,8 @@ class _Call:
                 self.steps.append(
                     SimStep("record", f"beep, then records the caller for up to {action.max_seconds} s (ends on {action.silence_seconds} s of silence or #)")
                 )
+            elif isinstance(action, KecamatanChosen):
+                self.steps.append(SimStep("kecamatan", f"keeps Kecamatan {action.name} (keyed {action.digits}) on the incident"))
             elif isinstance(action, Route):
                 self.steps.append(SimStep("route", f"hands the call to {_name(action.target)} ({action.reason}), in {action.language}"))
             elif isinstance(action, Step):
@@ -260,6 +266,10 @@ def _step_text(step: Step) -> str:
         return "no precise position came with the call: asks where the caller is"
     if step.kind == "location_skipped":
         return f"the caller presses {d.get('digit', '?')} instead of speaking"
+    if step.kind == "ask_kecamatan":
+        return "offers the kecamatan by number on the keypad (one pass)"
+    if step.kind in ("kecamatan", "kecamatan_skipped"):
+        return ""  # the KecamatanChosen action, or the next step, says it
     if step.kind == "menu":
         return f"enters menu {d.get('menu', '?')}"
     if step.kind == "no_input":

@@ -45,6 +45,8 @@ def check_plan(plan: Plan) -> list[Problem]:
     prompt_refs(plan.entry.greeting, plan.entry.mark, "entry.greeting")
     if plan.location.ask_prompt:
         prompt_refs((plan.location.ask_prompt,), top, "location.ask_prompt")
+    if plan.location.kecamatan_prompt:
+        prompt_refs((plan.location.kecamatan_prompt,), top, "location.kecamatan_prompt")
     if target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):
         out.append(Problem(at(plan.entry.then.mark), "entry.then must be a menu, a queue or an agency"))
     for menu in plan.menus.values():

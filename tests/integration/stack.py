@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import trustme
 import yaml
 
 from ari_app.asterisk.layout import Layout
@@ -68,6 +69,7 @@ def make_test_plan(tmp: Path) -> tuple[Path, dict[int, int]]:
     text = text.replace("ring_timeout: 20, placeholder", "ring_timeout: 5, placeholder")
     # SIPp sends no audio unless told, so Asterisk hears no silence to stop on: keep it short.
     text = text.replace("record_seconds: 15", "record_seconds: 3")
+    text = text.replace("dereference: false", "dereference: true")
     text = text.replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {PROJECT_DIR / 'dialplans' / 'kotim-kecamatan.geojson'}")
     path = tmp / "plan.yaml"
     path.write_text(text)
@@ -153,15 +155,26 @@ class Stack:
     app_proc: subprocess.Popen[bytes] | None = None
     _sipp_procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _next_sipp_port: int = 0
+    _ca: trustme.CA | None = None
 
     @property
     def layout(self) -> Layout:
         return Layout(self.settings.root_path, self.settings.instance)
 
     @property
+    def ca(self) -> trustme.CA:
+        """A test certificate authority the app trusts (SSL_CERT_FILE), for HTTPS servers in tests."""
+        if self._ca is None:
+            self._ca = trustme.CA()
+            self._ca.cert_pem.write_to_path(str(self.tmp / "test-ca.pem"))
+        return self._ca
+
+    @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IVR112_")}
         env["PYTHONUNBUFFERED"] = "1"
+        self.ca  # noqa: B018 - written before the app reads it
+        env["SSL_CERT_FILE"] = str(self.tmp / "test-ca.pem")
         return env
 
     def ivr112(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:

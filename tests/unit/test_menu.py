@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
-from ivr.menu import CallFlow, Digit, HungUp, InputTimeout, Play, PromptDone, Route, State, StopPlayback, WaitDigits
+from pathlib import Path
+
+import pytest
+
+from ivr.errors import PlanError
+from ivr.menu import (
+    CallFlow,
+    Digit,
+    HungUp,
+    InputTimeout,
+    KecamatanChosen,
+    LocationGood,
+    Play,
+    PromptDone,
+    RecordingDone,
+    RecordVoice,
+    Route,
+    State,
+    Step,
+    StopPlayback,
+    WaitDigits,
+)
 from ivr.plan import parse_plan
 from ivr.yamlsrc import load_yaml
 
@@ -116,3 +137,78 @@ def test_a_late_prompt_done_after_routing_and_a_hang_up_are_ignored() -> None:
     assert f.handle(HungUp()) == []
     assert f.state is State.ENDED
     assert f.handle(PromptDone()) == []
+
+
+# Where is the caller: the question, the recording, and the kecamatan by keypad -------------
+
+SQUARE = '{"type": "FeatureCollection", "features": [%s]}'
+FEATURE = ('{"type": "Feature", "properties": {"kecamatan": "%s"}, "geometry": {"type": "Polygon", '
+           '"coordinates": [[[%d, 0], [%d, 0], [%d, 1], [%d, 1], [%d, 0]]]}}')
+
+
+def located_flow(tmp_path: Path, extra: str = "") -> CallFlow:
+    names = ["Baamang", "Seranau", "Cempaga"] + [f"K{i}" for i in range(4, 13)]
+    (tmp_path / "k.geojson").write_text(SQUARE % ", ".join(FEATURE % (n, i, i + 1, i + 1, i, i) for i, n in enumerate(names)))
+    numbers = "".join(f'\n    "{i + 1}": {n}' for i, n in enumerate(names))
+    text = PLAN.replace("  again:", "  where: {text: {id: Di mana, en: Where}}\n  kec: {text: {id: Kecamatan, en: District}}\n  again:")
+    text += f"location:\n  boundaries: k.geojson\n  ask_prompt: where\n  kecamatan_prompt: kec\n  kecamatan_timeout: 3\n  kecamatan:{numbers}\n{extra}"
+    source = str(tmp_path / "t.yaml")
+    return CallFlow(parse_plan(load_yaml(text, source), source))
+
+
+def to_kecamatan_list(f: CallFlow) -> list[object]:
+    f.start()
+    asked = f.handle(PromptDone())
+    assert f.state is State.ASK_LOCATION and [a.prompts for a in asked if isinstance(a, Play)] == [("where",)]
+    assert next(a for a in asked if isinstance(a, Play)).beep_after
+    assert any(isinstance(a, RecordVoice) for a in f.handle(PromptDone()))
+    return f.handle(RecordingDone())
+
+
+def test_after_the_recording_the_kecamatan_list_plays_once_and_a_number_is_kept(tmp_path: Path) -> None:
+    f = located_flow(tmp_path)
+    offered = to_kecamatan_list(f)
+    assert [a.prompts for a in offered if isinstance(a, Play)] == [("kec",)]
+    # "1" may be the start of 10, 11, 12: the flow waits for a second key.
+    assert f.handle(Digit("1")) == [StopPlayback(), WaitDigits(3)]
+    actions = f.handle(Digit("2"))
+    assert KecamatanChosen("K12", "12") in actions
+    assert f.state is State.MENU_PROMPT and f.menu is not None and f.menu.name == "main"
+
+
+def test_a_short_number_ends_with_hash_or_the_timeout(tmp_path: Path) -> None:
+    f = located_flow(tmp_path)
+    to_kecamatan_list(f)
+    f.handle(Digit("1"))
+    assert KecamatanChosen("Baamang", "1") in f.handle(Digit("#"))
+    g = located_flow(tmp_path)
+    to_kecamatan_list(g)
+    g.handle(PromptDone())
+    g.handle(Digit("1"))
+    assert KecamatanChosen("Baamang", "1") in g.handle(InputTimeout())
+
+
+def test_silence_or_an_unknown_number_goes_on_to_the_menu_without_a_second_pass(tmp_path: Path) -> None:
+    f = located_flow(tmp_path)
+    to_kecamatan_list(f)
+    assert f.handle(PromptDone()) == [WaitDigits(3)]
+    after = f.handle(InputTimeout())
+    assert not any(isinstance(a, KecamatanChosen) for a in after) and f.state is State.MENU_PROMPT
+    g = located_flow(tmp_path)
+    to_kecamatan_list(g)
+    after = g.handle(Digit("0"))
+    assert Step("kecamatan_skipped", {"digits": "0"}) in after and g.state is State.MENU_PROMPT
+
+
+def test_a_good_position_skips_the_question_and_the_list(tmp_path: Path) -> None:
+    f = located_flow(tmp_path)
+    f.handle(LocationGood())
+    f.start()
+    f.handle(PromptDone())
+    assert f.state is State.MENU_PROMPT
+
+
+def test_a_kecamatan_not_in_the_boundaries_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(PlanError) as err:
+        located_flow(tmp_path, '    "13": Atlantis\n')
+    assert "t.yaml:" in str(err.value) and "'Atlantis' is not a kecamatan in k.geojson" in str(err.value)
