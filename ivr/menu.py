@@ -20,6 +20,15 @@ finishes, or a digit ends it early (barge-in), the flow moves along the plan:
     MENU_WAIT   --Digit-->                 collect digit
     MENU_WAIT   --InputTimeout-->          no input (or an unfinished entry: wrong input)
     any         --HungUp-->                ENDED
+
+Silent callers (plan `silent:`): a caller who has pressed nothing and was not heard
+speaking, when the menu gives up on no input (or the location recording heard no words),
+hears the silent prompt: `key` pressed `presses` times routes urgent and flagged "silent,
+needs help"; nothing at all still reaches the same person (never a hang-up).
+
+Prank-flagged numbers (the controller knows from the store): the call starts with the
+plan's prank warning; `key` reaches the operators at low priority; no key after two
+warnings ends the call (EndCall). Every such call is recorded like any other.
     go(queue|agency)                       ROUTED, Route(target)   (the flow's last action)
 
 A collected string that is an option goes there; one that is the start of a longer
@@ -44,6 +53,10 @@ class State(enum.Enum):
     RECORDING = "recording"
     KECAMATAN_PROMPT = "kecamatan_prompt"
     KECAMATAN_WAIT = "kecamatan_wait"
+    SILENT_PROMPT = "silent_prompt"
+    SILENT_WAIT = "silent_wait"
+    PRANK_PROMPT = "prank_prompt"
+    PRANK_WAIT = "prank_wait"
     MENU_PROMPT = "menu_prompt"
     MENU_WAIT = "menu_wait"
     ROUTED = "routed"
@@ -80,10 +93,18 @@ class LocationGood:
 
 @dataclass(frozen=True)
 class RecordingDone:
-    """The caller's spoken description ended (silence, '#', time limit, or failure)."""
+    """The caller's spoken description ended (silence, '#', time limit, or failure).
+    `talked` is False when Asterisk heard no speech in it, None when unknown."""
+
+    talked: bool | None = None
 
 
-Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone
+@dataclass(frozen=True)
+class Spoke:
+    """Asterisk heard the caller talking (TALK_DETECT)."""
+
+
+Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone | Spoke
 
 
 # Actions ------------------------------------------------------------------------------
@@ -130,6 +151,15 @@ class Route:
     target: Target
     reason: str
     language: str
+    priority: str = "normal"  # "urgent", "normal" or "low": place in the operators' queue
+    flags: tuple[str, ...] = ()  # facts for the incident, e.g. "silent_needs_help"
+
+
+@dataclass(frozen=True)
+class EndCall:
+    """The system ends the call (only a prank-flagged caller who pressed no key)."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -140,12 +170,16 @@ class Step:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-Action = Play | StopPlayback | WaitDigits | RecordVoice | KecamatanChosen | Route | Step
+Action = Play | StopPlayback | WaitDigits | RecordVoice | KecamatanChosen | Route | EndCall | Step
 
 
 class CallFlow:
-    def __init__(self, plan: Plan, *, language: str | None = None) -> None:
+    def __init__(self, plan: Plan, *, language: str | None = None, prank: bool = False) -> None:
         self.plan = plan
+        self.prank = prank and bool(plan.prank.prompt)
+        self.pressed = False  # any key, ever: a caller who pressed is not silent
+        self.spoke = False
+        self.silent_target: Target | None = None
         self.language = language or plan.default_language
         self.state = State.GREETING
         self.menu: Menu | None = None
@@ -157,6 +191,8 @@ class CallFlow:
     # The flow's whole life is: start(), then handle() for each event until ROUTED/ENDED.
 
     def start(self) -> list[Action]:
+        if self.prank:
+            return self._prank_warning(first=True)
         self.state = State.GREETING
         greeting = self.plan.entry.greeting
         if not greeting:
@@ -170,6 +206,15 @@ class CallFlow:
         if isinstance(event, LocationGood):
             self.location_good = True
             return []
+        if isinstance(event, Spoke):
+            self.spoke = True
+            return []
+        if isinstance(event, Digit):
+            self.pressed = True
+        if self.state in (State.SILENT_PROMPT, State.SILENT_WAIT):
+            return self._silent_event(event)
+        if self.state in (State.PRANK_PROMPT, State.PRANK_WAIT):
+            return self._prank_event(event)
         if self.state is State.GREETING:
             if isinstance(event, PromptDone):
                 return self._after_greeting()
@@ -187,6 +232,8 @@ class CallFlow:
             return []
         if self.state is State.RECORDING:
             if isinstance(event, RecordingDone):
+                if event.talked is False and not self.pressed and self.plan.silent.prompt:
+                    return self._silent(self._entry_no_input())
                 return self._after_recording()
             return []
         if self.state is State.KECAMATAN_PROMPT:
@@ -295,6 +342,8 @@ class CallFlow:
         self.attempts += 1
         step = Step("no_input", {"menu": self.menu.name, "attempt": str(self.attempts)})
         if self.attempts > self.menu.no_input_retries and self.menu.no_input is not None:
+            if self.plan.silent.prompt and not self.pressed and not self.spoke:
+                return [step] + self._silent(self.menu.no_input)
             return [step] + self._go(self.menu.no_input, "no input")
         return [step] + self._enter(self.menu, replay=True)
 
@@ -306,10 +355,74 @@ class CallFlow:
             return [step] + self._go(self.menu.wrong_input, "wrong input")
         return [step] + self._enter(self.menu, replay=True)
 
-    def _go(self, target: Target, reason: str) -> list[Action]:
+    # Silent callers and prank-flagged numbers ------------------------------------------
+
+    def _entry_no_input(self) -> Target:
+        """Where silence leads from the entry: the first menu's no_input rule, or entry.then."""
+        then = self.plan.entry.then
+        menu = self.plan.menus.get(then.name) if then.kind == "menu" else None
+        if menu is not None and menu.no_input is not None:
+            return menu.no_input
+        return then if then.kind in ("queue", "agency") else Target("queue", self.plan.default_queue.name)
+
+    def _silent(self, target: Target) -> list[Action]:
+        self.silent_target = target
+        self.state = State.SILENT_PROMPT
+        self.collected = ""
+        return [Step("silent", {}), Play((self.plan.silent.prompt,), self.language, interruptible=True)]
+
+    def _silent_event(self, event: Event) -> list[Action]:
+        policy = self.plan.silent
+        target = self.silent_target
+        assert target is not None
+        if isinstance(event, PromptDone) and self.state is State.SILENT_PROMPT:
+            self.state = State.SILENT_WAIT
+            return [WaitDigits(policy.timeout)]
+        if isinstance(event, InputTimeout) and self.state is State.SILENT_WAIT:
+            return self._go(target, "silent caller", flags=("silent",))
+        if not isinstance(event, Digit):
+            return []
+        stop: list[Action] = [StopPlayback()] if self.state is State.SILENT_PROMPT else []
+        self.state = State.SILENT_WAIT
+        self.collected += event.digit
+        wanted = policy.key * policy.presses
+        if self.collected == wanted:
+            return [*stop, Step("silent_help", {"digits": self.collected}),
+                    *self._go(target, "silent caller pressed the help key", priority="urgent", flags=("silent_needs_help",))]
+        if wanted.startswith(self.collected):
+            return [*stop, WaitDigits(policy.timeout)]
+        return [*stop, *self._go(target, f"pressed {self.collected} at the silent prompt")]
+
+    def _prank_warning(self, *, first: bool) -> list[Action]:
+        self.state = State.PRANK_PROMPT
+        if first:
+            self.attempts = 0
+        return [Step("prank_warning", {"attempt": str(self.attempts + 1)}),
+                Play((self.plan.prank.prompt,), self.language, interruptible=True)]
+
+    def _prank_event(self, event: Event) -> list[Action]:
+        policy = self.plan.prank
+        if isinstance(event, Digit):
+            if event.digit != policy.key:
+                return []
+            stop: list[Action] = [StopPlayback()] if self.state is State.PRANK_PROMPT else []
+            target = Target("queue", self.plan.default_queue.name)
+            return [*stop, *self._go(target, "prank-flagged number pressed the key", priority="low", flags=("prank_flagged",))]
+        if isinstance(event, PromptDone) and self.state is State.PRANK_PROMPT:
+            self.state = State.PRANK_WAIT
+            return [WaitDigits(policy.timeout)]
+        if isinstance(event, InputTimeout) and self.state is State.PRANK_WAIT:
+            self.attempts += 1
+            if self.attempts < 2:
+                return self._prank_warning(first=False)
+            self.state = State.ENDED
+            return [Step("prank_no_key", {}), EndCall("prank-flagged number pressed no key after two warnings")]
+        return []
+
+    def _go(self, target: Target, reason: str, *, priority: str = "normal", flags: tuple[str, ...] = ()) -> list[Action]:
         if target.kind in ("queue", "agency"):
             self.state = State.ROUTED
-            self.route = Route(target, reason, self.language)
+            self.route = Route(target, reason, self.language, priority, flags)
             return [self.route]
         if target.kind == "menu":
             return self._enter(self.plan.menus[target.name], replay=False)

@@ -77,6 +77,7 @@ class Queue:
     wrapup: int = 5
     announce_position: bool = False
     overflow: Overflow | None = None
+    announce_every: int = 30  # seconds between position / waiting-time announcements
     mark: Mark | None = field(default=None, compare=False)
 
 
@@ -105,10 +106,14 @@ class Agency:
 
 @dataclass(frozen=True)
 class Carrier:
-    """An inbound SIP trunk: calls from these addresses are served by this plan."""
+    """An inbound SIP trunk: calls from these addresses are served by this plan. Operators'
+    callbacks to a caller go out to `callback_host:callback_port` (the carrier's SBC)."""
 
     name: str
     match: tuple[str, ...]
+    callback_host: str = ""
+    callback_port: int = 5060
+    placeholder: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,38 @@ class LocationPolicy:
 
 
 @dataclass(frozen=True)
+class PriorityPolicy:
+    """Which callers go ahead of others in the operators' queue (see `priority:`)."""
+
+    urgent_agencies: tuple[str, ...] = ()  # chose this agency and none of its trunks answered
+    redial_minutes: int = 15  # the number's last call ended before a person answered, this recently
+
+
+@dataclass(frozen=True)
+class SilentPolicy:
+    """A caller who neither speaks nor presses: asked to press `key` `presses` times if they
+    need help but cannot speak (see `silent:`); "" prompt = not offered."""
+
+    prompt: str = ""
+    key: str = "5"
+    presses: int = 2
+    timeout: float = 8.0
+
+
+@dataclass(frozen=True)
+class PrankPolicy:
+    """A number classified prank `count` times within `window_hours` is, for `block_hours`,
+    warned first and offered `key` to reach an operator at low priority (see `prank:`)."""
+
+    prompt: str = ""
+    count: int = 3
+    window_hours: int = 24
+    block_hours: int = 24
+    key: str = "0"
+    timeout: float = 8.0
+
+
+@dataclass(frozen=True)
 class Menu:
     name: str
     prompts: tuple[str, ...]
@@ -171,6 +208,9 @@ class Plan:
     agencies: dict[str, Agency]
     carriers: tuple[Carrier, ...]
     location: LocationPolicy = LocationPolicy()
+    priority: PriorityPolicy = PriorityPolicy()
+    silent: SilentPolicy = SilentPolicy()
+    prank: PrankPolicy = PrankPolicy()
 
     @property
     def default_language(self) -> str:

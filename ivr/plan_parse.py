@@ -25,9 +25,12 @@ from ivr.plan import (
     Menu,
     Overflow,
     Plan,
+    PrankPolicy,
+    PriorityPolicy,
     Problem,
     Prompt,
     Queue,
+    SilentPolicy,
     Target,
     Trunk,
 )
@@ -117,7 +120,8 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
     r = _Reader()
     if not isinstance(doc, Map):
         return None, [Problem(Mark(source, 1, 1), "a plan must be a YAML mapping with service, prompts, entry and queues")]
-    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers", "location"), "the plan")
+    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers", "location", "priority", "silent", "prank"),
+           "the plan")
 
     service = r.mapping(doc, "service")
     plan_id, name = "", ""
@@ -192,7 +196,7 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
         if not isinstance(qval, Map):
             r.problem(qmap.at(qname), f"queue '{qname}' must be a mapping (strategy, ring_timeout, wrapup, overflow)")
             continue
-        r.keys(qval, ("strategy", "ring_timeout", "wrapup", "announce_position", "overflow"), f"queue '{qname}'")
+        r.keys(qval, ("strategy", "ring_timeout", "wrapup", "announce_position", "announce_every", "overflow"), f"queue '{qname}'")
         strategy = r.text(qval, "strategy", default="ringall")
         if strategy not in QUEUE_STRATEGIES:
             r.problem(qval.at("strategy"), f"queue '{qname}': strategy {strategy!r} is unknown; use one of {', '.join(QUEUE_STRATEGIES)}")
@@ -217,7 +221,8 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
             int(r.number(qval, "wrapup", 5, low=0, high=600, integer=True)),
             announce,
             overflow,
-            qmap.key_at(qname),
+            announce_every=int(r.number(qval, "announce_every", 30, low=15, high=600, integer=True)),
+            mark=qmap.key_at(qname),
         )
     if qmap is not None and not queues:
         r.problem(qmap.mark, "at least one operators' queue is needed: every call must be able to reach a person")
@@ -289,15 +294,24 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
                 if not isinstance(item, Map):
                     r.problem(mk, "a carrier must be a mapping with name and match")
                     continue
-                r.keys(item, ("name", "match"), "a carrier")
+                r.keys(item, ("name", "match", "callback"), "a carrier")
                 cname = r.text(item, "name")
+                cb_host, cb_port, cb_placeholder = "", 5060, False
+                cb = r.mapping(item, "callback", required=False)
+                if cb is not None:
+                    r.keys(cb, ("host", "port", "placeholder"), f"carrier '{cname}' callback")
+                    cb_host = r.text(cb, "host")
+                    if cb_host and not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", cb_host):
+                        r.problem(cb.at("host"), f"carrier '{cname}': callback host {cb_host!r} must be an address or host name")
+                    cb_port = int(r.number(cb, "port", 5060, low=1, high=65535, integer=True))
+                    cb_placeholder = cb.get("placeholder", False) is True
                 matches = r.names(item, "match")
                 for addr, amk in matches:
                     try:
                         ipaddress.ip_network(addr, strict=False)
                     except ValueError:
                         r.problem(amk, f"carrier '{cname}': {addr!r} is not an address or address/prefix like 10.1.2.0/24")
-                carriers.append(Carrier(cname, tuple(a for a, _ in matches)))
+                carriers.append(Carrier(cname, tuple(a for a, _ in matches), cb_host, cb_port, cb_placeholder))
 
     plan = Plan(
         id=plan_id,
@@ -312,8 +326,58 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
         agencies=agencies,
         carriers=tuple(carriers),
         location=_location(r, doc, source),
+        priority=_priority(r, doc),
+        silent=_silent(r, doc),
+        prank=_prank(r, doc),
     )
     return plan, r.problems
+
+
+def _key(r: _Reader, m: Map, key: str, default: str, where: str) -> str:
+    value = r.text(m, key, default=default)
+    if not re.fullmatch(r"[0-9*#]", value):
+        r.problem(m.at(key), f"{where}.{key} must be one key: 0-9, * or #; quote it: '5'")
+        return default
+    return value
+
+
+def _priority(r: _Reader, doc: Map) -> PriorityPolicy:
+    pmap = r.mapping(doc, "priority", required=False)
+    if pmap is None:
+        return PriorityPolicy()
+    r.keys(pmap, ("urgent_agencies", "redial_minutes"), "priority")
+    return PriorityPolicy(
+        urgent_agencies=tuple(n for n, _ in r.names(pmap, "urgent_agencies", required=False)),
+        redial_minutes=int(r.number(pmap, "redial_minutes", 15, low=0, high=1440, integer=True)),
+    )
+
+
+def _silent(r: _Reader, doc: Map) -> SilentPolicy:
+    smap = r.mapping(doc, "silent", required=False)
+    if smap is None:
+        return SilentPolicy()
+    r.keys(smap, ("prompt", "key", "presses", "timeout"), "silent")
+    return SilentPolicy(
+        prompt=r.text(smap, "prompt"),
+        key=_key(r, smap, "key", "5", "silent"),
+        presses=int(r.number(smap, "presses", 2, low=1, high=3, integer=True)),
+        timeout=r.number(smap, "timeout", 8.0, low=3, high=30),
+    )
+
+
+def _prank(r: _Reader, doc: Map) -> PrankPolicy:
+    pmap = r.mapping(doc, "prank", required=False)
+    if pmap is None:
+        return PrankPolicy()
+    r.keys(pmap, ("prompt", "count", "window_hours", "block_hours", "key", "timeout"), "prank")
+    return PrankPolicy(
+        prompt=r.text(pmap, "prompt"),
+        count=int(r.number(pmap, "count", 3, low=1, high=100, integer=True)),
+        window_hours=int(r.number(pmap, "window_hours", 24, low=1, high=720, integer=True)),
+        block_hours=int(r.number(pmap, "block_hours", 24, low=1, high=720, integer=True)),
+        key=_key(r, pmap, "key", "0", "prank"),
+        timeout=r.number(pmap, "timeout", 8.0, low=3, high=30),
+    )
 
 
 def _location(r: _Reader, doc: Map, source: str) -> LocationPolicy:

@@ -15,6 +15,7 @@ from ivr.menu import (
     Action,
     CallFlow,
     Digit,
+    EndCall,
     Event,
     InputTimeout,
     KecamatanChosen,
@@ -85,7 +86,8 @@ def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | N
         why = f"{dial} is not one of plan '{plan.id}' numbers ({numbers})"
         step = SimStep("refuse", f"call to {dial} refused with 404 Not Found: {why}")
         return Simulation(dial, True, (step,), None, why, lang, f"nowhere: refused with 404, {why}")
-    call = _Call(plan, dial, lang, located=located)
+    # A caller who presses nothing at all is taken as silent: they say nothing either.
+    call = _Call(plan, dial, lang, located=located, talks=any(presses))
     for i, group in enumerate(presses):
         call.settle()
         if call.over:
@@ -161,8 +163,9 @@ def all_paths(plan: Plan, *, language: str | None = None) -> list[tuple[tuple[st
 class _Call:
     """One simulated call: feeds the flow the caller's events and keeps the story in words."""
 
-    def __init__(self, plan: Plan, dial: str, language: str, *, located: bool = False) -> None:
+    def __init__(self, plan: Plan, dial: str, language: str, *, located: bool = False, talks: bool = True) -> None:
         self.plan = plan
+        self.talks = talks
         self.dial = dial
         self.flow = CallFlow(plan, language=language)
         if located:
@@ -178,16 +181,20 @@ class _Call:
 
     def position(self) -> tuple[str, str, int]:
         """Where the caller waits: menu, language, and attempts used (they decide what comes next)."""
-        assert self.flow.menu is not None
-        return (self.flow.menu.name, self.flow.language, self.flow.attempts)
+        where = self.flow.menu.name if self.flow.menu is not None else self.flow.state.value
+        return (where, self.flow.language, self.flow.attempts)
 
     def settle(self) -> None:
         """Let the prompts play and the recording end, until the flow waits for a key or has routed."""
-        waiting = (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.KECAMATAN_PROMPT, State.KECAMATAN_WAIT, State.MENU_PROMPT)
+        waiting = (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.KECAMATAN_PROMPT, State.KECAMATAN_WAIT, State.MENU_PROMPT,
+                   State.SILENT_PROMPT, State.PRANK_PROMPT)
         while self.flow.state in waiting:
             if self.flow.state is State.RECORDING:
-                self.steps.append(SimStep("speak", "the caller says where they are; the recording ends"))
-                self._feed(RecordingDone())
+                if self.talks:
+                    self.steps.append(SimStep("speak", "the caller says where they are; the recording ends"))
+                else:
+                    self.steps.append(SimStep("silence", "the caller says nothing; the recording ends on silence"))
+                self._feed(RecordingDone(talked=self.talks))
             elif self.flow.state is State.KECAMATAN_WAIT:
                 self._silence("no kecamatan number")
             else:
@@ -212,7 +219,7 @@ class _Call:
     def stay_silent(self) -> None:
         while not self.over:
             self.settle()
-            if self.flow.state is State.MENU_WAIT:
+            if self.flow.state in (State.MENU_WAIT, State.SILENT_WAIT, State.PRANK_WAIT):
                 self._silence("no key")
 
     def _silence(self, what: str) -> None:
@@ -245,7 +252,10 @@ class _Call:
             elif isinstance(action, KecamatanChosen):
                 self.steps.append(SimStep("kecamatan", f"keeps Kecamatan {action.name} (keyed {action.digits}) on the incident"))
             elif isinstance(action, Route):
-                self.steps.append(SimStep("route", f"hands the call to {_name(action.target)} ({action.reason}), in {action.language}"))
+                urgency = "" if action.priority == "normal" else f", {action.priority} priority"
+                self.steps.append(SimStep("route", f"hands the call to {_name(action.target)} ({action.reason}{urgency}), in {action.language}"))
+            elif isinstance(action, EndCall):
+                self.steps.append(SimStep("end", f"ends the call: {action.reason}"))
             elif isinstance(action, Step):
                 text = _step_text(action)
                 if text:
@@ -270,6 +280,12 @@ def _step_text(step: Step) -> str:
         return "offers the kecamatan by number on the keypad (one pass)"
     if step.kind in ("kecamatan", "kecamatan_skipped"):
         return ""  # the KecamatanChosen action, or the next step, says it
+    if step.kind == "silent":
+        return "the caller has pressed nothing and said nothing: plays the silent-caller prompt"
+    if step.kind == "silent_help":
+        return f"the caller presses {d.get('digits', '?')}: silent, needs help"
+    if step.kind == "prank_warning":
+        return f"prank-flagged number: warning {d.get('attempt', '?')}"
     if step.kind == "menu":
         return f"enters menu {d.get('menu', '?')}"
     if step.kind == "no_input":

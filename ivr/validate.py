@@ -45,6 +45,13 @@ def check_plan(plan: Plan) -> list[Problem]:
     prompt_refs(plan.entry.greeting, plan.entry.mark, "entry.greeting")
     if plan.location.ask_prompt:
         prompt_refs((plan.location.ask_prompt,), top, "location.ask_prompt")
+    if plan.silent.prompt:
+        prompt_refs((plan.silent.prompt,), top, "silent.prompt")
+    if plan.prank.prompt:
+        prompt_refs((plan.prank.prompt,), top, "prank.prompt")
+    for name in plan.priority.urgent_agencies:
+        if name not in plan.agencies:
+            out.append(Problem(top, f"priority.urgent_agencies names agency '{name}', which is not defined; known: {', '.join(plan.agencies) or 'none'}"))
     if plan.location.kecamatan_prompt:
         prompt_refs((plan.location.kecamatan_prompt,), top, "location.kecamatan_prompt")
     if target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):

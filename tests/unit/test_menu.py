@@ -10,6 +10,7 @@ from ivr.errors import PlanError
 from ivr.menu import (
     CallFlow,
     Digit,
+    EndCall,
     HungUp,
     InputTimeout,
     KecamatanChosen,
@@ -19,6 +20,7 @@ from ivr.menu import (
     RecordingDone,
     RecordVoice,
     Route,
+    Spoke,
     State,
     Step,
     StopPlayback,
@@ -212,3 +214,78 @@ def test_a_kecamatan_not_in_the_boundaries_is_refused_with_its_line(tmp_path: Pa
     with pytest.raises(PlanError) as err:
         located_flow(tmp_path, '    "13": Atlantis\n')
     assert "t.yaml:" in str(err.value) and "'Atlantis' is not a kecamatan in k.geojson" in str(err.value)
+
+
+# Silent callers and prank-flagged numbers ------------------------------------------------
+
+SILENT_PRANK = """
+  help: {text: {id: Tekan lima dua kali, en: Press five twice}}
+  warn: {text: {id: Panggilan iseng, en: Prank calls}}
+  again:"""
+
+
+def special_flow(*, prank: bool = False) -> CallFlow:
+    text = PLAN.replace("\n  again:", SILENT_PRANK, 1)
+    text += 'silent: {prompt: help, key: "5", presses: 2, timeout: 6}\nprank: {prompt: warn, key: "0", timeout: 5}\n'
+    return CallFlow(parse_plan(load_yaml(text, "t.yaml"), "t.yaml"), prank=prank)
+
+
+def to_silent_prompt(f: CallFlow) -> list[object]:
+    f.start()
+    f.handle(PromptDone())  # greeting
+    f.handle(PromptDone())  # menu
+    f.handle(InputTimeout())  # replayed once (no_input_retries: 1)
+    f.handle(PromptDone())
+    return f.handle(InputTimeout())
+
+
+def test_a_caller_silent_through_the_menu_hears_the_silent_prompt_and_five_twice_routes_urgent() -> None:
+    f = special_flow()
+    actions = to_silent_prompt(f)
+    assert [a.prompts for a in actions if isinstance(a, Play)] == [("help",)] and f.state is State.SILENT_PROMPT
+    assert f.handle(Digit("5")) == [StopPlayback(), WaitDigits(6)]
+    route = [a for a in f.handle(Digit("5")) if isinstance(a, Route)]
+    assert route[0].target.name == "ops" and route[0].priority == "urgent" and route[0].flags == ("silent_needs_help",)
+
+
+def test_a_silent_caller_who_presses_nothing_still_reaches_a_person_never_a_hang_up() -> None:
+    f = special_flow()
+    to_silent_prompt(f)
+    f.handle(PromptDone())
+    route = [a for a in f.handle(InputTimeout()) if isinstance(a, Route)]
+    assert route[0].target.name == "ops" and route[0].priority == "normal" and route[0].flags == ("silent",)
+
+
+def test_a_caller_who_spoke_or_pressed_is_not_taken_for_silent() -> None:
+    f = special_flow()
+    f.handle(Spoke())
+    assert routes(to_silent_prompt(f)) == ["queue:ops"] and f.route is not None and f.route.reason == "no input"
+
+
+def test_a_silent_location_recording_goes_straight_to_the_silent_prompt(tmp_path: Path) -> None:
+    f = located_flow(tmp_path, 'silent: {prompt: where, key: "5"}\n')
+    f.start()
+    f.handle(PromptDone())
+    f.handle(PromptDone())
+    actions = f.handle(RecordingDone(talked=False))
+    assert f.state is State.SILENT_PROMPT and Step("silent", {}) in actions
+
+
+def test_a_prank_flagged_number_is_warned_and_zero_reaches_the_operators_at_low_priority() -> None:
+    f = special_flow(prank=True)
+    first = f.start()
+    assert [a.prompts for a in first if isinstance(a, Play)] == [("warn",)]
+    assert f.handle(Digit("7")) == []  # only the plan's key counts
+    route = [a for a in f.handle(Digit("0")) if isinstance(a, Route)]
+    assert route[0].priority == "low" and route[0].target.name == "ops"
+
+
+def test_a_prank_flagged_number_that_presses_nothing_is_warned_twice_then_the_call_ends() -> None:
+    f = special_flow(prank=True)
+    f.start()
+    f.handle(PromptDone())
+    again = f.handle(InputTimeout())
+    assert [a.prompts for a in again if isinstance(a, Play)] == [("warn",)]
+    f.handle(PromptDone())
+    assert any(isinstance(a, EndCall) for a in f.handle(InputTimeout()))
+    assert f.route is None

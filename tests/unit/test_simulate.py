@@ -72,13 +72,21 @@ def test_a_caller_pressing_1_hears_the_greeting_and_menu_then_reaches_the_police
     assert render_text(sim).splitlines()[0].lstrip().startswith("1. call to 112")
 
 
-def test_a_silent_caller_waits_once_through_the_menu_then_reaches_the_operators(kotim: Plan) -> None:
+def test_a_silent_caller_hears_the_silent_prompt_after_the_silent_recording_then_reaches_the_operators(kotim: Plan) -> None:
     sim = simulate(kotim, dial="110", presses=[])
     texts = [s.text for s in sim.steps if s.kind == "silence"]
-    # One pass each: the kecamatan list after the recording, then the main menu.
-    assert texts == ["no kecamatan number within 5 s", "no key within 4 s"]
-    assert sim.reason == "no input"
-    assert render_text(sim).splitlines()[-1].startswith("→ queue operators (reason: no input)")
+    # Silent through the location question: straight to the silent-caller prompt, then a person.
+    assert texts == ["the caller says nothing; the recording ends on silence", "no key within 8 s"]
+    assert any("silent_help" in s.text for s in sim.steps if s.kind == "play")
+    assert sim.reason == "silent caller"
+    assert render_text(sim).splitlines()[-1].startswith("→ queue operators (reason: silent caller)")
+
+
+def test_a_located_silent_caller_waits_once_through_the_menu_then_hears_the_silent_prompt(kotim: Plan) -> None:
+    sim = simulate(kotim, dial="112", presses=[], located=True)
+    texts = [s.text for s in sim.steps if s.kind == "silence"]
+    assert texts == ["no key within 4 s", "no key within 8 s"]
+    assert sim.reason == "silent caller"
 
 
 def test_a_wrong_key_replays_the_menu_with_the_invalid_prompt_and_a_second_one_goes_to_the_operators(kotim: Plan) -> None:
