@@ -9,6 +9,12 @@
     ivr112 reload                       the running app validates and switches to the plans
     ivr112 render [PLAN ...] -o DIR     the Asterisk configuration derived from the plans
     ivr112 operators list|password NAME softphone accounts
+    ivr112 operators login|logout|pause|resume NAME [--reason R]   queue membership (AMI)
+    ivr112 operators status|codes       who is doing what; the softphone's feature and transfer codes
+    ivr112 callbacks | callback NUMBER --operator NAME   the callback list; call one back
+    ivr112 classify INCIDENT CATEGORY --operator NAME    emergency, information, prank, ghost
+    ivr112 transfer INCIDENT AGENCY [--conference]       an answered caller to an agency
+    ivr112 prank clear NUMBER           lift a prank flag
     ivr112 cells import FILE.csv        the serving-cell table
     ivr112 aml token NAME | aml sms --from N TEXT   AML gateways
     ivr112 retention run                delete positions and recordings past retention_days
@@ -185,8 +191,9 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _post_app(settings: Settings, path: str, *, token: str, data: bytes | None = None, timeout: float = 10) -> Any:
-    """POST to the running app's HTTP side; its JSON answer, or None (said why) when it is not there."""
+def _post_app(settings: Settings, path: str, *, token: str, data: bytes | None = None, timeout: float = 10,
+              method: str = "POST") -> Any:
+    """POST (or GET) to the running app's HTTP side; its JSON answer, or None (said why) when it is not there."""
     import json
     import urllib.error
     import urllib.request
@@ -194,7 +201,7 @@ def _post_app(settings: Settings, path: str, *, token: str, data: bytes | None =
     headers = {"Authorization": f"Bearer {token}"}
     if data is not None:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
-    req = urllib.request.Request(f"http://{settings.http_host}:{settings.http_port}{path}", data=data, method="POST", headers=headers)
+    req = urllib.request.Request(f"http://{settings.http_host}:{settings.http_port}{path}", data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.load(resp)
@@ -279,15 +286,57 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _ask_app(settings: Settings, path: str, form: dict[str, str] | None = None, *, method: str = "POST") -> int:
+    """One request to the running app for the operators' commands; prints its answer or error."""
+    import urllib.parse
+
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    body = _post_app(settings, path, token=_secrets(settings).console_secret, data=data, method=method)
+    if body is None:
+        return 2
+    if isinstance(body, dict) and body.get("error"):
+        print(f"ivr112: {body['error']}", file=sys.stderr)
+        return 1
+    if isinstance(body, dict) and body.get("ok"):
+        print(", ".join(f"{k}: {v}" for k, v in body.items() if k != "ok"))
+        return 0
+    return _print_rows(body)
+
+
+def _print_rows(body: Any) -> int:
+    rows = body.get("operators", []) if isinstance(body, dict) else body
+    if isinstance(body, dict) and not body.get("ami_connected", True):
+        print("warning: the app's AMI connection is down; this may be out of date", file=sys.stderr)
+    for row in rows:
+        print("  ".join(f"{k}={v}" for k, v in row.items() if v not in (None, "", [], False)))
+    if not rows:
+        print("(none)")
+    return 0
+
+
 def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
     secrets = _secrets(settings)
     if args.action == "list":
         for op in settings.operators:
             print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}")
         return 0
+    if args.action == "status":
+        return _ask_app(settings, "/api/operators", method="GET")
+    if args.action == "codes":
+        from ari_app.asterisk.render import FEATURE_CODES, transfer_codes
+
+        plans = load_plans(settings.plan_paths)
+        for code, action in FEATURE_CODES.items():
+            print(f"{code}\t{action}")
+        for code, agency in transfer_codes(plans.default).items():
+            print(f"{code}\ttransfer to {agency} ({plans.default.agencies[agency].label})")
+        return 0
     if not args.name:
-        print("say which operator: ivr112 operators password NAME", file=sys.stderr)
+        print(f"say which operator: ivr112 operators {args.action} NAME", file=sys.stderr)
         return 2
+    if args.action in ("login", "logout", "pause", "resume"):
+        form = {"reason": args.reason} if args.action == "pause" else {}
+        return _ask_app(settings, f"/api/operators/{args.name}/{args.action}", form)
     password = secrets.operator_password(args.name)
     print("SIP account for a softphone (UDP, codecs G.711 u-law/a-law):")
     print(f"  server:   {settings.sip_host}:{settings.sip_port}")
@@ -382,10 +431,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("run",))
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser("operators", help="operator softphone accounts")
-    p.add_argument("action", choices=("list", "password"))
+    p = sub.add_parser("operators", help="operators: accounts, log in/out, pause/resume, live status, softphone codes")
+    p.add_argument("action", choices=("list", "password", "login", "logout", "pause", "resume", "status", "codes"))
     p.add_argument("name", nargs="?")
+    p.add_argument("--reason", default="pause", help="why the operator pauses (pause only)")
     p.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("callbacks", help="the callback list: calls no person answered")
+    p.add_argument("--all", action="store_true", help="closed entries too")
+    p.set_defaults(func=lambda a, s: _ask_app(s, "/api/callbacks" + ("?all=1" if a.all else ""), method="GET"))
+
+    p = sub.add_parser("callback", help="call a number on the callback list back (the operator's softphone rings first)")
+    p.add_argument("number")
+    p.add_argument("--operator", required=True)
+    p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/callbacks/{a.number}/call", {"operator": a.operator}))
+
+    p = sub.add_parser("classify", help="what an answered call was: emergency, information, prank or ghost")
+    p.add_argument("incident", type=int)
+    p.add_argument("category", choices=("emergency", "information", "prank", "ghost"))
+    p.add_argument("--operator", required=True)
+    p.add_argument("--notes", default="")
+    p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/incidents/{a.incident}/classify",
+                                             {"category": a.category, "operator": a.operator, "notes": a.notes}))
+
+    p = sub.add_parser("transfer", help="send an answered caller to an agency (blind, or a three-way conference)")
+    p.add_argument("incident", type=int)
+    p.add_argument("agency")
+    p.add_argument("--conference", action="store_true", help="the operator stays on until they hang up")
+    p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/incidents/{a.incident}/transfer",
+                                             {"agency": a.agency, "mode": "conference" if a.conference else "blind"}))
+
+    p = sub.add_parser("prank", help="lift a number's prank flag (supervisor)")
+    p.add_argument("action", choices=("clear",))
+    p.add_argument("number")
+    p.add_argument("--by", default="supervisor")
+    p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/numbers/{a.number}/clear", {"by": a.by}))
 
     p = sub.add_parser("secrets", help="the generated secrets")
     p.add_argument("action", choices=("show",))

@@ -22,13 +22,15 @@ from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import QUEUE_CONTEXT, trunk_dial
-from ari_app.locating import Locator, dereference
+from ari_app.asterisk.render import QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
+from ari_app.locating import Locator, dereference, since
+from ivr import callbacks, classify
 from ivr.location import Location
 from ivr.menu import (
     Action,
     CallFlow,
     Digit,
+    EndCall,
     HungUp,
     InputTimeout,
     KecamatanChosen,
@@ -38,6 +40,7 @@ from ivr.menu import (
     RecordingDone,
     RecordVoice,
     Route,
+    Spoke,
     State,
     Step,
     StopPlayback,
@@ -45,6 +48,7 @@ from ivr.menu import (
 )
 from ivr.menu import Event as FlowEvent
 from ivr.plan import Agency, Plan, Target
+from ivr.priority import CallerHistory, queue_priority
 from ivr.store import Incident, now
 
 log = logging.getLogger(__name__)
@@ -160,6 +164,9 @@ class CallController:
         self.in_stasis = False
         self.ended = False
         self.dial: AgencyDial | None = None
+        self.history = CallerHistory()
+        self.priority = "normal"  # as the flow routed the call
+        self.flags: list[str] = []  # facts the flow and the agency dialling found
 
     # ARI events, in order, from the channel dispatcher -----------------------------------
 
@@ -178,6 +185,10 @@ class CallController:
             await self._peer(event.event)
         elif isinstance(event, ev.ChannelDtmfReceived):
             await self._feed(Digit(event.digit), {"digit": event.digit})
+        elif isinstance(event, ev.ChannelTalkingStarted):
+            if self.flow is not None and not self.flow.spoke:
+                await self._event("talking", {})
+            await self._feed(Spoke(), None)
         elif isinstance(event, ev.PlaybackFinished):
             if event.playback_id == self.playback_id:
                 self.playback_id = None
@@ -225,16 +236,52 @@ class CallController:
             language=plan.default_language,
         )
         log.info("[%s] incident %d: call from %r to %s (plan %s)", ch.id, self.incident.id, ch.caller_number, self.called, plan.id)
+        await self._keep_call_recording()
         self.peers.call_started(self.caller, ch.id)
         # Hang-up events must reach us after the call has left Stasis for the queue.
         await self._subscribe(ch.id)
         await self.ari.answer(ch.id)
         await self.store.update(self.incident.id, answered_at=now())
-        self.flow = CallFlow(plan, language=ch.language if ch.language in plan.languages else None)
+        history = await self._history(plan)
+        self.flow = CallFlow(plan, language=ch.language if ch.language in plan.languages else None, prank=history.prank)
+        await self._talk_detect()
         good = await self._locate_at_start(plan)
         if good:
             self.flow.handle(LocationGood())
         await self._run(self.flow.start())
+
+    async def _keep_call_recording(self) -> None:
+        """The dialplan's MixMonitor records the caller's channel from before Stasis to the
+        hang-up (operator, agency and transfers included); the incident names its file."""
+        assert self.incident is not None
+        name = call_recording_name(self.channel_id)
+        path = f"{self.layout.recordings}/{name}.wav"
+        incident_id = self.incident.id
+        await self.store.run(lambda s: s.add_recording(incident_id, kind="call", name=name, path=path))
+        await self._event("recording", {"name": name, "path": path, "kind": "call"})
+
+    async def _history(self, plan: Plan) -> CallerHistory:
+        """What earlier calls from this number say: a redial after a dropped call, a prank flag."""
+        assert self.incident is not None
+        caller, incident_id = self.caller, self.incident.id
+        minutes = plan.priority.redial_minutes
+        redial = bool(caller) and minutes > 0 and await self.store.run(
+            lambda s: callbacks.redial(s, caller, since=since(minutes=minutes))
+        )
+        prank = bool(plan.prank.prompt) and await self.store.run(lambda s: classify.prank_flagged(s, caller, plan.prank))
+        self.history = CallerHistory(redial=redial, prank=prank)
+        flags = [name for name, on in (("redial", redial), ("prank_flagged", prank)) if on]
+        if flags:
+            await self.store.update(incident_id, flags=",".join(flags))
+            await self._event("caller_history", {"flags": ",".join(flags)})
+        return self.history
+
+    async def _talk_detect(self) -> None:
+        """Ask Asterisk to say when the caller talks: a silent caller is one who never does."""
+        try:
+            await self.ari.set_variable(self.channel_id, "TALK_DETECT(set)", "")
+        except AriError as exc:
+            log.warning("[%s] no talk detection (silent-caller check uses keys only): %s", self.channel_id, exc)
 
     async def _locate_at_start(self, plan: Plan) -> bool:
         """What the INVITE and earlier messages say of where the caller is; True if precise enough.
@@ -297,7 +344,13 @@ class CallController:
                 self._cancel_timer()
                 if self.incident is not None:
                     await self.store.update(self.incident.id, language=action.language)
+                self.priority = action.priority
+                self.flags.extend(f for f in action.flags if f not in self.flags)
                 await self.route(action.target, reason=action.reason)
+            elif isinstance(action, EndCall):
+                self._cancel_timer()
+                await self._event("system_hangup", {"reason": action.reason})
+                await self._hangup_quietly(self.channel_id)
 
     def _background(self, work: Any) -> None:
         task = asyncio.create_task(work, name=f"ivr112-location-{self.channel_id}")
@@ -358,7 +411,8 @@ class CallController:
             await self._event("recording", {"name": event.name, "path": path, "kind": "caller_location"})
         else:
             await self._event("recording_failed", {"name": event.name, "cause": event.cause})
-        await self._feed(RecordingDone(), None)
+        talked = None if event.talking_duration < 0 else event.talking_duration > 0
+        await self._feed(RecordingDone(talked=talked), None)
 
     # Routing ----------------------------------------------------------------------------
 
@@ -376,10 +430,16 @@ class CallController:
     async def to_queue(self, queue: str, *, reason: str) -> None:
         plan = self.plan or self.plans.plan_for("")
         exten = plan.asterisk_queue(queue)
+        priority = queue_priority(self.priority, self.history, self.flags)
         if self.incident is not None:
-            await self.store.update(self.incident.id, queued_at=now(), queue=queue, route=f"queue:{queue}", route_result="queued")
-            await self._event("route", {"target": f"queue:{queue}", "reason": reason})
-        log.info("[%s] to operators' queue %s (%s)", self.channel_id, exten, reason)
+            await self.store.update(self.incident.id, queued_at=now(), queue=queue, route=f"queue:{queue}", route_result="queued",
+                                    priority=priority, flags=",".join(self.all_flags) or None)
+            await self._event("route", {"target": f"queue:{queue}", "reason": reason, "priority": priority})
+        try:
+            await self.ari.set_variable(self.channel_id, "QUEUE_PRIO", str(QUEUE_PRIORITY[priority]))
+        except AriError as exc:  # the queue still takes the call, in arrival order
+            log.warning("[%s] queue priority not set: %s", self.channel_id, exc)
+        log.info("[%s] to operators' queue %s (%s, %s priority)", self.channel_id, exten, reason, priority)
         await self.ari.continue_in_dialplan(self.channel_id, context=QUEUE_CONTEXT, extension=exten, priority=1)
 
     async def _dial_agency(self, agency: Agency, reason: str) -> None:
@@ -435,6 +495,8 @@ class CallController:
         if self.incident is not None:
             await self.store.update(self.incident.id, route_result=f"agency {dial.agency.name} unreachable")
             await self._event("agency_failed", {"agency": dial.agency.name, "tried": ",".join(dial.tried), "next": str(dial.agency.on_failure)})
+        if dial.agency.name in dial.plan.priority.urgent_agencies and "agency_failed" not in self.flags:
+            self.flags.append("agency_failed")
         await self.route(dial.agency.on_failure, reason=f"agency {dial.agency.name} unreachable")
 
     async def _peer(self, event: Any) -> None:
@@ -468,16 +530,7 @@ class CallController:
         if self.incident is not None:
             await self.store.update(self.incident.id, route_result=f"answered by {dial.agency.name} trunk {dial.index}")
             await self._event("trunk_answered", {"agency": dial.agency.name, "trunk": str(dial.index)})
-            name = f"incident-{self.incident.id}"
-            path = f"{self.layout.recordings}/{name}.wav"
-            incident_id = self.incident.id
-            try:
-                await self.ari.record_bridge(bridge_id, name, "wav", "overwrite")
-                await self.store.run(lambda s: s.add_recording(incident_id, kind="call", name=name, path=path))
-                await self._event("recording", {"name": name, "path": path, "kind": "call"})
-            except AriError as exc:  # the call matters more than its recording
-                log.error("[%s] recording failed: %s", self.channel_id, exc)
-                await self._event("recording_failed", {"error": str(exc)[:300]})
+            await self._person_answered(f"agency {dial.agency.name}")
 
     async def _release_agency(self, why: str) -> None:
         dial, self.dial = self.dial, None
@@ -537,6 +590,7 @@ class CallController:
         if self.incident is not None:
             await self.store.update(self.incident.id, ended_at=now(), end_reason=cause)
             log.info("[%s] incident %d ended: %s", self.channel_id, self.incident.id, cause)
+            await self._unanswered_to_callbacks()
 
     async def fail(self, exc: BaseException) -> None:
         """Log the error with the channel id and hand the call to the operators' queue."""
@@ -558,6 +612,30 @@ class CallController:
             )
         except AriError as ari_exc:
             log.error("[%s] fallback failed too (the channel may be gone): %s", self.channel_id, ari_exc)
+
+    @property
+    def all_flags(self) -> list[str]:
+        earlier = [name for name, on in (("redial", self.history.redial), ("prank_flagged", self.history.prank)) if on]
+        return earlier + [f for f in self.flags if f not in earlier]
+
+    async def _person_answered(self, who: str) -> None:
+        """A person (agency) took the call: the number needs no callback."""
+        caller = self.caller
+        if caller:
+            await self.store.run(lambda s: callbacks.answered(s, caller, reason=f"answered by {who}"))
+
+    async def _unanswered_to_callbacks(self) -> None:
+        """A call that ended before any person answered goes on the callback list."""
+        assert self.incident is not None
+        incident_id, caller = self.incident.id, self.caller
+        final = await self.store.get(incident_id)
+        if final is None or final.operator_answered_at or (final.route_result or "").startswith("answered by"):
+            return
+        entry = await self.store.run(lambda s: callbacks.missed(s, caller, incident_id))
+        if entry is not None:
+            await self._event("callback_listed", {"number": caller, "calls": str(entry.calls)})
+            log.info("[%s] incident %d: no person answered %s; on the callback list (%d call(s))",
+                     self.channel_id, incident_id, caller, entry.calls)
 
     def observe_only(self) -> None:
         """This call has left Stasis already; on its ChannelDestroyed, close its incident."""

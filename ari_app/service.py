@@ -23,11 +23,13 @@ from ari_app.ari.dispatch import ChannelDispatcher
 from ari_app.ari.errors import AriError
 from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import ARI_USER
+from ari_app.asterisk.render import AGENCY_CONTEXT, ARI_USER, agency_exten, carrier_dial, carrier_endpoint
+from ari_app.callback_call import CallbackCall
 from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
+from ari_app.desk import Desk, DeskError
 from ari_app.locating import Locator
 from ari_app.storage import AsyncStore
-from ivr import prompts
+from ivr import callbacks, prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
@@ -101,6 +103,9 @@ class Service:
         self.live_calls: dict[str, str] = {}
         # Recordings a call asked for, by name: their end comes back to that call.
         self.recordings: dict[str, str] = {}
+        self.desk = Desk(settings, secrets, self.plans, self.store)
+        # Operators' callbacks being placed, by each of their two channels.
+        self.callback_calls: dict[str, CallbackCall] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
@@ -108,7 +113,10 @@ class Service:
 
     # Channel consumers ------------------------------------------------------------------
 
-    def _consumer(self, channel_id: str) -> CallController | PeerForwarder:
+    def _consumer(self, channel_id: str) -> CallController | PeerForwarder | CallbackCall:
+        callback = self.callback_calls.get(channel_id)
+        if callback is not None:
+            return callback
         caller = self.peers.get(channel_id)
         if caller is not None:
             return PeerForwarder(caller, self)
@@ -149,6 +157,9 @@ class Service:
 
     async def _on_other(self, event: Any) -> None:
         """Events outside a channel worker; after StasisEnd only a call's end matters."""
+        if isinstance(event, ev.ChannelDestroyed) and event.channel_id in self.callback_calls:
+            await self.callback_calls[event.channel_id].handle(event)
+            return
         if isinstance(event, ev.ChannelDestroyed) and event.channel_id:
             caller = self.peers.pop(event.channel_id, None)
             if caller is not None:
@@ -195,6 +206,70 @@ class Service:
             except Exception as exc:
                 await controller.fail(exc)
 
+    # Operators' actions on calls ----------------------------------------------------------
+
+    async def place_callback(self, number: str, operator: str) -> CallbackCall:
+        """Call back a number from the callback list through its carrier, operator first."""
+        if operator not in {op.name for op in self.settings.operators}:
+            raise DeskError(f"no operator named {operator!r}")
+        entry = await self.store.run(lambda s: callbacks.start(s, number, operator))
+        incident = await self.store.get(entry.incident_id) if entry.incident_id is not None else None
+        plan = self.plans.plan_for(incident.plan_id if incident else "")
+        endpoint = incident.carrier if incident and incident.carrier.startswith(carrier_endpoint("")) else ""
+        carrier = next((c for c in plan.carriers if carrier_endpoint(c.name) == endpoint and c.callback_host), None)
+        carrier = carrier or next((c for c in plan.carriers if c.callback_host), None)
+        if carrier is None:
+            await self.store.run(lambda s: callbacks.finish(s, number, connected=False, detail="no carrier callback address"))
+            raise DeskError(f"plan {plan.id} has no carrier with a callback address; add callback: {{host, port}} to a carrier")
+        call = CallbackCall(
+            number=number, operator=operator, dial=carrier_dial(carrier.name, number), service_number=plan.numbers[0],
+            incident_id=entry.incident_id, ari=self.ari, store=self.store, layout=self.layout, done=self._callback_done,
+        )
+        for channel in call.channels:
+            self.callback_calls[channel] = call
+        try:
+            await call.place()
+        except AriError as exc:
+            await self._callback_done(call)
+            why = str(exc)[:200]
+            await self.store.run(lambda s: callbacks.finish(s, number, connected=False, detail=why))
+            raise DeskError(f"could not ring operator {operator}'s softphone (is it registered?): {exc}") from exc
+        return call
+
+    async def _callback_done(self, call: CallbackCall) -> None:
+        for channel in call.channels:
+            self.callback_calls.pop(channel, None)
+
+    async def transfer(self, incident_id: int, agency: str, *, mode: str = "blind") -> str:
+        """Move an answered caller to an agency: blind (the operator is released), or a
+        three-way conference (caller, operator and agency; the operator leaves when done)."""
+        incident = await self.store.get(incident_id)
+        if incident is None:
+            raise DeskError(f"incident {incident_id} does not exist")
+        plan = self.plans.plan_for(incident.plan_id)
+        if agency not in plan.agencies:
+            raise DeskError(f"plan {plan.id} has no agency {agency!r}; agencies: {', '.join(plan.agencies)}")
+        if incident.ended_at:
+            raise DeskError(f"incident {incident_id}'s call has ended")
+        try:
+            caller = await self.ari.get_channel(incident.channel_id)
+        except AriError as exc:
+            raise DeskError(f"incident {incident_id}'s call is not live: {exc}") from exc
+        exten = agency_exten(plan, agency)
+        if mode == "blind":
+            await self.desk.redirect(caller.name, AGENCY_CONTEXT, exten)
+        elif mode == "conference":
+            operator = self.desk.holding(incident.channel_id)
+            op_channel = self.desk.board.get(operator).agent_channel if operator else ""
+            if not op_channel:
+                raise DeskError(f"no operator holds incident {incident_id}; use a blind transfer")
+            await self.desk.conference(caller.name, op_channel, room=str(incident_id), agency_exten=exten,
+                                       caller_id=incident.caller_number)
+        else:
+            raise DeskError(f"transfer mode {mode!r} is unknown; use blind or conference")
+        await self.store.add_event(incident_id, "transfer", {"agency": agency, "mode": mode})
+        return exten
+
     # Reload -----------------------------------------------------------------------------
 
     async def reload(self) -> ReloadResult:
@@ -233,6 +308,7 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.desk.start()
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
 
@@ -250,6 +326,7 @@ class Service:
         if self._retention_task is not None:
             self._retention_task.cancel()
             await asyncio.gather(self._retention_task, return_exceptions=True)
+        await self.desk.close()
         await self.ari.close()
         if self._events_task is not None:
             await asyncio.gather(self._events_task, return_exceptions=True)

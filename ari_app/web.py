@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import json
 
 from aiohttp import web
 
+from ari_app.desk import DeskError
 from ari_app.service import APP_KEY, Service
+from ivr import callbacks, classify
 
 routes = web.RouteTableDef()
 
@@ -38,6 +41,7 @@ async def health(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if ok else "degraded",
         "ari_connected": ok,
+        "ami_connected": service.desk.connected,
         "calls_in_app": len(service.dispatcher.active_channels()),
         "plans": service.plans.ids,
         "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",
@@ -107,3 +111,121 @@ async def reload(request: web.Request) -> web.Response:
     result = await _service(request).reload()
     body = {"ok": result.ok, "problems": list(result.problems), "plans": list(result.plans)}
     return web.json_response(body, status=200 if result.ok else 422)
+
+
+# Operators, callbacks, classification, transfers ------------------------------------------
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = await request.post()
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def _incident_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["id"])
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "incident id must be a number") from None
+
+
+@routes.get("/api/operators")
+async def operators(request: web.Request) -> web.Response:
+    _authorised(request)
+    service = _service(request)
+    return web.json_response({"ami_connected": service.desk.connected, "operators": service.desk.view()})
+
+
+@routes.post("/api/operators/{name}/{action:login|logout|pause|resume}")
+async def operator_action(request: web.Request) -> web.Response:
+    """Log an operator in to every queue, out, pause them (form: reason) or resume them."""
+    _authorised(request)
+    desk = _service(request).desk
+    name, action = request.match_info["name"], request.match_info["action"]
+    form = await _form(request)
+    try:
+        if action == "login":
+            await desk.login(name)
+        elif action == "logout":
+            await desk.logout(name)
+        elif action == "pause":
+            await desk.pause(name, form.get("reason", "") or "pause")
+        else:
+            await desk.resume(name)
+    except DeskError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"ok": True, "operator": name, "action": action})
+
+
+@routes.get("/api/operators/{name}/log")
+async def operator_log(request: web.Request) -> web.Response:
+    _authorised(request)
+    name = request.match_info["name"]
+    rows = await _service(request).store.run(lambda s: s.operator_log(name))
+    return web.json_response(rows)
+
+
+@routes.get("/api/callbacks")
+async def callback_list(request: web.Request) -> web.Response:
+    """The callback list: open entries (and closed ones with ?all=1), newest call first."""
+    _authorised(request)
+    everything = request.query.get("all") == "1"
+    rows = await _service(request).store.run(lambda s: callbacks.listing(s, include_closed=everything))
+    return web.json_response([dataclasses.asdict(r) for r in rows])
+
+
+@routes.post("/api/callbacks/{number}/call")
+async def callback_call(request: web.Request) -> web.Response:
+    """Call a number back (form: operator): the operator's softphone rings first."""
+    _authorised(request)
+    number = request.match_info["number"]
+    operator = (await _form(request)).get("operator", "")
+    try:
+        call = await _service(request).place_callback(number, operator)
+    except callbacks.CallbackRefused as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    except DeskError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"ok": True, "number": number, "operator": operator, "channel": call.operator_channel})
+
+
+@routes.post("/api/incidents/{id}/classify")
+async def classify_incident(request: web.Request) -> web.Response:
+    """What the call was (form: category = emergency|information|prank|ghost, operator, notes)."""
+    _authorised(request)
+    incident_id = _incident_id(request)
+    form = await _form(request)
+    category, by, notes = form.get("category", ""), form.get("operator", ""), form.get("notes", "")
+    if not by:
+        raise _error(web.HTTPBadRequest, "say who classifies: operator=NAME")
+    try:
+        await _service(request).store.run(lambda s: classify.classify(s, incident_id, category, by=by, notes=notes))
+    except classify.ClassifyError as exc:
+        raise _error(web.HTTPBadRequest, str(exc)) from None
+    return web.json_response({"ok": True, "incident_id": incident_id, "category": category})
+
+
+@routes.post("/api/incidents/{id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """Send the caller to an agency (form: agency, mode = blind|conference)."""
+    _authorised(request)
+    incident_id = _incident_id(request)
+    form = await _form(request)
+    try:
+        exten = await _service(request).transfer(incident_id, form.get("agency", ""), mode=form.get("mode", "blind"))
+    except DeskError as exc:
+        raise _error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"ok": True, "incident_id": incident_id, "to": exten})
+
+
+@routes.post("/api/numbers/{number}/clear")
+async def clear_number(request: web.Request) -> web.Response:
+    """A supervisor lifts a number's prank flag (form: by)."""
+    _authorised(request)
+    number = request.match_info["number"]
+    by = (await _form(request)).get("by", "") or "supervisor"
+    await _service(request).store.run(lambda s: classify.clear(s, number, by=by))
+    return web.json_response({"ok": True, "number": number})

@@ -1,9 +1,12 @@
 """Prompts: find the WAV file for each prompt and language, check Asterisk can play it,
-and render missing ones from the plan's text with espeak-ng's voices through pydub.
+and render missing ones from their text with espeak-ng's voices through pydub.
 
+Prompts come in sets, each installed as `<sounds>/<set id>/<lang>/<name>.wav`: one per
+plan (its id), and the system set `_system` (ivr/numbers.py: the number words say.conf
+plays and app_queue's own sentences; names may hold sub-folders, e.g. `digits/20`).
 A recorded file wins over a built one: the plan's `file:`, then
-`prompts/<plan id>/<lang>/<name>.wav`, then `prompts/<lang>/<name>.wav`. Built files live in
-`<data_dir>/prompts/<plan id>/<lang>/`, with the hash of the text they were made from
+`prompts/<set id>/<lang>/<name>.wav`, then `prompts/<lang>/<name>.wav`. Built files live in
+`<data_dir>/prompts/<set id>/<lang>/`, with the hash of the text they were made from
 beside them, so a changed text is rebuilt. A missing prompt stops start-up: Asterisk would
 otherwise play an English file of the same name, or nothing.
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.errors import PromptError
+from ivr.numbers import SYSTEM_PROMPTS
 from ivr.plan import Plan
 from ivr.settings import PROJECT_DIR
 
@@ -27,6 +31,7 @@ RECORDED_DIR = PROJECT_DIR / "prompts"
 SAMPLE_RATE = 8000
 VOICES = {"id": "id", "en": "en"}
 ESPEAK_SPEED = 150  # words per minute: calm and clear for a caller in distress
+SYSTEM_SET = "_system"  # not a plan id: those start with a letter
 
 
 @dataclass(frozen=True)
@@ -38,19 +43,52 @@ class PromptFile:
     built: bool
 
 
-def built_dir(data_dir: Path, plan: Plan) -> Path:
-    return data_dir / "prompts" / plan.id
+@dataclass(frozen=True)
+class PromptSet:
+    """Prompts built and installed together under one id: a plan's, or the system's."""
+
+    id: str
+    needed: tuple[tuple[str, str], ...]  # (name, language), in build order
+    texts: dict[tuple[str, str], str]  # what espeak-ng speaks when nothing is recorded
+    files: dict[tuple[str, str], str]  # recorded files the plan names (`file:`)
+    espeak_options: tuple[str, ...] = ()
 
 
-def _recorded(plan: Plan, name: str, lang: str) -> list[Path]:
+def plan_prompts(plan: Plan) -> PromptSet:
+    """The prompts of a plan: every prompt in every language the plan speaks."""
+    return PromptSet(
+        id=plan.id,
+        needed=tuple((name, lang) for name in plan.prompt_names() for lang in plan.languages),
+        texts={(name, lang): text for name, p in plan.prompts.items() for lang, text in p.text.items()},
+        files={(name, lang): file for name, p in plan.prompts.items() for lang, file in p.files.items()},
+    )
+
+
+def system_prompts() -> PromptSet:
+    """The system prompts (numbers, app_queue's sentences) of every language that has them."""
+    texts = {(name, lang): text for lang, by_name in SYSTEM_PROMPTS.items() for name, text in by_name.items()}
+    # Pieces say.conf strings together ("dua puluh" + "lima") must run on like one
+    # sentence: no end-of-sentence pause (-z), which would put 0.4 s between the words.
+    return PromptSet(id=SYSTEM_SET, needed=tuple(sorted(texts)), texts=texts, files={}, espeak_options=("-z",))
+
+
+def prompt_sets(plans: Iterable[Plan]) -> list[PromptSet]:
+    """Every prompt set the served plans need: theirs, then the system's."""
+    return [*(plan_prompts(plan) for plan in plans), system_prompts()]
+
+
+def built_dir(data_dir: Path, set_id: str) -> Path:
+    return data_dir / "prompts" / set_id
+
+
+def _recorded(ps: PromptSet, name: str, lang: str) -> list[Path]:
     """Recorded files that would serve this prompt, in order of preference."""
-    prompt = plan.prompts[name]
     out = []
-    explicit = prompt.files.get(lang)
+    explicit = ps.files.get((name, lang))
     if explicit:
         p = Path(explicit)
         out.append(p if p.is_absolute() else PROJECT_DIR / p)
-    out.append(RECORDED_DIR / plan.id / lang / f"{name}.wav")
+    out.append(RECORDED_DIR / ps.id / lang / f"{name}.wav")
     out.append(RECORDED_DIR / lang / f"{name}.wav")
     return out
 
@@ -77,42 +115,46 @@ def check_wav(path: Path) -> str | None:
 
 def resolve(plan: Plan, data_dir: Path) -> tuple[list[PromptFile], list[str]]:
     """Every prompt file the plan needs, and the problems (missing, wrong format, stale)."""
+    return resolve_set(plan_prompts(plan), data_dir)
+
+
+def resolve_set(ps: PromptSet, data_dir: Path) -> tuple[list[PromptFile], list[str]]:
+    """Every prompt file of the set, and the problems (missing, wrong format, stale)."""
     found: list[PromptFile] = []
     problems: list[str] = []
-    for name in plan.prompt_names():
-        prompt = plan.prompts[name]
-        for lang in plan.languages:
-            candidates = [(p, False) for p in _recorded(plan, name, lang)]
-            candidates.append((built_dir(data_dir, plan) / lang / f"{name}.wav", True))
-            chosen = next(((p, b) for p, b in candidates if p.exists()), None)
-            if chosen is None:
-                problems.append(f"{plan.id}: prompt '{name}' ({lang}) has no WAV file; run `ivr112 prompts build` to render it from the plan's text")
-                continue
-            path, built = chosen
-            if built and _stale(path, prompt.text.get(lang, "")):
-                problems.append(f"{plan.id}: prompt '{name}' ({lang}) was built from an older text; run `ivr112 prompts build`")
-                continue
-            why = check_wav(path)
-            if why:
-                problems.append(f"{plan.id}: prompt '{name}' ({lang}): {why}")
-                continue
-            found.append(PromptFile(plan.id, name, lang, path, built))
+    for name, lang in ps.needed:
+        candidates = [(p, False) for p in _recorded(ps, name, lang)]
+        candidates.append((built_dir(data_dir, ps.id) / lang / f"{name}.wav", True))
+        chosen = next(((p, b) for p, b in candidates if p.exists()), None)
+        if chosen is None:
+            problems.append(f"{ps.id}: prompt '{name}' ({lang}) has no WAV file; run `ivr112 prompts build` to render it from its text")
+            continue
+        path, built = chosen
+        if built and _stale(path, ps.texts.get((name, lang), "")):
+            problems.append(f"{ps.id}: prompt '{name}' ({lang}) was built from an older text; run `ivr112 prompts build`")
+            continue
+        why = check_wav(path)
+        if why:
+            problems.append(f"{ps.id}: prompt '{name}' ({lang}): {why}")
+            continue
+        found.append(PromptFile(ps.id, name, lang, path, built))
     return found, problems
 
 
 def resolve_all(plans: Iterable[Plan], data_dir: Path) -> tuple[list[PromptFile], list[str]]:
-    """`resolve` for every plan served: all their files, and all their problems."""
+    """`resolve_set` for every plan served and the system set: all their files and problems."""
     files: list[PromptFile] = []
     problems: list[str] = []
-    for plan in plans:
-        found, missing = resolve(plan, data_dir)
+    for ps in prompt_sets(plans):
+        found, missing = resolve_set(ps, data_dir)
         files += found
         problems += missing
     return files, problems
 
 
 def require(plans: Iterable[Plan], data_dir: Path) -> list[PromptFile]:
-    """The prompt files of every plan, or PromptError listing every missing or unplayable one."""
+    """The prompt files of every plan and the system set, or PromptError listing every
+    missing or unplayable one."""
     files, problems = resolve_all(plans, data_dir)
     if problems:
         raise PromptError("refusing to start with prompts missing:\n  " + "\n  ".join(problems))
@@ -125,44 +167,47 @@ def _stale(path: Path, text: str) -> bool:
 
 
 def build(plans: Iterable[Plan], data_dir: Path, *, force: bool = False) -> list[PromptFile]:
-    """Render every prompt that has no recorded file (or whose text changed); return those built."""
+    """Render every prompt of the plans and of the system set that has no recorded file
+    (or whose text changed); return those built."""
     made: list[PromptFile] = []
-    for plan in plans:
-        made += _build_plan(plan, data_dir, force=force)
+    for ps in prompt_sets(plans):
+        made += _build_set(ps, data_dir, force=force)
     return made
 
 
-def _build_plan(plan: Plan, data_dir: Path, *, force: bool) -> list[PromptFile]:
+def _build_set(ps: PromptSet, data_dir: Path, *, force: bool) -> list[PromptFile]:
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise PromptError("espeak-ng is not installed: run `make deps` (or apt-get install espeak-ng)")
     from pydub import AudioSegment  # imported here: only the build needs it
 
     made: list[PromptFile] = []
-    for name in plan.prompt_names():
-        prompt = plan.prompts[name]
-        for lang in plan.languages:
-            if any(p.exists() for p in _recorded(plan, name, lang)):
-                continue
-            text = prompt.text.get(lang)
-            if not text:
-                continue
-            out = built_dir(data_dir, plan) / lang / f"{name}.wav"
-            if out.exists() and not force and not _stale(out, text):
-                continue
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory() as tmp:
-                raw = Path(tmp) / "raw.wav"
-                proc = subprocess.run(
-                    [espeak, "-v", VOICES[lang], "-s", str(ESPEAK_SPEED), "-w", str(raw), text],
-                    capture_output=True, text=True, check=False,
-                )
-                if proc.returncode != 0 or not raw.exists():
-                    raise PromptError(f"espeak-ng could not speak prompt '{name}' ({lang}): {proc.stderr.strip()}")
-                audio = AudioSegment.from_wav(str(raw)).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-                audio.export(str(out), format="wav")
-            out.with_suffix(".sha").write_text(_text_hash(text) + "\n")
-            made.append(PromptFile(plan.id, name, lang, out, True))
+    for name, lang in ps.needed:
+        if any(p.exists() for p in _recorded(ps, name, lang)):
+            continue
+        text = ps.texts.get((name, lang))
+        if not text:
+            continue
+        # `name` may hold sub-folders (the system set's digits/20): parents are made here.
+        out = built_dir(data_dir, ps.id) / lang / f"{name}.wav"
+        if out.exists() and not force and not _stale(out, text):
+            continue
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = Path(tmp) / "raw.wav"
+            proc = subprocess.run(
+                [espeak, "-v", VOICES[lang], "-s", str(ESPEAK_SPEED), *ps.espeak_options, "-w", str(raw), text],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0 or not raw.exists():
+                raise PromptError(f"espeak-ng could not speak prompt '{ps.id}/{name}' ({lang}): {proc.stderr.strip()}")
+            # pydub leaves the files it reads and writes open: give it ours and close them.
+            with raw.open("rb") as src:
+                audio = AudioSegment.from_wav(src).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
+            with out.open("wb") as dst:
+                audio.export(dst, format="wav")
+        out.with_suffix(".sha").write_text(_text_hash(text) + "\n")
+        made.append(PromptFile(ps.id, name, lang, out, True))
     return made
 
 

@@ -112,6 +112,31 @@ def m002_locations_recordings_cells(db: sqlite_utils.Database) -> None:
     db["aml_inbox"].create_index(["number", "received_at"])  # type: ignore[union-attr]
 
 
+@migrations()
+def m003_operators_callbacks_classification(db: sqlite_utils.Database) -> None:
+    incidents = db["incidents"]
+    for column in ("priority", "flags", "category", "classified_by", "classified_at", "notes", "closed_at"):
+        incidents.add_column(column, str)  # type: ignore[union-attr]
+    db["operator_log"].create(  # type: ignore[union-attr]
+        {"id": int, "at": str, "operator": str, "action": str, "detail": str},
+        pk="id",
+        not_null={"at", "operator", "action"},
+    )
+    db["operator_log"].create_index(["operator", "at"])  # type: ignore[union-attr]
+    # One entry per number: the latest unanswered call, how many, and the callback's state.
+    db["callbacks"].create(  # type: ignore[union-attr]
+        {"number": str, "incident_id": int, "first_at": str, "last_call_at": str, "calls": int, "attempts": int,
+         "status": str, "operator": str, "started_at": str, "closed_at": str, "closed_reason": str},
+        pk="number",
+        not_null={"first_at", "last_call_at", "status"},
+        defaults={"calls": 1, "attempts": 0},
+    )
+    db["callbacks"].create_index(["status", "last_call_at"])  # type: ignore[union-attr]
+    db["number_clears"].create(  # type: ignore[union-attr]
+        {"number": str, "cleared_at": str, "cleared_by": str}, pk="number", not_null={"cleared_at"},
+    )
+
+
 def now() -> str:
     """UTC time as ISO text with milliseconds: sortable and unambiguous across time zones."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -137,6 +162,13 @@ class Incident:
     route_result: str | None = None
     end_reason: str | None = None
     fallback: int = 0
+    priority: str | None = None  # urgent / normal / low, as the call went to the queue
+    flags: str | None = None  # comma-separated facts: silent_needs_help, prank_flagged, redial, ...
+    category: str | None = None  # emergency / information / prank / ghost, set by the operator
+    classified_by: str | None = None
+    classified_at: str | None = None
+    notes: str | None = None
+    closed_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -368,6 +400,18 @@ class IncidentStore:
             self.db.execute(f"delete from recordings where incident_id in ({marks})", ids)
             self.db.execute("delete from aml_inbox where received_at < ?", [before])
         return gone, paths
+
+    def log_operator(self, operator: str, action: str, detail: dict[str, Any] | None = None) -> None:
+        """One line of the operators' log: log in/out, pause, answered, completed..."""
+        with self.db.conn:
+            self.db["operator_log"].insert(  # type: ignore[union-attr]
+                {"at": now(), "operator": operator, "action": action, "detail": json.dumps(detail or {}, ensure_ascii=False)}
+            )
+
+    def operator_log(self, operator: str | None = None, *, limit: int = 200) -> list[dict[str, Any]]:
+        where, args = ("operator = ?", [operator]) if operator else (None, [])
+        rows = self.db["operator_log"].rows_where(where, args, order_by="id desc", limit=limit)
+        return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
 
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""

@@ -29,6 +29,7 @@ RECORDING_FAILED = "RecordingFailed"
 CHANNEL_ENTERED_BRIDGE = "ChannelEnteredBridge"
 CHANNEL_LEFT_BRIDGE = "ChannelLeftBridge"
 DIAL = "Dial"
+CHANNEL_TALKING_STARTED = "ChannelTalkingStarted"
 
 _CHANNEL_TARGET = "channel:"
 _BRIDGE_TARGET = "bridge:"
@@ -163,6 +164,13 @@ class ChannelStateChange(_ChannelEventBase):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChannelTalkingStarted(_ChannelEventBase):
+    """Asterisk heard the caller start talking (TALK_DETECT set on the channel)."""
+
+    type: str = CHANNEL_TALKING_STARTED
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApplicationReplaced(_EventBase):
     """Another client connected with our application name and took it over."""
 
@@ -177,6 +185,7 @@ class _RecordingEventBase(_EventBase):
     target_uri: str = ""
     duration: int = 0
     cause: str = ""
+    talking_duration: int = -1  # seconds of speech heard, when Asterisk measured it (silence detection on)
 
     @property
     def channel_id(self) -> str | None:
@@ -271,6 +280,7 @@ Event = (
     | ChannelHangupRequest
     | ChannelDestroyed
     | ChannelStateChange
+    | ChannelTalkingStarted
     | ApplicationReplaced
     | RecordingFinished
     | RecordingFailed
@@ -423,6 +433,10 @@ def _state_change(data: JsonDict) -> Event:
     return ChannelStateChange(**_common(data), channel=_channel(data))
 
 
+def _talking_started(data: JsonDict) -> Event:
+    return ChannelTalkingStarted(**_common(data), channel=_channel(data))
+
+
 def _replaced(data: JsonDict) -> Event:
     return ApplicationReplaced(**_common(data))
 
@@ -434,6 +448,7 @@ class _RecordingFields(TypedDict):
     target_uri: str
     duration: int
     cause: str
+    talking_duration: int
 
 
 def _recording(data: JsonDict) -> _RecordingFields:
@@ -445,6 +460,7 @@ def _recording(data: JsonDict) -> _RecordingFields:
         "target_uri": _str(recording, "target_uri"),
         "duration": _int(recording, "duration"),
         "cause": _str(recording, "cause"),
+        "talking_duration": talking if isinstance(talking := recording.get("talking_duration"), int) and not isinstance(talking, bool) else -1,
     }
 
 
@@ -498,6 +514,7 @@ _PARSERS: dict[str, Callable[[JsonDict], Event]] = {
     CHANNEL_ENTERED_BRIDGE: _entered_bridge,
     CHANNEL_LEFT_BRIDGE: _left_bridge,
     DIAL: _dial,
+    CHANNEL_TALKING_STARTED: _talking_started,
 }
 
 

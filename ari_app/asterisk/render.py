@@ -12,7 +12,9 @@ import re
 from pathlib import Path
 
 from ari_app.asterisk.layout import Layout
+from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
 from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
+from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
 
@@ -23,11 +25,23 @@ AMI_USER = "ivr112"
 OPERATOR_CONTEXT = "ivr112-operators"
 QUEUE_CONTEXT = "ivr112-queue"
 AGENCY_CONTEXT = "ivr112-agency"
+CONFERENCE_CONTEXT = "ivr112-conference"
 REFUSE_CONTEXT = "ivr112-refuse"
 CODECS = ("ulaw", "alaw")
 # QUEUESTATUS values after which a caller leaves for the queue's overflow target.
 OVERFLOW_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL")
 RETRY_RING_SECONDS = 3
+# QUEUE_PRIO of a call by the priority the app gave it; higher is answered first.
+QUEUE_PRIORITY = {"urgent": 10, "normal": 0, "low": -10}
+# Feature codes an operator dials from the softphone (they change app_queue directly, so
+# they work with the app down; the app follows through AMI events).
+FEATURE_CODES = {"*11": "login", "*12": "logout", "*13": "pause", "*14": "resume"}
+TRANSFER_PREFIX = "8"
+
+
+def call_recording_name(channel_id: str) -> str:
+    """The whole-call recording of a caller's channel (started in the dialplan, before the app)."""
+    return f"call-{channel_id}"
 
 
 def carrier_endpoint(name: str) -> str:
@@ -55,6 +69,25 @@ def agency_exten(plan: Plan, agency: str) -> str:
     return f"{plan.id}-{agency}"
 
 
+def transfer_codes(plan: Plan) -> dict[str, str]:
+    """What an operator dials (or transfers to) to reach each agency of the plan: 801, 802, ...
+    in the plan's order."""
+    return {f"{TRANSFER_PREFIX}{i:02d}": name for i, name in enumerate(plan.agencies, start=1)}
+
+
+def operator_interface(name: str) -> str:
+    return f"PJSIP/{name}"
+
+
+def carrier_dial(carrier: str, number: str) -> str:
+    """Dial string of a callback to `number` through the carrier's SBC."""
+    return f"PJSIP/{number}@{carrier_endpoint(carrier)}"
+
+
+def all_queues(plans: PlanSet) -> list[str]:
+    return [plan.asterisk_queue(q) for plan in plans.plans for q in plan.queues]
+
+
 def _goto_person(plan: Plan, target: Target) -> str:
     if target.kind == "agency":
         return f"Goto({AGENCY_CONTEXT},{agency_exten(plan, target.name)},1)"
@@ -71,12 +104,16 @@ def _carriers(plans: PlanSet) -> tuple[str, str]:
             lines = seen.setdefault(c.name, [])
             if not lines:
                 ep = carrier_endpoint(c.name)
+                aor = f"aors = {ep}\n" if c.callback_host else ""
                 endpoints.append(
-                    f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n"
+                    f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
                     f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
                 )
                 endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
+                if c.callback_host:
+                    note = "; PLACEHOLDER callback address: set the carrier's SBC in the plan\n" if c.placeholder else ""
+                    endpoints.append(f"{note}[{ep}]\ntype = aor\ncontact = sip:{c.callback_host}:{c.callback_port}\n")
             lines += [f"exten => {n},1,Goto({plan_context(plan)},{n},1)" for n in plan.numbers]
     for name, lines in seen.items():
         contexts.append(f"[{carrier_context(name)}]\n" + "\n".join(lines) + f"\ninclude => {REFUSE_CONTEXT}\n")
@@ -133,6 +170,8 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
             f"[{plan_context(plan)}]\n"
             f"exten => _X.,1,Set(CHANNEL(language)={plan.default_language})\n"
             f" same => n,Set(__IVR112_PLAN={plan.id})\n"
+            # The whole call, IVR to hang-up (operator, agency, transfers): on the caller's channel.
+            f" same => n,MixMonitor({layout.recordings}/{call_recording_name('${UNIQUEID}')}.wav)\n"
             f" same => n,Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
             f" same => n,Verbose(1,ivr112: ${{CHANNEL}} back from Stasis with STASISSTATUS=${{STASISSTATUS}}, fallback to operators)\n"
             f" same => n,Answer()\n"
@@ -186,27 +225,66 @@ def _agency_dialplan(plans: PlanSet) -> str:
             lines = [f"exten => {agency_exten(plan, agency.name)},1,Set(IVR112_AGENCY={agency.name})"]
             for i, trunk in enumerate(agency.trunks, start=1):
                 lines.append(f" same => n,Dial({trunk_dial(plan, agency, i, trunk)},{trunk.ring_timeout})")
+            # An agency dialled into an operator's conference that does not answer just ends;
+            # the caller is still with the operator.
+            lines.append(' same => n,ExecIf($["${IVR112_CONFERENCE}" = "1"]?Hangup())')
             lines.append(f" same => n,Verbose(1,ivr112: ${{CHANNEL}} no trunk of {agency.name} answered, to {agency.on_failure})")
             lines.append(f" same => n,{_goto_person(plan, agency.on_failure)}")
             out.append("\n".join(lines))
     return "\n".join(out)
 
 
-def _queues_conf(settings: Settings, plans: PlanSet) -> str:
+def _queues_conf(settings: Settings, plans: PlanSet, layout: Layout) -> str:
     out = []
     for plan in plans.plans:
         for q in plan.queues.values():
-            members = "".join(
-                f"member => PJSIP/{op.name},0,{op.full_name or op.name},PJSIP/{op.name}\n" for op in settings.operators
+            # Members are the operators logged in (AMI QueueAdd or *11), kept across restarts.
+            # With an overflow, a queue nobody can answer (none logged in, all paused or
+            # unreachable) is left at once for the overflow target.
+            nobody = "paused,unavailable,invalid,unknown"
+            # Position and wait spoken from our prompts; numbers by say.conf's Indonesian rules.
+            sounds = "".join(f"{option} = {layout.sounds}/{SYSTEM_SET}/{sound}\n" for option, sound in QUEUE_SOUND_OPTIONS.items()
+                             if option != "periodic-announce")
+            empty = f"joinempty = {nobody}\nleavewhenempty = {nobody}\n" if q.overflow else ""
+            announce = (
+                f"announce-frequency = {q.announce_every}\nmin-announce-frequency = 15\nannounce-position = yes\n"
+                "announce-holdtime = yes\nannounce-round-seconds = 10\n" + sounds
+                if q.announce_position
+                else "announce-frequency = 0\nannounce-position = no\n"
             )
-            # With an overflow, a queue nobody can answer is left at once for the overflow target.
-            empty = "joinempty = unavailable,invalid,unknown\nleavewhenempty = unavailable,invalid,unknown\n" if q.overflow else ""
             out.append(
                 f"[{plan.asterisk_queue(q.name)}]\nstrategy = {q.strategy}\ntimeout = {q.ring_timeout}\nwrapuptime = {q.wrapup}\n"
-                f"retry = 1\nringinuse = no\nannounce-frequency = 0\nannounce-position = no\n{empty}"
-                "setinterfacevar = yes\nsetqueuevar = yes\nsetqueueentryvar = yes\n" + members
+                f"retry = 1\nringinuse = no\n{announce}{empty}"
+                "setinterfacevar = yes\nsetqueuevar = yes\nsetqueueentryvar = yes\n"
             )
     return "\n".join(out)
+
+
+def _operator_codes(plans: PlanSet, layout: Layout) -> str:
+    """Feature codes for the softphone (*11 log in, *12 log out, *13 pause, *14 resume) and
+    the agencies' transfer codes (801...) of the default plan."""
+    me = "PJSIP/${CHANNEL(endpoint)}"
+    queues = all_queues(plans)
+    beep = f" same => n,Playback({layout.beep})"
+    lines = [
+        "exten => *11,1,Answer()",
+        *[f" same => n,AddQueueMember({q},{me},0,,${{CHANNEL(endpoint)}},{me})" for q in queues],
+        beep, " same => n,Hangup()",
+        "exten => *12,1,Answer()",
+        *[f" same => n,RemoveQueueMember({q},{me})" for q in queues],
+        beep, " same => n,Hangup()",
+        "exten => *13,1,Answer()",
+        f" same => n,PauseQueueMember(,{me},,softphone)",
+        beep, " same => n,Hangup()",
+        "exten => *14,1,Answer()",
+        f" same => n,UnpauseQueueMember(,{me})",
+        beep, " same => n,Hangup()",
+    ]
+    default = plans.default
+    for code, agency in transfer_codes(default).items():
+        lines.append(f"exten => {code},1,Verbose(1,ivr112: ${{CHANNEL}} to agency {agency} (operator transfer))")
+        lines.append(f" same => n,Goto({AGENCY_CONTEXT},{agency_exten(default, agency)},1)")
+    return "\n".join(lines)
 
 
 def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout) -> dict[str, str]:
@@ -240,10 +318,12 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "operators": _operators(settings, secrets, plans),
         "carrier_contexts": carrier_contexts,
         "operator_numbers": "\n".join(f"exten => {n},1,Goto({plan_context(default)},{n},1)" for n in default.numbers),
+        "operator_codes": _operator_codes(plans, layout),
         "plan_contexts": _plan_contexts(settings, plans, layout),
         "queue_dialplan": _queue_dialplan(plans),
         "agency_dialplan": _agency_dialplan(plans),
-        "queues": _queues_conf(settings, plans),
+        "queues": _queues_conf(settings, plans, layout),
+        "say_rules": say_conf(f"{layout.sounds}/{SYSTEM_SET}"),
     }
     values["trunks"] = PLACEHOLDER.sub(lambda m: values[m.group(1)], _trunks(plans))
     files: dict[str, str] = {}

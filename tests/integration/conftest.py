@@ -32,6 +32,7 @@ def live(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The stack with the app running; dumps the logs of a failed test."""
     if stack.app_proc is None or stack.app_proc.poll() is not None:
         stack.app_start()
+    stack.clear_queues()
     yield stack
     stack.stop_all_sipp()
     rep = getattr(request.node, "rep_call", None)

@@ -1,0 +1,202 @@
+"""The operators' desk: queue membership through AMI, the live board, and what answered
+calls mean for incidents (who answered, when) and for the callback list.
+
+Asterisk's app_queue keeps the members (persistentmembers: they survive a restart; the
+softphone feature codes change them even with the app down). The desk sends QueueAdd /
+QueueRemove / QueuePause for the command line and the API, follows every queue event into
+the `Board`, and rebuilds it from QueueStatus after each AMI (re)login, so a dropped AMI
+connection loses nothing that matters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ari_app.ami import AmiClient, AmiError, AmiEvent
+from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
+from ari_app.storage import AsyncStore
+from ivr import callbacks
+from ivr.errors import Ivr112Error
+from ivr.operators import Board, Change
+from ivr.plan import PlanSet
+from ivr.secrets import Secrets
+from ivr.settings import Settings
+from ivr.store import IncidentStore, now
+
+log = logging.getLogger(__name__)
+
+
+class DeskError(Ivr112Error):
+    """An operator action that cannot be done (unknown operator, AMI down, Asterisk refused)."""
+
+
+class Desk:
+    def __init__(self, settings: Settings, secrets: Secrets, plans: Any, store: AsyncStore) -> None:
+        self.settings = settings
+        self.plans = plans  # PlanRegistry: .current is the PlanSet being served
+        self.store = store
+        self.names = [op.name for op in settings.operators]
+        self.board = Board(self.names, self._wrapups(plans.current))
+        self.ami = AmiClient(
+            settings.ami_host, settings.ami_port, AMI_USER, secrets.ami_secret,
+            on_event=self._on_event, on_login=self.resync,
+        )
+        self.resyncs = 0
+
+    @staticmethod
+    def _wrapups(plans: PlanSet) -> dict[str, int]:
+        return {p.asterisk_queue(q.name): q.wrapup for p in plans.plans for q in p.queues.values()}
+
+    async def start(self) -> None:
+        await self.ami.start()
+
+    async def close(self) -> None:
+        await self.ami.close()
+
+    @property
+    def connected(self) -> bool:
+        return self.ami.connected
+
+    # Actions ----------------------------------------------------------------------------
+
+    def _check(self, name: str) -> str:
+        if name not in self.names:
+            known = ", ".join(self.names) or "none (add operators: in config/ivr112.yaml)"
+            raise DeskError(f"no operator named {name!r}; operators: {known}")
+        if not self.ami.connected:
+            raise DeskError("Asterisk's AMI is not connected; operators can still use the softphone codes *11 (log in) "
+                            "*12 (log out) *13 (pause) *14 (resume)")
+        return operator_interface(name)
+
+    async def login(self, name: str) -> None:
+        interface = self._check(name)
+        for queue in all_queues(self.plans.current):
+            try:
+                await self.ami.queue_add(queue, interface, member_name=name, state_interface=interface)
+            except AmiError as exc:
+                if "already" not in str(exc).lower():
+                    raise DeskError(f"could not log {name} in to {queue}: {exc}") from exc
+        await self._log(name, "login_requested", {})
+
+    async def logout(self, name: str) -> None:
+        interface = self._check(name)
+        for queue in all_queues(self.plans.current):
+            try:
+                await self.ami.queue_remove(queue, interface)
+            except AmiError as exc:
+                if "not there" not in str(exc).lower() and "not in queue" not in str(exc).lower():
+                    raise DeskError(f"could not log {name} out of {queue}: {exc}") from exc
+        await self._log(name, "logout_requested", {})
+
+    async def pause(self, name: str, reason: str) -> None:
+        interface = self._check(name)
+        if not self.board.get(name).queues:
+            raise DeskError(f"{name} is not logged in; log in first (ivr112 operators login {name})")
+        try:
+            await self.ami.queue_pause(interface, True, reason=reason[:80] or "pause")
+        except AmiError as exc:
+            raise DeskError(f"could not pause {name}: {exc}") from exc
+
+    async def resume(self, name: str) -> None:
+        interface = self._check(name)
+        try:
+            await self.ami.queue_pause(interface, False)
+        except AmiError as exc:
+            raise DeskError(f"could not resume {name}: {exc}") from exc
+
+    async def redirect(self, channel: str, context: str, exten: str) -> None:
+        if not self.ami.connected:
+            raise DeskError("Asterisk's AMI is not connected; transfer from the softphone instead")
+        try:
+            await self.ami.redirect(channel, context, exten)
+        except AmiError as exc:
+            raise DeskError(f"could not move the call: {exc}") from exc
+
+    async def conference(self, caller: str, operator: str, *, room: str, agency_exten: str, caller_id: str) -> None:
+        """Caller and operator into a conference room, and the agency dialled into it."""
+        if not self.ami.connected:
+            raise DeskError("Asterisk's AMI is not connected; transfer from the softphone instead")
+        try:
+            await self.ami.redirect(caller, CONFERENCE_CONTEXT, f"c{room}", extra_channel=operator,
+                                    extra_context=CONFERENCE_CONTEXT, extra_exten=room)
+            await self.ami.action(
+                "Originate", Channel=f"Local/{agency_exten}@{AGENCY_CONTEXT}", Context=CONFERENCE_CONTEXT, Exten=room,
+                Priority="1", Async="true", CallerID=f'"{caller_id}" <{caller_id}>', Variable="__IVR112_CONFERENCE=1",
+            )
+        except AmiError as exc:
+            raise DeskError(f"could not start the conference: {exc}") from exc
+
+    def view(self) -> list[dict[str, object]]:
+        return [o.view() for o in self.board.operators.values()]
+
+    # Following Asterisk -----------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """After every AMI login: rebuild the board from what app_queue holds right now."""
+        members, entries = await self.ami.queue_status()
+        ours = set(all_queues(self.plans.current))
+        changes = self.board.reset([m for m in members if m.get("Queue") in ours])
+        self.resyncs += 1
+        log.info("AMI: queue state resynced (%d member rows, %d callers waiting)", len(members), len(entries))
+        for change in changes:
+            await self._log(change.operator, change.action, change.detail)
+
+    async def _on_event(self, event: AmiEvent) -> None:
+        fields = event.fields
+        changes = self.board.apply(event.name, fields)
+        for change in changes:
+            await self._log(change.operator, change.action, change.detail)
+            if change.action == "answered":
+                await self._answered(change)
+        if event.name == "QueueCallerJoin":
+            await self._incident_event(fields.get("Uniqueid", ""), "queue_joined",
+                                       {"queue": fields.get("Queue", ""), "position": fields.get("Position", "")})
+        elif event.name == "QueueCallerAbandon":
+            await self._incident_event(fields.get("Uniqueid", ""), "queue_abandoned",
+                                       {"queue": fields.get("Queue", ""), "hold_s": fields.get("HoldTime", "")})
+        elif event.name == "BlindTransfer":
+            await self._incident_event(fields.get("TransfereeUniqueid", ""), "transferred",
+                                       {"to": fields.get("Extension", ""), "by": fields.get("TransfererChannel", "")})
+        elif event.name == "AttendedTransfer":
+            await self._incident_event(fields.get("OrigTransfererUniqueid", ""), "transferred",
+                                       {"to": fields.get("SecondTransfererExten", ""), "kind": "attended"})
+
+    async def _answered(self, change: Change) -> None:
+        """An operator answered a queued call: the incident says who and when; no callback needed."""
+        channel, name = change.detail.get("channel", ""), change.operator
+
+        def record(s: IncidentStore) -> int | None:
+            incident = s.by_channel(channel)
+            if incident is None:
+                return None
+            s.update(incident.id, operator=name, operator_answered_at=now())
+            s.add_event(incident.id, "operator_answered", {"operator": name, "hold_s": change.detail.get("hold_s", "")})
+            callbacks.answered(s, incident.caller_number, reason=f"answered by {name}")
+            return incident.id
+
+        incident_id = await self.store.run(record)
+        if incident_id is None:
+            # A call that never met the app (fallback): still no callback needed.
+            caller = change.detail.get("caller", "")
+            if caller:
+                await self.store.run(lambda s: callbacks.answered(s, caller, reason=f"answered by {name}"))
+        log.info("operator %s answered %s (incident %s)", name, change.detail.get("caller", "?"), incident_id)
+
+    async def _incident_event(self, channel: str, kind: str, detail: dict[str, str]) -> None:
+        if not channel:
+            return
+
+        def record(s: IncidentStore) -> None:
+            incident = s.by_channel(channel)
+            if incident is not None:
+                s.add_event(incident.id, kind, detail)
+
+        await self.store.run(record)
+
+    async def _log(self, operator: str, action: str, detail: dict[str, str]) -> None:
+        log.info("operator %s: %s %s", operator, action, detail or "")
+        await self.store.run(lambda s: s.log_operator(operator, action, detail))
+
+    def holding(self, incident_channel: str) -> str | None:
+        return self.board.holding(incident_channel)

@@ -1,0 +1,195 @@
+"""Who is on shift and what each operator is doing, from Asterisk's queue events. Pure.
+
+Asterisk's app_queue holds the truth (members are added by AMI or by the softphone's
+feature codes, and survive restarts); the `Board` follows it: `reset` from a QueueStatus
+listing after every AMI (re)login, then `apply` for each event. States an operator can
+be in, in the order the console shows them:
+
+    logged_out   in no queue
+    paused       logged in, paused (with a reason)
+    ringing      a queue call is ringing the softphone
+    talking      on a call (the incident it holds is known from AgentConnect)
+    wrapup       the call ended less than the queue's wrap-up time ago
+    ready        logged in, free
+    unreachable  logged in but the softphone is not registered
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ivr.store import now
+
+# Asterisk device states, as QueueMember*/QueueMemberStatus `Status` numbers.
+NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
+MEMBER_EVENTS = ("QueueMember", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus")
+AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "AgentDump")
+
+
+def operator_of(interface: str) -> str:
+    """PJSIP/andi -> andi (any technology prefix)."""
+    return interface.split("/", 1)[-1] if interface else ""
+
+
+def _name(f: dict[str, str]) -> str:
+    """The operator an event is about: the softphone's endpoint (Interface, or Location in
+    QueueStatus), which is the operator's account name; else the member name."""
+    interface = f.get("Interface") or f.get("Location") or f.get("StateInterface") or ""
+    return operator_of(interface) or f.get("MemberName", "")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes")
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or "0")
+    except ValueError:
+        return 0
+
+
+@dataclass
+class OperatorState:
+    name: str
+    queues: set[str] = field(default_factory=set)
+    paused: bool = False
+    reason: str = ""
+    device: int = 0
+    caller_channel: str = ""  # the caller's channel (its uniqueid) of the call in hand
+    caller_number: str = ""
+    agent_channel: str = ""  # the operator's own channel on that call (for transfers)
+    answered_at: str = ""
+    wrapup_until: str = ""
+    calls_taken: int = 0
+    since: str = field(default_factory=now)
+
+    def status(self, at: str | None = None) -> str:
+        if not self.queues:
+            return "logged_out"
+        if self.caller_channel:
+            return "talking"
+        if self.device in (RINGING, RINGINUSE):
+            return "ringing"
+        if self.device in (INUSE, BUSY, ONHOLD):
+            return "talking"
+        if self.paused:
+            return "paused"
+        if self.device in (INVALID, UNAVAILABLE):
+            return "unreachable"
+        if self.wrapup_until and (at or now()) < self.wrapup_until:
+            return "wrapup"
+        return "ready"
+
+    def view(self) -> dict[str, object]:
+        return {
+            "name": self.name, "status": self.status(), "queues": sorted(self.queues), "paused": self.paused,
+            "reason": self.reason, "caller_channel": self.caller_channel or None, "caller_number": self.caller_number or None,
+            "answered_at": self.answered_at or None, "calls_taken": self.calls_taken, "since": self.since,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """Something worth a line in the operators' log (and the live view)."""
+
+    operator: str
+    action: str  # login, logout, pause, resume, ringing, answered, completed, no_answer
+    detail: dict[str, str]
+
+
+class Board:
+    def __init__(self, names: list[str], wrapup_s: dict[str, int] | None = None) -> None:
+        self.operators = {n: OperatorState(n) for n in names}
+        self.wrapup_s = wrapup_s or {}  # per Asterisk queue name
+
+    def get(self, name: str) -> OperatorState:
+        if name not in self.operators:
+            self.operators[name] = OperatorState(name)
+        return self.operators[name]
+
+    def holding(self, caller_channel: str) -> str | None:
+        """The operator talking with this caller's channel."""
+        return next((o.name for o in self.operators.values() if o.caller_channel == caller_channel), None)
+
+    def reset(self, members: list[dict[str, str]]) -> list[Change]:
+        """Rebuild queue membership from a QueueStatus listing; returns what differed."""
+        before = {n: (set(o.queues), o.paused) for n, o in self.operators.items()}
+        for o in self.operators.values():
+            o.queues.clear()
+        for m in members:
+            self._member(m)
+        changes = []
+        for name, o in self.operators.items():
+            queues, paused = before.get(name, (set(), False))
+            if queues != o.queues or paused != o.paused:
+                changes.append(Change(name, "resync", {"queues": ",".join(sorted(o.queues)), "paused": str(o.paused).lower()}))
+        return changes
+
+    def _member(self, f: dict[str, str]) -> OperatorState | None:
+        name = _name(f)
+        if not name:
+            return None
+        o = self.get(name)
+        if f.get("Queue"):
+            o.queues.add(f["Queue"])
+        if "Paused" in f:
+            o.paused = _flag(f.get("Paused"))
+            o.reason = (f.get("PausedReason") or "") if o.paused else ""
+        if "Status" in f:
+            o.device = _int(f.get("Status"))
+        if "CallsTaken" in f:
+            o.calls_taken = _int(f.get("CallsTaken"))
+        return o
+
+    def apply(self, event: str, f: dict[str, str]) -> list[Change]:
+        """Follow one AMI event; returns the changes to log (none for most status updates)."""
+        name = _name(f)
+        if event not in MEMBER_EVENTS + AGENT_EVENTS or not name:
+            return []
+        o = self.get(name)
+        queue = f.get("Queue", "")
+        if event == "QueueMemberRemoved":
+            o.queues.discard(queue)
+            if not o.queues:
+                o.paused, o.reason, o.since = False, "", now()
+                return [Change(name, "logout", {"queue": queue})]
+            return []
+        if event in ("QueueMemberAdded", "QueueMember"):
+            first = not o.queues
+            self._member(f)
+            if first and event == "QueueMemberAdded":
+                o.since = now()
+                return [Change(name, "login", {"queue": queue})]
+            return []
+        if event == "QueueMemberPause":
+            was = o.paused
+            self._member(f)
+            if o.paused != was:
+                o.since = now()
+                return [Change(name, "pause" if o.paused else "resume", {"reason": o.reason})]
+            return []
+        if event == "QueueMemberStatus":
+            self._member(f)
+            return []
+        caller = f.get("Uniqueid", "")
+        if event == "AgentCalled":
+            o.device = RINGING
+            return [Change(name, "ringing", {"caller": f.get("CallerIDNum", ""), "channel": caller})]
+        if event == "AgentConnect":
+            o.caller_channel, o.caller_number, o.answered_at = caller, f.get("CallerIDNum", ""), now()
+            o.agent_channel = f.get("DestChannel", "")
+            o.device = INUSE
+            return [Change(name, "answered", {"channel": caller, "caller": o.caller_number, "hold_s": f.get("HoldTime", "")})]
+        if event in ("AgentComplete", "AgentDump"):
+            held = o.caller_channel
+            o.caller_channel, o.caller_number, o.answered_at, o.agent_channel = "", "", "", ""
+            o.device = NOT_INUSE
+            wrap = self.wrapup_s.get(queue, 0)
+            o.wrapup_until = (datetime.fromisoformat(now()) + timedelta(seconds=wrap)).isoformat(timespec="milliseconds")
+            return [Change(name, "completed", {"channel": held or caller, "talk_s": f.get("TalkTime", ""), "reason": f.get("Reason", "")})]
+        if event == "AgentRingNoAnswer":
+            o.device = NOT_INUSE
+            return [Change(name, "no_answer", {"channel": caller, "ring_ms": f.get("RingTime", "")})]
+        return []

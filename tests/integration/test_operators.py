@@ -1,0 +1,250 @@
+"""Operators on softphones, on the real stack: log in and out through AMI, the queue's
+priorities and overflow, the callback list, silent and prank callers, whole-call recordings,
+and the queue state resynced after AMI comes back."""
+
+from __future__ import annotations
+
+import array
+import re
+import time
+import wave
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ivr import prompts
+from ivr.plan import load_plans
+from ivr.store import Incident
+from tests.integration.media import speak, wav_to_pcap
+from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
+
+pytestmark = pytest.mark.asterisk
+
+OPERATOR = "operator1"
+
+
+def _from_users(sipp: Sipp) -> list[str]:
+    return re.findall(r"INVITE-FROM-USER=(\S*)", sipp.logs())
+
+
+def _ruris(sipp: Sipp) -> list[str]:
+    return re.findall(r"INVITE-RURI=(\S*)", sipp.logs())
+
+
+def _closed(live: Stack, caller: str) -> Incident:
+    return wait_for(f"{caller}'s incident to close", lambda: (i := live.incident_for(caller)) and i.ended_at and i, timeout=40)
+
+
+def _seconds(a: str, b: str) -> float:
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+
+def _wav(path: Path) -> tuple[float, int]:
+    """Length in seconds and the loudest sample of a 16-bit WAV."""
+    with wave.open(str(path)) as w:
+        frames = w.readframes(w.getnframes())
+        samples = array.array("h", frames)
+        return w.getnframes() / w.getframerate(), max((abs(x) for x in samples), default=0)
+
+
+def _prompt_seconds(live: Stack, *names: str) -> float:
+    plans = load_plans(live.settings.plan_paths)
+    files = {(f.name, f.language): f for f in prompts.require(plans.plans, live.settings.data_path)}
+    return sum(prompts.duration(files[(n, "id")].path) for n in names)
+
+
+def _queue_caller(caller: str, hold_ms: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """A caller who presses 0 during the greeting (straight to the operators) and stays on."""
+    return [("pause", "1000"), ("dtmf", "0"), ("pause", str(hold_ms))], ["-d", "500"]
+
+
+def test_an_operator_logs_in_pauses_resumes_takes_a_call_that_is_recorded_whole_and_logs_out(live: Stack) -> None:
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port, login=False)
+    assert live.board()[OPERATOR]["status"] == "logged_out"
+    live.ivr112("operators", "login", OPERATOR)
+    wait_for("the board to show the login", lambda: live.board()[OPERATOR]["status"] == "ready")
+    assert OPERATOR in live.queue_members()
+    live.ivr112("operators", "pause", OPERATOR, "--reason", "istirahat")
+    wait_for("the pause", lambda: live.board()[OPERATOR]["status"] == "paused")
+    assert live.board()[OPERATOR]["reason"] == "istirahat"
+    assert "paused:istirahat" in live.asterisk_cli("queue show kotim-operators").replace(" ", "")
+    live.ivr112("operators", "resume", OPERATOR)
+    wait_for("the resume", lambda: live.board()[OPERATOR]["status"] == "ready")
+
+    caller = "081250005001"
+    operator = live.sipp("answer", port=port, background=True, timeout=40)
+    # The caller presses 0 during the greeting, then speaks to the operator.
+    words = speak("Tolong, ada kebakaran di Jalan Ahmad Yani dekat pasar Sampit, cepat datang.", live.tmp / "fire.wav")
+    spoken = wav_to_pcap(words, live.tmp / "fire.pcap")
+    steps = [("pause", "1000"), ("dtmf", "0"), ("pause", "1000"), ("audio", str(live.tmp / "fire.pcap")),
+             ("pause", str(int(spoken * 1000) + 500))]
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "200", steps=steps, timeout=40)
+    assert call.returncode == 0, call.report()
+    assert operator.wait() == 0, operator.report()
+    assert _from_users(operator) == [caller]
+    incident = _closed(live, caller)
+    assert incident.operator == OPERATOR and incident.operator_answered_at and incident.priority == "normal"
+    actions = [row["action"] for row in live.api(f"/api/operators/{OPERATOR}/log")]
+    for action in ("login", "pause", "resume", "ringing", "answered"):
+        assert action in actions, actions
+
+    # The whole call is recorded on the caller's channel: the greeting, then the caller's words
+    # to the operator. (MixMonitor writes the moments audio flows: SIPp sends none between.)
+    recording = next(r for r in live.recordings(incident.id) if r.kind == "call")
+    path = live.layout.host(recording.path)
+    wait_for("the call recording", lambda: path.exists() and path.stat().st_size > 8000)
+    seconds, loudest = _wav(path)
+    assert incident.ended_at is not None
+    assert spoken + 0.5 <= seconds <= _seconds(incident.answered_at or "", incident.ended_at) + 0.2, (seconds, spoken)
+    assert loudest > 1000  # voices, not silence
+    live.ivr112("operators", "logout", OPERATOR)
+    wait_for("the logout", lambda: live.board()[OPERATOR]["status"] == "logged_out")
+    assert OPERATOR not in live.queue_members()
+
+
+def test_with_nobody_logged_in_or_everyone_paused_the_call_overflows_to_the_backup_centre(live: Stack) -> None:
+    provincial = live.trunk_ports[5079]
+    for caller, paused in (("081250005002", False), ("081250005003", True)):
+        if paused:
+            live.register_operator(OPERATOR, live.sipp_port())
+            live.ivr112("operators", "pause", OPERATOR, "--reason", "rapat")
+            wait_for("the pause", lambda: live.board()[OPERATOR]["status"] == "paused")
+        backup = live.sipp("answer", port=provincial, background=True, timeout=40)
+        steps, extra = _queue_caller(caller, 5000)
+        call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", *extra, steps=steps, timeout=40)
+        assert call.returncode == 0, call.report()
+        assert backup.wait() == 0, backup.report()
+        assert _from_users(backup) == [caller]
+
+
+def test_a_dropped_caller_is_listed_called_back_once_from_112_and_the_entry_closes(live: Stack) -> None:
+    caller = "081250005004"
+    # Hangs up during the greeting: no person answered.
+    dropped = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1500", timeout=20)
+    assert dropped.returncode == 0, dropped.report()
+    _closed(live, caller)
+    listed = wait_for("the callback list", lambda: [c for c in live.api("/api/callbacks") if c["number"] == caller])
+    assert listed[0]["status"] == "open" and listed[0]["calls"] == 1
+
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port, login=False)
+    operator = live.sipp("answer", port=port, background=True, timeout=40)
+    sbc = live.sipp("answer_bye", "-d", "3000", port=live.trunk_ports[5090], background=True, timeout=40)
+    placed = live.ivr112("callback", caller, "--operator", OPERATOR)
+    assert "number: " + caller in placed.stdout
+    # A second callback while this one is being placed is refused: no duplicate.
+    status, answer = live.console(f"/api/callbacks/{caller}/call", {"operator": "operator2"})
+    assert status == 409 and "already being called back by operator1" in answer["error"]
+    assert sbc.wait() == 0, sbc.report()
+    assert operator.wait() == 0, operator.report()
+    # The carrier's SBC was asked for the caller's number, from the service number 112.
+    assert _ruris(sbc) == [caller] and _from_users(sbc) == ["112"]
+    entry = wait_for("the entry to close",
+                     lambda: next((c for c in live.api("/api/callbacks?all=1") if c["number"] == caller and c["status"] == "closed"), None))
+    assert entry["closed_reason"] == "callback connected" and entry["attempts"] == 1
+    assert caller not in [c["number"] for c in live.api("/api/callbacks")]
+    status, answer = live.console(f"/api/callbacks/{caller}/call", {"operator": OPERATOR})
+    assert status == 409 and "needs no callback" in answer["error"]
+
+
+def test_an_urgent_caller_is_answered_before_one_who_waited_longer(live: Stack) -> None:
+    """The operator is busy; A (normal) joins, then B (a redial after a dropped call: urgent).
+    When the operator is free again, B is offered first."""
+    first, a, b = "081250005010", "081250005011", "081250005012"
+    dropped = live.sipp("caller", *sipp_args(("caller", b)), "-s", "112", "-d", "1500", timeout=20)
+    assert dropped.returncode == 0, dropped.report()
+    wait_for("B on the callback list", lambda: [c for c in live.api("/api/callbacks") if c["number"] == b])
+
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port)
+    operator = live.sipp("answer", port=port, background=True, timeout=90, calls=3)
+    busy = live.sipp("caller", *sipp_args(("caller", first)), "-s", "112",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "14000")], background=True, timeout=60)
+    wait_for("the operator to take the first call", lambda: live.board()[OPERATOR]["status"] == "talking", timeout=20)
+    call_a = live.sipp("caller", *sipp_args(("caller", a)), "-s", "112", "-d", "6000",
+                       steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "8000")], background=True, timeout=60)
+    wait_for("A in the queue", lambda: (i := live.incident_for(a)) and i.queued_at, timeout=20)
+    time.sleep(1.0)
+    call_b = live.sipp("caller", *sipp_args(("caller", b)), "-s", "112", "-d", "6000",
+                       steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "8000")], background=True, timeout=60)
+    wait_for("B in the queue", lambda: (i := live.incident_for(b)) and i.queued_at and i.id != 0, timeout=20)
+    for sipp in (busy, call_a, call_b):
+        assert sipp.wait() == 0, sipp.report()
+    operator.wait()
+    assert _from_users(operator)[:2] == [first, b], operator.logs()
+    incident_b = max((i for i in live.incidents() if i.caller_number == b), key=lambda i: i.id)
+    assert incident_b.priority == "urgent" and "redial" in (incident_b.flags or "")
+    incident_a = live.incident_for(a)
+    assert incident_a is not None and incident_a.priority == "normal"
+
+
+def test_a_silent_caller_who_presses_the_help_key_goes_urgent_and_is_flagged(live: Stack) -> None:
+    caller = "081250005020"
+    plan = load_plans(live.settings.plan_paths).default
+    menu = plan.menus["main"]
+    # Located (a precise PIDF-LO), so not asked where: greeting, menu, its timeout, then the
+    # silent prompt; 5 5 pressed while it plays.
+    before_help = _prompt_seconds(live, *plan.entry.greeting, *menu.prompts) + menu.timeout + 1.5
+    circle = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.533 112.95</gml:pos>'
+              '<gs:radius uom="urn:ogc:def:uom:EPSG::9001">20</gs:radius></gs:Circle>')
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port)
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", circle)), "-s", "112", "-d", "500",
+                     steps=[("pause", str(int(before_help * 1000))), ("dtmf", "5"), ("dtmf", "5"), ("pause", "5000")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert operator.wait() == 0, operator.report()
+    incident = _closed(live, caller)
+    assert incident.priority == "urgent" and incident.flags == "silent_needs_help"
+    assert incident.operator == OPERATOR
+    kinds = [e.kind for e in live.incident_events(incident.id)]
+    assert kinds.index("silent") < kinds.index("silent_help") < kinds.index("route")
+
+
+def test_a_prank_flagged_number_is_warned_then_reaches_an_operator_at_low_priority_and_is_recorded(live: Stack) -> None:
+    caller = "081250005030"
+    for _ in range(3):
+        short = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1000", timeout=20)
+        assert short.returncode == 0, short.report()
+    wait_for("three incidents", lambda: len([i for i in live.incidents() if i.caller_number == caller and i.ended_at]) == 3)
+    for incident in [i for i in live.incidents() if i.caller_number == caller]:
+        live.ivr112("classify", str(incident.id), "prank", "--operator", OPERATOR)
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port)
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "500",
+                     steps=[("pause", "3000"), ("dtmf", "0"), ("pause", "5000")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert operator.wait() == 0, operator.report()
+    incident = max((i for i in live.incidents() if i.caller_number == caller), key=lambda i: i.id)
+    incident = wait_for("the call to end", lambda: (i := live.read(lambda s: s.get(incident.id))) and i.ended_at and i)
+    assert incident.priority == "low" and "prank_flagged" in (incident.flags or "")
+    kinds = [e.kind for e in live.incident_events(incident.id)]
+    assert "prank_warning" in kinds and "greeting" not in kinds
+    assert [r.kind for r in live.recordings(incident.id)] == ["call"]
+    # A supervisor clears the number: the next call hears the greeting again.
+    live.ivr112("prank", "clear", caller, "--by", "supervisor")
+    again = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1500", timeout=20)
+    assert again.returncode == 0, again.report()
+    latest = wait_for("the next incident", lambda: max((i for i in live.incidents() if i.caller_number == caller), key=lambda i: i.id))
+    wait_for("its first prompt", lambda: live.incident_events(latest.id))
+    assert "prank_warning" not in [e.kind for e in live.incident_events(latest.id)]
+
+
+def test_the_queue_state_is_resynced_after_the_ami_connection_drops(live: Stack) -> None:
+    live.register_operator(OPERATOR, live.sipp_port())
+    wait_for("ready", lambda: live.board()[OPERATOR]["status"] == "ready")
+    before = live.health()
+    assert before["ami_connected"] is True
+    sessions = live.asterisk_cli("manager show connected")
+    assert "ivr112" in sessions, sessions
+    # Cut the app's AMI session; while it is away the operator leaves with Asterisk's own command.
+    live.asterisk_cli("manager kick session " + re.findall(r"^\s*ivr112\s+\S+\s+\S+\s+(\d+)", sessions, flags=re.MULTILINE)[0]
+                      if re.findall(r"^\s*ivr112\s+\S+\s+\S+\s+(\d+)", sessions, flags=re.MULTILINE) else "manager reload")
+    live.asterisk_cli("queue remove member PJSIP/operator1 from kotim-operators")
+    wait_for("AMI to come back and the board to be resynced",
+             lambda: live.health().get("ami_connected") and live.board()[OPERATOR]["status"] == "logged_out", timeout=30)
+    actions = [row["action"] for row in live.api(f"/api/operators/{OPERATOR}/log")]
+    assert "logout" in actions or "resync" in actions
