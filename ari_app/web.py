@@ -42,6 +42,7 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if ok else "degraded",
         "ari_connected": ok,
         "ami_connected": service.desk.connected,
+        "ami_logins": service.desk.resyncs,
         "calls_in_app": len(service.dispatcher.active_channels()),
         "plans": service.plans.ids,
         "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",

@@ -3,8 +3,9 @@
 Urgent goes ahead of everyone: a silent caller who pressed the help key, a caller whose
 chosen agency (one the plan lists in `priority.urgent_agencies`) did not answer, and a
 number calling again soon after a call no person answered. Low is a prank-flagged number
-that pressed the key to reach an operator, unless something urgent is true as well: a
-real emergency from a former prank caller still goes first.
+that pressed the key to reach an operator; calling again after hanging up is what prank
+callers do, so it does not lift them, but a silent caller's help key or a failed fire or
+ambulance call does: a real emergency from a former prank caller still goes first.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class CallerHistory:
 def queue_priority(route_priority: str, history: CallerHistory, flags: list[str] | tuple[str, ...]) -> str:
     """The level the call joins the queue with. `route_priority` is what the call flow said
     ("urgent" for the silent help key, "low" for a prank-flagged number's key)."""
-    if route_priority == "urgent" or history.redial or any(f in URGENT_FLAGS for f in flags):
+    if route_priority == "urgent" or any(f in URGENT_FLAGS for f in flags):
         return "urgent"
     if route_priority == "low" or history.prank:
         return "low"
-    return "normal"
+    return "urgent" if history.redial else "normal"

@@ -110,5 +110,7 @@ def test_queue_priority_urgent_beats_low_and_prank_goes_last() -> None:
     assert queue_priority("normal", CallerHistory(redial=True), []) == "urgent"
     assert queue_priority("normal", CallerHistory(), ["agency_failed"]) == "urgent"
     assert queue_priority("low", CallerHistory(prank=True), []) == "low"
+    # A prank-flagged number redialling after hanging up stays last.
+    assert queue_priority("low", CallerHistory(prank=True, redial=True), []) == "low"
     # A former prank caller whose fire call found no trunk still goes first.
     assert queue_priority("low", CallerHistory(prank=True), ["agency_failed"]) == "urgent"
