@@ -28,15 +28,12 @@ def _greeting_seconds(stack: Stack) -> float:
 def _silence_to_queue_seconds(stack: Stack) -> tuple[float, float]:
     """The least and the most a caller who says and presses nothing spends before the queue:
     greeting, the question where they are (no position came with the call), the recording
-    (3 s at most in the test plan; SIPp sends no audio, so it may end at once), perhaps the
-    (short, in the test plan) kecamatan list and its wait, one pass of the main menu and its
-    timeout, then the silent-caller prompt and its wait."""
+    (3 s at most in the test plan; SIPp sends no audio, so Asterisk hears no words in it),
+    then the silent-caller prompt and its wait."""
     plan = load_plans(stack.settings.plan_paths).default
-    menu = plan.menus[plan.entry.then.name]
-    least = (_greeting_seconds(stack) + _prompt_seconds(stack, (plan.location.ask_prompt,)) + _prompt_seconds(stack, menu.prompts)
-             + menu.timeout + _prompt_seconds(stack, (plan.silent.prompt,)) + plan.silent.timeout)
-    most = least + plan.location.record_seconds + _prompt_seconds(stack, (plan.location.kecamatan_prompt,)) + plan.location.kecamatan_timeout
-    return least, most
+    least = (_greeting_seconds(stack) + _prompt_seconds(stack, (plan.location.ask_prompt,))
+             + _prompt_seconds(stack, (plan.silent.prompt,)) + plan.silent.timeout)
+    return least, least + plan.location.record_seconds
 
 
 def _seconds(a: str, b: str) -> float:
@@ -47,7 +44,7 @@ def _from_users(operator_logs: str) -> list[str]:
     return re.findall(r"INVITE-FROM-USER=(\S*)", operator_logs)
 
 
-def test_a_silent_caller_hears_the_greeting_menu_and_silent_prompt_then_reaches_an_operator_with_their_number(live: Stack) -> None:
+def test_a_silent_caller_is_asked_where_then_hears_the_silent_prompt_and_reaches_an_operator_with_their_number(live: Stack) -> None:
     caller = "081250001112"
     least, most = _silence_to_queue_seconds(live)
     port = live.sipp_port()
@@ -68,10 +65,11 @@ def test_a_silent_caller_hears_the_greeting_menu_and_silent_prompt_then_reaches_
     assert _seconds(incident.answered_at, incident.queued_at) >= least - 0.5
     events = live.incident_events(incident.id)
     kinds = [e.kind for e in events if e.kind not in ("recording", "queue_joined", "operator_answered", "dtmf")]
-    # No position came with the call: the caller was asked where they are; then the menu,
-    # then (nothing pressed, nothing said) the silent-caller prompt, then a person.
+    # No position came with the call: the caller was asked where they are; the recording
+    # heard no words and no key was pressed, so straight to the silent-caller prompt (not
+    # the kecamatan list or the menu), then a person.
     assert kinds[:4] == ["prompt", "ask_location", "prompt", "recording_started"]
-    assert kinds[-6:] == ["menu", "prompt", "no_input", "silent", "prompt", "route"]
+    assert kinds[4:] in (["silent", "prompt", "route"], ["recording_failed", "silent", "prompt", "route"])
     route = next(e for e in events if e.kind == "route")
     assert route.detail == {"target": "queue:operators", "reason": "silent caller", "priority": "normal"}
     assert "operator_answered" in [e.kind for e in events]

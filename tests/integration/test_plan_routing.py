@@ -91,7 +91,10 @@ def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stac
     events = live.incident_events(incident.id)
     failed = next(e.detail for e in events if e.kind == "agency_failed")
     assert failed["agency"] == "fire" and failed["next"] == "queue:operators"
-    assert events[-1].detail["reason"] == "agency fire unreachable"
+    route = [e.detail for e in events if e.kind == "route"][-1]
+    assert route["reason"] == "agency fire unreachable"
+    # Fire is one of Kotim's urgent agencies: its caller goes ahead in the queue.
+    assert route["priority"] == "urgent" and incident.priority == "urgent" and incident.flags == "agency_failed"
 
 
 def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack) -> None:
@@ -102,7 +105,9 @@ def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack)
     incident = _closed(live, caller)
     kinds = _kinds(live, incident)
     assert kinds.count("wrong_input") == 2
-    assert kinds[-1] == "route" and incident.route == "queue:operators"
+    assert [k for k in kinds if k in ("wrong_input", "route")][-1] == "route" and incident.route == "queue:operators"
+    # Nobody answered before the caller hung up: the number is on the callback list.
+    assert kinds[-1] == "callback_listed"
     # The first key cut the greeting short; being wrong, it brought "not an option" and the menu.
     prompts = [e.detail["prompts"] for e in live.incident_events(incident.id) if e.kind == "prompt"]
     assert prompts == ["greeting", "invalid,main_menu"]
