@@ -330,6 +330,9 @@ class Stack:
             sipp.wait()
         return sipp
 
+    def operator_password(self, name: str) -> str:
+        return load_or_create(self.settings.data_path, (name,)).operator_password(name)
+
     def register_operator(self, name: str, port: int, *, login: bool = True) -> None:
         """A SIPp softphone registers as operator `name` on `port`; `login` also puts the
         operator in the queues (through the app's command, as a supervisor would)."""

@@ -178,6 +178,10 @@ def test_an_urgent_caller_is_answered_before_one_who_waited_longer(live: Stack) 
     assert incident_b.priority == "urgent" and "redial" in (incident_b.flags or "")
     incident_a = live.incident_for(a)
     assert incident_a is not None and incident_a.priority == "normal"
+    # While they waited, app_queue told them their place, in Indonesian, from our prompts.
+    log = live.layout.messages_log.read_text(errors="replace")
+    # (Asterisk logs the name it was given; it reads the file from the caller's language folder.)
+    assert re.search(r"Playing '[^']*/sounds/_system/queue-(youarenext|thereare)\.\w+' \(language 'id'\)", log)
 
 
 def test_a_silent_caller_who_presses_the_help_key_goes_urgent_and_is_flagged(live: Stack) -> None:
@@ -251,3 +255,69 @@ def test_the_queue_state_is_resynced_after_the_ami_connection_drops(live: Stack)
     # And the app can act through the new session.
     live.ivr112("operators", "login", OPERATOR)
     wait_for("the operator back in", lambda: OPERATOR in live.queue_members())
+
+
+def test_the_softphone_feature_codes_log_in_pause_resume_and_log_out(live: Stack) -> None:
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port, login=False)
+    password = live.operator_password(OPERATOR)
+
+    def dial(code: str) -> None:
+        run = live.sipp("operator_dial", *sipp_args(("operator", OPERATOR)), "-s", code, "-au", OPERATOR, "-ap", password,
+                        port=port, timeout=20)
+        assert run.returncode == 0, run.report()
+
+    dial("*11")
+    wait_for("the login", lambda: live.board()[OPERATOR]["status"] == "ready")
+    assert OPERATOR in live.queue_members()
+    dial("*13")
+    wait_for("the pause", lambda: live.board()[OPERATOR]["status"] == "paused")
+    assert live.board()[OPERATOR]["reason"] == "softphone"
+    dial("*14")
+    wait_for("the resume", lambda: live.board()[OPERATOR]["status"] == "ready")
+    dial("*12")
+    wait_for("the logout", lambda: live.board()[OPERATOR]["status"] == "logged_out")
+    assert OPERATOR not in live.queue_members()
+
+
+def _answered_call(live: Stack, caller: str, hold_ms: int) -> tuple[Sipp, Sipp, Incident]:
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port)
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", str(hold_ms))], background=True, timeout=60)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    return operator, call, incident
+
+
+def test_an_answered_caller_is_transferred_blind_to_the_police_with_their_number(live: Stack) -> None:
+    caller = "081250005040"
+    operator, call, incident = _answered_call(live, caller, 9000)
+    police = live.sipp("answer", port=live.trunk_ports[5071], background=True, timeout=60)
+    moved = live.ivr112("transfer", str(incident.id), "police")
+    assert "to: kotim-police" in moved.stdout
+    assert operator.wait() == 0, operator.report()  # the operator is released at once
+    assert call.wait() == 0, call.report()
+    assert police.wait() == 0, police.report()
+    assert _from_users(police) == [caller]
+    assert ("transfer", "blind") in [(e.kind, e.detail.get("mode")) for e in live.incident_events(incident.id)]
+
+
+def test_a_three_way_conference_keeps_caller_and_police_together_after_the_operator_leaves(live: Stack) -> None:
+    caller = "081250005041"
+    port = live.sipp_port()
+    live.register_operator(OPERATOR, port)
+    # The operator's softphone hangs up 4 s after answering; the caller stays 14 s.
+    operator = live.sipp("answer_bye", "-d", "4000", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "14000")], background=True, timeout=60)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    police = live.sipp("answer", port=live.trunk_ports[5071], background=True, timeout=60)
+    live.ivr112("transfer", str(incident.id), "police", "--conference")
+    assert operator.wait() == 0, operator.report()
+    assert call.wait() == 0, call.report()
+    # The police line stayed until the caller hung up (their BYE reached it), with the caller's number.
+    assert police.wait() == 0, police.report()
+    assert _from_users(police) == [caller]
+    log = live.layout.messages_log.read_text(errors="replace")
+    assert "ivr112-conference" in log and f"ivr112-{incident.id}" in log
