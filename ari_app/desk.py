@@ -153,8 +153,13 @@ class Desk:
             await self._incident_event(fields.get("Uniqueid", ""), "queue_joined",
                                        {"queue": fields.get("Queue", ""), "position": fields.get("Position", "")})
         elif event.name == "QueueCallerAbandon":
-            await self._incident_event(fields.get("Uniqueid", ""), "queue_abandoned",
-                                       {"queue": fields.get("Queue", ""), "hold_s": fields.get("HoldTime", "")})
+            known = await self._incident_event(fields.get("Uniqueid", ""), "queue_abandoned",
+                                               {"queue": fields.get("Queue", ""), "hold_s": fields.get("HoldTime", "")})
+            caller = fields.get("CallerIDNum", "")
+            if not known and caller:
+                # A call the app never saw (it was down when the call came: the fallback queued it).
+                await self.store.run(lambda s: callbacks.missed(s, caller, None))
+                log.warning("caller %s hung up in the queue with no incident (it never went through the app): on the callback list", caller)
         elif event.name == "BlindTransfer":
             await self._incident_event(fields.get("TransfereeUniqueid", ""), "transferred",
                                        {"to": fields.get("Extension", ""), "by": fields.get("TransfererChannel", "")})
@@ -176,6 +181,7 @@ class Desk:
             return incident.id
 
         incident_id = await self.store.run(record)
+        self.board.get(name).incident_id = incident_id
         if incident_id is None:
             # A call that never met the app (fallback): still no callback needed.
             caller = change.detail.get("caller", "")
@@ -183,16 +189,18 @@ class Desk:
                 await self.store.run(lambda s: callbacks.answered(s, caller, reason=f"answered by {name}"))
         log.info("operator %s answered %s (incident %s)", name, change.detail.get("caller", "?"), incident_id)
 
-    async def _incident_event(self, channel: str, kind: str, detail: dict[str, str]) -> None:
+    async def _incident_event(self, channel: str, kind: str, detail: dict[str, str]) -> bool:
+        """Add an event to the incident of a caller's channel; False when there is none."""
         if not channel:
-            return
+            return False
 
-        def record(s: IncidentStore) -> None:
+        def record(s: IncidentStore) -> bool:
             incident = s.by_channel(channel)
             if incident is not None:
                 s.add_event(incident.id, kind, detail)
+            return incident is not None
 
-        await self.store.run(record)
+        return await self.store.run(record)
 
     async def _log(self, operator: str, action: str, detail: dict[str, str]) -> None:
         log.info("operator %s: %s %s", operator, action, detail or "")

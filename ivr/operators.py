@@ -60,6 +60,7 @@ class OperatorState:
     caller_channel: str = ""  # the caller's channel (its uniqueid) of the call in hand
     caller_number: str = ""
     agent_channel: str = ""  # the operator's own channel on that call (for transfers)
+    incident_id: int | None = None  # the incident in hand (screen data for the console)
     answered_at: str = ""
     wrapup_until: str = ""
     calls_taken: int = 0
@@ -86,7 +87,7 @@ class OperatorState:
         return {
             "name": self.name, "status": self.status(), "queues": sorted(self.queues), "paused": self.paused,
             "reason": self.reason, "caller_channel": self.caller_channel or None, "caller_number": self.caller_number or None,
-            "answered_at": self.answered_at or None, "calls_taken": self.calls_taken, "since": self.since,
+            "answered_at": self.answered_at or None, "incident_id": self.incident_id, "calls_taken": self.calls_taken, "since": self.since,
         }
 
 
@@ -185,6 +186,7 @@ class Board:
         if event in ("AgentComplete", "AgentDump"):
             held = o.caller_channel
             o.caller_channel, o.caller_number, o.answered_at, o.agent_channel = "", "", "", ""
+            o.incident_id = None
             o.device = NOT_INUSE
             wrap = self.wrapup_s.get(queue, 0)
             o.wrapup_until = (datetime.fromisoformat(now()) + timedelta(seconds=wrap)).isoformat(timespec="milliseconds")

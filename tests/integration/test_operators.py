@@ -287,6 +287,8 @@ def _answered_call(live: Stack, caller: str, hold_ms: int) -> tuple[Sipp, Sipp, 
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "500",
                      steps=[("pause", "1000"), ("dtmf", "0"), ("pause", str(hold_ms))], background=True, timeout=60)
     incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    # The board knows which incident the operator now holds (the console's screen pop).
+    assert wait_for("the screen data", lambda: live.board()[OPERATOR]["incident_id"]) == incident.id
     return operator, call, incident
 
 
@@ -321,3 +323,19 @@ def test_a_three_way_conference_keeps_caller_and_police_together_after_the_opera
     assert _from_users(police) == [caller]
     log = live.layout.messages_log.read_text(errors="replace")
     assert "ivr112-conference" in log and f"ivr112-{incident.id}" in log
+
+
+def test_a_caller_queued_by_the_fallback_while_the_app_was_down_and_who_hangs_up_is_still_listed(live: Stack) -> None:
+    caller = "081250005050"
+    # operator1 is logged in but its softphone never answers (nothing listens on its port).
+    live.register_operator(OPERATOR, live.sipp_port())
+    live.app_stop()
+    try:
+        call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "25000", background=True, timeout=60)
+        wait_for("the caller in the queue", lambda: "wait:" in live.asterisk_cli("queue show kotim-operators"), timeout=20)
+    finally:
+        live.app_start()
+    assert call.wait() == 0, call.report()
+    entry = wait_for("the callback entry", lambda: next((c for c in live.api("/api/callbacks") if c["number"] == caller), None))
+    assert entry["incident_id"] is None and entry["status"] == "open"
+    assert live.incident_for(caller) is None
