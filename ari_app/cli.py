@@ -15,6 +15,7 @@
     ivr112 classify INCIDENT CATEGORY --operator NAME    emergency, information, prank, ghost
     ivr112 transfer INCIDENT AGENCY [--conference]       an answered caller to an agency
     ivr112 prank clear NUMBER           lift a prank flag
+    ivr112 console password NAME        a console login (generated, shown once; scrypt in the store)
     ivr112 cells import FILE.csv        the serving-cell table
     ivr112 aml token NAME | aml sms --from N TEXT   AML gateways
     ivr112 retention run                delete positions and recordings past retention_days
@@ -345,6 +346,30 @@ def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    """Set a console password (generated unless given on stdin) for an operator or supervisor."""
+    from ivr.passwords import hash_password, new_password
+
+    roles = {op.name: "operator" for op in settings.operators} | {name: "supervisor" for name in settings.supervisors}
+    role = roles.get(args.name)
+    if role is None:
+        known = ", ".join(sorted(roles)) or "none"
+        print(f"ivr112: no operator or supervisor named {args.name!r} in the settings; known: {known}", file=sys.stderr)
+        return 1
+    password = sys.stdin.readline().strip() if args.stdin else new_password()
+    if len(password) < 10:
+        print("ivr112: a console password needs at least 10 characters", file=sys.stderr)
+        return 1
+    store = open_store(settings.data_path)
+    try:
+        store.set_console_password(args.name, role, hash_password(password))
+    finally:
+        store.close()
+    print(f"console account {args.name} ({role}): password {password}" if not args.stdin else f"console account {args.name} ({role}): password set")
+    print(f"log in at http://{settings.http_host}:{settings.http_port}/")
+    return 0
+
+
 def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
     secrets = _secrets(settings)
     print(f"file:           {settings.data_path / 'secrets.yaml'} (mode 0600)")
@@ -466,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number")
     p.add_argument("--by", default="supervisor")
     p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/numbers/{a.number}/clear", {"by": a.by}))
+
+    p = sub.add_parser("console", help="console accounts: set an operator's or supervisor's password (scrypt-hashed)")
+    p.add_argument("action", choices=("password",))
+    p.add_argument("name")
+    p.add_argument("--stdin", action="store_true", help="read the password from standard input instead of generating one")
+    p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("secrets", help="the generated secrets")
     p.add_argument("action", choices=("show",))

@@ -115,6 +115,8 @@ class PeerRegistry(Protocol):
 
     def recording_started(self, name: str, channel_id: str) -> None: ...
 
+    def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None: ...
+
 
 @dataclass
 class AgencyDial:
@@ -677,3 +679,4 @@ class CallController:
     async def _event(self, kind: str, detail: dict[str, str]) -> None:
         if self.incident is not None:
             await self.store.add_event(self.incident.id, kind, detail)
+            self.peers.incident_changed(self.incident.id, kind, detail)

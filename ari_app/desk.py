@@ -11,6 +11,7 @@ connection loses nothing that matters.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ari_app.ami import AmiClient, AmiError, AmiEvent
@@ -32,7 +33,9 @@ class DeskError(Ivr112Error):
 
 
 class Desk:
-    def __init__(self, settings: Settings, secrets: Secrets, plans: Any, store: AsyncStore) -> None:
+    def __init__(self, settings: Settings, secrets: Secrets, plans: Any, store: AsyncStore,
+                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.publish = publish
         self.settings = settings
         self.plans = plans  # PlanRegistry: .current is the PlanSet being served
         self.store = store
@@ -205,6 +208,8 @@ class Desk:
     async def _log(self, operator: str, action: str, detail: dict[str, str]) -> None:
         log.info("operator %s: %s %s", operator, action, detail or "")
         await self.store.run(lambda s: s.log_operator(operator, action, detail))
+        if self.publish is not None:
+            self.publish("operator", {**self.board.get(operator).view(), "action": action})
 
     def holding(self, incident_channel: str) -> str | None:
         return self.board.holding(incident_channel)

@@ -25,8 +25,10 @@ from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, ARI_USER, agency_exten, carrier_dial, carrier_endpoint
 from ari_app.callback_call import CallbackCall
+from ari_app.console_auth import Sessions
 from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
 from ari_app.desk import Desk, DeskError
+from ari_app.live import Hub
 from ari_app.locating import Locator
 from ari_app.storage import AsyncStore
 from ivr import callbacks, prompts
@@ -103,7 +105,9 @@ class Service:
         self.live_calls: dict[str, str] = {}
         # Recordings a call asked for, by name: their end comes back to that call.
         self.recordings: dict[str, str] = {}
-        self.desk = Desk(settings, secrets, self.plans, self.store)
+        self.hub = Hub()
+        self.sessions = Sessions(secrets.console_secret)
+        self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish)
         # Operators' callbacks being placed, by each of their two channels.
         self.callback_calls: dict[str, CallbackCall] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -135,6 +139,9 @@ class Service:
 
     def recording_started(self, name: str, channel_id: str) -> None:
         self.recordings[name] = channel_id
+
+    def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
+        self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
 
     def call_started(self, number: str, channel_id: str) -> None:
         key = _msisdn(number)

@@ -6,32 +6,35 @@ under `/api/` needs `Authorization: Bearer <console_secret>` from the generated 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import hmac
 import json
+import logging
 
 from aiohttp import web
 
+from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, secure_cookie
 from ari_app.desk import DeskError
 from ari_app.service import APP_KEY, Service
 from ivr import callbacks, classify
+from ivr.passwords import hash_password, verify_password
 
 routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
 
 
 def _service(request: web.Request) -> Service:
     return request.app[APP_KEY]
 
 
+def _who(request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
+    """The logged-in person (or the system's bearer key); 401/403 otherwise."""
+    return _service(request).sessions.who(request, role=role, changes=changes)
+
+
 def _authorised(request: web.Request) -> None:
-    service = _service(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), service.secrets.console_secret.encode()):
-        raise web.HTTPUnauthorized(
-            text='{"error": "login required: send Authorization: Bearer <console_secret> (ivr112 secrets show)"}',
-            content_type="application/json",
-        )
+    """Reading: any logged-in person or the bearer key."""
+    _who(request)
 
 
 @routes.get("/health")
@@ -108,7 +111,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/reload")
 async def reload(request: web.Request) -> web.Response:
-    _authorised(request)
+    _who(request, role=SUPERVISOR, changes=True)
     result = await _service(request).reload()
     body = {"ok": result.ok, "problems": list(result.problems), "plans": list(result.plans)}
     return web.json_response(body, status=200 if result.ok else 422)
@@ -142,10 +145,13 @@ async def operators(request: web.Request) -> web.Response:
 
 @routes.post("/api/operators/{name}/{action:login|logout|pause|resume}")
 async def operator_action(request: web.Request) -> web.Response:
-    """Log an operator in to every queue, out, pause them (form: reason) or resume them."""
-    _authorised(request)
+    """Log an operator in to every queue, out, pause them (form: reason) or resume them.
+    An operator acts for themselves; a supervisor for anyone."""
+    me = _who(request, changes=True)
     desk = _service(request).desk
     name, action = request.match_info["name"], request.match_info["action"]
+    if not me.supervisor and me.name != name:
+        raise _error(web.HTTPForbidden, f"{me.name} may change only their own state, not {name}'s")
     form = await _form(request)
     try:
         if action == "login":
@@ -181,9 +187,9 @@ async def callback_list(request: web.Request) -> web.Response:
 @routes.post("/api/callbacks/{number}/call")
 async def callback_call(request: web.Request) -> web.Response:
     """Call a number back (form: operator): the operator's softphone rings first."""
-    _authorised(request)
+    me = _who(request, changes=True)
     number = request.match_info["number"]
-    operator = (await _form(request)).get("operator", "")
+    operator = (await _form(request)).get("operator", "") if me.supervisor else me.name
     try:
         call = await _service(request).place_callback(number, operator)
     except callbacks.CallbackRefused as exc:
@@ -196,10 +202,11 @@ async def callback_call(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/classify")
 async def classify_incident(request: web.Request) -> web.Response:
     """What the call was (form: category = emergency|information|prank|ghost, operator, notes)."""
-    _authorised(request)
+    me = _who(request, changes=True)
     incident_id = _incident_id(request)
     form = await _form(request)
-    category, by, notes = form.get("category", ""), form.get("operator", ""), form.get("notes", "")
+    category, notes = form.get("category", ""), form.get("notes", "")
+    by = form.get("operator", "") if me.via == "bearer" else me.name
     if not by:
         raise _error(web.HTTPBadRequest, "say who classifies: operator=NAME")
     try:
@@ -212,7 +219,7 @@ async def classify_incident(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     """Send the caller to an agency (form: agency, mode = blind|conference)."""
-    _authorised(request)
+    _who(request, changes=True)
     incident_id = _incident_id(request)
     form = await _form(request)
     try:
@@ -225,8 +232,61 @@ async def transfer(request: web.Request) -> web.Response:
 @routes.post("/api/numbers/{number}/clear")
 async def clear_number(request: web.Request) -> web.Response:
     """A supervisor lifts a number's prank flag (form: by)."""
-    _authorised(request)
+    me = _who(request, role=SUPERVISOR, changes=True)
     number = request.match_info["number"]
-    by = (await _form(request)).get("by", "") or "supervisor"
+    by = ((await _form(request)).get("by", "") or "supervisor") if me.via == "bearer" else me.name
     await _service(request).store.run(lambda s: classify.clear(s, number, by=by))
     return web.json_response({"ok": True, "number": number})
+
+
+# Console sessions and the live stream ------------------------------------------------------
+
+
+@routes.post("/console/login")
+async def console_login(request: web.Request) -> web.Response:
+    """Form: name, password. Sets the session cookie; answers the CSRF token and the role."""
+    service = _service(request)
+    form = await _form(request)
+    name, password = form.get("name", ""), form.get("password", "")
+    row = await service.store.run(lambda s: s.console_user(name)) if name else None
+    loop = asyncio.get_running_loop()
+    # scrypt is slow on purpose: off the event loop, and run even for unknown names.
+    ok = await loop.run_in_executor(None, verify_password, password, row["password_hash"] if row else _DUMMY_HASH)
+    if row is None or not ok:
+        log.warning("console login refused for %r from %s", name[:40], request.remote)
+        raise _error(web.HTTPUnauthorized, "wrong name or password")
+    key, session = service.sessions.open(name, row["role"])
+    response = web.json_response({"name": name, "role": row["role"], "csrf": session.csrf})
+    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure_cookie(request), path="/")
+    log.info("console login: %s (%s)", name, row["role"])
+    return response
+
+
+@routes.post("/console/logout")
+async def console_logout(request: web.Request) -> web.Response:
+    service = _service(request)
+    _who(request, changes=True)
+    service.sessions.close(request.cookies.get(COOKIE, ""))
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.get("/console/session")
+async def console_session(request: web.Request) -> web.Response:
+    """Who this browser is logged in as, and its CSRF token (for a reloaded page)."""
+    service = _service(request)
+    session = service.sessions.get(request.cookies.get(COOKIE, ""))
+    if session is None:
+        raise _error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
+    return web.json_response({"name": session.principal.name, "role": session.principal.role, "csrf": session.csrf})
+
+
+@routes.get("/api/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: operators' states and incident steps, as they happen."""
+    _who(request)
+    return await _service(request).hub.stream(request)
+
+
+_DUMMY_HASH = hash_password("not a real password")

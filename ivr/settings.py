@@ -76,6 +76,10 @@ class Settings:
     aml_gateways: tuple[AmlGateway, ...] = _setting(
         (), "AML senders (list of name, addresses); each gets a generated token (`ivr112 aml token NAME`); only in YAML."
     )
+    supervisors: tuple[str, ...] = _setting(
+        ("supervisor1",),
+        "Names of the console's supervisor accounts (list; comma-separated in the environment); operators log in to the console with their operator name.",
+    )
     aml_rate_per_minute: int = _setting(120, "Most AML messages one gateway may send per minute; more are answered 429.")
     retention_days: int = _setting(
         90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."
@@ -112,10 +116,11 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name == "plans":
+    if name in ("plans", "supervisors"):
         items = raw.split(",") if isinstance(raw, str) else raw
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
-            raise ConfigError(f"{origin}: 'plans' must be a list of plan files, found {raw!r}")
+            what = "plan files" if name == "plans" else "account names"
+            raise ConfigError(f"{origin}: {name!r} must be a list of {what}, found {raw!r}")
         return tuple(i.strip() for i in items)
     try:
         if kind in ("int", int):

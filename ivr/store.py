@@ -137,6 +137,13 @@ def m003_operators_callbacks_classification(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m004_console_users(db: sqlite_utils.Database) -> None:
+    db["console_users"].create(  # type: ignore[union-attr]
+        {"name": str, "role": str, "password_hash": str, "changed_at": str}, pk="name", not_null={"role", "password_hash"},
+    )
+
+
 def now() -> str:
     """UTC time as ISO text with milliseconds: sortable and unambiguous across time zones."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -412,6 +419,16 @@ class IncidentStore:
         where, args = ("operator = ?", [operator]) if operator else (None, [])
         rows = self.db["operator_log"].rows_where(where, args, order_by="id desc", limit=limit)
         return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
+
+    def set_console_password(self, name: str, role: str, password_hash: str) -> None:
+        with self.db.conn:
+            self.db["console_users"].insert(  # type: ignore[union-attr]
+                {"name": name, "role": role, "password_hash": password_hash, "changed_at": now()}, replace=True
+            )
+
+    def console_user(self, name: str) -> dict[str, Any] | None:
+        rows = list(self.db["console_users"].rows_where("name = ?", [name]))
+        return rows[0] if rows else None
 
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""

@@ -1,0 +1,104 @@
+"""Who is asking: console sessions (operators and supervisors) and the scripts' bearer key.
+
+- A person logs in with name and password (`POST /console/login`); passwords are scrypt
+  hashes in the store (`ivr112 console password NAME` sets one). The answer sets an
+  HttpOnly, SameSite=Strict session cookie (Secure whenever the browser talks HTTPS or to
+  this machine) and returns the session's CSRF token.
+- Every request that changes something and rides on the cookie must carry that token in
+  `X-CSRF-Token`; reading needs only the cookie.
+- Scripts and the `ivr112` command send `Authorization: Bearer <console_secret>` and act
+  as the system (supervisor rights; no cookie, so no CSRF).
+Sessions live in the app's memory for `SESSION_HOURS` (a restart asks everyone to log in
+again: a shift change, not data loss).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+
+COOKIE = "ivr112_session"
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_HOURS = 12
+OPERATOR, SUPERVISOR = "operator", "supervisor"
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str  # operator or supervisor
+    via: str  # "session" or "bearer"
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role == SUPERVISOR
+
+
+@dataclass
+class Session:
+    principal: Principal
+    csrf: str
+    expires: float
+
+
+def _json_error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+
+
+class Sessions:
+    def __init__(self, console_secret: str) -> None:
+        self.console_secret = console_secret
+        self._sessions: dict[str, Session] = {}
+
+    def open(self, name: str, role: str) -> tuple[str, Session]:
+        key = secrets.token_urlsafe(32)
+        session = Session(Principal(name, role, "session"), secrets.token_urlsafe(24), time.monotonic() + SESSION_HOURS * 3600)
+        self._sessions[key] = session
+        return key, session
+
+    def close(self, key: str) -> None:
+        self._sessions.pop(key, None)
+
+    def get(self, key: str) -> Session | None:
+        session = self._sessions.get(key)
+        if session is None or session.expires < time.monotonic():
+            self._sessions.pop(key, None)
+            return None
+        return session
+
+    def who(self, request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
+        """The caller of `request`, or a 401/403 with what to do. `changes`: the request
+        alters state, so a cookie-borne session must show its CSRF token."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer":
+            if not hmac.compare_digest(token.encode(), self.console_secret.encode()):
+                raise _json_error(web.HTTPUnauthorized, "wrong key: send Authorization: Bearer <console_secret> (ivr112 secrets show)")
+            return Principal("system", SUPERVISOR, "bearer")
+        session = self.get(request.cookies.get(COOKIE, ""))
+        if session is None:
+            raise _json_error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
+        if changes and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), session.csrf.encode()):
+            raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER}: reload the console and try again")
+        if role == SUPERVISOR and not session.principal.supervisor:
+            raise _json_error(web.HTTPForbidden, "only a supervisor may do this")
+        return session.principal
+
+
+def secure_cookie(request: web.Request) -> bool:
+    """Secure cookies need HTTPS, except that browsers treat this machine as secure too."""
+    if request.secure:
+        return True
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,64 @@
+"""Live updates for the console: a small fan-out hub and its server-sent-events stream.
+
+Publishers (the call controllers, the operators' desk) call `publish(kind, data)`; each
+open stream gets every message in order. A slow or gone browser never slows a call: its
+queue is bounded and it is dropped (it reconnects, as EventSource does by itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 200
+KEEPALIVE_S = 15.0
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
+
+    @property
+    def listeners(self) -> int:
+        return len(self._queues)
+
+    def publish(self, kind: str, data: dict[str, Any]) -> None:
+        for queue in list(self._queues):
+            try:
+                queue.put_nowait((kind, data))
+            except asyncio.QueueFull:
+                log.warning("a console stream fell behind; closing it (the page reconnects)")
+                self._queues.discard(queue)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """`text/event-stream`: one `event: <kind>` with JSON `data:` per message."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(QUEUE_LIMIT)
+        self._queues.add(queue)
+        try:
+            await response.write(b"event: hello\ndata: {}\n\n")
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    await response.write(b": keepalive\n\n")
+                    continue
+                if item is None:
+                    break
+                kind, data = item
+                await response.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._queues.discard(queue)
+        return response

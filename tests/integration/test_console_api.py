@@ -1,0 +1,127 @@
+"""The console's API on the running app: logins with hashed passwords, sessions, CSRF,
+roles, and the live stream; every refusal a clear JSON error."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.integration.stack import Stack, wait_for
+
+pytestmark = pytest.mark.asterisk
+
+
+class Browser:
+    """A cookie-keeping HTTP client, as a browser page is. (Python's cookie jar will not send
+    a Secure cookie over http://127.0.0.1, which browsers do; so the cookie is kept here.)"""
+
+    def __init__(self, live: Stack) -> None:
+        self.base = f"http://{live.settings.http_host}:{live.settings.http_port}"
+        self.cookie = ""
+        self.csrf = ""
+        self.set_cookie = ""
+
+    def request(self, method: str, path: str, form: dict[str, str] | None = None, *, csrf: str | None = None) -> urllib.request.Request:
+        data = urllib.parse.urlencode(form).encode() if form is not None else (b"" if method == "POST" else None)
+        headers = {"X-CSRF-Token": self.csrf if csrf is None else csrf}
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        return urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+
+    def call(self, method: str, path: str, form: dict[str, str] | None = None, *, csrf: str | None = None) -> tuple[int, Any]:
+        try:
+            with urllib.request.urlopen(self.request(method, path, form, csrf=csrf), timeout=10) as resp:
+                cookie = resp.headers.get("Set-Cookie", "")
+                if cookie:
+                    self.set_cookie = cookie
+                    self.cookie = cookie.split(";", 1)[0] if "=;" not in cookie.split(";", 1)[0] + ";" else ""
+                return resp.status, json.load(resp)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def login(self, name: str, password: str) -> tuple[int, Any]:
+        status, body = self.call("POST", "/console/login", {"name": name, "password": password})
+        if status == 200:
+            self.csrf = body["csrf"]
+        return status, body
+
+
+def _password(live: Stack, name: str) -> str:
+    out = live.ivr112("console", "password", name).stdout
+    return out.split("password ", 1)[1].split()[0]
+
+
+def test_logins_sessions_csrf_and_roles_refuse_clearly(live: Stack) -> None:
+    operator_pw, supervisor_pw = _password(live, "operator1"), _password(live, "supervisor1")
+    stored = live.read(lambda s: s.console_user("operator1"))
+    assert stored is not None and stored["password_hash"].startswith("scrypt$") and operator_pw not in stored["password_hash"]
+
+    anonymous = Browser(live)
+    status, body = anonymous.call("GET", "/api/operators")
+    assert status == 401 and "login required" in body["error"]
+    status, body = anonymous.login("operator1", "not-the-password")
+    assert status == 401 and body["error"] == "wrong name or password"
+    status, body = anonymous.login("nobody", "whatever-it-is")
+    assert status == 401
+
+    op = Browser(live)
+    status, body = op.login("operator1", operator_pw)
+    assert status == 200 and body["role"] == "operator" and body["csrf"]
+    flags = op.set_cookie.lower()
+    assert "httponly" in flags and "samesite=strict" in flags and "secure" in flags
+    assert op.call("GET", "/api/operators")[0] == 200
+    assert op.call("GET", "/console/session")[1]["name"] == "operator1"
+    # A change without the session's CSRF token is refused, with it accepted.
+    status, body = op.call("POST", "/api/operators/operator1/login", csrf="")
+    assert status == 403 and "X-CSRF-Token" in body["error"]
+    status, body = op.call("POST", "/api/operators/operator1/login", csrf="forged")
+    assert status == 403
+    assert op.call("POST", "/api/operators/operator1/login")[0] == 200
+    wait_for("operator1 in the queue", lambda: "operator1" in live.queue_members())
+    # An operator acts for themselves only; supervisor-only actions are refused.
+    status, body = op.call("POST", "/api/operators/operator2/login")
+    assert status == 403 and "only their own" in body["error"]
+    status, body = op.call("POST", "/api/numbers/081250000000/clear")
+    assert status == 403 and body["error"] == "only a supervisor may do this"
+    assert op.call("POST", "/api/reload")[0] == 403
+
+    sup = Browser(live)
+    assert sup.login("supervisor1", supervisor_pw)[1]["role"] == "supervisor"
+    assert sup.call("POST", "/api/operators/operator1/pause", {"reason": "rapat"})[0] == 200
+    wait_for("the pause", lambda: live.board()["operator1"]["status"] == "paused")
+    status, body = sup.call("POST", "/api/numbers/081250000000/clear")
+    assert status == 200
+    assert live.read(lambda s: list(s.db["number_clears"].rows_where("number = ?", ["081250000000"])))[0]["cleared_by"] == "supervisor1"
+
+    # Logging out ends the session.
+    assert op.call("POST", "/console/logout")[0] == 200
+    assert op.call("GET", "/api/operators")[0] == 401
+
+
+def test_the_live_stream_pushes_an_operators_change_to_the_page(live: Stack) -> None:
+    pw = _password(live, "supervisor1")
+    sup = Browser(live)
+    sup.login("supervisor1", pw)
+    received: list[str] = []
+
+    def listen() -> None:
+        with urllib.request.urlopen(sup.request("GET", "/api/stream"), timeout=20) as resp:
+            for raw in resp:
+                line = raw.decode().strip()
+                received.append(line)
+                if line.startswith("data:") and '"action": "login"' in line:
+                    return
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    wait_for("the stream to open", lambda: "event: hello" in received)
+    live.register_operator("operator2", live.sipp_port())
+    thread.join(timeout=15)
+    pushed = [json.loads(line[5:]) for line in received if line.startswith("data:") and "operator2" in line]
+    assert any(p["name"] == "operator2" and p["action"] == "login" and p["status"] == "ready" for p in pushed), received
