@@ -149,9 +149,9 @@ class Desk:
         fields = event.fields
         changes = self.board.apply(event.name, fields)
         for change in changes:
-            await self._log(change.operator, change.action, change.detail)
             if change.action == "answered":
-                await self._answered(change)
+                await self._answered(change)  # first: the pushed state then names the incident
+            await self._log(change.operator, change.action, change.detail)
         if event.name == "QueueCallerJoin":
             await self._incident_event(fields.get("Uniqueid", ""), "queue_joined",
                                        {"queue": fields.get("Queue", ""), "position": fields.get("Position", "")})

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+from pathlib import Path
 
 from aiohttp import web
 
@@ -18,6 +19,7 @@ from ari_app.desk import DeskError
 from ari_app.service import APP_KEY, Service
 from ivr import callbacks, classify
 from ivr.passwords import hash_password, verify_password
+from ivr.store import IncidentStore, now
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
@@ -60,7 +62,11 @@ async def incidents(request: web.Request) -> web.Response:
         limit = min(500, max(1, int(request.query.get("limit", "50"))))
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "limit must be a whole number"}', content_type="application/json") from None
-    rows = await _service(request).store.recent(limit)
+    number = request.query.get("number", "")
+    if number:
+        rows = await _service(request).store.run(lambda s: [i for i in s.recent(500) if i.caller_number == number][:limit])
+    else:
+        rows = await _service(request).store.recent(limit)
     return web.json_response([dataclasses.asdict(r) for r in rows])
 
 
@@ -216,6 +222,25 @@ async def classify_incident(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "incident_id": incident_id, "category": category})
 
 
+@routes.post("/api/incidents/{id}/close")
+async def close_incident(request: web.Request) -> web.Response:
+    """The operator is done with the incident (form: notes)."""
+    me = _who(request, changes=True)
+    incident_id = _incident_id(request)
+    notes = (await _form(request)).get("notes", "")[:2000]
+
+    def close(s: IncidentStore) -> bool:
+        if s.get(incident_id) is None:
+            return False
+        s.update(incident_id, closed_at=now(), **({"notes": notes} if notes else {}))
+        s.add_event(incident_id, "closed", {"by": me.name})
+        return True
+
+    if not await _service(request).store.run(close):
+        raise _error(web.HTTPNotFound, "no such incident")
+    return web.json_response({"ok": True, "incident_id": incident_id})
+
+
 @routes.post("/api/incidents/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     """Send the caller to an agency (form: agency, mode = blind|conference)."""
@@ -290,3 +315,46 @@ async def stream(request: web.Request) -> web.StreamResponse:
 
 
 _DUMMY_HASH = hash_password("not a real password")
+
+
+# The console page and what it draws ----------------------------------------------------------
+
+STATIC = Path(__file__).parent / "static"
+_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; media-src 'self'"
+
+
+@routes.get("/")
+async def console_page(request: web.Request) -> web.FileResponse:
+    """The operators' and supervisors' console: everything served from here, nothing from a CDN."""
+    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"})
+
+
+@routes.get("/static/{name:[a-z0-9_.-]+}")
+async def console_static(request: web.Request) -> web.FileResponse:
+    path = STATIC / request.match_info["name"]
+    if not path.is_file():
+        raise _error(web.HTTPNotFound, "no such file")
+    return web.FileResponse(path, headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"})
+
+
+@routes.get("/api/plan")
+async def plan_summary(request: web.Request) -> web.Response:
+    """The default plan as the console needs it: agencies (for transfer buttons) and numbers."""
+    _who(request)
+    plan = _service(request).plans.plan_for("")
+    return web.json_response({
+        "id": plan.id, "name": plan.name, "numbers": list(plan.numbers),
+        "agencies": [{"name": a.name, "label": a.label} for a in plan.agencies.values()],
+    })
+
+
+@routes.get("/api/boundaries")
+async def boundaries(request: web.Request) -> web.Response:
+    """The default plan's kecamatan GeoJSON: the console's map, drawn locally (no tiles)."""
+    _who(request)
+    service = _service(request)
+    plan = service.plans.plan_for("")
+    path = plan.location.boundaries_path(plan.source)
+    if path is None or not path.exists():
+        raise _error(web.HTTPNotFound, "the plan names no kecamatan boundaries")
+    return web.Response(body=path.read_bytes(), content_type="application/json")

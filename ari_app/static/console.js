@@ -1,0 +1,324 @@
+// The 112 console: plain JavaScript, no framework, nothing from the internet.
+// Live updates come as server-sent events from /api/stream; every change is a POST with
+// the session's CSRF token.
+"use strict";
+
+const TEXT = {
+  id: {
+    title: "Konsol 112", offline: "Terputus, menyambung ulang…", online: "Terhubung", logout: "Keluar",
+    login_title: "Masuk ke konsol", name: "Nama", password: "Kata sandi", login: "Masuk",
+    my_shift: "Giliran saya", status: "Status", queue_in: "Masuk antrean", pause: "Istirahat", resume: "Lanjut",
+    queue_out: "Keluar antrean", pause_reason: "Alasan istirahat", call_in_hand: "Panggilan yang ditangani",
+    prank_warning: "Nomor ini pernah diklasifikasikan sebagai panggilan iseng", caller: "Penelepon",
+    called: "Nomor dipanggil", carrier: "Operator seluler", language: "Bahasa", path: "Pilihan menu", route: "Tujuan",
+    waited: "Lama menunggu", flags: "Catatan sistem", location: "Lokasi", prior: "Panggilan sebelumnya",
+    classify: "Klasifikasi", emergency: "Darurat", information: "Informasi", prank: "Iseng", ghost: "Hening",
+    notes: "Catatan", transfer: "Sambungkan ke instansi", close: "Tutup insiden", callbacks: "Daftar panggil balik",
+    wall: "Papan pengawas", operator: "Petugas", call_back: "Panggil balik", conference: "konferensi",
+    classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
+    seconds: "detik",
+    states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
+              wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
+  },
+  en: {
+    title: "112 console", offline: "Disconnected, reconnecting…", online: "Connected", logout: "Log out",
+    login_title: "Log in to the console", name: "Name", password: "Password", login: "Log in",
+    my_shift: "My shift", status: "Status", queue_in: "Join queue", pause: "Pause", resume: "Resume",
+    queue_out: "Leave queue", pause_reason: "Pause reason", call_in_hand: "Call in hand",
+    prank_warning: "This number was classified as a prank caller before", caller: "Caller",
+    called: "Called number", carrier: "Carrier", language: "Language", path: "Menu path", route: "Route",
+    waited: "Waited", flags: "System flags", location: "Location", prior: "Earlier calls",
+    classify: "Classify", emergency: "Emergency", information: "Information", prank: "Prank", ghost: "Ghost",
+    notes: "Notes", transfer: "Transfer to agency", close: "Close incident", callbacks: "Callback list",
+    wall: "Supervisor wall", operator: "Operator", call_back: "Call back", conference: "conference",
+    classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
+    seconds: "seconds",
+    states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
+              wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
+  },
+};
+
+let lang = localStorage.getItem("ivr112.lang") || "id";
+let me = null;         // {name, role, csrf}
+let current = null;    // the incident shown
+let boundaries = null; // GeoJSON of the kecamatan
+let plan = null;
+const $ = (sel) => document.querySelector(sel);
+const t = (key) => TEXT[lang][key] || key;
+
+function translate() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
+  document.querySelectorAll("[data-tp]").forEach((el) => { el.placeholder = t(el.dataset.tp); });
+  $("#lang").textContent = lang === "id" ? "English" : "Bahasa Indonesia";
+}
+
+async function api(path, form) {
+  const options = { credentials: "same-origin", headers: {} };
+  if (form !== undefined) {
+    options.method = "POST";
+    options.headers["X-CSRF-Token"] = me ? me.csrf : "";
+    options.body = new URLSearchParams(form);
+  }
+  const response = await fetch(path, options);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.error || response.statusText);
+  return body;
+}
+
+function say(text) { $("#message").textContent = text; }
+
+// Log in -----------------------------------------------------------------------------------
+
+async function start(session) {
+  me = session;
+  $("#login-view").hidden = true;
+  $("#console-view").hidden = false;
+  $("#logout").hidden = false;
+  $("#who").textContent = `${me.name} (${me.role})`;
+  $("#wall").hidden = me.role !== "supervisor";
+  plan = await api("/api/plan");
+  boundaries = await api("/api/boundaries").catch(() => null);
+  drawTransferButtons();
+  await refreshBoard();
+  await refreshCallbacks();
+  listen();
+}
+
+$("#login").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const data = new FormData(event.target);
+  try {
+    await start(await api("/console/login", { name: data.get("name"), password: data.get("password") }));
+    $("#login-error").textContent = "";
+  } catch (err) {
+    $("#login-error").textContent = t("wrong_login");
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  await api("/console/logout", {}).catch(() => null);
+  location.reload();
+});
+
+$("#lang").addEventListener("click", () => {
+  lang = lang === "id" ? "en" : "id";
+  localStorage.setItem("ivr112.lang", lang);
+  translate();
+  if (!me) return;
+  drawTransferButtons();
+  refreshBoard();
+  refreshCallbacks();
+  if (current) showIncident(current.id);
+});
+
+// Live updates -----------------------------------------------------------------------------
+
+function listen() {
+  const stream = new EventSource("/api/stream");
+  stream.onopen = () => { $("#live").textContent = t("online"); $("#live").className = "live on"; $("#live").dataset.t = "online"; };
+  stream.onerror = () => { $("#live").textContent = t("offline"); $("#live").className = "live off"; $("#live").dataset.t = "offline"; };
+  stream.addEventListener("operator", (e) => {
+    const op = JSON.parse(e.data);
+    updateWall(op);
+    if (op.name === me.name) {
+      showMyState(op);
+      if (op.incident_id && (!current || current.id !== op.incident_id)) showIncident(op.incident_id);
+    }
+    if (op.action === "completed" || op.action === "answered") refreshCallbacks();
+  });
+  stream.addEventListener("incident", (e) => {
+    const change = JSON.parse(e.data);
+    if (current && change.id === current.id) showIncident(current.id);
+    if (change.kind === "callback_listed") refreshCallbacks();
+  });
+}
+
+async function refreshBoard() {
+  const board = await api("/api/operators");
+  board.operators.forEach(updateWall);
+  const mine = board.operators.find((o) => o.name === me.name);
+  if (mine) {
+    showMyState(mine);
+    if (mine.incident_id) showIncident(mine.incident_id);
+  }
+}
+
+function showMyState(op) {
+  $("#my-status").textContent = t("states")[op.status] || op.status;
+  $("#my-status").dataset.status = op.status;
+}
+
+function updateWall(op) {
+  if (me.role !== "supervisor") return;
+  let row = document.getElementById(`wall-${op.name}`);
+  if (!row) {
+    row = document.createElement("tr");
+    row.id = `wall-${op.name}`;
+    $("#wall-operators").appendChild(row);
+  }
+  row.replaceChildren(...[op.name, t("states")[op.status] || op.status, op.caller_number || ""].map((text) => {
+    const cell = document.createElement("td");
+    cell.textContent = text;
+    return cell;
+  }));
+}
+
+document.querySelectorAll("#shift [data-action]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    const form = button.dataset.action === "pause" ? { reason: $("#pause-reason").value || "istirahat" } : {};
+    try { await api(`/api/operators/${me.name}/${button.dataset.action}`, form); } catch (err) { say(err.message); }
+  });
+});
+
+// The call in hand ---------------------------------------------------------------------------
+
+function item(text) {
+  const li = document.createElement("li");
+  li.textContent = text;
+  return li;
+}
+
+async function showIncident(id) {
+  const incident = await api(`/api/incidents/${id}`);
+  current = incident;
+  $("#call").hidden = false;
+  $("#call").dataset.incident = String(id);
+  $("#c-caller").textContent = incident.caller_number || "-";
+  $("#c-called").textContent = incident.called_number;
+  $("#c-carrier").textContent = incident.carrier || "-";
+  $("#c-language").textContent = incident.language;
+  const path = incident.events.filter((e) => e.kind === "choice" || e.kind === "kecamatan" || e.kind === "silent_help")
+    .map((e) => e.detail.digits || e.detail.kecamatan || "");
+  $("#c-path").textContent = path.join(" → ") || t("none");
+  $("#c-route").textContent = `${incident.route || "-"} (${incident.priority || "normal"})`;
+  const waited = incident.queued_at && incident.operator_answered_at
+    ? Math.round((Date.parse(incident.operator_answered_at) - Date.parse(incident.queued_at)) / 1000) : null;
+  $("#c-waited").textContent = waited === null ? "-" : `${waited} ${t("seconds")}`;
+  $("#c-flags").textContent = incident.flags || t("none");
+  $("#c-locations").replaceChildren(...(incident.locations.length
+    ? incident.locations.map((l) => item(l.description + (l.hint ? " *" : ""))) : [item(t("none"))]));
+  drawMap(incident.locations);
+  $("#c-recordings").replaceChildren(...incident.recordings.map((r) => {
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.preload = "none";
+    audio.src = r.url;
+    audio.title = `${t("play")}: ${r.kind}`;
+    return audio;
+  }));
+  $("#c-category").textContent = incident.category ? `${t("classified")}: ${t(incident.category)}` : "";
+  if (incident.notes && document.activeElement !== $("#notes")) $("#notes").value = incident.notes;
+  const prior = (await api(`/api/incidents?number=${encodeURIComponent(incident.caller_number)}&limit=20`))
+    .filter((p) => p.id !== incident.id);
+  $("#c-prior").replaceChildren(...(prior.length
+    ? prior.map((p) => item(`${p.arrived_at.slice(0, 16).replace("T", " ")} — ${p.category ? t(p.category) : "-"}`)) : [item(t("none"))]));
+  $("#prank-warning").hidden = !prior.some((p) => p.category === "prank");
+}
+
+document.querySelectorAll("#classify [data-category]").forEach((button) => {
+  button.addEventListener("click", async () => {
+    if (!current) return;
+    try {
+      await api(`/api/incidents/${current.id}/classify`, { category: button.dataset.category, notes: $("#notes").value });
+      await showIncident(current.id);
+    } catch (err) { say(err.message); }
+  });
+});
+
+$("#close-incident").addEventListener("click", async () => {
+  if (!current) return;
+  try {
+    await api(`/api/incidents/${current.id}/close`, { notes: $("#notes").value });
+    current = null;
+    $("#call").hidden = true;
+  } catch (err) { say(err.message); }
+});
+
+function drawTransferButtons() {
+  const box = $("#transfer");
+  box.replaceChildren();
+  for (const agency of plan.agencies) {
+    for (const mode of ["blind", "conference"]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.agency = agency.name;
+      button.dataset.mode = mode;
+      button.textContent = mode === "blind" ? agency.label : `${agency.label} (${t("conference")})`;
+      button.addEventListener("click", async () => {
+        if (!current) return;
+        try { await api(`/api/incidents/${current.id}/transfer`, { agency: agency.name, mode }); } catch (err) { say(err.message); }
+      });
+      box.appendChild(button);
+    }
+  }
+}
+
+// The map: the kecamatan drawn from the plan's own GeoJSON, positions with their circles.
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function drawMap(locations) {
+  const svg = $("#map");
+  svg.replaceChildren();
+  if (!boundaries) return;
+  const rings = [];
+  for (const f of boundaries.features) {
+    const g = f.geometry;
+    const polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
+    for (const poly of polys) rings.push({ name: f.properties.kecamatan || f.properties.name, ring: poly[0] });
+  }
+  const all = rings.flatMap((r) => r.ring);
+  const lons = all.map((p) => p[0]), lats = all.map((p) => p[1]);
+  const minLon = Math.min(...lons), maxLon = Math.max(...lons), minLat = Math.min(...lats), maxLat = Math.max(...lats);
+  const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
+  const scale = 580 / Math.max((maxLon - minLon) * k, maxLat - minLat);
+  const x = (lon) => 10 + (lon - minLon) * k * scale;
+  const y = (lat) => 10 + (maxLat - lat) * scale;
+  for (const r of rings) {
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", "M" + r.ring.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("L") + "Z");
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = r.name;
+    path.appendChild(title);
+    svg.appendChild(path);
+  }
+  for (const l of locations) {
+    if (l.latitude === null || l.longitude === null) continue;
+    const cx = x(l.longitude), cy = y(l.latitude);
+    const area = document.createElementNS(SVG, "circle");
+    area.setAttribute("class", "area");
+    area.setAttribute("cx", cx); area.setAttribute("cy", cy);
+    area.setAttribute("r", Math.max(3, ((l.radius_m || 0) / 111320) * scale));
+    const dot = document.createElementNS(SVG, "circle");
+    dot.setAttribute("class", "dot");
+    dot.setAttribute("cx", cx); dot.setAttribute("cy", cy); dot.setAttribute("r", 3);
+    dot.dataset.source = l.source;
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = l.description;
+    dot.appendChild(title);
+    svg.append(area, dot);
+  }
+}
+
+// Callbacks --------------------------------------------------------------------------------------
+
+async function refreshCallbacks() {
+  const list = await api("/api/callbacks");
+  $("#callback-list").replaceChildren(...(list.length ? list.map((c) => {
+    const li = item(`${c.number} (${c.calls}×, ${c.status}) `);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = t("call_back");
+    button.disabled = c.status !== "open";
+    button.addEventListener("click", async () => {
+      try { await api(`/api/callbacks/${encodeURIComponent(c.number)}/call`, {}); await refreshCallbacks(); } catch (err) { say(err.message); }
+    });
+    li.appendChild(button);
+    return li;
+  }) : [item(t("none"))]));
+}
+
+// A reloaded page keeps its session.
+translate();
+api("/console/session").then(start).catch(() => null);

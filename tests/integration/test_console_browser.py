@@ -1,0 +1,88 @@
+"""The console in a real browser: headless Debian Chromium driven by Playwright, the app
+and Asterisk real, SIPp as caller and operator. Screenshots of a failed test are kept in
+the test's folder."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.stack import Stack, sipp_args, wait_for
+
+pytestmark = pytest.mark.asterisk
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def page(live: Stack, request: pytest.FixtureRequest) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make deps` installs it")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        tab = context.new_page()
+        try:
+            yield tab
+        finally:
+            rep = getattr(request.node, "rep_call", None)
+            if rep is not None and rep.failed:
+                shot = live.tmp / f"{request.node.name}.png"
+                tab.screenshot(path=str(shot), full_page=True)
+                print(f"screenshot of the failed page: {shot}")
+            context.close()
+            browser.close()
+
+
+def _log_in(live: Stack, page: Any, name: str) -> None:
+    password = live.ivr112("console", "password", name).stdout.split("password ", 1)[1].split()[0]
+    page.goto(f"http://{live.settings.http_host}:{live.settings.http_port}/")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#console-view:not([hidden])")
+    page.wait_for_selector("#live.on")
+
+
+def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_and_classifies_it(live: Stack, page: Any) -> None:
+    caller = "081250006001"
+    port = live.sipp_port()
+    live.register_operator("operator1", port, login=False)  # the softphone beside the page
+    _log_in(live, page, "operator1")
+    assert page.text_content("#my-status") == "di luar antrean"
+    page.click("#shift [data-action=login]")
+    page.wait_for_selector("#my-status[data-status=ready]")
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    circle = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.505 112.965</gml:pos>'
+              '<gs:radius uom="urn:ogc:def:uom:EPSG::9001">30</gs:radius></gs:Circle>')
+    call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", circle)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "8000")], background=True, timeout=60)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    answered = time.monotonic()
+    page.wait_for_selector(f"#call[data-incident='{incident.id}']", timeout=2000)
+    page.wait_for_selector("#map circle.dot[data-source=pidf]", timeout=2000)
+    popped = time.monotonic() - answered
+    assert page.text_content("#c-caller") == caller
+    assert "Kecamatan Baamang, ±30 m" in page.text_content("#c-locations")
+    assert page.locator("#map path").count() == 17  # Kotim's kecamatan, drawn offline
+    page.fill("#notes", "kebakaran rumah")
+    page.click("#classify [data-category=emergency]")
+    page.wait_for_selector("#c-category:has-text('Darurat')")
+    stored = live.read(lambda s: s.get(incident.id))
+    assert stored is not None and stored.category == "emergency" and stored.classified_by == "operator1"
+    assert stored.notes == "kebakaran rumah"
+    assert call.wait() == 0, call.report()
+    assert operator.wait() == 0, operator.report()
+    print(f"call shown on the page {popped:.2f} s after the operator answered")
+    page.click("#lang")
+    assert page.text_content("#call h2") == "Call in hand"
+    page.screenshot(path=str(live.tmp / "console-operator.png"), full_page=True)
