@@ -10,7 +10,10 @@ import asyncio
 import dataclasses
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -18,6 +21,7 @@ from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, secure_cookie
 from ari_app.desk import DeskError
 from ari_app.service import APP_KEY, Service
 from ivr import callbacks, classify
+from ivr.figures import figures, to_csv
 from ivr.passwords import hash_password, verify_password
 from ivr.store import IncidentStore, now
 
@@ -219,6 +223,7 @@ async def classify_incident(request: web.Request) -> web.Response:
         await _service(request).store.run(lambda s: classify.classify(s, incident_id, category, by=by, notes=notes))
     except classify.ClassifyError as exc:
         raise _error(web.HTTPBadRequest, str(exc)) from None
+    _service(request).incident_changed(incident_id, "classified", {"category": category, "by": by})
     return web.json_response({"ok": True, "incident_id": incident_id, "category": category})
 
 
@@ -238,6 +243,7 @@ async def close_incident(request: web.Request) -> web.Response:
 
     if not await _service(request).store.run(close):
         raise _error(web.HTTPNotFound, "no such incident")
+    _service(request).incident_changed(incident_id, "closed", {"by": me.name})
     return web.json_response({"ok": True, "incident_id": incident_id})
 
 
@@ -358,3 +364,47 @@ async def boundaries(request: web.Request) -> web.Response:
     if path is None or not path.exists():
         raise _error(web.HTTPNotFound, "the plan names no kecamatan boundaries")
     return web.Response(body=path.read_bytes(), content_type="application/json")
+
+
+# Supervisor's figures -------------------------------------------------------------------------
+
+WIB = ZoneInfo("Asia/Jakarta")  # Kotim keeps Western Indonesian Time
+
+
+def _period(request: web.Request) -> tuple[str, str, str, str]:
+    """?from=YYYY-MM-DD&to=YYYY-MM-DD (local days, inclusive; default today) as UTC bounds."""
+    today = datetime.now(WIB).date().isoformat()
+    first, last = request.query.get("from", today), request.query.get("to", "") or request.query.get("from", today)
+    try:
+        start = datetime.fromisoformat(first).replace(tzinfo=WIB)
+        end = datetime.fromisoformat(last).replace(tzinfo=WIB) + timedelta(days=1)
+    except ValueError:
+        raise _error(web.HTTPBadRequest, "from and to are dates: ?from=2026-11-01&to=2026-11-30") from None
+    if end <= start:
+        raise _error(web.HTTPBadRequest, "to must not be before from")
+    utc = [t.astimezone(UTC).isoformat(timespec="milliseconds") for t in (start, end)]
+    return first, last, utc[0], utc[1]
+
+
+async def _figures(request: web.Request) -> tuple[str, str, dict[str, Any]]:
+    _who(request, role=SUPERVISOR)
+    first, last, start, end = _period(request)
+    data = await _service(request).store.run(
+        lambda s: figures(s.incidents_between(start, end), s.agency_answers(start, end)).as_dict()
+    )
+    return first, last, data
+
+
+@routes.get("/api/figures")
+async def figures_json(request: web.Request) -> web.Response:
+    """Answer-time figures for a period (supervisors): NENA 15 s / 20 s shares, abandoned,
+    categories, prank and ghost shares, per operator."""
+    first, last, data = await _figures(request)
+    return web.json_response({"from": first, "to": last, **data})
+
+
+@routes.get("/api/figures.csv")
+async def figures_csv(request: web.Request) -> web.Response:
+    first, last, data = await _figures(request)
+    return web.Response(text=to_csv((first, last), data), content_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="ivr112-{first}-{last}.csv"'})

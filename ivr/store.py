@@ -430,6 +430,19 @@ class IncidentStore:
         rows = list(self.db["console_users"].rows_where("name = ?", [name]))
         return rows[0] if rows else None
 
+    def incidents_between(self, start: str, end: str) -> list[Incident]:
+        """Incidents that arrived in [start, end) (ISO times, UTC)."""
+        return [_incident(r) for r in self.db["incidents"].rows_where("arrived_at >= ? and arrived_at < ?", [start, end], order_by="id")]
+
+    def agency_answers(self, start: str, end: str) -> dict[int, str]:
+        """When an agency's trunk first answered, per incident that arrived in [start, end)."""
+        rows = self.db.query(
+            "select e.incident_id, min(e.at) as at from incident_events e join incidents i on i.id = e.incident_id "
+            "where e.kind = 'trunk_answered' and i.arrived_at >= ? and i.arrived_at < ? group by e.incident_id",
+            [start, end],
+        )
+        return {r["incident_id"]: r["at"] for r in rows}
+
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""
         return [_incident(r) for r in self.db["incidents"].rows_where("ended_at is null", order_by="id")]

@@ -16,7 +16,9 @@ const TEXT = {
     notes: "Catatan", transfer: "Sambungkan ke instansi", close: "Tutup insiden", callbacks: "Daftar panggil balik",
     wall: "Papan pengawas", operator: "Petugas", call_back: "Panggil balik", conference: "konferensi",
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
-    seconds: "detik",
+    seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
+    within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
+    answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)",
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
   },
@@ -32,7 +34,9 @@ const TEXT = {
     notes: "Notes", transfer: "Transfer to agency", close: "Close incident", callbacks: "Callback list",
     wall: "Supervisor wall", operator: "Operator", call_back: "Call back", conference: "conference",
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
-    seconds: "seconds",
+    seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
+    within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
+    answered: "Answered", mean_answer: "Mean answer (s)",
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
   },
@@ -77,11 +81,14 @@ async function start(session) {
   $("#logout").hidden = false;
   $("#who").textContent = `${me.name} (${me.role})`;
   $("#wall").hidden = me.role !== "supervisor";
+  $("#figures").hidden = me.role !== "supervisor";
+  $("#shift").hidden = me.role === "supervisor";
   plan = await api("/api/plan");
   boundaries = await api("/api/boundaries").catch(() => null);
   drawTransferButtons();
   await refreshBoard();
   await refreshCallbacks();
+  if (me.role === "supervisor") await refreshFigures();
   listen();
 }
 
@@ -109,6 +116,7 @@ $("#lang").addEventListener("click", () => {
   drawTransferButtons();
   refreshBoard();
   refreshCallbacks();
+  if (me.role === "supervisor") refreshFigures();
   if (current) showIncident(current.id);
 });
 
@@ -131,6 +139,7 @@ function listen() {
     const change = JSON.parse(e.data);
     if (current && change.id === current.id) showIncident(current.id);
     if (change.kind === "callback_listed") refreshCallbacks();
+    if (me.role === "supervisor" && ["classified", "operator_answered", "callback_listed", "route"].includes(change.kind)) refreshFigures();
   });
 }
 
@@ -300,6 +309,51 @@ function drawMap(locations) {
     svg.append(area, dot);
   }
 }
+
+// Supervisor's figures -----------------------------------------------------------------------
+
+function today() {
+  // The centre's own day (WIB), as the server counts it.
+  return new Date(Date.now() + 7 * 3600 * 1000).toISOString().slice(0, 10);
+}
+
+async function refreshFigures() {
+  if (!$("#fig-from").value) { $("#fig-from").value = today(); $("#fig-to").value = today(); }
+  const query = `from=${$("#fig-from").value}&to=${$("#fig-to").value}`;
+  $("#fig-csv").href = `/api/figures.csv?${query}`;
+  const f = await api(`/api/figures?${query}`);
+  const show = (v) => (v === null || v === undefined ? "-" : String(v));
+  $("#fig-calls").textContent = show(f.calls);
+  $("#fig-within15").textContent = show(f.answered_within_15s_pct);
+  $("#fig-within20").textContent = show(f.answered_within_20s_pct);
+  $("#fig-abandoned").textContent = show(f.abandoned);
+  for (const c of ["emergency", "information", "prank", "ghost"]) $(`#fig-${c}`).textContent = show(f.categories[c]);
+  $("#fig-operators").replaceChildren(...Object.entries(f.per_operator).map(([name, o]) => {
+    const row = document.createElement("tr");
+    for (const text of [name, o.answered, o.mean_answer_s]) {
+      const cell = document.createElement("td");
+      cell.textContent = String(text);
+      row.appendChild(cell);
+    }
+    return row;
+  }));
+  const chart = $("#fig-chart");
+  chart.replaceChildren();
+  const cats = ["emergency", "information", "prank", "ghost"];
+  const most = Math.max(1, ...cats.map((c) => f.categories[c]));
+  cats.forEach((c, i) => {
+    const bar = document.createElementNS(SVG, "rect");
+    const h = (f.categories[c] / most) * 90;
+    bar.setAttribute("x", 20 + i * 95); bar.setAttribute("y", 100 - h); bar.setAttribute("width", 60); bar.setAttribute("height", h);
+    bar.setAttribute("class", `bar ${c}`);
+    const label = document.createElementNS(SVG, "text");
+    label.setAttribute("x", 20 + i * 95); label.setAttribute("y", 115);
+    label.textContent = `${t(c)} ${f.categories[c]}`;
+    chart.append(bar, label);
+  });
+}
+
+["#fig-from", "#fig-to"].forEach((sel) => $(sel).addEventListener("change", refreshFigures));
 
 // Callbacks --------------------------------------------------------------------------------------
 

@@ -99,6 +99,16 @@ def test_logins_sessions_csrf_and_roles_refuse_clearly(live: Stack) -> None:
     assert status == 200
     assert live.read(lambda s: list(s.db["number_clears"].rows_where("number = ?", ["081250000000"])))[0]["cleared_by"] == "supervisor1"
 
+    # The figures are the supervisors': JSON and CSV for a period; a bad date is a clear 400.
+    assert op.call("GET", "/api/figures")[0] == 403
+    status, figures = sup.call("GET", "/api/figures?from=2026-11-01&to=2026-12-31")
+    assert status == 200 and {"calls", "answered_within_15s_pct", "answered_within_20s_pct", "categories", "per_operator"} <= set(figures)
+    with urllib.request.urlopen(sup.request("GET", "/api/figures.csv?from=2026-11-01&to=2026-12-31"), timeout=10) as resp:
+        assert resp.headers["Content-Type"].startswith("text/csv")
+        assert resp.read().decode().splitlines()[0] == "from,to,figure,value"
+    status, body = sup.call("GET", "/api/figures?from=kemarin")
+    assert status == 400 and "from and to are dates" in body["error"]
+
     # Logging out ends the session.
     assert op.call("POST", "/console/logout")[0] == 200
     assert op.call("GET", "/api/operators")[0] == 401

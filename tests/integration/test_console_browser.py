@@ -22,25 +22,43 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 @pytest.fixture
-def page(live: Stack, request: pytest.FixtureRequest) -> Iterator[Any]:
+def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: `make deps` installs it")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        tab = context.new_page()
         try:
-            yield tab
+            yield browser
         finally:
-            rep = getattr(request.node, "rep_call", None)
-            if rep is not None and rep.failed:
-                shot = live.tmp / f"{request.node.name}.png"
-                tab.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot of the failed page: {shot}")
-            context.close()
             browser.close()
+
+
+@pytest.fixture
+def page(live: Stack, chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The operator's page; a screenshot of it is kept when the test fails."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            shot = live.tmp / f"{request.node.name}.png"
+            tab.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failed page: {shot}")
+        context.close()
+
+
+@pytest.fixture
+def supervisor_page(chromium: Any) -> Iterator[Any]:
+    """A second browser session beside the operator's: the supervisor's."""
+    context = chromium.new_context(viewport={"width": 1400, "height": 1400})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def _log_in(live: Stack, page: Any, name: str) -> None:
@@ -53,8 +71,13 @@ def _log_in(live: Stack, page: Any, name: str) -> None:
     page.wait_for_selector("#live.on")
 
 
-def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_and_classifies_it(live: Stack, page: Any) -> None:
+def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_and_classifies_it(
+    live: Stack, page: Any, supervisor_page: Any
+) -> None:
     caller = "081250006001"
+    _log_in(live, supervisor_page, "supervisor1")
+    supervisor_page.wait_for_selector("#figures:not([hidden]) #fig-calls:not(:empty)")
+    emergencies_before = int(supervisor_page.text_content("#fig-emergency") or "0")
     port = live.sipp_port()
     live.register_operator("operator1", port, login=False)  # the softphone beside the page
     _log_in(live, page, "operator1")
@@ -80,6 +103,10 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     stored = live.read(lambda s: s.get(incident.id))
     assert stored is not None and stored.category == "emergency" and stored.classified_by == "operator1"
     assert stored.notes == "kebakaran rumah"
+    # The supervisor's figures follow the classification live.
+    supervisor_page.wait_for_selector(f"#fig-emergency:has-text('{emergencies_before + 1}')", timeout=5000)
+    supervisor_page.wait_for_selector("#wall-operator1")
+    supervisor_page.screenshot(path=str(live.tmp / "console-supervisor.png"), full_page=True)
     assert call.wait() == 0, call.report()
     assert operator.wait() == 0, operator.report()
     print(f"call shown on the page {popped:.2f} s after the operator answered")
