@@ -15,6 +15,7 @@
     ivr112 classify INCIDENT CATEGORY --operator NAME    emergency, information, prank, ghost
     ivr112 transfer INCIDENT AGENCY [--conference]       an answered caller to an agency
     ivr112 prank clear NUMBER           lift a prank flag
+    ivr112 announce "TEXT" [--en TEXT] | announce off   the major-incident message
     ivr112 console password NAME        a console login (generated, shown once; scrypt in the store)
     ivr112 cells import FILE.csv        the serving-cell table
     ivr112 aml token NAME | aml sms --from N TEXT   AML gateways
@@ -346,6 +347,12 @@ def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_announce(args: argparse.Namespace, settings: Settings) -> int:
+    if args.text == "off":
+        return _ask_app(settings, "/api/announcement", method="DELETE")
+    return _ask_app(settings, "/api/announcement", {"text_id": args.text, "text_en": args.en})
+
+
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     """Set a console password (generated unless given on stdin) for an operator or supervisor."""
     from ivr.passwords import hash_password, new_password
@@ -485,6 +492,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conference", action="store_true", help="the operator stays on until they hang up")
     p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/incidents/{a.incident}/transfer",
                                              {"agency": a.agency, "mode": "conference" if a.conference else "blind"}))
+
+    p = sub.add_parser("announce", help="the major-incident message every caller hears after the greeting (on/off)")
+    p.add_argument("text", help="the Indonesian text, or 'off'")
+    p.add_argument("--en", default="", help="the English text (English callers hear the Indonesian one without it)")
+    p.set_defaults(func=cmd_announce)
 
     p = sub.add_parser("prank", help="lift a number's prank flag (supervisor)")
     p.add_argument("action", choices=("clear",))

@@ -27,6 +27,7 @@ from ari_app.locating import Locator, dereference, since
 from ivr import callbacks, classify
 from ivr.location import Location
 from ivr.menu import (
+    ANNOUNCEMENT,
     Action,
     CallFlow,
     Digit,
@@ -117,6 +118,8 @@ class PeerRegistry(Protocol):
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None: ...
 
+    def announcement_sound(self, language: str) -> str | None: ...
+
 
 @dataclass
 class AgencyDial:
@@ -167,6 +170,7 @@ class CallController:
         self.ended = False
         self.dial: AgencyDial | None = None
         self.history = CallerHistory()
+        self.announcement_media: str | None = None  # the major-incident message, when one is on
         self.priority = "normal"  # as the flow routed the call
         self.flags: list[str] = []  # facts the flow and the agency dialling found
 
@@ -245,7 +249,9 @@ class CallController:
         await self.ari.answer(ch.id)
         await self.store.update(self.incident.id, answered_at=now())
         history = await self._history(plan)
-        self.flow = CallFlow(plan, language=ch.language if ch.language in plan.languages else None, prank=history.prank)
+        language = ch.language if ch.language in plan.languages else None
+        self.announcement_media = self.peers.announcement_sound(language or plan.default_language)
+        self.flow = CallFlow(plan, language=language, prank=history.prank, announcement=self.announcement_media is not None)
         await self._talk_detect()
         good = await self._locate_at_start(plan)
         if good:
@@ -325,7 +331,10 @@ class CallController:
         for action in actions:
             if isinstance(action, Play):
                 assert self.plan is not None
-                media = [f"sound:{self.layout.sound(self.plan.id, action.language, p)}" for p in action.prompts]
+                media = [
+                    f"sound:{self.announcement_media or ''}" if p == ANNOUNCEMENT else f"sound:{self.layout.sound(self.plan.id, action.language, p)}"
+                    for p in action.prompts
+                ]
                 if action.beep_after:
                     media.append(f"sound:{self.layout.beep}")
                 self.playback_id = await self.ari.play(self.channel_id, media)

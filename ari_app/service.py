@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
@@ -106,6 +107,7 @@ class Service:
         # Recordings a call asked for, by name: their end comes back to that call.
         self.recordings: dict[str, str] = {}
         self.hub = Hub()
+        self.announcements = Announcements(settings.data_path, self.layout)
         self.sessions = Sessions(secrets.console_secret)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish)
         # Operators' callbacks being placed, by each of their two channels.
@@ -142,6 +144,9 @@ class Service:
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+
+    def announcement_sound(self, language: str) -> str | None:
+        return self.announcements.sound(language)
 
     def call_started(self, number: str, channel_id: str) -> None:
         key = _msisdn(number)

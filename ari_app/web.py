@@ -408,3 +408,38 @@ async def figures_csv(request: web.Request) -> web.Response:
     first, last, data = await _figures(request)
     return web.Response(text=to_csv((first, last), data), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="ivr112-{first}-{last}.csv"'})
+
+
+# The major-incident message -------------------------------------------------------------------
+
+
+@routes.get("/api/announcement")
+async def announcement_get(request: web.Request) -> web.Response:
+    _who(request)
+    current = _service(request).announcements.current
+    return web.json_response({"on": current is not None, **(dataclasses.asdict(current) if current else {})})
+
+
+@routes.post("/api/announcement")
+async def announcement_set(request: web.Request) -> web.Response:
+    """Supervisors: form text_id (and text_en): every new caller hears it after the greeting."""
+    me = _who(request, role=SUPERVISOR, changes=True)
+    form = await _form(request)
+    service = _service(request)
+    texts = {"id": form.get("text_id", ""), "en": form.get("text_en", "")}
+    loop = asyncio.get_running_loop()
+    try:
+        current = await loop.run_in_executor(None, lambda: service.announcements.set(texts, by=me.name))
+    except ValueError as exc:
+        raise _error(web.HTTPBadRequest, str(exc)) from None
+    service.hub.publish("announcement", {"on": True, "texts": current.texts, "set_by": me.name})
+    return web.json_response({"ok": True, "on": True, "texts": current.texts})
+
+
+@routes.delete("/api/announcement")
+async def announcement_clear(request: web.Request) -> web.Response:
+    me = _who(request, role=SUPERVISOR, changes=True)
+    service = _service(request)
+    service.announcements.clear(by=me.name)
+    service.hub.publish("announcement", {"on": False, "set_by": me.name})
+    return web.json_response({"ok": True, "on": False})

@@ -5,7 +5,9 @@ Theory of operation
 A `CallFlow` starts in GREETING and plays the plan's greeting. When a prompt list
 finishes, or a digit ends it early (barge-in), the flow moves along the plan:
 
-    GREETING    --PromptDone-->            go(entry.then), or ASK_LOCATION when the plan asks
+    GREETING    --PromptDone-->            ANNOUNCEMENT when a major-incident message is on (any key or
+                                           its end goes on as below); then
+                --PromptDone-->            go(entry.then), or ASK_LOCATION when the plan asks
                                            and no good position is known (LocationGood)
     ASK_LOCATION --PromptDone-->           RECORDING, RecordVoice
     ASK_LOCATION --Digit-->                StopPlayback, enter menu silently with that digit
@@ -46,9 +48,13 @@ from dataclasses import dataclass, field
 
 from ivr.plan import Menu, Plan, Target
 
+# The prompt name that stands for the supervisor's current major-incident message.
+ANNOUNCEMENT = "@announcement"
+
 
 class State(enum.Enum):
     GREETING = "greeting"
+    ANNOUNCEMENT = "announcement"
     ASK_LOCATION = "ask_location"
     RECORDING = "recording"
     KECAMATAN_PROMPT = "kecamatan_prompt"
@@ -174,8 +180,9 @@ Action = Play | StopPlayback | WaitDigits | RecordVoice | KecamatanChosen | Rout
 
 
 class CallFlow:
-    def __init__(self, plan: Plan, *, language: str | None = None, prank: bool = False) -> None:
+    def __init__(self, plan: Plan, *, language: str | None = None, prank: bool = False, announcement: bool = False) -> None:
         self.plan = plan
+        self.announcement = announcement  # a supervisor's major-incident message is on
         self.prank = prank and bool(plan.prank.prompt)
         self.pressed = False  # any key, ever: a caller who pressed is not silent
         self.spoke = False
@@ -217,9 +224,19 @@ class CallFlow:
             return self._prank_event(event)
         if self.state is State.GREETING:
             if isinstance(event, PromptDone):
+                if self.announcement:
+                    self.state = State.ANNOUNCEMENT
+                    return [Step("announcement", {}), Play((ANNOUNCEMENT,), self.language, interruptible=True)]
                 return self._after_greeting()
             if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
                 return [StopPlayback(), *self._entry_with(event.digit)]
+            return []
+        if self.state is State.ANNOUNCEMENT:
+            # Any key ("I am calling about something else") or the message's end: go on.
+            if isinstance(event, Digit):
+                return [StopPlayback(), Step("announcement_skipped", {"digit": event.digit}), *self._after_greeting()]
+            if isinstance(event, PromptDone):
+                return self._after_greeting()
             return []
         if self.state is State.ASK_LOCATION:
             if isinstance(event, PromptDone):

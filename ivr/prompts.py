@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,12 +175,30 @@ def build(plans: Iterable[Plan], data_dir: Path, *, force: bool = False) -> list
     return made
 
 
-def _build_set(ps: PromptSet, data_dir: Path, *, force: bool) -> list[PromptFile]:
+def speak_to_wav(text: str, lang: str, out: Path, *, options: Sequence[str] = (), what: str = "a prompt") -> None:
+    """`text` spoken by espeak-ng's `lang` voice into `out`: 8 kHz mono 16-bit, as Asterisk plays it."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise PromptError("espeak-ng is not installed: run `make deps` (or apt-get install espeak-ng)")
-    from pydub import AudioSegment  # imported here: only the build needs it
+    from pydub import AudioSegment  # imported here: only building needs it
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.wav"
+        proc = subprocess.run(
+            [espeak, "-v", VOICES[lang], "-s", str(ESPEAK_SPEED), *options, "-w", str(raw), text],
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0 or not raw.exists():
+            raise PromptError(f"espeak-ng could not speak {what} ({lang}): {proc.stderr.strip()}")
+        # pydub leaves the files it reads and writes open: give it ours and close them.
+        with raw.open("rb") as src:
+            audio = AudioSegment.from_wav(src).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
+        with out.open("wb") as dst:
+            audio.export(dst, format="wav")
+
+
+def _build_set(ps: PromptSet, data_dir: Path, *, force: bool) -> list[PromptFile]:
     made: list[PromptFile] = []
     for name, lang in ps.needed:
         if any(p.exists() for p in _recorded(ps, name, lang)):
@@ -192,20 +210,7 @@ def _build_set(ps: PromptSet, data_dir: Path, *, force: bool) -> list[PromptFile
         out = built_dir(data_dir, ps.id) / lang / f"{name}.wav"
         if out.exists() and not force and not _stale(out, text):
             continue
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.wav"
-            proc = subprocess.run(
-                [espeak, "-v", VOICES[lang], "-s", str(ESPEAK_SPEED), *ps.espeak_options, "-w", str(raw), text],
-                capture_output=True, text=True, check=False,
-            )
-            if proc.returncode != 0 or not raw.exists():
-                raise PromptError(f"espeak-ng could not speak prompt '{ps.id}/{name}' ({lang}): {proc.stderr.strip()}")
-            # pydub leaves the files it reads and writes open: give it ours and close them.
-            with raw.open("rb") as src:
-                audio = AudioSegment.from_wav(src).set_frame_rate(SAMPLE_RATE).set_channels(1).set_sample_width(2)
-            with out.open("wb") as dst:
-                audio.export(dst, format="wav")
+        speak_to_wav(text, lang, out, options=ps.espeak_options, what=f"prompt '{ps.id}/{name}'")
         out.with_suffix(".sha").write_text(_text_hash(text) + "\n")
         made.append(PromptFile(ps.id, name, lang, out, True))
     return made

@@ -18,7 +18,9 @@ const TEXT = {
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
     seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
     within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
-    answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)",
+    answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
+    announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
+    announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
   },
@@ -36,7 +38,9 @@ const TEXT = {
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
     seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
     within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
-    answered: "Answered", mean_answer: "Mean answer (s)",
+    answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
+    announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
+    announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
   },
@@ -83,12 +87,13 @@ async function start(session) {
   $("#wall").hidden = me.role !== "supervisor";
   $("#figures").hidden = me.role !== "supervisor";
   $("#shift").hidden = me.role === "supervisor";
+  $("#announce").hidden = me.role !== "supervisor";
   plan = await api("/api/plan");
   boundaries = await api("/api/boundaries").catch(() => null);
   drawTransferButtons();
   await refreshBoard();
   await refreshCallbacks();
-  if (me.role === "supervisor") await refreshFigures();
+  if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); }
   listen();
 }
 
@@ -135,6 +140,7 @@ function listen() {
     }
     if (op.action === "completed" || op.action === "answered") refreshCallbacks();
   });
+  stream.addEventListener("announcement", () => { if (me.role === "supervisor") refreshAnnouncement(); });
   stream.addEventListener("incident", (e) => {
     const change = JSON.parse(e.data);
     if (current && change.id === current.id) showIncident(current.id);
@@ -309,6 +315,27 @@ function drawMap(locations) {
     svg.append(area, dot);
   }
 }
+
+// The major-incident message ----------------------------------------------------------------
+
+async function refreshAnnouncement() {
+  const a = await api("/api/announcement");
+  $("#announce-state").textContent = a.on ? `${t("announce_is_on")}: ${a.texts.id}` : t("announce_is_off");
+  $("#announce-state").dataset.on = String(a.on);
+}
+
+$("#announce-on").addEventListener("click", async () => {
+  try {
+    await api("/api/announcement", { text_id: $("#announce-id").value, text_en: $("#announce-en").value });
+    await refreshAnnouncement();
+  } catch (err) { say(err.message); }
+});
+
+$("#announce-off").addEventListener("click", async () => {
+  const response = await fetch("/api/announcement", { method: "DELETE", headers: { "X-CSRF-Token": me.csrf } });
+  if (!response.ok) say((await response.json()).error);
+  await refreshAnnouncement();
+});
 
 // Supervisor's figures -----------------------------------------------------------------------
 

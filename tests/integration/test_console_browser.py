@@ -107,6 +107,14 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     supervisor_page.wait_for_selector(f"#fig-emergency:has-text('{emergencies_before + 1}')", timeout=5000)
     supervisor_page.wait_for_selector("#wall-operator1")
     supervisor_page.screenshot(path=str(live.tmp / "console-supervisor.png"), full_page=True)
+    # The supervisor switches the major-incident message on and off from the page.
+    supervisor_page.fill("#announce-id", "Kebakaran pasar Sampit sudah ditangani. Untuk hal lain, tekan satu.")
+    supervisor_page.click("#announce-on")
+    supervisor_page.wait_for_selector("#announce-state[data-on=true]", timeout=15000)
+    assert live.api("/api/announcement")["on"] is True
+    supervisor_page.click("#announce-off")
+    supervisor_page.wait_for_selector("#announce-state[data-on=false]")
+    assert live.api("/api/announcement")["on"] is False
     assert call.wait() == 0, call.report()
     assert operator.wait() == 0, operator.report()
     print(f"call shown on the page {popped:.2f} s after the operator answered")

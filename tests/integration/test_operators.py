@@ -339,3 +339,27 @@ def test_a_caller_queued_by_the_fallback_while_the_app_was_down_and_who_hangs_up
     entry = wait_for("the callback entry", lambda: next((c for c in live.api("/api/callbacks") if c["number"] == caller), None))
     assert entry["incident_id"] is None and entry["status"] == "open"
     assert live.incident_for(caller) is None
+
+
+def test_a_supervisors_major_incident_message_is_heard_after_the_greeting_and_switched_off_without_a_reload(live: Stack) -> None:
+    text = "Banjir di Kecamatan Baamang sudah ditangani BPBD. Jika Anda menelepon untuk hal lain, tekan satu."
+    on = live.ivr112("announce", text, "--en", "The flood in Baamang is being handled. For anything else, press one.")
+    assert "on: True" in on.stdout
+    caller = "081250005060"
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1000",
+                     steps=[("pause", str(int((_prompt_seconds(live, "greeting") + 1.5) * 1000))), ("dtmf", "1"), ("pause", "1500")],
+                     timeout=60)
+    assert call.returncode == 0, call.report()
+    incident = _closed(live, caller)
+    kinds = [e.kind for e in live.incident_events(incident.id)]
+    assert kinds.index("announcement") < kinds.index("announcement_skipped")
+    log = live.layout.messages_log.read_text(errors="replace")
+    assert re.search(r"Playing '[^']*/sounds/_announcement/id/announcement-[0-9a-f]+\.\w+' \(language 'id'\)", log)
+    # A key during the message skips it; the caller goes on as usual (here: asked where they are).
+    assert kinds[kinds.index("announcement_skipped") + 1] == "ask_location"
+    live.ivr112("announce", "off")
+    caller = "081250005061"
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", str(int((_prompt_seconds(live, "greeting") + 1.5) * 1000)),
+                     timeout=60)
+    assert call.returncode == 0, call.report()
+    assert "announcement" not in [e.kind for e in live.incident_events(_closed(live, caller).id)]

@@ -8,6 +8,7 @@ import pytest
 
 from ivr.errors import PlanError
 from ivr.menu import (
+    ANNOUNCEMENT,
     CallFlow,
     Digit,
     EndCall,
@@ -289,3 +290,18 @@ def test_a_prank_flagged_number_that_presses_nothing_is_warned_twice_then_the_ca
     f.handle(PromptDone())
     assert any(isinstance(a, EndCall) for a in f.handle(InputTimeout()))
     assert f.route is None
+
+
+def test_a_major_incident_message_plays_after_the_greeting_and_any_key_skips_it() -> None:
+    f = CallFlow(parse_plan(load_yaml(PLAN, "t.yaml"), "t.yaml"), announcement=True)
+    f.start()
+    played = f.handle(PromptDone())
+    assert [a.prompts for a in played if isinstance(a, Play)] == [(ANNOUNCEMENT,)] and f.state is State.ANNOUNCEMENT
+    # The key is not taken as a menu choice: the caller goes on to the menu.
+    after = f.handle(Digit("1"))
+    assert after[0] == StopPlayback() and f.state is State.MENU_PROMPT and f.route is None
+    g = CallFlow(parse_plan(load_yaml(PLAN, "t.yaml"), "t.yaml"), announcement=True)
+    g.start()
+    g.handle(PromptDone())
+    g.handle(PromptDone())
+    assert g.state is State.MENU_PROMPT
