@@ -46,6 +46,8 @@ class Desk:
             on_event=self._on_event, on_login=self.resync,
         )
         self.resyncs = 0
+        # Callers waiting in our queues, by their channel's uniqueid (from AMI; resynced).
+        self.waiting: dict[str, dict[str, str]] = {}
 
     @staticmethod
     def _wrapups(plans: PlanSet) -> dict[str, int]:
@@ -140,6 +142,11 @@ class Desk:
         members, entries = await self.ami.queue_status()
         ours = set(all_queues(self.plans.current))
         changes = self.board.reset([m for m in members if m.get("Queue") in ours])
+        self.waiting = {
+            e["Uniqueid"]: {"channel": e["Uniqueid"], "caller": e.get("CallerIDNum", ""), "queue": e.get("Queue", ""),
+                            "since": now(), "wait_s": e.get("Wait", "")}
+            for e in entries if e.get("Queue") in ours and e.get("Uniqueid")
+        }
         self.resyncs += 1
         log.info("AMI: queue state resynced (%d member rows, %d callers waiting)", len(members), len(entries))
         for change in changes:
@@ -152,6 +159,8 @@ class Desk:
             if change.action == "answered":
                 await self._answered(change)  # first: the pushed state then names the incident
             await self._log(change.operator, change.action, change.detail)
+        if event.name in ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon"):
+            self._follow_waiting(event)
         if event.name == "QueueCallerJoin":
             await self._incident_event(fields.get("Uniqueid", ""), "queue_joined",
                                        {"queue": fields.get("Queue", ""), "position": fields.get("Position", "")})
@@ -169,6 +178,18 @@ class Desk:
         elif event.name == "AttendedTransfer":
             await self._incident_event(fields.get("OrigTransfererUniqueid", ""), "transferred",
                                        {"to": fields.get("SecondTransfererExten", ""), "kind": "attended"})
+
+    def _follow_waiting(self, event: AmiEvent) -> None:
+        channel = event.fields.get("Uniqueid", "")
+        if not channel:
+            return
+        if event.name == "QueueCallerJoin":
+            self.waiting[channel] = {"channel": channel, "caller": event.fields.get("CallerIDNum", ""),
+                                     "queue": event.fields.get("Queue", ""), "since": now()}
+        else:
+            self.waiting.pop(channel, None)
+        if self.publish is not None:
+            self.publish("wall", {"waiting": list(self.waiting.values())})
 
     async def _answered(self, change: Change) -> None:
         """An operator answered a queued call: the incident says who and when; no callback needed."""

@@ -443,3 +443,24 @@ async def announcement_clear(request: web.Request) -> web.Response:
     service.announcements.clear(by=me.name)
     service.hub.publish("announcement", {"on": False, "set_by": me.name})
     return web.json_response({"ok": True, "on": False})
+
+
+@routes.get("/api/wall")
+async def wall(request: web.Request) -> web.Response:
+    """The supervisor's live wall: callers waiting (since when), calls in the IVR, calls
+    with an agency, and the operators."""
+    _who(request, role=SUPERVISOR)
+    service = _service(request)
+    in_ivr, at_agency = [], []
+    for channel_id, controller in list(service.controllers.items()):
+        if controller.ended or controller.incident is None:
+            continue
+        row = {"channel": channel_id, "incident_id": controller.incident.id, "caller": controller.caller}
+        if controller.dial is not None:
+            at_agency.append({**row, "agency": controller.dial.agency.name, "answered": controller.dial.answered})
+        elif controller.in_stasis and controller.flow is not None and controller.flow.state.value not in ("routed", "ended"):
+            in_ivr.append({**row, "state": controller.flow.state.value})
+    return web.json_response({
+        "waiting": list(service.desk.waiting.values()), "in_ivr": in_ivr, "at_agency": at_agency,
+        "operators": service.desk.view(), "ami_connected": service.desk.connected, "ari_connected": service.ari_connected,
+    })

@@ -21,6 +21,7 @@ const TEXT = {
     answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
     announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
     announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
+    waiting: "Menunggu petugas", in_ivr: "Di menu suara", at_agency: "Tersambung ke instansi",
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
   },
@@ -41,6 +42,7 @@ const TEXT = {
     answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
     announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
     announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
+    waiting: "Waiting for an operator", in_ivr: "In the voice menu", at_agency: "With an agency",
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
   },
@@ -93,7 +95,7 @@ async function start(session) {
   drawTransferButtons();
   await refreshBoard();
   await refreshCallbacks();
-  if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); }
+  if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); await refreshWall(); setInterval(tickWall, 1000); }
   listen();
 }
 
@@ -140,12 +142,14 @@ function listen() {
     }
     if (op.action === "completed" || op.action === "answered") refreshCallbacks();
   });
+  stream.addEventListener("wall", () => { if (me.role === "supervisor") refreshWall(); });
   stream.addEventListener("announcement", () => { if (me.role === "supervisor") refreshAnnouncement(); });
   stream.addEventListener("incident", (e) => {
     const change = JSON.parse(e.data);
     if (current && change.id === current.id) showIncident(current.id);
     if (change.kind === "callback_listed") refreshCallbacks();
     if (me.role === "supervisor" && ["classified", "operator_answered", "callback_listed", "route"].includes(change.kind)) refreshFigures();
+    if (me.role === "supervisor" && ["route", "trunk_answered", "agency_hangup", "prompt"].includes(change.kind)) refreshWall();
   });
 }
 
@@ -314,6 +318,27 @@ function drawMap(locations) {
     dot.appendChild(title);
     svg.append(area, dot);
   }
+}
+
+// The supervisor's wall: who waits, how long, who is in the menu or with an agency ------------
+
+let waiting = [];
+
+async function refreshWall() {
+  const w = await api("/api/wall");
+  waiting = w.waiting;
+  tickWall();
+  $("#wall-ivr").replaceChildren(...(w.in_ivr.length ? w.in_ivr.map((c) => item(`${c.caller} (${c.state})`)) : [item(t("none"))]));
+  $("#wall-agency").replaceChildren(...(w.at_agency.length ? w.at_agency.map((c) => item(`${c.caller} → ${c.agency}`)) : [item(t("none"))]));
+}
+
+function tickWall() {
+  $("#wall-waiting").replaceChildren(...(waiting.length ? waiting.map((c) => {
+    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(c.since)) / 1000));
+    const li = item(`${c.caller} — ${seconds} ${t("seconds")}`);
+    li.dataset.caller = c.caller;
+    return li;
+  }) : [item(t("none"))]));
 }
 
 // The major-incident message ----------------------------------------------------------------

@@ -169,6 +169,9 @@ def test_an_urgent_caller_is_answered_before_one_who_waited_longer(live: Stack) 
     wait_for("A in the queue", lambda: (i := live.incident_for(a)) and i.queued_at, timeout=20)
     time.sleep(1.0)
     call_b = live.sipp("caller", *sipp_args(("caller", b)), "-s", "112", "-d", "500", steps=waiting, background=True, timeout=60)
+    # The supervisor's wall shows both callers waiting while the operator talks.
+    wait_for("A and B on the wall", lambda: {a, b} <= {w["caller"] for w in live.api("/api/wall")["waiting"]}, timeout=15)
+    assert live.api("/api/wall")["operators"][0]["status"] == "talking"
     for sipp in (busy, call_a, call_b):
         assert sipp.wait() == 0, sipp.report()
     assert operator.wait() == 0, operator.report()
