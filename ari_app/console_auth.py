@@ -8,18 +8,20 @@
   `X-CSRF-Token`; reading needs only the cookie.
 - Scripts and the `ivr112` command send `Authorization: Bearer <console_secret>` and act
   as the system (supervisor rights; no cookie, so no CSRF).
-Sessions live in the app's memory for `SESSION_HOURS` (a restart asks everyone to log in
-again: a shift change, not data loss).
+Sessions last `SESSION_HOURS`. They are kept in the store (only a hash of each key), so an
+app restart in the middle of a shift does not log the operators out.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -57,18 +59,25 @@ class Sessions:
         self._sessions: dict[str, Session] = {}
 
     def open(self, name: str, role: str) -> tuple[str, Session]:
+        """A new session; the caller keeps `(key_hash(key), session)` in the store."""
         key = secrets.token_urlsafe(32)
-        session = Session(Principal(name, role, "session"), secrets.token_urlsafe(24), time.monotonic() + SESSION_HOURS * 3600)
-        self._sessions[key] = session
+        session = Session(Principal(name, role, "session"), secrets.token_urlsafe(24), time.time() + SESSION_HOURS * 3600)
+        self._sessions[key_hash(key)] = session
         return key, session
 
+    def restore(self, rows: list[dict[str, Any]]) -> None:
+        """The sessions the store kept across a restart."""
+        for r in rows:
+            self._sessions[r["key_hash"]] = Session(Principal(r["name"], r["role"], "session"), r["csrf"], float(r["expires"]))
+
     def close(self, key: str) -> None:
-        self._sessions.pop(key, None)
+        self._sessions.pop(key_hash(key), None)
 
     def get(self, key: str) -> Session | None:
-        session = self._sessions.get(key)
-        if session is None or session.expires < time.monotonic():
-            self._sessions.pop(key, None)
+        digest = key_hash(key)
+        session = self._sessions.get(digest)
+        if session is None or session.expires < time.time():
+            self._sessions.pop(digest, None)
             return None
         return session
 
@@ -89,6 +98,10 @@ class Sessions:
         if role == SUPERVISOR and not session.principal.supervisor:
             raise _json_error(web.HTTPForbidden, "only a supervisor may do this")
         return session.principal
+
+
+def key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def secure_cookie(request: web.Request) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -320,6 +321,7 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
+        self.sessions.restore(await self.store.run(lambda s: s.sessions(now_epoch=time.time())))
         await self.desk.start()
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, secure_cookie
+from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
 from ari_app.desk import DeskError
 from ari_app.service import APP_KEY, Service
 from ivr import callbacks, classify
@@ -287,6 +287,8 @@ async def console_login(request: web.Request) -> web.Response:
         log.warning("console login refused for %r from %s", name[:40], request.remote)
         raise _error(web.HTTPUnauthorized, "wrong name or password")
     key, session = service.sessions.open(name, row["role"])
+    digest, principal = key_hash(key), session.principal
+    await service.store.run(lambda s: s.save_session(digest, principal.name, principal.role, session.csrf, session.expires))
     response = web.json_response({"name": name, "role": row["role"], "csrf": session.csrf})
     response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure_cookie(request), path="/")
     log.info("console login: %s (%s)", name, row["role"])
@@ -297,7 +299,9 @@ async def console_login(request: web.Request) -> web.Response:
 async def console_logout(request: web.Request) -> web.Response:
     service = _service(request)
     _who(request, changes=True)
-    service.sessions.close(request.cookies.get(COOKIE, ""))
+    key = request.cookies.get(COOKIE, "")
+    service.sessions.close(key)
+    await service.store.run(lambda s: s.drop_session(key_hash(key)))
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response

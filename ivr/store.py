@@ -144,6 +144,14 @@ def m004_console_users(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m005_console_sessions(db: sqlite_utils.Database) -> None:
+    # The SHA-256 of each session key, never the key: a copy of the file logs nobody in.
+    db["console_sessions"].create(  # type: ignore[union-attr]
+        {"key_hash": str, "name": str, "role": str, "csrf": str, "expires": float}, pk="key_hash",
+    )
+
+
 def now() -> str:
     """UTC time as ISO text with milliseconds: sortable and unambiguous across time zones."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -442,6 +450,22 @@ class IncidentStore:
             [start, end],
         )
         return {r["incident_id"]: r["at"] for r in rows}
+
+    def save_session(self, key_hash: str, name: str, role: str, csrf: str, expires: float) -> None:
+        with self.db.conn:
+            self.db["console_sessions"].insert(  # type: ignore[union-attr]
+                {"key_hash": key_hash, "name": name, "role": role, "csrf": csrf, "expires": expires}, replace=True
+            )
+
+    def drop_session(self, key_hash: str) -> None:
+        with self.db.conn:
+            self.db.execute("delete from console_sessions where key_hash = ?", [key_hash])
+
+    def sessions(self, *, now_epoch: float) -> list[dict[str, Any]]:
+        """Console sessions still valid; expired ones are deleted."""
+        with self.db.conn:
+            self.db.execute("delete from console_sessions where expires < ?", [now_epoch])
+        return list(self.db["console_sessions"].rows)
 
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""

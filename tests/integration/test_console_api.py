@@ -135,3 +135,31 @@ def test_the_live_stream_pushes_an_operators_change_to_the_page(live: Stack) -> 
     thread.join(timeout=15)
     pushed = [json.loads(line[5:]) for line in received if line.startswith("data:") and "operator2" in line]
     assert any(p["name"] == "operator2" and p["action"] == "login" and p["status"] == "ready" for p in pushed), received
+
+
+CHANGES = [
+    "/api/operators/operator1/login", "/api/operators/operator1/logout", "/api/operators/operator1/pause",
+    "/api/operators/operator1/resume", "/api/callbacks/0812/call", "/api/incidents/1/classify", "/api/incidents/1/transfer",
+    "/api/incidents/1/close", "/api/numbers/0812/clear", "/api/reload", "/api/announcement", "/console/logout",
+]
+READS = ["/api/operators", "/api/incidents", "/api/incidents/1", "/api/callbacks", "/api/plan", "/api/boundaries",
+         "/api/operators/operator1/log", "/api/announcement"]
+SUPERVISOR_ONLY = ["/api/figures", "/api/figures.csv", "/api/wall"]
+
+
+def test_every_action_refuses_a_caller_with_no_session_and_every_change_one_without_its_csrf_token(live: Stack) -> None:
+    anonymous = Browser(live)
+    for path in CHANGES:
+        status, body = anonymous.call("POST", path, {})
+        assert status == 401 and "login required" in body["error"], path
+    for path in READS + SUPERVISOR_ONLY:
+        assert anonymous.call("GET", path)[0] == 401, path
+    op = Browser(live)
+    op.login("operator1", _password(live, "operator1"))
+    for path in CHANGES:
+        status, body = op.call("POST", path, {}, csrf="")
+        assert status == 403 and "X-CSRF-Token" in body["error"], path
+    for path in SUPERVISOR_ONLY:
+        status, body = op.call("GET", path)
+        assert status == 403 and body["error"] == "only a supervisor may do this", path
+    assert op.call("DELETE", "/api/announcement")[0] == 403

@@ -121,3 +121,17 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     page.click("#lang")
     assert page.text_content("#call h2") == "Call in hand"
     page.screenshot(path=str(live.tmp / "console-operator.png"), full_page=True)
+
+
+def test_a_page_that_loses_its_live_stream_says_so_and_reconnects(live: Stack, page: Any) -> None:
+    _log_in(live, page, "operator1")
+    live.app_stop()
+    try:
+        page.wait_for_selector("#live.off", timeout=10000)
+        assert page.text_content("#live") == "Terputus, menyambung ulang…"
+    finally:
+        live.app_start()
+    # The session was kept in the store: the stream reconnects by itself, no new login.
+    page.wait_for_selector("#live.on", timeout=20000)
+    assert page.text_content("#live") == "Terhubung"
+    assert page.is_visible("#console-view")
