@@ -464,7 +464,14 @@ async def wall(request: web.Request) -> web.Response:
             at_agency.append({**row, "agency": controller.dial.agency.name, "answered": controller.dial.answered})
         elif controller.in_stasis and controller.flow is not None and controller.flow.state.value not in ("routed", "ended"):
             in_ivr.append({**row, "state": controller.flow.state.value})
+    plan = service.plans.plan_for("")
+    results = await service.store.run(lambda s: s.trunk_results(plan.id))
+    trunks = [
+        {"agency": agency.name, "label": agency.label, "trunk": i, "placeholder": trunk.placeholder,
+         **results.get((agency.name, str(i)), {"result": "unknown", "at": "", "cause": ""})}
+        for agency in plan.agencies.values() for i, trunk in enumerate(agency.trunks, start=1)
+    ]
     return web.json_response({
-        "waiting": list(service.desk.waiting.values()), "in_ivr": in_ivr, "at_agency": at_agency,
+        "waiting": list(service.desk.waiting.values()), "in_ivr": in_ivr, "at_agency": at_agency, "trunks": trunks,
         "operators": service.desk.view(), "ami_connected": service.desk.connected, "ari_connected": service.ari_connected,
     })

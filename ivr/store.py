@@ -467,6 +467,22 @@ class IncidentStore:
             self.db.execute("delete from console_sessions where expires < ?", [now_epoch])
         return list(self.db["console_sessions"].rows)
 
+    def trunk_results(self, plan_id: str, limit: int = 2000) -> dict[tuple[str, str], dict[str, str]]:
+        """The latest result of each agency trunk the app dialled (answered or failed, when, why),
+        by (agency, trunk number), from the newest incident events of the plan's calls."""
+        rows = self.db.query(
+            "select e.kind, e.at, e.detail from incident_events e join incidents i on i.id = e.incident_id "
+            "where i.plan_id = ? and e.kind in ('trunk_answered', 'trunk_failed') order by e.id desc limit ?",
+            [plan_id, limit],
+        )
+        out: dict[tuple[str, str], dict[str, str]] = {}
+        for r in rows:
+            d = json.loads(r["detail"] or "{}")
+            key = (d.get("agency", ""), d.get("trunk", ""))
+            if key not in out:
+                out[key] = {"result": "answered" if r["kind"] == "trunk_answered" else "failed", "at": r["at"], "cause": d.get("cause", "")}
+        return out
+
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""
         return [_incident(r) for r in self.db["incidents"].rows_where("ended_at is null", order_by="id")]

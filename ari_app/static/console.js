@@ -21,6 +21,7 @@ const TEXT = {
     answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
     announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
     announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
+    trunks: "Saluran instansi (hasil panggilan terakhir)", answered_ok: "menjawab", failed: "gagal", unknown: "belum dipakai",
     waiting: "Menunggu petugas", in_ivr: "Di menu suara", at_agency: "Tersambung ke instansi",
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
@@ -42,6 +43,7 @@ const TEXT = {
     answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
     announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
     announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
+    trunks: "Agency trunks (last call's result)", answered_ok: "answered", failed: "failed", unknown: "not used yet",
     waiting: "Waiting for an operator", in_ivr: "In the voice menu", at_agency: "With an agency",
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
@@ -149,7 +151,7 @@ function listen() {
     if (current && change.id === current.id) showIncident(current.id);
     if (change.kind === "callback_listed") refreshCallbacks();
     if (me.role === "supervisor" && ["classified", "operator_answered", "callback_listed", "route"].includes(change.kind)) refreshFigures();
-    if (me.role === "supervisor" && ["route", "trunk_answered", "agency_hangup", "prompt"].includes(change.kind)) refreshWall();
+    if (me.role === "supervisor" && ["route", "trunk_answered", "trunk_failed", "agency_hangup", "prompt"].includes(change.kind)) refreshWall();
   });
 }
 
@@ -329,6 +331,14 @@ async function refreshWall() {
   waiting = w.waiting;
   tickWall();
   $("#wall-ivr").replaceChildren(...(w.in_ivr.length ? w.in_ivr.map((c) => item(`${c.caller} (${c.state})`)) : [item(t("none"))]));
+  $("#wall-trunks").replaceChildren(...w.trunks.map((tr) => {
+    const result = tr.result === "answered" ? t("answered_ok") : t(tr.result);
+    const when = tr.at ? ` ${tr.at.slice(11, 19)}` : "";
+    const li = item(`${tr.label} ${tr.trunk}: ${result}${when}${tr.cause ? ` (${tr.cause})` : ""}${tr.placeholder ? " *" : ""}`);
+    li.dataset.trunk = `${tr.agency}-${tr.trunk}`;
+    li.dataset.result = tr.result;
+    return li;
+  }));
   $("#wall-agency").replaceChildren(...(w.at_agency.length ? w.at_agency.map((c) => item(`${c.caller} → ${c.agency}`)) : [item(t("none"))]));
 }
 

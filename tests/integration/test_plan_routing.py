@@ -41,6 +41,9 @@ def test_pressing_1_reaches_the_police_trunk_with_the_callers_number_and_is_reco
     assert call.returncode == 0, call.report()
     assert police.wait() == 0, police.report()
     assert _invite_field(police, "FROM-USER") == [caller]
+    police_1 = wait_for("the police trunk's health", lambda: next(
+        (t for t in live.api("/api/wall")["trunks"] if t["agency"] == "police" and t["trunk"] == 1 and t["result"] == "answered"), None))
+    assert police_1["at"]
     assert _invite_field(police, "SERVICE") == ["112"]  # the number the caller dialled
     assert _invite_field(police, "RURI") == ["110"]  # the number the plan dials on that trunk
 
@@ -95,6 +98,9 @@ def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stac
     assert route["reason"] == "agency fire unreachable"
     # Fire is one of Kotim's urgent agencies: its caller goes ahead in the queue.
     assert route["priority"] == "urgent" and incident.priority == "urgent" and incident.flags == "agency_failed"
+    # The supervisor's wall shows the fire trunk's health from this call: failed, and why.
+    fire = next(t for t in live.api("/api/wall")["trunks"] if t["agency"] == "fire")
+    assert fire["result"] == "failed" and fire["at"] and fire["cause"]
 
 
 def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack) -> None:
