@@ -107,6 +107,8 @@ async def _attach(service: Service, message: AmlMessage, *, gateway: str, kind: 
         plan = service.plans.plan_for("")
         good = service.locator.is_good(message.location, plan)
         await service.dispatcher.dispatch(LocationArrived(attached.live_channel, good))
+    if attached.incident_id is not None and message.location is not None:
+        service.incident_changed(attached.incident_id, "location", {"source": kind})  # the console redraws its map
     log.info("AML (%s) from gateway %s for %s: incident %s", kind, gateway, message.number or "?", attached.incident_id or "none yet")
     return _json(200, accepted=True, incident_id=attached.incident_id, position=message.location is not None)
 

@@ -21,6 +21,7 @@ const TEXT = {
     answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
     announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
     announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
+    recent: "Insiden terakhir", number: "Nomor", clear_prank: "Hapus tanda iseng", cleared: "Tanda iseng dihapus",
     trunks: "Saluran instansi (hasil panggilan terakhir)", answered_ok: "menjawab", failed: "gagal", unknown: "belum dipakai",
     waiting: "Menunggu petugas", in_ivr: "Di menu suara", at_agency: "Tersambung ke instansi",
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
@@ -43,6 +44,7 @@ const TEXT = {
     answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
     announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
     announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
+    recent: "Latest incidents", number: "Number", clear_prank: "Clear prank flag", cleared: "Prank flag cleared",
     trunks: "Agency trunks (last call's result)", answered_ok: "answered", failed: "failed", unknown: "not used yet",
     waiting: "Waiting for an operator", in_ivr: "In the voice menu", at_agency: "With an agency",
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
@@ -92,6 +94,7 @@ async function start(session) {
   $("#figures").hidden = me.role !== "supervisor";
   $("#shift").hidden = me.role === "supervisor";
   $("#announce").hidden = me.role !== "supervisor";
+  $("#numbers").hidden = me.role !== "supervisor";
   plan = await api("/api/plan");
   boundaries = await api("/api/boundaries").catch(() => null);
   drawTransferButtons();
@@ -327,6 +330,17 @@ function drawMap(locations) {
 let waiting = [];
 
 async function refreshWall() {
+  const recent = await api("/api/incidents?limit=15");
+  $("#recent").replaceChildren(...recent.map((i) => {
+    const li = item(`#${i.id} ${i.caller_number || "-"} ${i.arrived_at.slice(11, 19)} ${i.category ? t(i.category) : ""} `);
+    const open = document.createElement("button");
+    open.type = "button";
+    open.textContent = "→";
+    open.dataset.incident = String(i.id);
+    open.addEventListener("click", () => showIncident(i.id));  // details and recordings to play
+    li.appendChild(open);
+    return li;
+  }));
   const w = await api("/api/wall");
   waiting = w.waiting;
   tickWall();
@@ -350,6 +364,12 @@ function tickWall() {
     return li;
   }) : [item(t("none"))]));
 }
+
+$("#clear-prank").addEventListener("click", async () => {
+  const number = $("#clear-number").value.trim();
+  if (!number) return;
+  try { await api(`/api/numbers/${encodeURIComponent(number)}/clear`, {}); say(`${t("cleared")}: ${number}`); } catch (err) { say(err.message); }
+});
 
 // The major-incident message ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,14 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     assert page.text_content("#c-caller") == caller
     assert "Kecamatan Baamang, ±30 m" in page.text_content("#c-locations")
     assert page.locator("#map path").count() == 17  # Kotim's kecamatan, drawn offline
+    # AML arrives during the call: the page redraws with the new position, unasked.
+    form = {"location_latitude": "-2.5400", "location_longitude": "112.9350", "location_accuracy": "12",
+            "location_source": "GPS", "device_number": caller}
+    status, _ = live.post("/aml", urllib.parse.urlencode(form).encode(), content_type="application/x-www-form-urlencoded",
+                          token=live.aml_token())
+    assert status == 200
+    page.wait_for_selector("#map circle.dot[data-source=aml_http]", timeout=2000)
+    assert "Kecamatan Mentawa Baru Ketapang, ±12 m (AML, GPS)" in page.text_content("#c-locations")
     page.fill("#notes", "kebakaran rumah")
     page.click("#classify [data-category=emergency]")
     page.wait_for_selector("#c-category:has-text('Darurat')")
@@ -107,6 +116,14 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     supervisor_page.wait_for_selector(f"#fig-emergency:has-text('{emergencies_before + 1}')", timeout=5000)
     supervisor_page.wait_for_selector("#wall-operator1")
     supervisor_page.screenshot(path=str(live.tmp / "console-supervisor.png"), full_page=True)
+    # The supervisor opens the incident from the latest list (its recording is there to play)
+    # and clears a number's prank flag.
+    supervisor_page.click(f"#recent button[data-incident='{incident.id}']")
+    supervisor_page.wait_for_selector(f"#call[data-incident='{incident.id}'] #c-recordings audio")
+    supervisor_page.fill("#clear-number", "081250006999")
+    supervisor_page.click("#clear-prank")
+    supervisor_page.wait_for_selector("#message:has-text('081250006999')")
+    assert live.read(lambda s: list(s.db["number_clears"].rows_where("number = ?", ["081250006999"])))[0]["cleared_by"] == "supervisor1"
     # The supervisor switches the major-incident message on and off from the page.
     supervisor_page.fill("#announce-id", "Kebakaran pasar Sampit sudah ditangani. Untuk hal lain, tekan satu.")
     supervisor_page.click("#announce-on")
