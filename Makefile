@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv unit integration lint asterisk-root bench clean
+.PHONY: run test deps venv unit integration lint asterisk-root bench chaos clean
 
 run: deps venv
 	$(BIN)/ivr112 prompts build
@@ -22,6 +22,18 @@ unit: venv
 
 integration: deps venv
 	$(BIN)/python -m pytest -q tests/integration
+
+# The benchmark (issue 7): SIPp against the real Asterisk, plain dialplan (A) beside the app (B);
+# prints its table, writes bench/out/*.csv and a PNG. Asserts nothing: run it on demand.
+bench: deps venv
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/ivr112 prompts build >/dev/null
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The fault suite in its long form (make test runs the short form of the same tests).
+chaos: deps venv
+	$(BIN)/ivr112 prompts build >/dev/null
+	IVR112_CHAOS=long $(BIN)/python -m pytest -q tests/chaos
 
 lint: venv
 	$(BIN)/ruff check ivr ari_app tests
