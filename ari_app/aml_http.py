@@ -77,6 +77,7 @@ async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
     gateway = _gateway(request, service)
     if gateway is None:
         log.warning("AML from %s refused: no valid gateway token", request.remote)
+        service.metrics.failure("aml_refused")
         return _json(401, accepted=False, error="unknown sender: send the gateway's token (ivr112 aml token NAME)")
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
@@ -84,6 +85,7 @@ async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
         request.app[LIMITER_KEY] = RateLimiter(service.settings.aml_rate_per_minute)
     if not request.app[LIMITER_KEY].allow(gateway):
         log.warning("AML gateway %s over its budget of %d per minute", gateway, service.settings.aml_rate_per_minute)
+        service.metrics.failure("aml_refused")
         return _json(429, accepted=False, error="too many AML messages from this gateway; slow down")
     return service, gateway
 
@@ -132,6 +134,7 @@ async def aml_https(request: web.Request) -> web.Response:
         message = parse_aml_http(fields)
     except (LocationParseError, ValueError) as exc:
         log.warning("AML HTTPS from gateway %s skipped: %s", gateway, exc)
+        service.metrics.failure("location_unreadable")
         return _json(400, accepted=False, error=str(exc)[:300])
     return await _attach(service, message, gateway=gateway, kind="aml_http", raw=text)
 
@@ -153,6 +156,7 @@ async def aml_sms(request: web.Request) -> web.Response:
         number = normalise_msisdn(sender) if sender else message.number
     except (LocationParseError, ValueError) as exc:
         log.warning("AML SMS from gateway %s skipped: %s", gateway, exc)
+        service.metrics.failure("location_unreadable")
         return _json(400, accepted=False, error=str(exc)[:300])
     if not number:
         return _json(400, accepted=False, error="say which number sent the SMS: from=08...")

@@ -16,6 +16,7 @@ from typing import Any
 
 from ari_app.ami import AmiClient, AmiError, AmiEvent
 from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
+from ari_app.metrics import Metrics
 from ari_app.storage import AsyncStore
 from ivr import callbacks
 from ivr.errors import Ivr112Error
@@ -23,7 +24,7 @@ from ivr.operators import Board, Change
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
 from ivr.settings import Settings
-from ivr.store import IncidentStore, now
+from ivr.store import Incident, IncidentStore, now
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,9 @@ class DeskError(Ivr112Error):
 
 class Desk:
     def __init__(self, settings: Settings, secrets: Secrets, plans: Any, store: AsyncStore,
-                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+                 publish: Callable[[str, dict[str, Any]], None] | None = None, metrics: Metrics | None = None) -> None:
         self.publish = publish
+        self.metrics = metrics
         self.settings = settings
         self.plans = plans  # PlanRegistry: .current is the PlanSet being served
         self.store = store
@@ -148,6 +150,8 @@ class Desk:
             for e in entries if e.get("Queue") in ours and e.get("Uniqueid")
         }
         self.resyncs += 1
+        if self.resyncs > 1 and self.metrics is not None:
+            self.metrics.failure("ami_disconnect")
         log.info("AMI: queue state resynced (%d member rows, %d callers waiting)", len(members), len(entries))
         for change in changes:
             await self._log(change.operator, change.action, change.detail)
@@ -195,16 +199,19 @@ class Desk:
         """An operator answered a queued call: the incident says who and when; no callback needed."""
         channel, name = change.detail.get("channel", ""), change.operator
 
-        def record(s: IncidentStore) -> int | None:
+        def record(s: IncidentStore) -> Incident | None:
             incident = s.by_channel(channel)
             if incident is None:
                 return None
             s.update(incident.id, operator=name, operator_answered_at=now())
             s.add_event(incident.id, "operator_answered", {"operator": name, "hold_s": change.detail.get("hold_s", "")})
             callbacks.answered(s, incident.caller_number, reason=f"answered by {name}")
-            return incident.id
+            return incident
 
-        incident_id = await self.store.run(record)
+        incident = await self.store.run(record)
+        incident_id = incident.id if incident is not None else None
+        if self.metrics is not None:
+            self.metrics.person_answered("operator", incident.arrived_at if incident is not None else None)
         self.board.get(name).incident_id = incident_id
         if incident_id is None:
             # A call that never met the app (fallback): still no callback needed.

@@ -47,8 +47,9 @@ class Attached:
 
 
 class Locator:
-    def __init__(self, store: AsyncStore) -> None:
+    def __init__(self, store: AsyncStore, unreadable: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.unreadable = unreadable or (lambda: None)  # counted in the metrics
         self._boundaries: dict[str, Boundaries | None] = {}
 
     def boundaries(self, plan: Plan) -> Boundaries | None:
@@ -92,6 +93,7 @@ class Locator:
                     found.append(loc)
             except LocationParseError as exc:
                 log.warning("[%s] PIDF-LO from the INVITE skipped: %s", channel_id, exc)
+                self.unreadable()
         header = await _var(ari, channel_id, f"PJSIP_HEADER(read,{GEOLOCATION_HEADER})")
         if header:
             for uri in _geolocation_uris(header):
@@ -103,6 +105,7 @@ class Locator:
                 cell = parse_pani(pani)
             except LocationParseError as exc:
                 log.warning("[%s] P-Access-Network-Info skipped: %s", channel_id, exc)
+                self.unreadable()
                 cell = None
             if cell is not None:
                 row = await self.store.run(lambda s: s.cell(cell.key))

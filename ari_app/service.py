@@ -32,6 +32,7 @@ from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEve
 from ari_app.desk import Desk, DeskError
 from ari_app.live import Hub
 from ari_app.locating import Locator
+from ari_app.metrics import LiveCounts, Metrics
 from ari_app.storage import AsyncStore
 from ivr import callbacks, prompts
 from ivr.errors import Ivr112Error, PlanError
@@ -44,6 +45,8 @@ from ivr.settings import Settings
 log = logging.getLogger(__name__)
 
 APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
+# Incident events that are failures a supervisor would act on, and their metric kind.
+EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
 
 
@@ -91,7 +94,8 @@ class Service:
         self.plans = PlanRegistry(plans)
         self.layout = Layout(settings.root_path, settings.instance)
         self.store = AsyncStore(settings.data_path)
-        self.locator = Locator(self.store)
+        self.metrics = Metrics(self.live_counts)
+        self.locator = Locator(self.store, unreadable=lambda: self.metrics.failure("location_unreadable"))
         self.ari = AriClient(
             base_url=f"http://{settings.ari_host}:{settings.ari_port}",
             username=ARI_USER,
@@ -110,13 +114,14 @@ class Service:
         self.hub = Hub()
         self.announcements = Announcements(settings.data_path, self.layout)
         self.sessions = Sessions(secrets.console_secret)
-        self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish)
+        self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         # Operators' callbacks being placed, by each of their two channels.
         self.callback_calls: dict[str, CallbackCall] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
+        self.ari_connects = 0
 
     # Channel consumers ------------------------------------------------------------------
 
@@ -145,16 +150,25 @@ class Service:
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+        self.metrics.events.labels(kind=kind).inc()
+        failure = EVENT_FAILURES.get(kind)
+        if failure is not None:
+            self.metrics.failure(failure)
+        elif kind == "trunk_answered":
+            controller = next((c for c in self.controllers.values() if c.incident and c.incident.id == incident_id), None)
+            self.metrics.person_answered("agency", controller.incident.arrived_at if controller and controller.incident else None)
 
     def announcement_sound(self, language: str) -> str | None:
         return self.announcements.sound(language)
 
     def call_started(self, number: str, channel_id: str) -> None:
+        self.metrics.arrived.inc()
         key = _msisdn(number)
         if key:
             self.live_calls[key] = channel_id
 
     def call_ended(self, number: str, channel_id: str) -> None:
+        self.metrics.ended.inc()
         key = _msisdn(number)
         if key and self.live_calls.get(key) == channel_id:
             del self.live_calls[key]
@@ -196,6 +210,9 @@ class Service:
 
     async def _on_connect(self) -> None:
         """Take over what happened while the WebSocket was down."""
+        self.ari_connects += 1
+        if self.ari_connects > 1:
+            self.metrics.failure("ari_disconnect")
         info = await self.ari.application()
         for channel_id in info.get("channel_ids", []):
             controller = self.controllers.get(channel_id)
@@ -318,6 +335,29 @@ class Service:
     @property
     def ari_connected(self) -> bool:
         return self.ari.is_connected
+
+    def live_counts(self) -> LiveCounts:
+        """What is happening now, for the wall and the metrics (one reading of the controllers)."""
+        in_ivr = at_agency = 0
+        for controller in list(self.controllers.values()):
+            if controller.ended or controller.incident is None:
+                continue
+            if controller.dial is not None:
+                at_agency += 1
+            elif controller.in_stasis and controller.flow is not None and controller.flow.state.value not in ("routed", "ended"):
+                in_ivr += 1
+        operators: dict[str, int] = {}
+        for row in self.desk.view():
+            state = str(row.get("status", "unknown"))
+            operators[state] = operators.get(state, 0) + 1
+        return LiveCounts(
+            in_ivr=in_ivr, at_agency=at_agency, waiting=len(self.desk.waiting), operators=operators,
+            ari_connected=self.ari_connected, ami_connected=self.desk.connected, store_ok=self.store_ok,
+        )
+
+    @property
+    def store_ok(self) -> bool:
+        return True
 
     async def start(self) -> None:
         await self.store.open()

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
 from ari_app.desk import DeskError
+from ari_app.metrics import CONTENT_TYPE
 from ari_app.service import APP_KEY, Service
 from ivr import callbacks, classify
 from ivr.figures import figures, to_csv
@@ -57,6 +58,13 @@ async def health(request: web.Request) -> web.Response:
         "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",
     }
     return web.json_response(body, status=200 if ok else 503)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; a supervisor's session or the bearer key (no caller data in it)."""
+    _who(request, role=SUPERVISOR)
+    return web.Response(body=_service(request).metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
 @routes.get("/api/incidents")
@@ -455,7 +463,8 @@ async def wall(request: web.Request) -> web.Response:
     with an agency, and the operators."""
     _who(request, role=SUPERVISOR)
     service = _service(request)
-    in_ivr, at_agency = [], []
+    in_ivr: list[dict[str, Any]] = []
+    at_agency: list[dict[str, Any]] = []
     for channel_id, controller in list(service.controllers.items()):
         if controller.ended or controller.incident is None:
             continue

@@ -270,6 +270,24 @@ class Stack:
         body = urllib.parse.urlencode(form or {}).encode()
         return self.post(path, body, content_type="application/x-www-form-urlencoded", token=token)
 
+    def metrics(self) -> dict[str, float]:
+        """The app's Prometheus figures, by sample: 'name' or 'name{label="value"}'."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        secrets = load_or_create(self.settings.data_path)
+        req = urllib.request.Request(
+            f"http://{self.settings.http_host}:{self.settings.http_port}/metrics",
+            headers={"Authorization": f"Bearer {secrets.console_secret}"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            text = resp.read().decode()
+        out: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return out
+
     def board(self) -> dict[str, dict[str, Any]]:
         """The operators' live view from the API, by name."""
         return {o["name"]: o for o in self.api("/api/operators")["operators"]}

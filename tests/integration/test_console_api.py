@@ -144,7 +144,7 @@ CHANGES = [
 ]
 READS = ["/api/operators", "/api/incidents", "/api/incidents/1", "/api/callbacks", "/api/plan", "/api/boundaries",
          "/api/operators/operator1/log", "/api/announcement"]
-SUPERVISOR_ONLY = ["/api/figures", "/api/figures.csv", "/api/wall"]
+SUPERVISOR_ONLY = ["/api/figures", "/api/figures.csv", "/api/wall", "/metrics"]
 
 
 def test_every_action_refuses_a_caller_with_no_session_and_every_change_one_without_its_csrf_token(live: Stack) -> None:

@@ -35,6 +35,7 @@ def _kinds(stack: Stack, incident: Incident) -> list[str]:
 
 def test_pressing_1_reaches_the_police_trunk_with_the_callers_number_and_is_recorded(live: Stack) -> None:
     caller = "081250002001"
+    before = live.metrics()
     police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "4000",
                      steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
@@ -59,6 +60,13 @@ def test_pressing_1_reaches_the_police_trunk_with_the_callers_number_and_is_reco
         seconds = w.getnframes() / w.getframerate()
     # The caller stayed about 4 s after answer, of which ~2 s were bridged with the police.
     assert 0.5 < seconds < 6
+    # The supervisor's dashboard counted it: one call, answered by an agency within 15 s.
+    after = live.metrics()
+    for sample in ("ivr112_calls_arrived_total", "ivr112_calls_ended_total", 'ivr112_calls_answered_by_person_total{by="agency"}',
+                   "ivr112_calls_answered_within_15s_total", 'ivr112_incident_events_total{kind="trunk_answered"}'):
+        assert after[sample] == before.get(sample, 0) + 1, sample
+    assert after['ivr112_failures_total{kind="agency_trunk"}'] == before['ivr112_failures_total{kind="agency_trunk"}']
+    assert after["ivr112_ari_connected"] == 1 and after["ivr112_calls_in_ivr"] == 0
 
 
 def test_when_the_first_police_trunk_is_down_the_second_answers(live: Stack) -> None:
@@ -79,6 +87,7 @@ def test_when_the_first_police_trunk_is_down_the_second_answers(live: Stack) -> 
 
 def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stack) -> None:
     caller = "081250002003"
+    before = live.metrics()
     port = live.sipp_port()
     live.register_operator("operator1", port)
     operator = live.sipp("answer", port=port, background=True, timeout=60)
@@ -96,6 +105,13 @@ def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stac
     assert failed["agency"] == "fire" and failed["next"] == "queue:operators"
     route = [e.detail for e in events if e.kind == "route"][-1]
     assert route["reason"] == "agency fire unreachable"
+    # The dashboard shows the dead trunks and the operator who took the call instead.
+    after = live.metrics()
+    tried = sum(1 for e in events if e.kind == "trunk_dial")
+    assert tried >= 1
+    assert after['ivr112_failures_total{kind="agency_trunk"}'] - before['ivr112_failures_total{kind="agency_trunk"}'] == tried
+    assert after['ivr112_failures_total{kind="agency_unreachable"}'] == before['ivr112_failures_total{kind="agency_unreachable"}'] + 1
+    assert after['ivr112_calls_answered_by_person_total{by="operator"}'] == before['ivr112_calls_answered_by_person_total{by="operator"}'] + 1
     # Fire is one of Kotim's urgent agencies: its caller goes ahead in the queue.
     assert route["priority"] == "urgent" and incident.priority == "urgent" and incident.flags == "agency_failed"
     # The supervisor's wall shows the fire trunk's health from this call: failed, and why.
