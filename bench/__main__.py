@@ -1,0 +1,89 @@
+"""`python -m bench [--quick]`: start a private stack, run every phase, print the table,
+write bench/out/bench-<time>-*.csv and bench-<time>.png. See `--help`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import draw, print_report, write_csv
+from bench.run import close_bench, open_bench
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="a few minutes: fewer rates, shorter steps, 1,000 calls for the leak run")
+    p.add_argument("--rates", type=_ints, help="new calls/s of the IVR load ladder (default 5,10,20,30; quick 5,20)")
+    p.add_argument("--seconds", type=float, help="seconds of new calls per IVR step (default 20; quick 8)")
+    p.add_argument("--hold", type=float, default=10.0, help="seconds an IVR-phase caller stays (capped below greeting + menu)")
+    p.add_argument("--operator-rates", type=_ints, help="new calls/s that press 0 for an operator (default 2,5,10; quick 5)")
+    p.add_argument("--operator-seconds", type=float, help="seconds of new calls per operator step (default 20; quick 8)")
+    p.add_argument("--operators", type=int, default=48, help="SIPp operators logged in to the queue")
+    p.add_argument("--calls", type=int, help="calls of the leak run (default 10,000; quick 1,000; 0 skips it)")
+    p.add_argument("--leak-rate", type=int, default=50, help="new calls/s of the leak run")
+    p.add_argument("--menus", type=int, default=500, help="menus of the synthetic plan (0 skips the plan timing)")
+    p.add_argument("--out", type=Path, default=OUT, help="where the CSV files and the PNG go")
+    p.add_argument("--keep", action="store_true", help="keep the stack's temporary folder (SIPp logs, app log)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.rates = args.rates or ([5, 20] if quick else [5, 10, 20, 30])
+    args.seconds = args.seconds or (8.0 if quick else 20.0)
+    args.operator_rates = args.operator_rates or ([5] if quick else [2, 5, 10])
+    args.operator_seconds = args.operator_seconds or (8.0 if quick else 20.0)
+    args.calls = (1000 if quick else 10_000) if args.calls is None else args.calls
+    return args
+
+
+def noise() -> str:
+    """How busy the machine is besides us: load and other Asterisk instances running."""
+    load = os.getloadavg()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=False).stdout
+    others = sum(1 for line in ps.splitlines() if line.startswith("asterisk -f"))
+    return f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs, {others} Asterisk instance(s) running"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    tmp = Path(tempfile.mkdtemp(prefix="ivr112-bench-"))
+    started = time.monotonic()
+    before = noise()
+    print(f"ivr112 bench: stack in {tmp}; before: {before}", flush=True)
+    bench = open_bench(tmp, args.operators)
+    try:
+        print(f"stack up in {time.monotonic() - started:.0f} s; prompts: greeting {bench.prompt_s['greeting']:.2f} s, "
+              f"menu {bench.prompt_s['menu']:.2f} s", flush=True)
+        bench.ivr_ladder(args.rates, args.seconds, args.hold)
+        bench.operator_ladder(args.operator_rates, args.operator_seconds)
+        if args.menus:
+            bench.plan_reload(args.menus)
+        if args.calls:
+            bench.leak_run(args.calls, args.leak_rate, chunks=5)
+    finally:
+        after = noise()
+        close_bench(bench)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print_report(bench, f"before: {before}; after: {after}")
+    paths = write_csv(bench, args.out, stamp)
+    png = args.out / f"bench-{stamp}.png"
+    draw(bench, png)
+    print(f"\nwritten: {', '.join(str(p) for p in [*paths, png])} ({time.monotonic() - started:.0f} s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

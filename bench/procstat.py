@@ -1,0 +1,30 @@
+"""CPU seconds and memory of a process, read from /proc (Linux), for per-call figures."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcSample:
+    cpu_s: float  # user + system CPU seconds since the process started
+    rss_kb: int  # resident set now (VmRSS)
+    hwm_kb: int  # peak resident set since start (VmHWM)
+
+
+def sample(pid: int) -> ProcSample:
+    """One reading of `pid`'s CPU time and memory; zeros if the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return ProcSample(0.0, 0, 0)
+    # The command name (field 2) may hold spaces: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2:].split()
+    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    mem = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    return ProcSample(cpu, int(mem.get("VmRSS", 0)), int(mem.get("VmHWM", 0)))

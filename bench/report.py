@@ -1,0 +1,237 @@
+"""The benchmark's output: the table (A, B, B/A per figure, each target met or missed),
+CSV files of every step, the leak run and the plan timings, and a PNG of latency against load.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.run import Bench, Step, _pct
+
+ANSWER_P99_RATIO = 1.2
+ANSWER_P99_MS = 50.0
+ANSWER_RATE_LIMIT = 20
+OWN_DELAY_P99_MS = 300.0
+CONCURRENCY_SHARE = 0.9
+CONCURRENCY_AIM = 300
+KB_PER_CALL = 100.0
+LEAK_TOLERANCE_KB = 2048  # RSS wobble of a Python process after a quiet window
+PLAN_MS = 200.0
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+
+def _ratio(b: float, a: float) -> str:
+    if a == 0 or math.isnan(a) or math.isnan(b):
+        return "-"
+    return f"{b / a:.2f}"
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    get: Callable[[Step], float]
+    digits: int = 1
+
+
+FIGURES = [
+    Figure("calls attempted", lambda s: float(s.attempted), 0),
+    Figure("answered", lambda s: float(s.answered), 0),
+    Figure("failed", lambda s: float(s.failed), 0),
+    Figure("peak calls at once", lambda s: float(s.peak_calls), 0),
+    Figure("INVITE->200 p50 ms", lambda s: _pct(s.answer_ms, 50)),
+    Figure("INVITE->200 p95 ms", lambda s: _pct(s.answer_ms, 95)),
+    Figure("INVITE->200 p99 ms", lambda s: _pct(s.answer_ms, 99)),
+    Figure("own delay to operator p50 ms", lambda s: _pct(s.delay_ms, 50) if s.phase == "operator" else math.nan),
+    Figure("own delay to operator p95 ms", lambda s: _pct(s.delay_ms, 95) if s.phase == "operator" else math.nan),
+    Figure("own delay to operator p99 ms", lambda s: _pct(s.delay_ms, 99) if s.phase == "operator" else math.nan),
+    Figure("calls that never rang an operator", lambda s: float(s.operator_missing) if s.phase == "operator" else math.nan, 0),
+    Figure("Asterisk CPU ms per call", lambda s: 1000 * s.asterisk_cpu_s / max(1, s.attempted), 2),
+    Figure("app CPU ms per call", lambda s: 1000 * s.app_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
+    Figure("total CPU ms per call", lambda s: 1000 * (s.asterisk_cpu_s + s.app_cpu_s) / max(1, s.attempted), 2),
+    Figure("app peak RSS MB", lambda s: s.app_rss_peak_kb / 1024 if s.system == "B" else math.nan),
+    Figure("app RSS kB per active call", lambda s: s.app_kb_per_active_call),
+    Figure("Asterisk peak RSS MB", lambda s: s.asterisk_rss_peak_kb / 1024),
+]
+
+
+def _pairs(steps: Iterable[Step], phase: str) -> list[tuple[int, Step | None, Step | None]]:
+    by: dict[int, dict[str, Step]] = {}
+    for s in steps:
+        if s.phase == phase:
+            by.setdefault(s.rate, {})[s.system] = s
+    return [(rate, d.get("A"), d.get("B")) for rate, d in sorted(by.items())]
+
+
+def _hold(bench: Bench, phase: str) -> float:
+    return max((s.hold_s for s in bench.steps if s.phase == phase), default=0.0)
+
+
+def table(bench: Bench) -> list[str]:
+    out: list[str] = []
+    titles = {
+        "ivr": f"IVR load: callers stay {_hold(bench, 'ivr'):g} s in greeting and menu, then hang up",
+        "operator": "To an operator: the caller presses 0 during the greeting, an operator answers",
+    }
+    for phase, title in titles.items():
+        pairs = _pairs(bench.steps, phase)
+        if not pairs:
+            continue
+        out.append(f"\n== {title} ==")
+        out.append(f"{'rate':>6}  {'figure':36} {'A (dialplan)':>13} {'B (ivr112)':>13} {'B/A':>6}")
+        for rate, a, b in pairs:
+            for i, fig in enumerate(FIGURES):
+                va = fig.get(a) if a else math.nan
+                vb = fig.get(b) if b else math.nan
+                if math.isnan(va) and math.isnan(vb):
+                    continue
+                label = f"{rate}/s" if i == 0 else ""
+                out.append(f"{label:>6}  {fig.name:36} {_fmt(va, fig.digits):>13} {_fmt(vb, fig.digits):>13} {_ratio(vb, va):>6}")
+            out.append("")
+    return out
+
+
+def _held(steps: list[Step], system: str) -> int:
+    """The most calls at once a system held in a step where no call failed."""
+    return max((s.peak_calls for s in steps if s.system == system and s.failed == 0 and s.phase == "ivr"), default=0)
+
+
+def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
+    """Each target of issue 7: what it asks, what was measured, met (None: not measured)."""
+    rows: list[tuple[str, str, bool | None]] = []
+    low = [(r, a, b) for ph in ("ivr", "operator") for r, a, b in _pairs(bench.steps, ph)
+           if r <= ANSWER_RATE_LIMIT and a and b]
+    if low:
+        worst = max(low, key=lambda t: _pct(t[2].answer_ms, 99) / max(1e-9, _pct(t[1].answer_ms, 99)))  # type: ignore[union-attr]
+        a99, b99 = _pct(worst[1].answer_ms, 99), _pct(worst[2].answer_ms, 99)  # type: ignore[union-attr]
+        rows.append((f"answer p99 B <= {ANSWER_P99_RATIO}x A (rates <= {ANSWER_RATE_LIMIT}/s, worst step)",
+                     f"{b99:.1f} vs {a99:.1f} ms = {b99 / a99:.2f}x at {worst[2].phase} {worst[0]}/s",  # type: ignore[union-attr]
+                     b99 <= ANSWER_P99_RATIO * a99))
+        top = max(_pct(b.answer_ms, 99) for _, _, b in low)  # type: ignore[union-attr]
+        rows.append((f"answer p99 B < {ANSWER_P99_MS:g} ms up to {ANSWER_RATE_LIMIT}/s", f"worst {top:.1f} ms", top < ANSWER_P99_MS))
+    ops = [s for s in bench.steps if s.system == "B" and s.phase == "operator"]
+    if ops:
+        worst_delay = max(_pct(s.delay_ms, 99) for s in ops)
+        missing = sum(s.operator_missing for s in ops)
+        rows.append((f"own delay to the operator's ring p99 < {OWN_DELAY_P99_MS:g} ms",
+                     f"worst {worst_delay:.0f} ms (A: {max(_pct(s.delay_ms, 99) for s in bench.steps if s.system == 'A' and s.phase == 'operator'):.0f} ms)"
+                     + (f", {missing} calls never rang" if missing else ""),
+                     worst_delay < OWN_DELAY_P99_MS and missing == 0))
+    held_a, held_b = _held(bench.steps, "A"), _held(bench.steps, "B")
+    if held_a:
+        ladder_top = max(s.peak_calls for s in bench.steps if s.phase == "ivr")
+        rows.append((f"B holds >= {CONCURRENCY_SHARE:.0%} of A's calls at once, no failure (aim {CONCURRENCY_AIM})",
+                     f"B {held_b}, A {held_a} = {held_b / held_a:.2f}" + (" (A held the ladder's top)" if held_a >= ladder_top else ""),
+                     held_b >= CONCURRENCY_SHARE * held_a))
+    mem = [s for s in bench.steps if s.system == "B" and s.phase == "ivr" and s.failed == 0 and s.peak_calls]
+    if mem:
+        top_step = max(mem, key=lambda s: s.peak_calls)
+        kb = top_step.app_kb_per_active_call
+        rows.append((f"app memory < {KB_PER_CALL:g} kB per active call", f"{kb:.1f} kB at {top_step.peak_calls} at once", kb < KB_PER_CALL))
+    if len(bench.leak) >= 2:
+        (c0, r0), (c1, r1) = bench.leak[0], bench.leak[-1]
+        growth = r1 - r0
+        rows.append((f"no growth after {c1:,} calls (RSS after a {5:g} s quiet window)",
+                     f"{r0 / 1024:.1f} MB after {c0:,} -> {r1 / 1024:.1f} MB after {c1:,}: {growth:+,} kB "
+                     f"({1024 * growth / max(1, c1 - c0):+.0f} B/call)", growth <= LEAK_TOLERANCE_KB))
+    pt = bench.plan_times
+    if pt is not None:
+        pv, rl = pt.median(pt.parse_validate_ms), pt.median(pt.reload_ms)
+        rows.append((f"{pt.menus}-menu plan: parse + validate < {PLAN_MS:g} ms", f"median {pv:.0f} ms, max {max(pt.parse_validate_ms):.0f} ms", pv < PLAN_MS))
+        rows.append((f"{pt.menus}-menu plan: live reload < {PLAN_MS:g} ms",
+                     f"median {rl:.0f} ms, max {max(pt.reload_ms):.0f} ms (Kotim's own plan: {pt.median(pt.reload_small_ms):.0f} ms)", rl < PLAN_MS))
+    return rows
+
+
+def print_report(bench: Bench, noise: str) -> None:
+    for line in table(bench):
+        print(line)
+    print("== Targets (issue 7) ==")
+    for what, measured, met in targets(bench):
+        verdict = "n/a" if met is None else ("MET" if met else "MISSED")
+        print(f"  [{verdict:6}] {what}: {measured}")
+    if bench.leak:
+        print("  leak run, app RSS after each chunk: " + ", ".join(f"{c:,}: {r / 1024:.1f} MB" for c, r in bench.leak))
+    print(f"  noise: {noise}")
+
+
+def write_csv(bench: Bench, out: Path, stamp: str) -> list[Path]:
+    paths = []
+    steps = out / f"bench-{stamp}-steps.csv"
+    with steps.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["system", "phase", "rate", "hold_s", *[fig.name for fig in FIGURES], "load_avg_1m"])
+        for s in bench.steps:
+            w.writerow([s.system, s.phase, s.rate, s.hold_s, *[_fmt(fig.get(s), 3).replace(",", "") for fig in FIGURES],
+                        f"{s.load_avg:.2f}"])
+    paths.append(steps)
+    if bench.leak:
+        leak = out / f"bench-{stamp}-leak.csv"
+        with leak.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["calls", "app_rss_kb"])
+            w.writerows(bench.leak)
+        paths.append(leak)
+    if bench.plan_times is not None:
+        pt = bench.plan_times
+        plan = out / f"bench-{stamp}-plan.csv"
+        with plan.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["menus", "options", "what", "ms"])
+            w.writerows([(pt.menus, pt.options, "parse_validate", f"{v:.2f}") for v in pt.parse_validate_ms])
+            w.writerows([(pt.menus, pt.options, "reload", f"{v:.2f}") for v in pt.reload_ms])
+            w.writerows([("kotim", "", "reload", f"{v:.2f}") for v in pt.reload_small_ms])
+        paths.append(plan)
+    return paths
+
+
+def draw(bench: Bench, path: Path) -> None:
+    """Latency against load (answer, and own delay to the operator), A beside B; the leak run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    styles = {"A": ("tab:blue", "A plain dialplan"), "B": ("tab:red", "B ivr112")}
+    for ax, phase, get, title in (
+        (axes[0], "ivr", lambda s: s.answer_ms, "INVITE -> 200 OK (callers in the IVR)"),
+        (axes[1], "operator", lambda s: s.delay_ms, "own delay to the operator's INVITE"),
+    ):
+        for system, (colour, label) in styles.items():
+            pts = sorted((s.rate, s) for s in bench.steps if s.phase == phase and s.system == system)
+            if not pts:
+                continue
+            rates = [r for r, _ in pts]
+            for q, dash in ((50, ":"), (95, "--"), (99, "-")):
+                ax.plot(rates, [_pct(get(s), q) for _, s in pts], dash, color=colour, marker="o", label=f"{label} p{q}")
+        ax.set_xlabel("new calls per second")
+        ax.set_ylabel("ms")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if phase_steps := [s for s in bench.steps if s.phase == "ivr"]:
+        ax2 = axes[0].twiny()
+        ax2.set_xlim(axes[0].get_xlim())
+        ax2.set_xticks(sorted({s.rate for s in phase_steps}))
+        ax2.set_xticklabels([str(max(x.peak_calls for x in phase_steps if x.rate == r)) for r in sorted({s.rate for s in phase_steps})])
+        ax2.set_xlabel("calls at once (peak)", fontsize=8)
+    if bench.leak:
+        axes[2].plot([c for c, _ in bench.leak], [r / 1024 for _, r in bench.leak], "-o", color="tab:red")
+        axes[2].set_xlabel("calls through the app")
+        axes[2].set_ylabel("app RSS MB (after a quiet window)")
+        axes[2].set_title("leak run (B)")
+        axes[2].grid(alpha=0.3)
+    else:
+        axes[2].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
