@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -328,9 +329,13 @@ def register_operators(bench: Bench) -> None:
 
 
 def close_bench(bench: Bench) -> None:
+    """Stop what the bench started, each by its pid; a stop that fails does not keep the
+    others running."""
     stack = bench.stack
-    bench.pool.stop_all()
-    stack.stop_all_sipp()
-    stack.app_stop()
-    stack.asterisk_down()
+    for what, stop in (("SIPp", bench.pool.stop_all), ("SIPp", stack.stop_all_sipp), ("the app", stack.app_stop),
+                       ("Asterisk", stack.asterisk_down)):
+        try:
+            stop()
+        except Exception as exc:  # report it and go on stopping the rest
+            print(f"bench: stopping {what} failed: {exc}", file=sys.stderr)
     shutil.rmtree(stack.layout.host(stack.layout.inner), ignore_errors=True)
