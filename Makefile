@@ -13,15 +13,19 @@ run: deps venv
 	$(BIN)/ivr112 prompts build
 	$(BIN)/ivr112 run --with-asterisk
 
+# Test files run side by side (pytest-xdist), each worker with its own Asterisk instance
+# on its own free ports: the real-stack tests mostly wait on calls in real time.
+TEST_WORKERS ?= 3
+
 test: deps venv
 	$(BIN)/ivr112 prompts build >/dev/null
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: deps venv
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
 
 # The benchmark (issue 7): SIPp against the real Asterisk, plain dialplan (A) beside the app (B);
 # prints its table, writes bench/out/*.csv and a PNG. Asserts nothing: run it on demand.
@@ -33,7 +37,7 @@ bench: deps venv
 # The fault suite in its long form (make test runs the short form of the same tests).
 chaos: deps venv
 	$(BIN)/ivr112 prompts build >/dev/null
-	IVR112_CHAOS=long $(BIN)/python -m pytest -q tests/chaos
+	IVR112_CHAOS=long $(BIN)/python -m pytest -q -s tests/chaos
 
 lint: venv
 	$(BIN)/ruff check ivr ari_app tests
