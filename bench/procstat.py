@@ -28,3 +28,12 @@ def sample(pid: int) -> ProcSample:
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     mem = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
     return ProcSample(cpu, int(mem.get("VmRSS", 0)), int(mem.get("VmHWM", 0)))
+
+
+def machine_busy_s() -> tuple[float, float]:
+    """CPU seconds the whole machine spent busy, and wall-clock-seconds of CPU capacity
+    (all CPUs), since boot: two readings give how busy it was in between."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS

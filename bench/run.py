@@ -21,7 +21,7 @@ from pathlib import Path
 from ari_app.asterisk import process
 from bench.baseline import install_baseline
 from bench.plan500 import PlanTimes, measure
-from bench.procstat import ProcSample, sample
+from bench.procstat import ProcSample, machine_busy_s, sample
 from bench.sipp import DTMF_END_S, SCENARIOS, SippPool, caller_scenario
 from ivr import prompts
 from ivr.plan import Plan, load_plans
@@ -59,6 +59,8 @@ class Step:
     app_rss_after_kb: int = 0
     asterisk_rss_peak_kb: int = 0
     load_avg: float = 0.0
+    machine_busy: float = 0.0  # share of all CPUs busy during the step (ours and others')
+    others_busy: float = 0.0  # of it, what neither this Asterisk nor this app used (SIPp, other stacks)
     errors: str = ""
 
     @property
@@ -141,6 +143,7 @@ class Bench:
         app_pid, ast_pid = self.app_pid, self.asterisk_pid
         app0 = sample(app_pid) if app_pid else ProcSample(0, 0, 0)
         ast0 = sample(ast_pid)
+        busy0, cap0 = machine_busy_s()
         step.app_rss_idle_kb = app0.rss_kb
         with _peaks(app_pid, ast_pid) as peaks:
             number = "112" if system == "B" else BASELINE_NUMBER
@@ -154,6 +157,7 @@ class Bench:
             operators.stop()
         app1 = sample(app_pid) if app_pid else ProcSample(0, 0, 0)
         ast1 = sample(ast_pid)
+        busy1, cap1 = machine_busy_s()
         stats = callers.stats()
         answered = callers.calls()
         step.attempted, step.failed, step.peak_calls = stats["created"], stats["failed"], stats["peak"]
@@ -169,6 +173,9 @@ class Bench:
         step.app_rss_after_kb = app1.rss_kb
         step.asterisk_rss_peak_kb = peaks.asterisk
         step.load_avg = os.getloadavg()[0]
+        capacity = max(1e-9, cap1 - cap0)
+        step.machine_busy = (busy1 - busy0) / capacity
+        step.others_busy = max(0.0, busy1 - busy0 - step.app_cpu_s - step.asterisk_cpu_s) / capacity
         step.errors = callers.errors() if step.failed else ""
         self.steps.append(step)
         self.clear_recordings()
@@ -247,7 +254,7 @@ def _progress(step: Step) -> None:
     extra = f", own delay p99 {_pct(step.delay_ms, 99):.0f} ms" if step.phase == "operator" else ""
     print(f"  {step.system} {step.phase:8} {step.rate:3d}/s: {step.attempted} calls, {step.answered} answered, "
           f"{step.failed} failed, peak {step.peak_calls} at once, answer p99 {p99:.1f} ms{extra}, "
-          f"load {step.load_avg:.1f}", flush=True)
+          f"CPUs busy {step.machine_busy:.0%} (others {step.others_busy:.0%})", flush=True)
 
 
 def _pct(values: list[float], q: float) -> float:
