@@ -63,7 +63,7 @@ def _gateway(request: web.Request, service: Service) -> str | None:
     token = token if scheme.lower() == "bearer" else request.query.get("token", "")
     if token:
         for name, expected in service.secrets.aml_tokens.items():
-            if hmac.compare_digest(token.encode(), expected.encode()) and any(g.name == name for g in service.settings.aml_gateways):
+            if hmac.compare_digest(token.encode("utf-8", "surrogateescape"), expected.encode()) and any(g.name == name for g in service.settings.aml_gateways):
                 return name
     peer = request.remote or ""
     for gateway in service.settings.aml_gateways:

@@ -87,13 +87,13 @@ class Sessions:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer":
-            if not hmac.compare_digest(token.encode(), self.console_secret.encode()):
+            if not hmac.compare_digest(_raw(token), self.console_secret.encode()):
                 raise _json_error(web.HTTPUnauthorized, "wrong key: send Authorization: Bearer <console_secret> (ivr112 secrets show)")
             return Principal("system", SUPERVISOR, "bearer")
         session = self.get(request.cookies.get(COOKIE, ""))
         if session is None:
             raise _json_error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
-        if changes and not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(), session.csrf.encode()):
+        if changes and not hmac.compare_digest(_raw(request.headers.get(CSRF_HEADER, "")), session.csrf.encode()):
             raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER}: reload the console and try again")
         if role == SUPERVISOR and not session.principal.supervisor:
             raise _json_error(web.HTTPForbidden, "only a supervisor may do this")
@@ -101,7 +101,13 @@ class Sessions:
 
 
 def key_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(_raw(key)).hexdigest()
+
+
+def _raw(header_value: str) -> bytes:
+    """A header's bytes as they came: aiohttp keeps bytes that are not UTF-8 as surrogates,
+    which a plain .encode() refuses with an error (a 500 for a hostile header)."""
+    return header_value.encode("utf-8", "surrogateescape")
 
 
 def secure_cookie(request: web.Request) -> bool:

@@ -61,10 +61,26 @@ def _mark(file: str, node: yaml.Node) -> Mark:
 
 class _Loader(yaml.SafeLoader):
     source_name = "<plan>"
+    values_built = 0
 
 
-def _build(loader: _Loader, node: yaml.Node) -> Any:
+# A plan is a few hundred values; these bound what a hostile file can make the loader do
+# (an alias that contains itself, or aliases of aliases that multiply: "billion laughs").
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+def _build(loader: _Loader, node: yaml.Node, depth: int = 0, path: tuple[int, ...] = ()) -> Any:
     file = loader.source_name
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if id(node) in path:
+            raise YamlProblem(_mark(file, node), "an alias (*name) refers to the value that contains it; remove the loop")
+        if depth >= MAX_DEPTH:
+            raise YamlProblem(_mark(file, node), f"values nested more than {MAX_DEPTH} deep; a plan needs far fewer")
+        path = (*path, id(node))
+    loader.values_built += 1
+    if loader.values_built > MAX_VALUES:
+        raise YamlProblem(_mark(file, node), f"more than {MAX_VALUES} values (aliases repeated over and over?); a plan needs far fewer")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result = Map()
@@ -72,27 +88,36 @@ def _build(loader: _Loader, node: yaml.Node) -> Any:
         result.key_marks = {}
         result.value_marks = {}
         for key_node, value_node in node.value:
-            key = _build(loader, key_node)
+            key = _build(loader, key_node, depth + 1, path)
             if not isinstance(key, (str, int)) or isinstance(key, bool):
                 raise YamlProblem(_mark(file, key_node), f"a key must be text, found {key!r}")
             key = str(key)
             if key in result:
                 raise YamlProblem(_mark(file, key_node), f"key {key!r} appears twice in this mapping; keep one")
-            result[key] = _build(loader, value_node)
+            result[key] = _build(loader, value_node, depth + 1, path)
             result.key_marks[key] = _mark(file, key_node)
             result.value_marks[key] = _mark(file, value_node)
         return result
     if isinstance(node, yaml.SequenceNode):
-        seq = Seq(_build(loader, child) for child in node.value)
+        seq = Seq(_build(loader, child, depth + 1, path) for child in node.value)
         seq.mark = _mark(file, node)
         seq.item_marks = [_mark(file, child) for child in node.value]
         return seq
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError, TypeError) as exc:
+        # PyYAML reads 2026-13-01 as a date and lets the ValueError out.
+        raise YamlProblem(_mark(file, node), f"{str(node.value)[:60]!r} cannot be read ({exc}); put it in quotes to keep it as text") from None
 
 
 def load_yaml(text: str, source_name: str) -> Any:
     """Parse one YAML document into Map/Seq/scalars; raise YamlProblem with its mark."""
-    loader = _Loader(text)
+    try:
+        # The reader checks the characters at once: a control character is refused here.
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlProblem(Mark(source_name, line, 1), f"not valid YAML: {exc.reason} (character #x{exc.character:04x}); remove it") from None
     loader.source_name = source_name
     try:
         node = loader.get_single_node()
@@ -108,6 +133,9 @@ def load_yaml(text: str, source_name: str) -> Any:
         raise YamlProblem(mark, f"not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise YamlProblem(Mark(source_name, 1, 1), f"not valid YAML: {exc}") from None
+    except RecursionError:
+        # PyYAML's composer recurses once per level: [[[[...]]]] thousands deep ends here.
+        raise YamlProblem(Mark(source_name, 1, 1), f"not valid YAML: nested more than {MAX_DEPTH} deep; a plan needs far fewer") from None
     finally:
         loader.dispose()
 

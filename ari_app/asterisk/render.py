@@ -94,6 +94,11 @@ def _goto_person(plan: Plan, target: Target) -> str:
     return f"Goto({QUEUE_CONTEXT},{plan.asterisk_queue(target.name)},1)"
 
 
+# RTP sockets on the SIP address, not on every interface (Asterisk's default binds them to
+# [::], reachable from any network the machine is on; found by tests/chaos/test_security.py).
+MEDIA_BIND = "media_address = @@sip_host@@\nbind_rtp_to_media_address = yes\n"
+
+
 def _carriers(plans: PlanSet) -> tuple[str, str]:
     """PJSIP sections of the carriers and their dialplan contexts."""
     endpoints: list[str] = []
@@ -107,7 +112,7 @@ def _carriers(plans: PlanSet) -> tuple[str, str]:
                 aor = f"aors = {ep}\n" if c.callback_host else ""
                 endpoints.append(
                     f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
-                    f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n"
+                    f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n{MEDIA_BIND}"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
                 )
                 endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
@@ -127,7 +132,7 @@ def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
         out.append(
             f"[{op.name}]\ntype = endpoint\ncontext = {OPERATOR_CONTEXT}\ndisallow = all\nallow = {','.join(CODECS)}\n"
             f"language = {plans.default.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
-            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n"
+            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n{MEDIA_BIND}"
         )
         out.append(
             f"[{op.name}]\ntype = auth\nauth_type = digest\nusername = {op.name}\n"
@@ -149,7 +154,7 @@ def _trunks(plans: PlanSet) -> str:
                 out.append(
                     f"; {agency.label}, trunk {i}\n{note}[{ep}]\ntype = endpoint\ncontext = {REFUSE_CONTEXT}\n"
                     f"disallow = all\nallow = {','.join(CODECS)}\naors = {ep}\n{auth}direct_media = no\nrtp_symmetric = yes\n"
-                    "send_pai = yes\nsend_connected_line = no\n"
+                    f"send_pai = yes\nsend_connected_line = no\n{MEDIA_BIND}"
                 )
                 out.append(f"[{ep}]\ntype = aor\ncontact = sip:{trunk.host}:{trunk.port}{transport}\n")
                 if trunk.username:
@@ -326,6 +331,8 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "say_rules": say_conf(f"{layout.sounds}/{SYSTEM_SET}"),
     }
     values["trunks"] = PLACEHOLDER.sub(lambda m: values[m.group(1)], _trunks(plans))
+    for key in ("carriers", "operators"):  # their endpoints name the media address (MEDIA_BIND)
+        values[key] = PLACEHOLDER.sub(lambda m: values[m.group(1)], values[key])
     files: dict[str, str] = {}
     for template in sorted(TEMPLATES.glob("*.conf")):
         text = template.read_text(encoding="utf-8")
