@@ -24,7 +24,9 @@ KOTIM = (PROJECT_DIR / "dialplans" / "kotim.yaml").read_text()
 # The plan names its boundaries relative to itself; the mutants live elsewhere.
 BASE = KOTIM.replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {PROJECT_DIR / 'dialplans' / 'kotim-kecamatan.geojson'}")
 PLACED = re.compile(r"^.+:\d+:\d+: \S")
-FUZZ = settings(max_examples=int(os.environ.get("IVR112_FUZZ_EXAMPLES", "150")), deadline=None,
+# make test: 150 examples each; make chaos (IVR112_CHAOS=long): 1500; IVR112_FUZZ_EXAMPLES overrides.
+EXAMPLES = os.environ.get("IVR112_FUZZ_EXAMPLES") or ("1500" if os.environ.get("IVR112_CHAOS") == "long" else "150")
+FUZZ = settings(max_examples=int(EXAMPLES), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
