@@ -170,6 +170,11 @@ class AmiClient:
         if self.on_login is not None:
             try:
                 await self.on_login()
+            except AmiError as exc:
+                # Asterisk still booting (app_queue not answering yet) or the link broke: a
+                # board left unsynced would stay wrong, so reconnect and resync again.
+                log.error("AMI: resync after login failed (%s); reconnecting to resync", exc)
+                return False
             except Exception as exc:
                 log.error("AMI: resync after login failed: %r", exc)
         return True

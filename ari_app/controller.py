@@ -618,6 +618,12 @@ class CallController:
         await self._release_agency("error")
         plan = self.plan or self.plans.plan_for("")
         try:
+            # The error may have come before the subscription: without it, the call's end
+            # (after the queue) would never reach the app and its incident would stay open.
+            await self._subscribe(self.channel_id)
+        except AriError as sub_exc:
+            log.warning("[%s] not subscribed to the call's end: %s", self.channel_id, sub_exc)
+        try:
             await self.ari.continue_in_dialplan(
                 self.channel_id, context=QUEUE_CONTEXT, extension=plan.asterisk_queue(plan.default_queue.name), priority=1
             )

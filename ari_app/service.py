@@ -22,7 +22,7 @@ from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
-from ari_app.ari.errors import AriError
+from ari_app.ari.errors import AriError, AriNotFound
 from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, ARI_USER, agency_exten, carrier_dial, carrier_endpoint
@@ -33,7 +33,7 @@ from ari_app.desk import Desk, DeskError
 from ari_app.live import Hub
 from ari_app.locating import Locator
 from ari_app.metrics import LiveCounts, Metrics
-from ari_app.storage import AsyncStore
+from ari_app.storage import AsyncStore, StoreUnavailable
 from ivr import callbacks, prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
@@ -41,6 +41,7 @@ from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
+from ivr.store import now
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
 # Incident events that are failures a supervisor would act on, and their metric kind.
 EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
+# The end reason of a call that ended while the app could not see it.
+VANISHED = "ended while the app was away from Asterisk"
 
 
 class PlanRegistry:
@@ -95,6 +98,7 @@ class Service:
         self.layout = Layout(settings.root_path, settings.instance)
         self.store = AsyncStore(settings.data_path)
         self.metrics = Metrics(self.live_counts)
+        self.store.on_fault = lambda: self.metrics.failure("store")
         self.locator = Locator(self.store, unreadable=lambda: self.metrics.failure("location_unreadable"))
         self.ari = AriClient(
             base_url=f"http://{settings.ari_host}:{settings.ari_port}",
@@ -235,6 +239,44 @@ class Service:
                 await controller.take_over(channel, self.plans.plan_for(""))
             except Exception as exc:
                 await controller.fail(exc)
+        await self._close_vanished(set(info.get("channel_ids", [])))
+
+    async def _close_vanished(self, in_app: set[str]) -> None:
+        """Calls that ended while the app could not see them (it was down, or Asterisk
+        restarted) get their end written, so no incident stays open for ever; a call still
+        up that the app no longer follows (none should be) is followed again."""
+        for channel_id in [c for c in self.controllers if c not in in_app]:
+            if not await self._channel_gone(channel_id):
+                continue
+            log.warning("[%s] the call ended while the app was disconnected from Asterisk", channel_id)
+            gone = ev.ChannelDestroyed(channel=ev.Channel(id=channel_id), cause_txt=VANISHED)
+            await self._on_event(gone)
+        try:
+            open_incidents = await self.store.run(lambda s: s.open_incidents())
+        except StoreUnavailable as exc:
+            log.error("open incidents not checked against Asterisk's calls: %s", exc)
+            return
+        for incident in open_incidents:
+            channel_id = incident.channel_id
+            if channel_id in in_app or channel_id in self.controllers:
+                continue
+            if await self._channel_gone(channel_id):
+                log.warning("[%s] incident %d: the call ended while the app was away; closing it", channel_id, incident.id)
+                await self.store.update(incident.id, ended_at=now(), end_reason=VANISHED)
+            else:
+                try:
+                    await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
+                                           params={"eventSource": f"channel:{channel_id}"}, channel_id=channel_id)
+                except AriNotFound:  # it ended just now: the next connect closes it
+                    continue
+                self._controller(channel_id).observe_only()
+
+    async def _channel_gone(self, channel_id: str) -> bool:
+        try:
+            await self.ari.request("GET", f"/channels/{channel_id}", channel_id=channel_id)
+        except AriNotFound:
+            return True
+        return False
 
     # Operators' actions on calls ----------------------------------------------------------
 
@@ -357,11 +399,14 @@ class Service:
 
     @property
     def store_ok(self) -> bool:
-        return True
+        return self.store.ok
 
     async def start(self) -> None:
         await self.store.open()
-        self.sessions.restore(await self.store.run(lambda s: s.sessions(now_epoch=time.time())))
+        try:
+            self.sessions.restore(await self.store.run(lambda s: s.sessions(now_epoch=time.time())))
+        except StoreUnavailable as exc:  # calls first: the console logs in again later
+            log.error("console sessions not restored: %s", exc)
         await self.desk.start()
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")

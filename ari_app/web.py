@@ -49,8 +49,10 @@ async def health(request: web.Request) -> web.Response:
     service = _service(request)
     ok = service.ari_connected
     body = {
-        "status": "ok" if ok else "degraded",
+        "status": "ok" if ok and service.store.ok else "degraded",
         "ari_connected": ok,
+        # "ok", or "failing: <why>; <n> writes waiting" (calls go on; writes are kept and retried)
+        "store": service.store.health,
         "ami_connected": service.desk.connected,
         "ami_logins": service.desk.resyncs,
         "calls_in_app": len(service.dispatcher.active_channels()),

@@ -56,6 +56,17 @@ def broken(chaos_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Stack
         s.dump_logs()
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What each fault test broke and counted (its `record_property("chaos", ...)` lines),
+    repeated after the run; they travel with the test reports, so pytest-xdist keeps them."""
+    lines = [str(value) for key in ("passed", "failed") for rep in terminalreporter.stats.get(key, [])
+             if getattr(rep, "when", "") == "call" for name, value in getattr(rep, "user_properties", ()) if name == "chaos"]
+    if lines:
+        terminalreporter.section("faults and what they cost")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     rep = yield

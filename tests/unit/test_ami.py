@@ -130,3 +130,24 @@ async def test_queue_status_collects_members_and_callers_up_to_the_complete_even
     assert [m["Location"] for m in members] == ["PJSIP/andi"] and [e["Uniqueid"] for e in entries] == ["17.1"]
     await c.close()
     assert not c.connected
+
+
+async def test_a_resync_that_asterisk_does_not_answer_is_tried_again_on_a_new_connection(fake: FakeAmi) -> None:
+    """Right after a restart Asterisk takes the login before app_queue answers QueueStatus:
+    the board must not stay unsynced until the next drop."""
+    port = await fake.start()
+    resyncs: list[str] = []
+
+    async def on_login() -> None:
+        resyncs.append("login")
+        if len(resyncs) == 1:
+            raise AmiError("AMI QueueStatus: no answer within 5 s")
+
+    async def on_event(event: AmiEvent) -> None:
+        pass
+
+    c = AmiClient("127.0.0.1", port, "ivr112", "s3cret", on_login=on_login, on_event=on_event, action_timeout=0.5, reconnect_max=0.3)
+    await c.start()
+    fake.clients.append(c)
+    await until(lambda: len(resyncs) == 2 and c.connected)
+    assert fake.logins == 2
