@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,6 +56,11 @@ from ivr.store import Incident, now
 log = logging.getLogger(__name__)
 
 PEER_ARG = "agency"
+
+# An agency leg that hangs up this soon after answering has not taken the call (an SBC
+# that answers and drops, a trunk with no one behind it): the caller goes on to the next
+# trunk or the agency's on_failure, as if that trunk had not answered at all.
+AGENCY_DROP_S = 3.0
 
 SERVICE_HEADER = "X-Ivr112-Service-Number"
 INCIDENT_HEADER = "X-Ivr112-Incident"
@@ -131,6 +137,7 @@ class AgencyDial:
     index: int = 0
     peer_id: str | None = None
     answered: bool = False
+    answered_at: float = 0.0  # time.monotonic() of the answer
     bridge_id: str | None = None
     tried: list[str] = field(default_factory=list)
 
@@ -520,6 +527,10 @@ class CallController:
         if isinstance(event, ev.StasisStart):
             await self._bridge(dial)
         elif isinstance(event, ev.ChannelDestroyed):
+            held = time.monotonic() - dial.answered_at
+            if dial.answered and held < AGENCY_DROP_S:
+                await self._agency_dropped(dial, held, event.cause_txt or str(event.cause))
+                return
             if dial.answered:
                 await self._event("agency_hangup", {"agency": dial.agency.name, "cause": event.cause_txt})
                 await self._release_agency("agency hung up")
@@ -528,15 +539,43 @@ class CallController:
             await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": event.cause_txt or str(event.cause)})
             await self._dial_next()
 
+    async def _agency_dropped(self, dial: AgencyDial, held: float, cause: str) -> None:
+        """The trunk answered and hung up at once: count it failed and go on to the next."""
+        log.warning("[%s] %s trunk %d answered and hung up after %.1f s (%s); trying the next",
+                    self.channel_id, dial.agency.name, dial.index, held, cause)
+        dial.answered = False
+        if dial.bridge_id is not None:
+            try:
+                await self.ari.destroy_bridge(dial.bridge_id)
+            except AriError as exc:
+                log.warning("[%s] bridge %s not destroyed: %s", self.channel_id, dial.bridge_id, exc)
+            dial.bridge_id = None
+        if self.incident is not None:
+            await self.store.update(self.incident.id, route_result="dialling")
+            await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index),
+                                               "cause": f"answered and hung up after {held:.1f} s ({cause})"[:300]})
+            # If the caller now hangs up before anyone else answers, route_result no longer says
+            # "answered by", so the number goes (back) on the callback list.
+        try:
+            await self.ari.request("POST", f"/channels/{self.channel_id}/ring", channel_id=self.channel_id)
+        except AriError as exc:
+            log.warning("[%s] no ringback for the caller: %s", self.channel_id, exc)
+        await self._dial_next()
+
     async def _bridge(self, dial: AgencyDial) -> None:
         assert dial.peer_id is not None
         dial.answered = True
+        dial.answered_at = time.monotonic()
         await self._stop_ring()
         bridge_id = f"{self.channel_id}-bridge"
         await self.ari.create_bridge("mixing", bridge_id)
         dial.bridge_id = bridge_id
         await self.ari.add_channel(bridge_id, self.channel_id)
-        await self.ari.add_channel(bridge_id, dial.peer_id)
+        try:
+            await self.ari.add_channel(bridge_id, dial.peer_id)
+        except AriError as exc:  # the trunk answered and hung up before it could be bridged
+            await self._agency_dropped(dial, time.monotonic() - dial.answered_at, f"gone before the bridge: {exc}")
+            return
         log.info("[%s] bridged with %s trunk %d", self.channel_id, dial.agency.name, dial.index)
         if self.incident is not None:
             await self.store.update(self.incident.id, route_result=f"answered by {dial.agency.name} trunk {dial.index}")
