@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
 from ari_app.desk import DeskError
@@ -88,7 +89,7 @@ async def incidents(request: web.Request) -> web.Response:
 async def incident(request: web.Request) -> web.Response:
     _authorised(request)
     try:
-        incident_id = int(request.match_info["id"])
+        incident_id = _row_id(request.match_info["id"])
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "incident id must be a number"}', content_type="application/json") from None
     store = _service(request).store
@@ -116,7 +117,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     _authorised(request)
     service = _service(request)
     try:
-        incident_id, rec_id = int(request.match_info["id"]), int(request.match_info["rec"])
+        incident_id, rec_id = _row_id(request.match_info["id"]), _row_id(request.match_info["rec"])
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "ids are numbers"}', content_type="application/json") from None
     recordings = await service.store.run(lambda s: s.recordings(incident_id))
@@ -145,15 +146,26 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    data = await request.post()
+    try:
+        data = await request.post()
+    except (ValueError, HttpProcessingError):  # a multipart body without its boundary, a broken part
+        raise _error(web.HTTPBadRequest, "the form could not be read: send application/x-www-form-urlencoded") from None
     return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 def _incident_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        return _row_id(request.match_info["id"])
     except ValueError:
         raise _error(web.HTTPBadRequest, "incident id must be a number") from None
+
+
+def _row_id(text: str) -> int:
+    """A row id from the URL; ValueError for what is no number or too big for SQLite."""
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise ValueError(text)
+    return value
 
 
 @routes.get("/api/operators")
@@ -392,11 +404,11 @@ def _period(request: web.Request) -> tuple[str, str, str, str]:
     try:
         start = datetime.fromisoformat(first).replace(tzinfo=WIB)
         end = datetime.fromisoformat(last).replace(tzinfo=WIB) + timedelta(days=1)
-    except ValueError:
+        utc = [t.astimezone(UTC).isoformat(timespec="milliseconds") for t in (start, end)]
+    except (ValueError, OverflowError):  # OverflowError: a day next to year 1 or 9999 has no UTC bound
         raise _error(web.HTTPBadRequest, "from and to are dates: ?from=2026-11-01&to=2026-11-30") from None
     if end <= start:
         raise _error(web.HTTPBadRequest, "to must not be before from")
-    utc = [t.astimezone(UTC).isoformat(timespec="milliseconds") for t in (start, end)]
     return first, last, utc[0], utc[1]
 
 
