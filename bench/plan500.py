@@ -7,6 +7,7 @@ the main menu's prompt, so the reload measures the plan and Asterisk, not espeak
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ def synthetic_plan(base: Path, target: Path, menus: int) -> int:
         if i == 0:
             options["9"] = {"language": "en"}
         options_total += len(options)
-        out[name] = {**main, "options": options}
+        out[name] = {**copy.deepcopy(main), "options": options}  # no YAML aliases: each menu written out
     doc["menus"] = out
     target.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     return options_total

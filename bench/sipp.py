@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.stack import SIPP, Stack, dtmf_pcap, free_port
+from tests.integration.stack import SIPP, Sipp, Stack, dtmf_pcap, free_port
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 # An RFC 2833 digit from SIPp's captures lasts 140 ms to its first end packet; Asterisk
@@ -37,21 +37,8 @@ class CallTimes:
 
 
 @dataclass
-class SippRun:
-    label: str
-    proc: subprocess.Popen[bytes]
-    workdir: Path
-    timeout: float
-    output: str = ""
-
-    def wait(self) -> int:
-        try:
-            out, _ = self.proc.communicate(timeout=self.timeout + 30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.output = out.decode(errors="replace")
-        return int(self.proc.returncode)
+class SippRun(Sipp):
+    """A SIPp run of the bench: the integration tests' `Sipp`, plus what the bench reads back."""
 
     def stop(self) -> None:
         """End a UAS that is still waiting (SIGTERM to this SIPp's own pid)."""
@@ -69,12 +56,12 @@ class SippRun:
     def calls(self) -> dict[str, CallTimes]:
         """Each answered call by caller number (caller side)."""
         return {m[1]: CallTimes(int(m[2]) + int(m[3]) / 1e6, int(m[4]) + int(m[5]) / 1e6)
-                for m in _CALL.finditer(self._text("*_logs.log"))}
+                for m in _CALL.finditer(self.logs())}
 
     def rings(self) -> dict[str, float]:
         """When each caller's call reached an operator (operator side), by caller number."""
         out: dict[str, float] = {}
-        for m in _RING.finditer(self._text("*_logs.log")):
+        for m in _RING.finditer(self.logs()):
             out.setdefault(m[1], int(m[2]) + int(m[3]) / 1e6)
         return out
 
@@ -109,14 +96,15 @@ class SippPool:
         workdir = self.stack.tmp / f"bench-{label}-{time.monotonic_ns()}"
         workdir.mkdir()
         s = self.stack.settings
+        port = port or free_port(socket.SOCK_DGRAM)
         cmd = [
             SIPP, f"{s.sip_host}:{s.sip_port}", "-sf", str(scenario),
-            "-i", "127.0.0.1", "-p", str(port or free_port(socket.SOCK_DGRAM)), "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),
             "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", str(RECV_TIMEOUT_MS),
             "-l", str(MAX_CALLS_AT_ONCE), "-trace_err", "-trace_logs", "-trace_stat", "-fd", "1", *args,
         ]
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        run = SippRun(label, proc, workdir, timeout)
+        run = SippRun(label, proc, workdir, port, timeout)
         self.runs.append(run)
         return run
 
