@@ -35,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--leak-rate", type=int, default=50, help="new calls/s of the leak run")
     p.add_argument("--menus", type=int, default=500, help="menus of the synthetic plan (0 skips the plan timing)")
     p.add_argument("--out", type=Path, default=OUT, help="where the CSV files and the PNG go")
-    p.add_argument("--keep", action="store_true", help="keep the stack's temporary folder (SIPp logs, app log)")
+    p.add_argument("--keep", action="store_true", help="keep the stack's temporary folder (SIPp logs, app log) and the Asterisk instance folder (its log)")
     args = p.parse_args(argv)
     quick = args.quick
     args.rates = args.rates or ([5, 20] if quick else [5, 10, 20, 30])
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             bench.leak_run(args.calls, args.leak_rate, chunks=5)
     finally:
         after = noise()
-        close_bench(bench)
+        close_bench(bench, keep=args.keep)
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     print_report(bench, f"before: {before}; after: {after}")

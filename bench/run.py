@@ -335,7 +335,7 @@ def register_operators(bench: Bench) -> None:
              lambda: len(re.findall(r"\(PJSIP/benchop", bench.stack.asterisk_cli(f"queue show {queue}"))) == len(bench.operators))
 
 
-def close_bench(bench: Bench) -> None:
+def close_bench(bench: Bench, *, keep: bool = False) -> None:
     """Stop what the bench started, each by its pid; a stop that fails does not keep the
     others running."""
     stack = bench.stack
@@ -345,4 +345,5 @@ def close_bench(bench: Bench) -> None:
             stop()
         except Exception as exc:  # report it and go on stopping the rest
             print(f"bench: stopping {what} failed: {exc}", file=sys.stderr)
-    shutil.rmtree(stack.layout.host(stack.layout.inner), ignore_errors=True)
+    if not keep:  # the instance folder holds Asterisk's log (log/messages.log)
+        shutil.rmtree(stack.layout.host(stack.layout.inner), ignore_errors=True)
