@@ -1,5 +1,5 @@
-"""Where is the caller, on the live call: read what the INVITE carried (PIDF-LO through
-Asterisk's geolocation support, the Geolocation URI, the serving cell), attach AML
+"""Where is the caller, on the live call: read what the INVITE carried (PIDF-LO by value from
+Asterisk's HEP copy of the INVITE, the Geolocation URI, the serving cell), attach AML
 messages to the right incident, and keep each position with its kecamatan.
 
 Every bad input is logged with the call's id and skipped: the call goes on, and nothing
@@ -18,12 +18,13 @@ from typing import Any
 
 from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
+from ari_app.hep import HepStore, sip_body, sip_header
 from ari_app.storage import AsyncStore
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn
 from ivr.location.cell import parse_pani
 from ivr.location.geo import Boundaries, describe, load_boundaries
-from ivr.location.pidf import parse_geoloc_profile
+from ivr.location.pidf import multipart_pidf, parse_pidf
 from ivr.plan import Plan
 from ivr.store import IncidentStore
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 GEOLOCATION_HEADER = "Geolocation"
 PANI_HEADER = "P-Access-Network-Info"
+INVITE_WAIT_S = 0.5  # for Asterisk's HEP copy of the INVITE, when the call is faster than it
 
 
 def since(*, minutes: float = 0, hours: float = 0) -> str:
@@ -47,8 +49,9 @@ class Attached:
 
 
 class Locator:
-    def __init__(self, store: AsyncStore, unreadable: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: AsyncStore, unreadable: Callable[[], None] | None = None, hep: HepStore | None = None) -> None:
         self.store = store
+        self.hep = hep  # the INVITEs, for PIDF-LO by value (Asterisk never parses it: geolocation.conf)
         self.unreadable = unreadable or (lambda: None)  # counted in the metrics
         self._boundaries: dict[str, Boundaries | None] = {}
 
@@ -81,19 +84,21 @@ class Locator:
         return text
 
     async def from_invite(self, ari: AriClient, channel_id: str) -> list[Location]:
-        """Positions the INVITE carried, as far as Asterisk lets the app see them."""
+        """Positions the INVITE carried: PIDF-LO by value (HEP copy), Geolocation URIs, the serving cell."""
         found: list[Location] = []
-        info = await _var(ari, channel_id, "GEOLOC_PROFILE(location_info)")
-        if info:
-            fmt = await _var(ari, channel_id, "GEOLOC_PROFILE(format)") or ""
-            method = await _var(ari, channel_id, "GEOLOC_PROFILE(method)") or ""
-            try:
-                loc = parse_geoloc_profile(info, format=fmt, method=method)
-                if loc is not None:
-                    found.append(loc)
-            except LocationParseError as exc:
-                log.warning("[%s] PIDF-LO from the INVITE skipped: %s", channel_id, exc)
-                self.unreadable()
+        call_id = await _var(ari, channel_id, "PJSIP_HEADER(read,Call-ID)") if self.hep is not None else None
+        if call_id and self.hep is not None:
+            invite = await self.hep.invite(call_id, wait=INVITE_WAIT_S)
+            if invite is None:
+                log.warning("[%s] no HEP copy of the INVITE (Call-ID %s): PIDF-LO by value not read", channel_id, call_id[:100])
+            else:
+                try:
+                    pidf = multipart_pidf(sip_body(invite), sip_header(invite, "Content-Type", "c"))
+                    if pidf is not None:
+                        found += parse_pidf(pidf)
+                except LocationParseError as exc:
+                    log.warning("[%s] PIDF-LO from the INVITE skipped: %s", channel_id, exc)
+                    self.unreadable()
         header = await _var(ari, channel_id, f"PJSIP_HEADER(read,{GEOLOCATION_HEADER})")
         if header:
             for uri in _geolocation_uris(header):

@@ -30,6 +30,7 @@ from ari_app.callback_call import CallbackCall
 from ari_app.console_auth import Sessions
 from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
 from ari_app.desk import Desk, DeskError
+from ari_app.hep import HepStore
 from ari_app.live import Hub
 from ari_app.locating import Locator
 from ari_app.metrics import LiveCounts, Metrics
@@ -99,7 +100,8 @@ class Service:
         self.store = AsyncStore(settings.data_path)
         self.metrics = Metrics(self.live_counts)
         self.store.on_fault = lambda: self.metrics.failure("store")
-        self.locator = Locator(self.store, unreadable=lambda: self.metrics.failure("location_unreadable"))
+        self.hep = HepStore(secrets.hep_password)
+        self.locator = Locator(self.store, unreadable=lambda: self.metrics.failure("location_unreadable"), hep=self.hep)
         self.ari = AriClient(
             base_url=f"http://{settings.ari_host}:{settings.ari_port}",
             username=ARI_USER,
@@ -408,6 +410,7 @@ class Service:
         except StoreUnavailable as exc:  # calls first: the console logs in again later
             log.error("console sessions not restored: %s", exc)
         await self.desk.start()
+        await self.hep.start("127.0.0.1", self.settings.hep_port)
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
 
@@ -426,6 +429,7 @@ class Service:
             self._retention_task.cancel()
             await asyncio.gather(self._retention_task, return_exceptions=True)
         await self.desk.close()
+        self.hep.stop()
         await self.ari.close()
         if self._events_task is not None:
             await asyncio.gather(self._events_task, return_exceptions=True)

@@ -1,4 +1,4 @@
-"""Generated secrets: ARI, AMI and console passwords, one SIP password per operator and
+"""Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator and
 one token per AML gateway.
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
@@ -27,6 +27,7 @@ class Secrets:
     console_secret: str
     operator_passwords: dict[str, str] = field(default_factory=dict)
     aml_tokens: dict[str, str] = field(default_factory=dict)
+    hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/hep.py)
 
     def aml_token(self, name: str) -> str:
         try:
@@ -59,7 +60,7 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
             raise ConfigError(f"{path}: expected a mapping; delete it to generate new secrets")
         data = loaded
     changed = False
-    for key in ("ari_password", "ami_secret", "console_secret"):
+    for key in ("ari_password", "ami_secret", "console_secret", "hep_password"):
         if not isinstance(data.get(key), str) or not data[key]:
             data[key] = _token()
             changed = True
@@ -94,4 +95,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         console_secret=str(data["console_secret"]),
         operator_passwords={str(k): str(v) for k, v in ops.items()},
         aml_tokens={str(k): str(v) for k, v in tokens.items()},
+        hep_password=str(data["hep_password"]),
     )

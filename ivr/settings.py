@@ -62,6 +62,9 @@ class Settings:
     ari_port: int = _setting(8088, "Port of Asterisk's HTTP server (ARI).")
     ami_host: str = _setting("127.0.0.1", "Address Asterisk's manager interface (AMI) binds to.")
     ami_port: int = _setting(5038, "Port of Asterisk's manager interface (AMI).")
+    hep_port: int = _setting(
+        5039, "UDP port on 127.0.0.1 where the app receives Asterisk's HEP3 copy of the SIP messages (it reads PIDF-LO from the INVITEs)."
+    )
     http_host: str = _setting("127.0.0.1", "Address of the app's web console and HTTP endpoints.")
     http_port: int = _setting(8112, "Port of the app's web console and HTTP endpoints.")
     app_name: str = _setting("ivr112", "Name of the ARI application that `Stasis()` hands 112 calls to.")

@@ -314,6 +314,8 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "ami_port": str(settings.ami_port),
         "ami_user": AMI_USER,
         "ami_secret": secrets.ami_secret,
+        "hep_port": str(settings.hep_port),
+        "hep_password": secrets.hep_password,
         "ami_permit": f"{settings.ami_host}/255.255.255.255" if settings.ami_host != "0.0.0.0" else "0.0.0.0/0.0.0.0",
         "http_host": settings.http_host,
         "http_port": str(settings.http_port),

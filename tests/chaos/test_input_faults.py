@@ -74,7 +74,7 @@ def _person_answered(i: Incident) -> bool:
 
 def _heal(s: Stack) -> Stack:
     """Asterisk up and the app connected to it by ARI and AMI (a test before may have left
-    Asterisk dead: see test_a_pidf_lo_without_usage_rules_does_not_take_asterisk_down)."""
+    Asterisk dead: see test_a_pidf_lo_that_once_crashed_asterisk_is_read_by_the_app)."""
     if s.ivr112("asterisk", "status", check=False).returncode != 0:
         s.asterisk_up()
     wait_for("the app connected to Asterisk (ARI and AMI)",
@@ -303,14 +303,17 @@ HOSTILE_SIP = {
         "Geolocation: <javascript:alert(1)>, <https://[::1>;x, <cid:>, <" + "a" * 600 + ">",
         _pidf(POINT.format("-2.53"))),
 }
-# A well-formed PIDF-LO whose <gp:geopriv> has no <gp:usage-rules> (RFC 4119 requires one;
-# a sender that leaves it out is wrong, not hostile) makes Asterisk 22.10 (Debian sid)
-# segfault in its geolocation code: the kernel logs "segfault at 18 ... in asterisk", a
-# NULL XML node. The app cannot catch it: it is one UDP packet to Asterisk, and 112 is down
-# until Asterisk is restarted. Until Asterisk is fixed (or PIDF-LO is filtered in front of
-# it) this is reported as an expected failure, with Asterisk restarted after it.
+# Well-formed PIDF-LO that made Asterisk 22.10 (Debian sid) segfault in res_geolocation:
+# a <gp:geopriv> without <gp:usage-rules> (RFC 4119 requires one; a sender that leaves it
+# out is wrong, not hostile; a NULL XML node), and <con:confidence> before the shape in
+# <gp:location-info> (a NULL crs). One UDP packet took 112 down. Asterisk now discards the
+# incoming PIDF-LO unread (geolocation.conf) and the app reads it from the HEP copy of the
+# INVITE (ari_app/hep.py): Asterisk lives on and the position is kept.
+CONFIDENCE_FIRST = POINT.format("-2.53 112.95").join(
+    ('<con:confidence xmlns:con="urn:ietf:params:xml:ns:geopriv:conf" pdf="normal">95</con:confidence>', ""))
 ASTERISK_CRASHERS = {
     "no_usage_rules": (GEOLOCATION, _pidf(POINT.format("-2.53 112.95"), usage_rules=False)),
+    "confidence_before_shape": (GEOLOCATION, _pidf(CONFIDENCE_FIRST)),
 }
 
 
@@ -395,11 +398,10 @@ def test_hostile_sip_headers_and_pidf_bodies_still_reach_an_operator(broken: Sta
 
 
 @pytest.mark.parametrize("name", list(ASTERISK_CRASHERS))
-def test_a_pidf_lo_without_usage_rules_does_not_take_asterisk_down(broken: Stack, operators: list[int], name: str, record_property: Record) -> None:
-    """Broken: one INVITE whose PIDF-LO has no <gp:usage-rules>. Asterisk must live on and
-    the caller reach an operator. Today Asterisk dies on it: the test then restarts
-    Asterisk and reports an expected failure (XFAIL) naming the bug; once Asterisk is fixed
-    it passes on its own."""
+def test_a_pidf_lo_that_once_crashed_asterisk_is_read_by_the_app(broken: Stack, operators: list[int], name: str, record_property: Record) -> None:
+    """Broken: one INVITE whose PIDF-LO once made Asterisk 22.10 segfault (no
+    <gp:usage-rules>; <con:confidence> before the shape). Asterisk must live on, the caller
+    reach an operator, and the app keep the position (it reads the PIDF-LO itself)."""
     headers, body = ASTERISK_CRASHERS[name]
     number = f"08126200{list(ASTERISK_CRASHERS).index(name):04d}"
     answering = _operators_answer(broken, operators, 1)
@@ -416,8 +418,10 @@ def test_a_pidf_lo_without_usage_rules_does_not_take_asterisk_down(broken: Stack
     _count(record_property, f"[hostile SIP, Asterisk crash] {name}: Asterisk {'alive' if alive else 'DOWN (segfault), restarted'}")
     if not alive:
         _heal(broken)
-        pytest.xfail(f"Asterisk 22.10 segfaults on a PIDF-LO without <gp:usage-rules> ({name}); restarted")
+    assert alive, f"Asterisk died on a PIDF-LO ({name}); restarted"
     assert incident.operator_answered_at, incident
+    kept = [(loc.source, loc.latitude, loc.longitude) for loc in broken.locations(incident.id)]
+    assert ("pidf", -2.53, 112.95) in kept, kept
 
 
 # Hostile HTTP: the console, the API and AML ------------------------------------------------

@@ -41,6 +41,10 @@ WILDCARD = {"0.0.0.0", "::"}
 # its own queries. It is not a service, but it is not on loopback either: an empty
 # resolv.conf in the Asterisk root (trunks and carriers given as addresses) removes it.
 DNS_CLIENT = "pjproject's DNS resolver (client: answers to its own queries only) - NOT on loopback"
+# res_hep sends its HEP3 copies (hep.conf) from an unbound UDP socket: the kernel gives it the
+# wildcard address and a random port on the first send to 127.0.0.1:hep_port. Asterisk never
+# reads from it (hep.conf has no source address option): one more IPv4 client socket.
+HEP_SENDERS = 1
 TCP_LISTEN, UDP_UNCONNECTED = "0A", "07"
 
 
@@ -217,6 +221,16 @@ def test_every_listening_socket_is_on_loopback_and_demands_its_authentication(br
     auth[("udp", cfg.sip_port)] = (f"SIP: INVITE as operator1 without credentials -> '{operator_number}'; "
                                    f"a carrier address calling a number the plan does not serve -> 404")
 
+    # The app's HEP capture (Asterisk's copies of the INVITEs): a packet without the capture password is skipped
+    invite = b"INVITE sip:112@127.0.0.1 SIP/2.0\r\nCall-ID: security-probe@stranger\r\n\r\n"
+    forged = b"HEP3" + (6 + 6 + len(invite)).to_bytes(2, "big") + b"\0\0\0\x0f" + (6 + len(invite)).to_bytes(2, "big") + invite
+    log_start = s.app_log.stat().st_size
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hep:
+        hep.sendto(forged, ("127.0.0.1", cfg.hep_port))
+    wait_for("the app to skip the forged HEP packet",
+             lambda: "capture password missing or wrong" in s.app_log.read_bytes()[log_start:].decode(errors="replace"), timeout=10)
+    auth[("udp", cfg.hep_port)] = "app HEP capture: capture password; a packet without it -> skipped (logged)"
+
     rows = []
     for sock in sockets:
         what = auth.get((sock.proto.rstrip("6"), sock.port), "")
@@ -229,7 +243,8 @@ def test_every_listening_socket_is_on_loopback_and_demands_its_authentication(br
           + "\n".join(f"{k.process:<11} {k.pid:<7} {k.proto:<6} {k.address:<16} {k.port:<6} {what or 'NONE KNOWN'}" for k, what in rows))
     off_loopback = [k for k, what in rows if k.address not in LOOPBACK and what != DNS_CLIENT]
     dns = [k for k, what in rows if what == DNS_CLIENT]
-    assert len(dns) <= 2, f"more wildcard UDP sockets than pjproject's resolver opens (one IPv4, one IPv6): {dns}"
+    assert len(dns) <= 2 + HEP_SENDERS, (f"more wildcard UDP sockets than pjproject's resolver (one IPv4, one IPv6) "
+                                         f"and res_hep's sender open: {dns}")
     _count(record_property, f"[security] {len(sockets)} listening sockets of Asterisk and the app "
            f"({', '.join(sorted({f'{k.proto}/{k.port}' for k in sockets}))}): {len(off_loopback)} off loopback "
            f"(besides {len(dns)} DNS client socket(s) of pjproject on the wildcard address), "
@@ -244,6 +259,7 @@ def test_no_generated_secret_is_written_to_any_log(broken: Stack, record_propert
     s = broken
     secrets = load_or_create(s.settings.data_path)
     named = {"ari_password": secrets.ari_password, "ami_secret": secrets.ami_secret, "console_secret": secrets.console_secret,
+             "hep_password": secrets.hep_password,
              **{f"operator password {k}": v for k, v in secrets.operator_passwords.items()},
              **{f"AML token {k}": v for k, v in secrets.aml_tokens.items()}}
     logs = [s.app_log, *sorted(s.layout.host(s.layout.log).glob("*"))]

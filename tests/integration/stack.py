@@ -133,6 +133,7 @@ def make_config(tmp: Path, instance: str, **overrides: Any) -> Path:
         "sip_port": free_port(socket.SOCK_DGRAM),
         "ari_port": free_port(),
         "ami_port": free_port(),
+        "hep_port": free_port(socket.SOCK_DGRAM),
         "http_port": free_port(),
         "rtp_start": base,
         "rtp_end": base + 99,
