@@ -1,6 +1,7 @@
 """The `ivr112` command: one obvious way to start, check and inspect each part.
 
-    ivr112 run [--with-asterisk]        the app (and, with the flag, Asterisk too)
+    ivr112 run [--with-asterisk]        the app (and, with the flag, Asterisk and the guard too)
+    ivr112 guard [--asterisk]           free callers stuck in Stasis when the app is away; restart a crashed Asterisk
     ivr112 asterisk up|down|status      the local Asterisk 22 instance (configure: write its files only)
     ivr112 prompts build|check          prompt WAV files from the plan's text
     ivr112 validate [PLAN ...]          check plans; file:line:column for each problem
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,10 +112,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     prompts.require(plans.plans, settings.data_path)
     layout = Layout(settings.root_path, settings.instance)
     started_asterisk = False
+    guard: subprocess.Popen[bytes] | None = None
     if args.with_asterisk:
         if process.read_pid(layout) is None:
             started_asterisk = True
         asterisk_up(settings)
+        guard = _start_guard(args)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -127,10 +131,33 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asyncio.run(main())
     finally:
+        if guard is not None:
+            guard.terminate()
+            guard.wait(timeout=10)
         if started_asterisk:
             process.stop(layout)
             print(f"Asterisk instance '{settings.instance}' stopped")
     return 0
+
+
+def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.guard import Guard
+
+    stopping = {"now": False}
+
+    def stop(*_: object) -> None:
+        stopping["now"] = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    Guard(settings, restart_asterisk=args.asterisk).run(stop=lambda: stopping["now"])
+    return 0
+
+
+def _start_guard(args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """The guard as its own process (it must outlive an app that dies), stopped by its pid."""
+    cmd = [sys.executable, "-m", "ari_app.cli", *(["--config", str(args.config)] if args.config else []), "guard", "--asterisk"]
+    return subprocess.Popen(cmd, start_new_session=True)
 
 
 def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
@@ -412,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the app (ARI, HTTP side, store) until Ctrl-C")
     p.add_argument("--with-asterisk", action="store_true", help="also start the local Asterisk, and stop it on exit")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("guard", help="keep 112 answered when the app cannot: free callers stuck in Stasis, restart a crashed Asterisk")
+    p.add_argument("--asterisk", action="store_true", help="also start again a local Asterisk that died under us")
+    p.set_defaults(func=cmd_guard)
 
     p = sub.add_parser("asterisk", help="the local Asterisk 22 instance")
     p.add_argument("action", choices=("up", "down", "status", "configure"))

@@ -83,6 +83,10 @@ class Settings:
         ("supervisor1",),
         "Names of the console's supervisor accounts (list; comma-separated in the environment); operators log in to the console with their operator name.",
     )
+    guard_grace: float = _setting(
+        5.0, "Seconds the guard lets the app be away (not connected, or not answering) before it sends the app's callers to the operators."
+    )
+    guard_interval: float = _setting(1.0, "Seconds between two looks of the guard (`ivr112 guard`).")
     aml_rate_per_minute: int = _setting(120, "Most AML messages one gateway may send per minute; more are answered 429.")
     retention_days: int = _setting(
         90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."

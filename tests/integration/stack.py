@@ -41,6 +41,38 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+def free_media_port() -> int:
+    """A UDP port p with p..p+3 free: SIPp binds audio RTP/RTCP at p, p+1 and video at p+2, p+3."""
+    for _ in range(50):
+        base = free_port(socket.SOCK_DGRAM) & ~1
+        if base + 3 > 65535:
+            continue
+        held = []
+        try:
+            for p in range(base, base + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+    raise AssertionError("no four free UDP ports in a row for SIPp's media")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Stop one process we started, by its pid: SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
@@ -338,7 +370,7 @@ class Stack:
         file = caller_scenario(workdir, steps, scenario) if steps else SIPP_DIR / f"{scenario}.xml"
         cmd = [
             SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_media_port()),
             "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
             "-trace_err", "-trace_logs", "-trace_msg", *args,
         ]
@@ -372,15 +404,28 @@ class Stack:
         for name in self.queue_members():
             self.asterisk_cli(f"queue remove member PJSIP/{name} from kotim-operators")
 
+    # The guard (ivr112 guard --asterisk) --------------------------------------------------
+
+    @property
+    def guard_log(self) -> Path:
+        return self.tmp / "guard.log"
+
+    def guard_start(self) -> subprocess.Popen[bytes]:
+        with self.guard_log.open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "ari_app.cli", "--config", str(self.config), "guard", "--asterisk"],
+                stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=PROJECT_DIR, start_new_session=True,
+            )
+        wait_for("the guard to start watching", lambda: "guard: watching" in self.guard_log.read_text(), timeout=20)
+        return proc
+
+    @staticmethod
+    def guard_stop(proc: subprocess.Popen[bytes]) -> None:
+        stop_process(proc, grace=10)
+
     def stop_all_sipp(self) -> None:
         for proc in self._sipp_procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_process(proc, grace=5)
         self._sipp_procs.clear()
 
     def dump_logs(self, out: Callable[[str], None] = print, lines: int = 80) -> None:
