@@ -17,25 +17,25 @@ run: deps venv
 # on its own free ports: the real-stack tests mostly wait on calls in real time.
 TEST_WORKERS ?= 3
 
-test: deps venv
+test: deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: deps venv
+integration: deps venv asterisk-root
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
 
 # The benchmark (issue 7): SIPp against the real Asterisk, plain dialplan (A) beside the app (B);
 # prints its table, writes bench/out/*.csv and a PNG. Asserts nothing: run it on demand.
-bench: deps venv
+bench: deps venv asterisk-root
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/ivr112 prompts build >/dev/null
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # The fault suite in its long form (make test runs the short form of the same tests).
-chaos: deps venv
+chaos: deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	IVR112_CHAOS=long $(BIN)/python -m pytest -q -s tests/chaos
 

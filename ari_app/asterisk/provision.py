@@ -6,6 +6,7 @@ its own root (debootstrap), entered with chroot. This needs root, or sudo withou
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
@@ -64,17 +65,43 @@ def ensure_hosts(root: Path) -> None:
 
 
 def ensure_root(root: Path) -> bool:
-    """Provision `root` if it is not ready yet; return True when it was made now."""
-    ensure_hosts(root)
+    """Provision `root` if it is not ready yet; return True when it was made now.
+
+    Several processes may ask at once (test workers side by side, each starting its own
+    Asterisk instance): one builds the root under a file lock, the others wait for it and
+    then find it ready.
+    """
     if is_ready(root):
+        ensure_hosts(root)
         return False
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with (root.parent / f"{root.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_ready(root):
+            ensure_hosts(root)
+            return False
+        return _provision(root)
+
+
+def _clear_partial(root: Path, sudo: list[str]) -> None:
+    """Remove what a debootstrap that was cut short left; debootstrap refuses to extract over it."""
+    if not root.exists() or not any(root.iterdir()):
+        return
+    mounts = Path("/proc/mounts").read_text().split() if Path("/proc/mounts").exists() else []
+    if any(m == str(root) or m.startswith(f"{root}/") for m in mounts):
+        raise AsteriskError(f"{root} is half made and has file systems mounted in it: unmount them, remove it, try again")
+    log.warning("removing the half-made root %s (an earlier debootstrap did not finish)", root)
+    subprocess.run(sudo + ["rm", "-rf", "--one-file-system", str(root)], check=True)
+
+
+def _provision(root: Path) -> bool:
     sudo = privileged()
     if not shutil.which("debootstrap"):
         raise AsteriskError("debootstrap is not installed: run `make deps` (or apt-get install debootstrap) first")
-    root.parent.mkdir(parents=True, exist_ok=True)
     logfile = root.parent / f"{root.name}.provision.log"
     started = time.monotonic()
     if not (root / "usr/bin/apt-get").exists():
+        _clear_partial(root, sudo)
         _run(sudo + ["debootstrap", "--variant=minbase", SUITE, str(root)], "debootstrap of Debian sid", logfile)
     # sid's Release file may be past its Valid-Until date on the mirror; the check must be off.
     apt = ["chroot", str(root), "apt-get", "-o", "Acquire::Check-Valid-Until=false"]
