@@ -78,6 +78,7 @@ class AmiClient:
         self._up = asyncio.Event()
         self._events: asyncio.Queue[AmiEvent] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -97,9 +98,20 @@ class AmiClient:
         return True
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop reconnecting and end both tasks.
+
+        Before Python 3.12, `asyncio.wait_for` can swallow a cancel that comes just as the
+        awaited thing finishes (a connection made at that moment), and the reconnect loop
+        would go on for ever; so the loop also checks `_closing`, and the cancel is repeated
+        until every task has ended.
+        """
+        self._closing = True
+        pending = [t for t in self._tasks if not t.done()]
+        while pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=1.0)
+            pending = [t for t in pending if not t.done()]
         self._tasks = []
         self._drop()
 
@@ -115,7 +127,7 @@ class AmiClient:
 
     async def _run(self) -> None:
         delay = 0.2
-        while True:
+        while not self._closing:
             try:
                 if await self._connect():
                     delay = 0.2

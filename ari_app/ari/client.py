@@ -526,7 +526,9 @@ class AriClient:
     async def _serve(self, handler: EventHandler, on_connect: ConnectHook | None) -> None:
         backoff = self._backoff
         backoff.reset()
-        while True:
+        # Checked as well as cancelled: before Python 3.12 a cancel can be swallowed by
+        # asyncio.wait_for when what it waits on finishes at that moment.
+        while not self._closing:
             ws = await self._connect()
             if ws is None:
                 delay = backoff.next()

@@ -125,10 +125,11 @@ def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack)
                      steps=[("pause", PRESS_AFTER_MS), ("dtmf", "7"), ("pause", "1500"), ("dtmf", "8")], timeout=60)
     assert call.returncode == 0, call.report()
     incident = _closed(live, caller)
-    kinds = _kinds(live, incident)
+    # Nobody answered before the caller hung up: the number goes on the callback list (a
+    # step written just after the incident is closed).
+    kinds = wait_for("the caller on the callback list", lambda: "callback_listed" in (k := _kinds(live, incident)) and k, timeout=10)
     assert kinds.count("wrong_input") == 2
     assert [k for k in kinds if k in ("wrong_input", "route")][-1] == "route" and incident.route == "queue:operators"
-    # Nobody answered before the caller hung up: the number is on the callback list.
     assert kinds[-1] == "callback_listed"
     # The first key cut the greeting short; being wrong, it brought "not an option" and the menu.
     prompts = [e.detail["prompts"] for e in live.incident_events(incident.id) if e.kind == "prompt"]
