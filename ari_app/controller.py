@@ -239,22 +239,34 @@ class CallController:
         self.caller = ch.caller_number
         plan = self.plan = self.plans.plan_for(plan_id)
         self.in_stasis = True
-        # The incident first: whatever fails after this, the call is on record.
-        self.incident = await self.store.open_incident(
-            channel_id=ch.id,
-            plan_id=plan.id,
-            caller_number=ch.caller_number,
-            called_number=self.called,
-            carrier=ch.name.split("/", 1)[-1].rsplit("-", 1)[0],
-            language=plan.default_language,
+        # The incident first: whatever fails after this, the call is on record. The plan's
+        # dialplan answered the call before Stasis; the answer here (a no-op then) covers a
+        # channel that reached us another way, beside the incident's first write so that it
+        # never waits on the store's fsyncs (synchronous=FULL).
+        outcome = await asyncio.gather(
+            self.store.open_incident(
+                channel_id=ch.id,
+                plan_id=plan.id,
+                caller_number=ch.caller_number,
+                called_number=self.called,
+                carrier=ch.name.split("/", 1)[-1].rsplit("-", 1)[0],
+                language=plan.default_language,
+            ),
+            self.ari.answer(ch.id),
+            return_exceptions=True,
         )
+        opened, answer_result = outcome
+        if isinstance(opened, BaseException):
+            raise opened
+        self.incident = opened
+        if isinstance(answer_result, BaseException):
+            raise answer_result
         log.info("[%s] incident %d: call from %r to %s (plan %s)", ch.id, self.incident.id, ch.caller_number, self.called, plan.id)
+        await self.store.update(self.incident.id, answered_at=now())
         await self._keep_call_recording()
         self.peers.call_started(self.caller, ch.id)
         # Hang-up events must reach us after the call has left Stasis for the queue.
         await self._subscribe(ch.id)
-        await self.ari.answer(ch.id)
-        await self.store.update(self.incident.id, answered_at=now())
         history = await self._history(plan)
         language = ch.language if ch.language in plan.languages else None
         self.announcement_media = self.peers.announcement_sound(language or plan.default_language)

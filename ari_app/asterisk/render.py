@@ -175,6 +175,9 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
             f"[{plan_context(plan)}]\n"
             f"exten => _X.,1,Set(CHANNEL(language)={plan.default_language})\n"
             f" same => n,Set(__IVR112_PLAN={plan.id})\n"
+            # Answered here, before the app: the line opens as fast as plain Asterisk can
+            # open it, whether the app is quick, slow or away (issue 7's benchmark).
+            f" same => n,Answer()\n"
             # The whole call, IVR to hang-up (operator, agency, transfers): on the caller's channel.
             f" same => n,MixMonitor({layout.recordings}/{call_recording_name('${UNIQUEID}')}.wav)\n"
             f" same => n,Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
