@@ -4,16 +4,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A place in a source file; line and column count from 1."""
+class Mark(NamedTuple):
+    """A place in a source file; line and column count from 1. (A named tuple: a plan has
+    tens of thousands of them and a tuple is made several times faster than a frozen
+    dataclass.)"""
 
     file: str
     line: int
@@ -59,7 +62,14 @@ def _mark(file: str, node: yaml.Node) -> Mark:
     return Mark(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser and composer (PyYAML's wheels carry it) read a plan about ten times
+# faster than PyYAML's pure-Python ones: a 500-menu plan in about a tenth of a second
+# (issue 7's target: validate and reload under 200 ms). Its composer recurses in C with no
+# depth limit, so the depth is checked first on its event stream, which is not recursive.
+_Base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
     source_name = "<plan>"
     values_built = 0
 
@@ -70,8 +80,17 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _build(loader: _Loader, node: yaml.Node, depth: int = 0, path: tuple[int, ...] = ()) -> Any:
     file = loader.source_name
+    if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+        # Most of a plan is text: taken as it is, without the constructor's round trip.
+        loader.values_built += 1
+        if loader.values_built > MAX_VALUES:
+            raise YamlProblem(_mark(file, node), f"more than {MAX_VALUES} values (aliases repeated over and over?); a plan needs far fewer")
+        return node.value
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
         if id(node) in path:
             raise YamlProblem(_mark(file, node), "an alias (*name) refers to the value that contains it; remove the loop")
@@ -110,16 +129,64 @@ def _build(loader: _Loader, node: yaml.Node, depth: int = 0, path: tuple[int, ..
         raise YamlProblem(_mark(file, node), f"{str(node.value)[:60]!r} cannot be read ({exc}); put it in quotes to keep it as text") from None
 
 
+# Far below what libyaml's C recursion can take, far above any plan.
+C_SAFE_DEPTH = 1000
+
+
+def _could_nest_deeper_than(text: str, limit: int) -> bool:
+    """A cheap upper bound on nesting. A block collection nested in another starts further
+    right, or at the same column once (a sequence under a key); a flow level needs a `[`
+    or `{` of its own. So depth is at most twice the longest line plus those brackets."""
+    longest = max((len(line) for line in text.splitlines()), default=0)
+    return 2 * longest + text.count("[") + text.count("{") + 2 > limit
+
+
+def _check_depth(text: str, source_name: str) -> None:
+    if not _could_nest_deeper_than(text, C_SAFE_DEPTH):
+        return  # _build refuses more than MAX_DEPTH with its own mark
+    depth = 0
+    for event in yaml.parse(text, Loader=_Base):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, column = (event.start_mark.line, event.start_mark.column) if event.start_mark else (0, 0)
+                raise YamlProblem(Mark(source_name, line + 1, column + 1), f"values nested more than {MAX_DEPTH} deep; a plan needs far fewer")
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a plan is read: the tens of thousands of
+    nodes and values made at once set it off again and again, each time walking all of
+    them (more than half of a 500-menu plan's reading time). Nothing made here is garbage
+    until the read is over; the collector's state is put back as it was."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_yaml(text: str, source_name: str) -> Any:
     """Parse one YAML document into Map/Seq/scalars; raise YamlProblem with its mark."""
+    with _without_gc():
+        return _load_yaml(text, source_name)
+
+
+def _load_yaml(text: str, source_name: str) -> Any:
     try:
-        # The reader checks the characters at once: a control character is refused here.
-        loader = _Loader(text)
+        # PyYAML's own reader checks the characters at once: a control character is refused here.
+        yaml.reader.Reader(text)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         raise YamlProblem(Mark(source_name, line, 1), f"not valid YAML: {exc.reason} (character #x{exc.character:04x}); remove it") from None
+    loader = _Loader(text)
     loader.source_name = source_name
     try:
+        _check_depth(text, source_name)
         node = loader.get_single_node()
         if node is None:
             empty = Map()
