@@ -109,14 +109,10 @@ class Bench:
             self.stack.app_start()
 
     def channels(self) -> int:
-        text = self.stack.asterisk_cli("core show channels count")
-        for line in text.splitlines():
-            if "active channel" in line:
-                return int(line.split()[0])
-        return -1
+        return self.stack.active_channels()
 
     def wait_idle(self) -> None:
-        wait_for("Asterisk to have no channel", lambda: self.channels() == 0, timeout=IDLE_TIMEOUT_S, interval=0.5)
+        self.stack.wait_no_channels(timeout=IDLE_TIMEOUT_S)
 
     def clear_recordings(self) -> None:
         """Every call is recorded (A and B alike); drop this instance's files between steps."""

@@ -233,6 +233,18 @@ class Stack:
 
         return cli(self.layout, command).stdout
 
+    def active_channels(self) -> int:
+        """Asterisk's count of channels up now (-1 when it did not answer)."""
+        for line in self.asterisk_cli("core show channels count").splitlines():
+            if "active channel" in line:
+                return int(line.split()[0])
+        return -1
+
+    def wait_no_channels(self, timeout: float = 30.0) -> None:
+        """Until every leg of every call has hung up: a SIPp stopped earlier would leave
+        Asterisk's BYE or CANCEL for a dialog of its own to the next SIPp on its port."""
+        wait_for("Asterisk to have no channel", lambda: self.active_channels() == 0, timeout=timeout, interval=0.25)
+
     # The app ----------------------------------------------------------------------------
 
     @property
