@@ -212,6 +212,11 @@ def reload(layout: Layout, settings: Settings, secrets: Secrets, plans: PlanSet,
     and the app's ARI connection is not touched.
     """
     prepare(settings, secrets, plans, prompt_files, layout)
+    reload_modules(layout)
+
+
+def reload_modules(layout: Layout) -> None:
+    """Have the running Asterisk reload SIP, the dialplan and the queues from its files."""
     for command in RELOAD_COMMANDS:
         res = cli(layout, command)
         if res.returncode != 0:
