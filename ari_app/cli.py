@@ -105,6 +105,7 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app import memory
     from ari_app.service import Service, serve
 
     plans = _plans(settings)
@@ -126,7 +127,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
-        loop.add_signal_handler(signal.SIGUSR2, lambda: _memory_report(settings))
+        loop.add_signal_handler(signal.SIGUSR2, lambda: memory.report(settings.data_path))
         await serve(Service(settings, secrets, plans), stop=stop, reload=reload)
 
     try:
@@ -139,53 +140,6 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             process.stop(layout)
             print(f"Asterisk instance '{settings.instance}' stopped")
     return 0
-
-
-def _memory_report(settings: Settings) -> None:
-    """SIGUSR2: what the app holds, for hunting a leak. The live objects by type go to the
-    log; under PYTHONTRACEMALLOC=N a tracemalloc snapshot is written beside the store too
-    (compare two with `Snapshot.load(a).compare_to(Snapshot.load(b), "lineno")`)."""
-    import collections
-    import gc
-    import time
-    import tracemalloc
-
-    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
-    logging.getLogger("ivr112.memory").warning(
-        "memory: %d objects; most: %s; outside Python: %s", sum(counts.values()),
-        ", ".join(f"{n} {c}" for n, c in counts.most_common(25)), _native_memory(),
-    )
-    if tracemalloc.is_tracing():
-        path = settings.data_path / f"tracemalloc-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.snap"
-        tracemalloc.take_snapshot().dump(str(path))
-        logging.getLogger("ivr112.memory").warning("memory: tracemalloc snapshot in %s", path)
-
-
-def _native_memory() -> str:
-    """SQLite's own heap and glibc malloc's totals, where those libraries can be asked."""
-    import ctypes
-    import ctypes.util
-
-    parts = []
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
-        lib.sqlite3_memory_used.restype = ctypes.c_int64
-        parts.append(f"SQLite heap {lib.sqlite3_memory_used() / 1024:.0f} kB")
-    except (OSError, AttributeError):
-        parts.append("SQLite heap unknown")
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-
-        class MallInfo2(ctypes.Structure):
-            _fields_ = [(name, ctypes.c_size_t) for name in
-                        ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-        libc.mallinfo2.restype = MallInfo2
-        info = libc.mallinfo2()
-        parts.append(f"malloc in use {info.uordblks / 1024:.0f} kB, free in arenas {info.fordblks / 1024:.0f} kB, mmapped {info.hblkhd / 1024:.0f} kB")
-    except (OSError, AttributeError):
-        parts.append("malloc totals unknown")
-    return "; ".join(parts)
 
 
 def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:

@@ -34,6 +34,7 @@ from ari_app.desk import Desk, DeskError
 from ari_app.hep import HepStore
 from ari_app.live import Hub
 from ari_app.locating import Locator
+from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
 from ari_app.storage import AsyncStore, StoreUnavailable
 from ivr import callbacks, prompts
@@ -127,6 +128,9 @@ class Service:
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
+        # Memory freed by calls that malloc keeps is handed back when no call is in hand.
+        self.quiet_trim = QuietTrim(lambda: bool(self.controllers or self.live_calls))
+        self._trim_task: asyncio.Task[None] | None = None
         self._reload_lock = asyncio.Lock()
         self.ari_connects = 0
 
@@ -179,6 +183,7 @@ class Service:
         key = _msisdn(number)
         if key and self.live_calls.get(key) == channel_id:
             del self.live_calls[key]
+        self.quiet_trim.ended()
 
     def _post(self, event: Any) -> None:
         task = asyncio.get_running_loop().create_task(self.dispatcher.dispatch(event))
@@ -430,6 +435,7 @@ class Service:
         await self.hep.start("127.0.0.1", self.settings.hep_port)
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
+        self._trim_task = asyncio.create_task(self.quiet_trim.run(), name="ivr112-memory-trim")
 
     async def _retention_loop(self) -> None:
         from ari_app.retention import purge_store
@@ -442,9 +448,10 @@ class Service:
             await asyncio.sleep(RETENTION_INTERVAL_S)
 
     async def stop(self) -> None:
-        if self._retention_task is not None:
-            self._retention_task.cancel()
-            await asyncio.gather(self._retention_task, return_exceptions=True)
+        for task in (self._retention_task, self._trim_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.desk.close()
         self.hep.stop()
         await self.ari.close()

@@ -1,0 +1,115 @@
+"""The app's memory: a report for hunting leaks (SIGUSR2) and giving back what malloc keeps.
+
+The benchmark's 10,000-call run showed the app's RSS growing by a few MB while its
+Python objects and malloc's memory in use stayed flat: what grew was memory freed by the
+app that glibc's malloc kept in its arenas (fragments too small or too scattered to hand
+back by itself). `QuietTrim` asks malloc to return it (`malloc_trim`) once the app has no
+call in hand for a moment, so trimming never competes with a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ctypes
+import ctypes.util
+import gc
+import logging
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("ivr112.memory")
+
+QUIET_S = 2.0  # no call in hand for this long before a trim
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def trim() -> bool:
+    """Hand the free memory malloc keeps back to the system; False where that cannot be asked
+    (not glibc)."""
+    fn = getattr(_LIBC, "malloc_trim", None)
+    if fn is None:
+        return False
+    fn.argtypes = [ctypes.c_size_t]
+    fn(0)
+    return True
+
+
+class QuietTrim:
+    """Trims once after each busy spell, when `busy()` has been False for QUIET_S seconds.
+
+    `ended()` is told at each call's end; the loop itself costs one check a second.
+    """
+
+    def __init__(self, busy: Callable[[], bool], quiet_s: float = QUIET_S) -> None:
+        self.busy = busy
+        self.quiet_s = quiet_s
+        self.trims = 0
+        self._dirty = False
+        self._last_end = 0.0
+
+    def ended(self) -> None:
+        self._dirty = True
+        self._last_end = time.monotonic()
+
+    def due(self) -> bool:
+        return self._dirty and not self.busy() and time.monotonic() - self._last_end >= self.quiet_s
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.quiet_s))
+            if self.due():
+                self._dirty = False
+                if trim():
+                    self.trims += 1
+
+
+def report(data_path: Path) -> None:
+    """SIGUSR2: what the app holds, for hunting a leak. The live objects by type go to the
+    log; under PYTHONTRACEMALLOC=N a tracemalloc snapshot is written beside the store too
+    (compare two with `Snapshot.load(a).compare_to(Snapshot.load(b), "lineno")`)."""
+    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    log.warning(
+        "memory: %d objects; most: %s; outside Python: %s", sum(counts.values()),
+        ", ".join(f"{n} {c}" for n, c in counts.most_common(25)), native(),
+    )
+    if tracemalloc.is_tracing():
+        path = data_path / f"tracemalloc-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.snap"
+        tracemalloc.take_snapshot().dump(str(path))
+        log.warning("memory: tracemalloc snapshot in %s", path)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def native() -> str:
+    """SQLite's own heap and glibc malloc's totals, where those libraries can be asked."""
+    parts = []
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")
+        lib.sqlite3_memory_used.restype = ctypes.c_int64
+        parts.append(f"SQLite heap {lib.sqlite3_memory_used() / 1024:.0f} kB")
+    except (OSError, AttributeError):
+        parts.append("SQLite heap unknown")
+    mallinfo2 = getattr(_LIBC, "mallinfo2", None)
+    if mallinfo2 is None:
+        parts.append("malloc totals unknown")
+    else:
+        mallinfo2.restype = _MallInfo2
+        info = mallinfo2()
+        parts.append(f"malloc in use {info.uordblks / 1024:.0f} kB, free in arenas {info.fordblks / 1024:.0f} kB, "
+                     f"mmapped {info.hblkhd / 1024:.0f} kB")
+    return "; ".join(parts)
