@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
-from ari_app.ari.errors import AriError
+from ari_app.ari.errors import AriError, AriNotFound, AriUnprocessable
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
 from ari_app.locating import Locator, dereference, since
@@ -61,6 +61,9 @@ PEER_ARG = "agency"
 # that answers and drops, a trunk with no one behind it): the caller goes on to the next
 # trunk or the agency's on_failure, as if that trunk had not answered at all.
 AGENCY_DROP_S = 3.0
+
+# The end reason of a call whose caller hung up before the app could subscribe to it.
+GONE_BEFORE_FOLLOWED = "hung up before the app could follow the call"
 
 SERVICE_HEADER = "X-Ivr112-Service-Number"
 INCIDENT_HEADER = "X-Ivr112-Incident"
@@ -174,6 +177,9 @@ class CallController:
         self.timer: asyncio.Task[None] | None = None
         self.timer_token = 0
         self.in_stasis = False
+        # Subscribed to the channel: its ChannelDestroyed reaches the app after StasisEnd.
+        self.subscribed = False
+        self.hangup_cause: int | None = None
         self.ended = False
         self.dial: AgencyDial | None = None
         self.history = CallerHistory()
@@ -227,7 +233,10 @@ class CallController:
             if self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED):
                 await self._feed(HungUp(), None)
             if isinstance(event, ev.ChannelHangupRequest):
+                self.hangup_cause = event.cause
                 await self._release_agency("caller hung up")
+            elif not self.subscribed and not self.ended:
+                await self._follow_or_end()
         elif isinstance(event, ev.ChannelDestroyed):
             await self._release_agency("caller hung up")
             await self._ended(event.cause_txt or str(event.cause))
@@ -338,6 +347,25 @@ class CallController:
         await self.ari.request(
             "POST", f"/applications/{self.ari.app}/subscription", params={"eventSource": f"channel:{channel_id}"}, channel_id=channel_id
         )
+        if channel_id == self.channel_id:
+            self.subscribed = True
+
+    async def _follow_or_end(self) -> None:
+        """The call left Stasis and the app is not subscribed to it, so no ChannelDestroyed
+        will come: follow it now, or, when it is gone already, end it here.
+
+        That happens when the caller hangs up before the app could subscribe: an app that
+        fell behind (stalled, or on a starved CPU) reads the call's start and end at once.
+        Without this the incident stayed open and the caller never reached the callback list.
+        """
+        try:
+            await self._subscribe(self.channel_id)
+        except (AriNotFound, AriUnprocessable):  # 404 / 422 "Event source does not exist": gone
+            cause = f" (cause {self.hangup_cause})" if self.hangup_cause is not None else ""
+            log.warning("[%s] the caller hung up%s before the app could follow the call", self.channel_id, cause)
+            await self._ended(f"{GONE_BEFORE_FOLLOWED}{cause}")
+        except AriError as exc:
+            log.error("[%s] cannot follow the call after Stasis: %s", self.channel_id, exc)
 
     async def _feed(self, flow_event: FlowEvent, detail: dict[str, str] | None) -> None:
         if self.flow is None or self.flow.state in (State.ROUTED, State.ENDED):
@@ -706,8 +734,10 @@ class CallController:
                      self.channel_id, incident_id, caller, entry.calls)
 
     def observe_only(self) -> None:
-        """This call has left Stasis already; on its ChannelDestroyed, close its incident."""
+        """This call has left Stasis already (the service subscribed the app to it); on its
+        ChannelDestroyed, close its incident."""
         self.in_stasis = False
+        self.subscribed = True
 
     async def take_over(self, channel: ev.Channel, plan: Plan) -> None:
         """A call found in Stasis after a reconnect with no controller: put it before a person."""

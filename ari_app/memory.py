@@ -71,18 +71,30 @@ class QuietTrim:
             await asyncio.sleep(min(1.0, self.quiet_s))
             if self.due():
                 self._dirty = False
+                before = rss_kb()
                 if trim():
                     self.trims += 1
+                    log.info("memory: no call in hand, gave back %d kB (RSS %d kB)", before - rss_kb(), rss_kb())
+
+
+def rss_kb() -> int:
+    """The process's resident set, 0 where /proc cannot tell."""
+    try:
+        with open("/proc/self/status") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("VmRSS")), 0)
+    except OSError:
+        return 0
 
 
 def report(data_path: Path) -> None:
     """SIGUSR2: what the app holds, for hunting a leak. The live objects by type go to the
     log; under PYTHONTRACEMALLOC=N a tracemalloc snapshot is written beside the store too
     (compare two with `Snapshot.load(a).compare_to(Snapshot.load(b), "lineno")`)."""
+    unreachable = gc.collect()  # garbage in reference cycles is not what the app holds
     counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
     log.warning(
-        "memory: %d objects; most: %s; outside Python: %s", sum(counts.values()),
-        ", ".join(f"{n} {c}" for n, c in counts.most_common(25)), native(),
+        "memory: %d objects (after collecting %d unreachable); most: %s; outside Python: %s", sum(counts.values()),
+        unreachable, ", ".join(f"{n} {c}" for n, c in counts.most_common(25)), native(),
     )
     if tracemalloc.is_tracing():
         path = data_path / f"tracemalloc-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.snap"

@@ -131,6 +131,7 @@ class Service:
         # Memory freed by calls that malloc keeps is handed back when no call is in hand.
         self.quiet_trim = QuietTrim(lambda: bool(self.controllers or self.live_calls))
         self._trim_task: asyncio.Task[None] | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
         self.ari_connects = 0
 
@@ -217,8 +218,22 @@ class Service:
             self.peers.setdefault(event.channel.id, event.args[1])
         await self.dispatcher.dispatch(event)
         if isinstance(event, ev.ChannelDestroyed) and event.channel_id:
-            self.controllers.pop(event.channel_id, None)
-            self.peers.pop(event.channel_id, None)
+            if self.dispatcher.pending(event.channel_id):
+                # Its call is still being handled (an app that fell behind reads a start
+                # and an end at once): forget the channel once that is done.
+                task = asyncio.create_task(self._forget_channel(event.channel_id), name=f"ivr112-forget-{event.channel_id}")
+                self._forgetting.add(task)
+                task.add_done_callback(self._forgetting.discard)
+            else:
+                self._forget_now(event.channel_id)
+
+    async def _forget_channel(self, channel_id: str) -> None:
+        await self.dispatcher.drained(channel_id)
+        self._forget_now(channel_id)
+
+    def _forget_now(self, channel_id: str) -> None:
+        self.controllers.pop(channel_id, None)
+        self.peers.pop(channel_id, None)
 
     async def _on_connect(self) -> None:
         """Take over what happened while the WebSocket was down."""
@@ -458,6 +473,7 @@ class Service:
         if self._events_task is not None:
             await asyncio.gather(self._events_task, return_exceptions=True)
         await self.dispatcher.close()
+        await asyncio.gather(*self._forgetting, return_exceptions=True)
         for controller in self.controllers.values():
             await controller.close()
         await self.store.close()

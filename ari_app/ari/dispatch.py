@@ -2,7 +2,8 @@
 
 Each channel gets a queue served by its own task, so a slow call never holds up
 another and a call's events never overtake each other. A worker ends with the
-channel's StasisEnd or ChannelDestroyed; `close()` cancels whatever is left.
+channel's StasisEnd or ChannelDestroyed; events after that (a ChannelDestroyed after
+StasisEnd) go to `on_other`, once the worker is done. `close()` cancels whatever is left.
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ class ChannelDispatcher:
         queue = self._queues.get(channel_id)
         if queue is None:
             if channel_id in self._ended and not isinstance(event, StasisStart):
-                await self._other(event)
+                tail = self._tails.get(channel_id)
+                if tail is None:
+                    await self._other(event)
+                else:
+                    self._after(channel_id, tail, event)
                 return
             self._ended.pop(channel_id, None)
             queue = self._start(channel_id)
@@ -129,6 +134,34 @@ class ChannelDispatcher:
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._forget(channel_id, done))
         return queue
+
+    def pending(self, channel_id: str) -> bool:
+        """Whether events of this channel are still being handled or wait for their turn."""
+        return channel_id in self._tails
+
+    async def drained(self, channel_id: str) -> None:
+        """Return once every event of this channel dispatched so far has been handled."""
+        tail = self._tails.get(channel_id)
+        while tail is not None and not tail.done():
+            await asyncio.wait({tail})
+            tail = self._tails.get(channel_id)
+
+    def _after(self, channel_id: str, previous: asyncio.Task[None], event: Event) -> None:
+        """A straggler (after StasisEnd) while the channel's worker is still busy: `on_other`
+        hears it once that worker is done, so the call's end never overtakes its start.
+
+        An app that fell behind (a stalled process, a starved CPU) reads a caller's
+        StasisStart, StasisEnd and ChannelDestroyed all at once; handled at once, the end
+        found no incident yet and the incident then stayed open for ever.
+        """
+        task = asyncio.create_task(self._late(previous, event), name=f"channel-{channel_id}-late")
+        self._tails[channel_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._forget(channel_id, done))
+
+    async def _late(self, previous: asyncio.Task[None], event: Event) -> None:
+        await asyncio.wait({previous})
+        await self._other(event)
 
     def _forget(self, channel_id: str, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

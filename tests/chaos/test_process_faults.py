@@ -1,7 +1,8 @@
 """Process and storage faults (issue 7): the app killed, Asterisk restarted, AMI and the ARI
 WebSocket cut, the store's disk full and read-only, each under real SIPp calls.
 
-Every caller has its own number; two SIPp operators (logged in to the queue) and the
+A stalled app (SIGSTOP, as under a CPU starved by a flood) must still close and list every
+call that ended meanwhile. Every caller has its own number; two SIPp operators (logged in to the queue) and the
 backup centre's trunk log the number of each call they answer. A caller whose number none
 of them logged was lost. Every call the app saw must have a complete incident (arrival and
 end written). Each test prints what it broke and what was lost; the answer must be zero.
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.asterisk
 
 OPERATORS = ("operator1", "operator2")
 # Caller numbers: one block per test, so no test can count another's calls.
-_BLOCKS = {"kill": 1, "restart": 2, "drops": 3, "store": 4}
+_BLOCKS = {"kill": 1, "restart": 2, "drops": 3, "store": 4, "stall": 5}
 # Asterisk must be taking new calls through the app this soon after it is up (the issue's figure).
 RECONNECT_S = 5.0
 # A caller gives up 150 s after the answer (tests/sipp/caller_until_bye.xml): longer than the
@@ -226,6 +227,47 @@ def test_the_app_killed_at_random_moments_under_steady_calls_loses_no_call_and_n
         assert taken_over >= 1
     # Every call the dialplan did not keep for itself went through the app: one incident each.
     assert len({i.channel_id for i in seen}) == len(seen) == calls - fallback, (len(seen), calls, fallback)
+
+
+# The app stalled ------------------------------------------------------------------------
+
+
+def test_callers_who_hang_up_while_the_app_is_stalled_are_each_closed_and_on_the_callback_list(broken: Stack, record_property: Callable[[str, object], None]) -> None:
+    """The app stopped (SIGSTOP) while callers arrive in Stasis and give up a second later:
+    when it runs again, the start, the end and the channel's destruction of each call reach
+    it all at once. Every one of those calls must get a closed incident and a callback entry
+    (the caller gave up before a person answered)."""
+    stalls, per_stall = rounds(2, 5), rounds(4, 8)
+    proc = broken.app_proc
+    assert proc is not None and proc.poll() is None, "the app is not running"
+    everyone: list[str] = []
+    for r in range(stalls):
+        who = numbers("stall", per_stall, start=r * per_stall)
+        everyone += who
+        inf = broken.tmp / f"stall-{r}.csv"
+        inf.write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in who))
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            gave_up = broken.sipp("caller_gives_up", "-inf", str(inf), "-s", "112", "-d", "1000", "-r", "10", "-l", str(per_stall),
+                                  timeout=30, calls=per_stall)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        assert gave_up.returncode == 0, gave_up.report()
+        # Running again, the app reads what it missed; the next stall waits until it has.
+        wait_quietly(lambda who=who: len(incidents_of(broken, who)) == len(who), timeout=20)
+    open_left = all_closed(broken, everyone)
+    seen = incidents_of(broken, everyone)
+
+    def unlisted_numbers() -> list[str]:
+        return sorted(set(everyone) - {c["number"] for c in broken.api("/api/callbacks")})
+
+    wait_quietly(lambda: not unlisted_numbers(), timeout=10)
+    unlisted = unlisted_numbers()
+    report(record_property, f"stalled the app {stalls} times while {per_stall} callers each came and gave up after 1 s: "
+                            f"{len(seen)} of {len(everyone)} incidents written, {len(open_left)} left open, {len(unlisted)} not on the callback list")
+    assert len(seen) == len(everyone), sorted(set(everyone) - {i.caller_number for i in seen})
+    assert not open_left, [(i.id, i.caller_number) for i in open_left]
+    assert not unlisted, unlisted
 
 
 # Asterisk restarted ---------------------------------------------------------------------

@@ -268,3 +268,31 @@ async def test_events_from_the_websocket_reach_each_call_in_order(calls: Calls, 
         async with asyncio.timeout(5.0):
             await run
         await fake.stop()
+
+
+async def test_an_event_after_the_end_waits_until_the_calls_worker_is_done(calls: Calls) -> None:
+    """An app that fell behind reads a call's start, its end and the channel's destruction
+    at once: the destruction (handled outside the worker) must not overtake the start."""
+    seen_by_other: list[int] = []
+
+    async def on_other(event: Event) -> None:
+        seen_by_other.append(len(calls.events("c1")))
+
+    dispatcher = ChannelDispatcher(calls, on_error=calls.on_error, on_other=on_other)
+    try:
+        calls.stall_on.add("9")
+        await dispatcher.dispatch(ev(stasis_start("c1")))
+        await dispatcher.dispatch(ev(dtmf("c1", "9")))  # the worker stalls here
+        await dispatcher.dispatch(ev(stasis_end("c1")))
+        await dispatcher.dispatch(ev(event_json(CHANNEL_DESTROYED, "c1", cause=16)))
+        assert dispatcher.pending("c1")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert seen_by_other == []  # still behind the stalled worker
+
+        calls.release.set()
+        await dispatcher.drained("c1")
+        assert seen_by_other == [3]  # StasisStart, the digit and StasisEnd came first
+        assert not dispatcher.pending("c1")
+    finally:
+        await dispatcher.close()

@@ -11,21 +11,16 @@ import pytest
 from ari_app import memory
 
 
-def _rss_kb() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc")
 def test_trim_gives_back_memory_that_scattered_frees_left_in_mallocs_arenas() -> None:
-    before = _rss_kb()
+    before = memory.rss_kb()
     blocks = [bytes(1500) + bytes([i % 256]) for i in range(40_000)]  # beyond pymalloc: glibc's heap
-    grown = _rss_kb() - before
+    grown = memory.rss_kb() - before
     kept = blocks[::50]  # one block in fifty stays: the heap cannot shrink from its top
     del blocks
-    after_free = _rss_kb()
+    after_free = memory.rss_kb()
     assert memory.trim()
-    after_trim = _rss_kb()
+    after_trim = memory.rss_kb()
     assert grown > 40_000
     assert after_free - after_trim > grown // 2, (grown, after_free, after_trim)
     assert len(kept) == 800
