@@ -685,6 +685,15 @@ class CallController:
     async def fail(self, exc: BaseException) -> None:
         """Log the error with the channel id and hand the call to the operators' queue."""
         self._cancel_timer()
+        if await self._caller_gone(exc):
+            # Not a fault: the caller hung up before the app could act (an app that fell
+            # behind sees that often). Nothing to hand over; StasisEnd ends the call.
+            log.warning("[%s] the caller hung up before the app could act: %s", self.channel_id, exc)
+            try:
+                await self._event("caller_gone", {"during": f"{getattr(exc, 'method', '')} {getattr(exc, 'path', '')}".strip()})
+            except Exception as store_exc:  # logged; the call's end is still written later
+                log.error("[%s] could not record the early hang-up: %r", self.channel_id, store_exc)
+            return
         log.error("[%s] call controller error, sending the call to the operators: %r", self.channel_id, exc)
         if self.incident is not None:
             try:
@@ -708,6 +717,20 @@ class CallController:
             )
         except AriError as ari_exc:
             log.error("[%s] fallback failed too (the channel may be gone): %s", self.channel_id, ari_exc)
+
+    async def _caller_gone(self, exc: BaseException) -> bool:
+        """True only when Asterisk confirms this call's channel no longer exists: a 404 about
+        the channel (or a 422 naming it), and the channel itself not found. Anything else is a fault, and the
+        call goes to the fallback."""
+        if not isinstance(exc, (AriNotFound, AriUnprocessable)) or exc.channel_id != self.channel_id:
+            return False
+        try:
+            await self.ari.get_channel(self.channel_id)
+        except AriNotFound:
+            return True
+        except AriError:
+            return False
+        return False
 
     @property
     def all_flags(self) -> list[str]:
