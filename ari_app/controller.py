@@ -719,18 +719,15 @@ class CallController:
             log.error("[%s] fallback failed too (the channel may be gone): %s", self.channel_id, ari_exc)
 
     async def _caller_gone(self, exc: BaseException) -> bool:
-        """True only when Asterisk confirms this call's channel no longer exists: a 404 about
-        the channel (or a 422 naming it), and the channel itself not found. Anything else is a fault, and the
-        call goes to the fallback."""
+        """True only when Asterisk confirms this call's channel no longer exists: a 404 (or a
+        422) naming the channel, and the channel itself not found. Anything else is a fault,
+        and the call goes to the fallback."""
         if not isinstance(exc, (AriNotFound, AriUnprocessable)) or exc.channel_id != self.channel_id:
             return False
         try:
-            await self.ari.get_channel(self.channel_id)
-        except AriNotFound:
-            return True
+            return await self.ari.channel_gone(self.channel_id)
         except AriError:
             return False
-        return False
 
     @property
     def all_flags(self) -> list[str]:

@@ -269,7 +269,7 @@ class Service:
         restarted) get their end written, so no incident stays open for ever; a call still
         up that the app no longer follows (none should be) is followed again."""
         for channel_id in [c for c in self.controllers if c not in in_app]:
-            if not await self._channel_gone(channel_id):
+            if not await self.ari.channel_gone(channel_id):
                 continue
             log.warning("[%s] the call ended while the app was disconnected from Asterisk", channel_id)
             gone = ev.ChannelDestroyed(channel=ev.Channel(id=channel_id), cause_txt=VANISHED)
@@ -283,7 +283,7 @@ class Service:
             channel_id = incident.channel_id
             if channel_id in in_app or channel_id in self.controllers:
                 continue
-            if await self._channel_gone(channel_id):
+            if await self.ari.channel_gone(channel_id):
                 log.warning("[%s] incident %d: the call ended while the app was away; closing it", channel_id, incident.id)
                 await self.store.update(incident.id, ended_at=now(), end_reason=VANISHED)
             else:
@@ -293,13 +293,6 @@ class Service:
                 except AriNotFound:  # it ended just now: the next connect closes it
                     continue
                 self._controller(channel_id).observe_only()
-
-    async def _channel_gone(self, channel_id: str) -> bool:
-        try:
-            await self.ari.request("GET", f"/channels/{channel_id}", channel_id=channel_id)
-        except AriNotFound:
-            return True
-        return False
 
     # Operators' actions on calls ----------------------------------------------------------
 

@@ -355,6 +355,14 @@ class AriClient:
         path = f"/channels/{_seg(channel_id)}"
         return parse_channel(await self.request("GET", path, channel_id=channel_id))
 
+    async def channel_gone(self, channel_id: str) -> bool:
+        """True when Asterisk no longer has this channel (404); other failures raise."""
+        try:
+            await self.get_channel(channel_id)
+        except AriNotFound:
+            return True
+        return False
+
     async def list_channels(self) -> list[Channel]:
         """Return every channel Asterisk has, in or out of our application."""
         result = await self.request("GET", "/channels")
