@@ -23,9 +23,10 @@ from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError, AriNotFound, AriUnprocessable
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
+from ari_app.asterisk.render import AGENCY_ENTRY, QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
+from ari_app.hep import LEG_HEADER, LegProgress
 from ari_app.locating import Locator, dereference, since
-from ivr import callbacks, classify
+from ivr import callbacks, classify, trunks
 from ivr.location import Location
 from ivr.menu import (
     ANNOUNCEMENT,
@@ -79,6 +80,16 @@ class TimerFired:
 
 
 @dataclass(frozen=True)
+class TrunkSilent:
+    """An agency trunk leg's response_timeout ran out; the controller checks whether the
+    trunk answered the INVITE at all."""
+
+    channel_id: str
+    peer_id: str
+    type: str = "ivr112.TrunkSilent"
+
+
+@dataclass(frozen=True)
 class LocationArrived:
     """A position for this call came from outside the call (AML); `good` if precise enough."""
 
@@ -129,6 +140,8 @@ class PeerRegistry(Protocol):
 
     def announcement_sound(self, language: str) -> str | None: ...
 
+    def leg_progress(self, leg_id: str) -> LegProgress | None: ...
+
 
 @dataclass
 class AgencyDial:
@@ -143,6 +156,8 @@ class AgencyDial:
     answered_at: float = 0.0  # time.monotonic() of the answer
     bridge_id: str | None = None
     tried: list[str] = field(default_factory=list)
+    rang: bool = False  # the current trunk's leg rang (180)
+    silent: asyncio.Task[None] | None = None  # its response_timeout
 
 
 class CallController:
@@ -224,6 +239,8 @@ class CallController:
             await self._recorded(event)
         elif isinstance(event, RecordingEvent):
             await self._recorded(event.event)
+        elif isinstance(event, TrunkSilent):
+            await self._trunk_silent(event.peer_id)
         elif isinstance(event, LocationArrived):
             if event.good and self.flow is not None:
                 await self._feed(LocationGood(), None)
@@ -244,6 +261,10 @@ class CallController:
     async def _start(self, event: ev.StasisStart) -> None:
         ch = event.channel
         plan_id = event.args[0] if event.args else ""
+        entry = event.args[2] if len(event.args) > 2 else ""
+        if entry.startswith(AGENCY_ENTRY):
+            await self._start_agency(event, entry.removeprefix(AGENCY_ENTRY), via=event.args[3] if len(event.args) > 3 else "")
+            return
         self.called = event.args[1] if len(event.args) > 1 else ch.dialplan_exten
         self.caller = ch.caller_number
         plan = self.plan = self.plans.plan_for(plan_id)
@@ -285,6 +306,41 @@ class CallController:
         if good:
             self.flow.handle(LocationGood())
         await self._run(self.flow.start())
+
+    async def _start_agency(self, event: ev.StasisStart, name: str, *, via: str) -> None:
+        """The caller is back from the dialplan for an agency: the queue overflowed to it, or
+        an operator transferred the call. The app dials it as from the menu, so the incident
+        says which trunk answered (or why none did) and a dead trunk is left at once."""
+        ch = event.channel
+        self.in_stasis = True
+        plan = self.plan = self.plan or self.plans.plan_for(event.args[0] if event.args else "")
+        # Read again: the queue, the operator and the transfer were written since the start.
+        self.incident = await self.store.by_channel(ch.id)
+        if self.incident is None:
+            # A call the app never met: it came while the app was away and the fallback queued it.
+            self.caller = ch.caller_number
+            self.incident = await self.store.open_incident(
+                channel_id=ch.id, plan_id=plan.id, caller_number=ch.caller_number, called_number=next(iter(plan.numbers), ""),
+                carrier=ch.name.split("/", 1)[-1].rsplit("-", 1)[0], language=plan.default_language,
+            )
+            await self._event("recovered", {"state": ch.state, "via": via or "transfer"})
+        self.caller = self.caller or self.incident.caller_number
+        self.called = self.called or self.incident.called_number
+        if not self.subscribed:
+            await self._subscribe(ch.id)
+        if via == "overflow":
+            queue = self.incident.queue or plan.default_queue.name
+            reason = f"overflow from queue {queue}"
+            await self._event("overflow", {"queue": queue, "agency": name})
+        else:  # the transfer itself is on the incident already (API or softphone)
+            reason = f"transfer by operator {self.incident.operator}" if self.incident.operator else "transfer"
+        agency = plan.agencies.get(name)
+        if agency is None:  # the plan was reloaded without it: never strand the caller
+            log.error("[%s] agency %r is not in plan %s; to the operators", ch.id, name, plan.id)
+            await self.to_queue(plan.default_queue.name, reason=f"agency {name} unknown")
+            return
+        log.info("[%s] incident %d: %s to agency %s", ch.id, self.incident.id, reason, name)
+        await self._dial_agency(agency, reason)
 
     async def _keep_call_recording(self) -> None:
         """The dialplan's MixMonitor records the caller's channel from before Stasis to the
@@ -525,9 +581,11 @@ class CallController:
             dial.tried.append(endpoint)
             await self._event("trunk_dial", {"agency": dial.agency.name, "trunk": str(dial.index), "endpoint": endpoint})
             log.info("[%s] dialling %s trunk %d: %s", self.channel_id, dial.agency.name, dial.index, endpoint)
-            variables = {f"PJSIP_HEADER(add,{SERVICE_HEADER})": self.called}
+            variables = {f"PJSIP_HEADER(add,{SERVICE_HEADER})": self.called, f"PJSIP_HEADER(add,{LEG_HEADER})": peer_id}
             if self.incident is not None:
                 variables[f"PJSIP_HEADER(add,{INCIDENT_HEADER})"] = str(self.incident.id)
+            dial.rang = False
+            self._watch_trunk(dial, peer_id, trunk.response_timeout)
             try:
                 await self.ari.originate(
                     endpoint,
@@ -541,13 +599,52 @@ class CallController:
                 )
                 return  # the trunk's fate arrives as PeerEvents
             except AriError as exc:
-                await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": str(exc)[:300]})
+                self._unwatch_trunk(dial)
+                await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index),
+                                                   "cause": f"{trunks.REFUSED} ({str(exc)[:280]})"})
         await self._agency_failed()
+
+    def _watch_trunk(self, dial: AgencyDial, peer_id: str, seconds: float) -> None:
+        """Start the trunk's response_timeout: a trunk that answers the INVITE with nothing
+        (not even 100 Trying) is dead, and the caller must not wait out its ring timeout."""
+        self._unwatch_trunk(dial)
+
+        async def fire() -> None:
+            await asyncio.sleep(seconds)
+            self.post(TrunkSilent(self.channel_id, peer_id))
+
+        dial.silent = asyncio.create_task(fire(), name=f"ivr112-trunk-{peer_id}")
+
+    @staticmethod
+    def _unwatch_trunk(dial: AgencyDial) -> None:
+        if dial.silent is not None:
+            dial.silent.cancel()
+            dial.silent = None
+
+    async def _trunk_silent(self, peer_id: str) -> None:
+        dial = self.dial
+        if dial is None or dial.peer_id != peer_id or dial.answered or dial.rang:
+            return
+        dial.silent = None
+        progress = self.peers.leg_progress(peer_id)
+        if progress is None or progress.provisional is not None or progress.final is not None:
+            # It answered the INVITE (or the capture cannot tell): its ring timeout decides.
+            return
+        trunk = dial.agency.trunks[dial.index - 1]
+        log.warning("[%s] %s trunk %d gave no answer to the INVITE in %g s; dialling the next",
+                    self.channel_id, dial.agency.name, dial.index, trunk.response_timeout)
+        await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index),
+                                           "cause": trunks.trunk_failure(trunks.LegOutcome(timed_out_silent=True, captured=True)),
+                                           "after_s": f"{trunk.response_timeout:g}"})
+        dial.peer_id = None  # its ChannelDestroyed is now a straggler
+        await self._hangup_quietly(peer_id)
+        await self._dial_next()
 
     async def _agency_failed(self) -> None:
         dial = self.dial
         assert dial is not None
         self.dial = None
+        self._unwatch_trunk(dial)
         await self._stop_ring()
         log.warning("[%s] no trunk of %s answered; %s", self.channel_id, dial.agency.name, dial.agency.on_failure)
         if self.incident is not None:
@@ -565,8 +662,13 @@ class CallController:
                 await self._hangup_quietly(event.channel.id)
             return
         if isinstance(event, ev.StasisStart):
+            self._unwatch_trunk(dial)
             await self._bridge(dial)
+        elif isinstance(event, ev.ChannelStateChange) and event.channel.state == "Ringing":
+            dial.rang = True
+            self._unwatch_trunk(dial)
         elif isinstance(event, ev.ChannelDestroyed):
+            self._unwatch_trunk(dial)
             held = time.monotonic() - dial.answered_at
             if dial.answered and held < AGENCY_DROP_S:
                 await self._agency_dropped(dial, held, event.cause_txt or str(event.cause))
@@ -576,7 +678,13 @@ class CallController:
                 await self._release_agency("agency hung up")
                 await self._hangup_quietly(self.channel_id)
                 return
-            await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": event.cause_txt or str(event.cause)})
+            progress = self.peers.leg_progress(event.channel_id or "")
+            outcome = trunks.LegOutcome(
+                cause=event.cause, cause_txt=event.cause_txt, rang=dial.rang, captured=progress is not None,
+                provisional=progress.provisional if progress else None, final=progress.final if progress else None,
+                final_reason=progress.reason if progress else "",
+            )
+            await self._event("trunk_failed", {"agency": dial.agency.name, "trunk": str(dial.index), "cause": trunks.trunk_failure(outcome)})
             await self._dial_next()
 
     async def _agency_dropped(self, dial: AgencyDial, held: float, cause: str) -> None:
@@ -626,6 +734,7 @@ class CallController:
         dial, self.dial = self.dial, None
         if dial is None:
             return
+        self._unwatch_trunk(dial)
         if dial.peer_id is not None:
             await self._hangup_quietly(dial.peer_id)
         if dial.bridge_id is not None:

@@ -10,15 +10,18 @@ connection loses nothing that matters.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ari_app.ami import AmiClient, AmiError, AmiEvent
+from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
 from ari_app.metrics import Metrics
 from ari_app.storage import AsyncStore
-from ivr import callbacks
+from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
 from ivr.operators import Board, Change
 from ivr.plan import PlanSet
@@ -27,6 +30,8 @@ from ivr.settings import Settings
 from ivr.store import Incident, IncidentStore, now
 
 log = logging.getLogger(__name__)
+
+QUEUE_LOG_FILE = "queue_log"  # in the instance's log folder (Asterisk's default name)
 
 
 class DeskError(Ivr112Error):
@@ -155,6 +160,65 @@ class Desk:
         log.info("AMI: queue state resynced (%d member rows, %d callers waiting)", len(members), len(entries))
         for change in changes:
             await self._log(change.operator, change.action, change.detail)
+        await self.reconcile()
+
+    def _queue_log_path(self) -> Path:
+        layout = Layout(self.settings.root_path, self.settings.instance)
+        return layout.host(layout.log) / QUEUE_LOG_FILE
+
+    def _read_queue_log(self) -> list[str]:
+        """The newest lines of Asterisk's queue_log (in a thread: a file read)."""
+        path = self._queue_log_path()
+        try:
+            with path.open("rb") as f:
+                size = f.seek(0, 2)
+                start = max(0, size - queue_log.TAIL_BYTES)
+                f.seek(start)
+                return queue_log.tail_lines(f.read(), from_start=start == 0)
+        except OSError as exc:
+            log.warning("queue_log %s not read (what happened in the queues while the app was away stays unknown): %s", path, exc)
+            return []
+
+    async def reconcile(self) -> int:
+        """Fill in from Asterisk's queue_log what the incidents miss: the queue a caller
+        joined and the operator who answered, while the app (or its AMI link) was away.
+        Returns how many incidents were corrected. Only fills what is empty: safe to run
+        at every (re)connect, beside the live AMI events."""
+        lines = await asyncio.get_running_loop().run_in_executor(None, self._read_queue_log)
+        plans: PlanSet = self.plans.current
+        names = {p.asterisk_queue(q): (p, q) for p in plans.plans for q in p.queues}
+        found = queue_log.facts(lines, set(names))
+        if not found:
+            return 0
+
+        def record(s: IncidentStore) -> list[tuple[Incident, str]]:
+            fixed = []
+            for channel, f in found.items():
+                incident = s.by_channel(channel)
+                if incident is None:
+                    continue
+                what = []
+                if f.joined_at and not incident.queued_at:
+                    queue = names[f.queue][1]
+                    answered = (incident.route_result or "").startswith("answered by")
+                    s.update(incident.id, queued_at=f.joined_at, queue=queue,
+                             **({} if answered else {"route": f"queue:{queue}", "route_result": "queued"}))
+                    s.add_event(incident.id, "queue_joined", {"queue": f.queue, "source": "queue_log"}, at=f.joined_at)
+                    what.append("queue")
+                if f.answered_at and not incident.operator_answered_at:
+                    s.update(incident.id, operator=f.operator, operator_answered_at=f.answered_at)
+                    s.add_event(incident.id, "operator_answered", {"operator": f.operator, "source": "queue_log"}, at=f.answered_at)
+                    callbacks.answered(s, incident.caller_number, reason=f"answered by {f.operator}")
+                    what.append("operator")
+                if what:
+                    fixed.append((incident, ",".join(what)))
+            return fixed
+
+        fixed = await self.store.run(record)
+        for incident, what in fixed:
+            log.warning("[%s] incident %d: %s filled in from Asterisk's queue_log (the app did not see it live)",
+                        incident.channel_id, incident.id, what)
+        return len(fixed)
 
     async def _on_event(self, event: AmiEvent) -> None:
         fields = event.fields

@@ -15,6 +15,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,35 @@ def sip_body(message: bytes) -> bytes:
     return message.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in message else b""
 
 
+LEG_HEADER = "X-Ivr112-Leg"
+
+
+@dataclass(frozen=True)
+class LegProgress:
+    """What an agency trunk answered to our INVITE, as the capture saw it."""
+
+    provisional: int | None = None  # the highest 1xx (100 Trying, 180 Ringing, 183 Session Progress)
+    final: int | None = None  # the final status code, if one came
+    reason: str = ""  # its reason phrase
+
+    def describe(self) -> str:
+        return f"SIP {self.final} {self.reason}".strip() if self.final else ""
+
+
+def sip_status(message: bytes) -> tuple[int, str] | None:
+    """(code, reason) of a SIP response to an INVITE; None for a request or another method's response."""
+    first = message.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    parts = first.split(" ", 2)
+    if len(parts) < 2 or parts[0] != "SIP/2.0" or not parts[1].isdigit() or len(parts[1]) != 3:
+        return None
+    if not sip_header(message, "CSeq").upper().endswith("INVITE"):
+        return None
+    return int(parts[1]), parts[2].strip() if len(parts) > 2 else ""
+
+
 class HepStore(asyncio.DatagramProtocol):
-    """INVITEs by Call-ID, for KEEP_SECONDS, at most MAX_INVITES (the oldest go first)."""
+    """INVITEs by Call-ID, for KEEP_SECONDS, at most MAX_INVITES (the oldest go first); and
+    for the app's own trunk legs (INVITEs carrying LEG_HEADER), the responses they got."""
 
     def __init__(self, password: str = "", *, keep_s: float = KEEP_SECONDS, max_invites: int = MAX_INVITES) -> None:
         self.password = password
@@ -103,6 +131,8 @@ class HepStore(asyncio.DatagramProtocol):
         self.max_invites = max_invites
         self.skipped = 0
         self._invites: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._legs: OrderedDict[str, str] = OrderedDict()  # leg id -> Call-ID
+        self._progress: OrderedDict[str, LegProgress] = OrderedDict()  # Call-ID of a leg -> its answers
         self._arrived = asyncio.Event()
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -139,14 +169,48 @@ class HepStore(asyncio.DatagramProtocol):
             return None
         call_id = sip_invite_call_id(message)
         if call_id is None:
+            self._response(message)
             return None
         now = time.monotonic() if now is None else now
+        leg = sip_header(message, LEG_HEADER)
+        if leg and len(leg) <= MAX_CALL_ID_CHARS:
+            self._legs.pop(leg, None)
+            self._legs[leg] = call_id
+            self._progress.setdefault(call_id, LegProgress())
+            while len(self._legs) > self.max_invites:
+                _old_leg, old_call = self._legs.popitem(last=False)
+                self._progress.pop(old_call, None)
         self._invites.pop(call_id, None)
         self._invites[call_id] = (now, message)
         self._expire(now)
         self._arrived.set()
         self._arrived = asyncio.Event()
         return call_id
+
+    def _response(self, message: bytes) -> None:
+        """Note a response to one of our trunk legs' INVITEs (others are not kept)."""
+        call_id = sip_header(message, "Call-ID", "i")
+        known = self._progress.get(call_id)
+        if known is None:
+            return
+        status = sip_status(message)
+        if status is None:
+            return
+        code, reason = status
+        if code < 200:
+            self._progress[call_id] = LegProgress(max(code, known.provisional or 0), known.final, known.reason)
+        elif known.final is None:
+            self._progress[call_id] = LegProgress(known.provisional, code, reason)
+
+    def leg_progress(self, leg: str) -> LegProgress | None:
+        """What the trunk answered to the INVITE of our leg `leg`; None when its INVITE was
+        never captured (the capture is not working, so nothing can be told from silence)."""
+        call_id = self._legs.get(leg)
+        return self._progress.get(call_id) if call_id is not None else None
+
+    @property
+    def listening(self) -> bool:
+        return self._transport is not None
 
     def _expire(self, now: float) -> None:
         while self._invites:

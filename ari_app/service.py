@@ -10,6 +10,7 @@ finish on the plan they started with.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -31,7 +32,7 @@ from ari_app.callback_call import CallbackCall
 from ari_app.console_auth import Sessions
 from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
 from ari_app.desk import Desk, DeskError
-from ari_app.hep import HepStore
+from ari_app.hep import HepStore, LegProgress
 from ari_app.live import Hub
 from ari_app.locating import Locator
 from ari_app.memory import QuietTrim
@@ -44,7 +45,7 @@ from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
-from ivr.store import now
+from ivr.store import IncidentStore, now
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,9 @@ class Service:
         caller = self.peers.get(channel_id)
         if caller is not None:
             return PeerForwarder(caller, self)
+        known = self.controllers.get(channel_id)
+        if known is not None and not known.ended:
+            return known  # back in Stasis from the dialplan (an agency after the queue): same call
         return self._controller(channel_id)
 
     def _controller(self, channel_id: str) -> CallController:
@@ -172,6 +176,9 @@ class Service:
 
     def announcement_sound(self, language: str) -> str | None:
         return self.announcements.sound(language)
+
+    def leg_progress(self, leg_id: str) -> LegProgress | None:
+        return self.hep.leg_progress(leg_id) if self.hep.listening else None
 
     def call_started(self, number: str, channel_id: str) -> None:
         self.metrics.arrived.inc()
@@ -262,6 +269,11 @@ class Service:
                 await controller.take_over(channel, self.plans.plan_for(""))
             except Exception as exc:
                 await controller.fail(exc)
+        try:
+            # Before the ends are written: an incident the queue_log shows answered is no callback.
+            await self.desk.reconcile()
+        except StoreUnavailable as exc:
+            log.error("queue_log not reconciled with the incidents: %s", exc)
         await self._close_vanished(set(info.get("channel_ids", [])))
 
     async def _close_vanished(self, in_app: set[str]) -> None:
@@ -285,7 +297,7 @@ class Service:
                 continue
             if await self.ari.channel_gone(channel_id):
                 log.warning("[%s] incident %d: the call ended while the app was away; closing it", channel_id, incident.id)
-                await self.store.update(incident.id, ended_at=now(), end_reason=VANISHED)
+                await self.store.run(functools.partial(_close_unseen, incident_id=incident.id))
             else:
                 try:
                     await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
@@ -476,6 +488,19 @@ class Service:
         app[APP_KEY] = self
         yield
         await self.stop()
+
+
+def _close_unseen(s: IncidentStore, *, incident_id: int) -> None:
+    """End an incident whose call ended while the app was away; a call no person answered
+    (by the record, which the queue_log has just completed) goes on the callback list."""
+    incident = s.get(incident_id)
+    if incident is None or incident.ended_at:
+        return
+    s.update(incident_id, ended_at=now(), end_reason=VANISHED)
+    if not incident.operator_answered_at and not (incident.route_result or "").startswith("answered by"):
+        entry = callbacks.missed(s, incident.caller_number, incident_id)
+        if entry is not None:
+            s.add_event(incident_id, "callback_listed", {"number": incident.caller_number, "calls": str(entry.calls)})
 
 
 def _msisdn(number: str) -> str:

@@ -60,6 +60,7 @@ class OperatorState:
     caller_channel: str = ""  # the caller's channel (its uniqueid) of the call in hand
     caller_number: str = ""
     agent_channel: str = ""  # the operator's own channel on that call (for transfers)
+    call_queue: str = ""  # the queue that call came from (its wrap-up time)
     incident_id: int | None = None  # the incident in hand (screen data for the console)
     answered_at: str = ""
     wrapup_until: str = ""
@@ -146,6 +147,8 @@ class Board:
 
     def apply(self, event: str, f: dict[str, str]) -> list[Change]:
         """Follow one AMI event; returns the changes to log (none for most status updates)."""
+        if event == "Hangup":
+            return self._hung_up(f.get("Channel", ""))
         name = _name(f)
         if event not in MEMBER_EVENTS + AGENT_EVENTS or not name:
             return []
@@ -181,17 +184,38 @@ class Board:
         if event == "AgentConnect":
             o.caller_channel, o.caller_number, o.answered_at = caller, f.get("CallerIDNum", ""), now()
             o.agent_channel = f.get("DestChannel", "")
+            o.call_queue = queue
             o.device = INUSE
             return [Change(name, "answered", {"channel": caller, "caller": o.caller_number, "hold_s": f.get("HoldTime", "")})]
         if event in ("AgentComplete", "AgentDump"):
-            held = o.caller_channel
-            o.caller_channel, o.caller_number, o.answered_at, o.agent_channel = "", "", "", ""
-            o.incident_id = None
-            o.device = NOT_INUSE
-            wrap = self.wrapup_s.get(queue, 0)
-            o.wrapup_until = (datetime.fromisoformat(now()) + timedelta(seconds=wrap)).isoformat(timespec="milliseconds")
-            return [Change(name, "completed", {"channel": held or caller, "talk_s": f.get("TalkTime", ""), "reason": f.get("Reason", "")})]
+            if o.caller_channel != caller:
+                # Ended already when the operator's own leg hung up (a transfer moved the
+                # caller on), or about an earlier call than the one in hand now.
+                return []
+            return [self._release(o, queue, talk_s=f.get("TalkTime", ""), reason=f.get("Reason", ""))]
         if event == "AgentRingNoAnswer":
             o.device = NOT_INUSE
             return [Change(name, "no_answer", {"channel": caller, "ring_ms": f.get("RingTime", "")})]
         return []
+
+    def _hung_up(self, channel: str) -> list[Change]:
+        """The operator's own leg of the call in hand hung up: the operator is free, whatever
+        happens to the caller next (a blind transfer moves the caller on to an agency, and
+        app_queue says the call is complete only when the caller hangs up)."""
+        o = next((o for o in self.operators.values() if channel and o.agent_channel == channel), None)
+        if o is None or not o.caller_channel:
+            return []
+        talk = ""
+        if o.answered_at:
+            talk = str(round((datetime.fromisoformat(now()) - datetime.fromisoformat(o.answered_at)).total_seconds()))
+        return [self._release(o, o.call_queue, talk_s=talk, reason="operator leg ended")]
+
+    def _release(self, o: OperatorState, queue: str, *, talk_s: str, reason: str) -> Change:
+        held = o.caller_channel
+        o.caller_channel, o.caller_number, o.answered_at, o.agent_channel, o.call_queue = "", "", "", "", ""
+        o.incident_id = None
+        o.device = NOT_INUSE
+        wrap = self.wrapup_s.get(queue, 0)
+        o.wrapup_until = (datetime.fromisoformat(now()) + timedelta(seconds=wrap)).isoformat(timespec="milliseconds")
+        return Change(o.name, "completed", {"channel": held, "talk_s": talk_s, "reason": reason})
+

@@ -81,6 +81,9 @@ class Queue:
     mark: Mark | None = field(default=None, compare=False)
 
 
+RESPONSE_TIMEOUT_S = 2.0
+
+
 @dataclass(frozen=True)
 class Trunk:
     """One SIP trunk of an agency, tried in the order listed."""
@@ -93,6 +96,9 @@ class Trunk:
     password: str = ""
     transport: str = "udp"
     placeholder: bool = False
+    # Seconds the trunk has to give any answer to the INVITE (100 Trying, 180, 183 or a
+    # final code); one that says nothing is dead and the next trunk is dialled at once.
+    response_timeout: float = RESPONSE_TIMEOUT_S
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from ivr.plan import (
     NAME_RE,
     NUMBER_RE,
     QUEUE_STRATEGIES,
+    RESPONSE_TIMEOUT_S,
     TARGET_KINDS,
     Agency,
     Carrier,
@@ -451,9 +452,10 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
         if not isinstance(aval, Map):
             r.problem(amap.at(aname), f"agency '{aname}' must be a mapping with label, trunks and on_failure")
             continue
-        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout"), f"agency '{aname}'")
+        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout", "response_timeout"), f"agency '{aname}'")
         label = r.text(aval, "label", default=aname)
         default_ring = int(r.number(aval, "ring_timeout", 20, low=5, high=120, integer=True))
+        default_response = r.number(aval, "response_timeout", RESPONSE_TIMEOUT_S, low=0.5, high=30)
         trunks: list[Trunk] = []
         tval = aval.get("trunks")
         if not isinstance(tval, Seq) or not tval:
@@ -463,7 +465,8 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
                 if not isinstance(item, Map):
                     r.problem(mk, f"agency '{aname}': a trunk must be a mapping with host, port and number")
                     continue
-                r.keys(item, ("host", "port", "number", "ring_timeout", "username", "password", "transport", "placeholder"), f"agency '{aname}' trunk")
+                r.keys(item, ("host", "port", "number", "ring_timeout", "response_timeout", "username", "password", "transport", "placeholder"),
+                       f"agency '{aname}' trunk")
                 host = r.text(item, "host")
                 if host and not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", host):
                     r.problem(item.at("host"), f"agency '{aname}': trunk host {host!r} must be an address or host name")
@@ -480,6 +483,7 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
                         port=int(r.number(item, "port", 5060, low=1, high=65535, integer=True)),
                         number=number,
                         ring_timeout=int(r.number(item, "ring_timeout", default_ring, low=5, high=120, integer=True)),
+                        response_timeout=r.number(item, "response_timeout", default_response, low=0.5, high=30),
                         username=r.text(item, "username", default=""),
                         password=r.text(item, "password", default=""),
                         transport=transport,

@@ -37,6 +37,8 @@ QUEUE_PRIORITY = {"urgent": 10, "normal": 0, "low": -10}
 # they work with the app down; the app follows through AMI events).
 FEATURE_CODES = {"*11": "login", "*12": "logout", "*13": "pause", "*14": "resume"}
 TRANSFER_PREFIX = "8"
+# Third Stasis argument of a caller the agency context hands to the app: "agency:<name>".
+AGENCY_ENTRY = "agency:"
 
 
 def call_recording_name(channel_id: str) -> str:
@@ -211,6 +213,7 @@ def _queue_dialplan(plans: PlanSet) -> str:
                     " same => n,Goto(wait)",
                     f" same => n(overflow),Verbose(1,ivr112: ${{CHANNEL}} overflows from {name} to {q.overflow.to})",
                     " same => n,Set(__IVR112_OVERFLOWED=1)",
+                    " same => n,Set(IVR112_VIA=overflow)",
                     f" same => n,{_goto_person(plan, q.overflow.to)}",
                 ]
             else:
@@ -226,11 +229,32 @@ def _queue_dialplan(plans: PlanSet) -> str:
     return "\n".join(out)
 
 
-def _agency_dialplan(plans: PlanSet) -> str:
+def agency_entry_arg(agency: str) -> str:
+    """The Stasis argument with which the agency context hands a caller to the app."""
+    return f"{AGENCY_ENTRY}{agency}"
+
+
+def _agency_dialplan(settings: Settings, plans: PlanSet) -> str:
+    """An agency reached from the dialplan (the queue's overflow, an operator's transfer).
+
+    A 112 caller (IVR112_PLAN set by the plan's context) goes to the app, which dials the
+    trunks as it does from the menu: it records each trunk's result, fails over at once
+    on a dead trunk, and knows when the agency answered. With the app away (Stasis fails
+    at once) the dialplan dials the trunks itself. Conference legs and operators' own
+    calls are dialled here directly."""
     out = []
     for plan in plans.plans:
         for agency in plan.agencies.values():
-            lines = [f"exten => {agency_exten(plan, agency.name)},1,Set(IVR112_AGENCY={agency.name})"]
+            lines = [
+                f"exten => {agency_exten(plan, agency.name)},1,Set(IVR112_AGENCY={agency.name})",
+                ' same => n,GotoIf($["${IVR112_PLAN}" = "" | "${IVR112_CONFERENCE}" = "1"]?dial)',
+                f" same => n,Stasis({settings.app_name},{plan.id},${{EXTEN}},{agency_entry_arg(agency.name)},${{IVR112_VIA}})",
+                " same => n,Set(IVR112_VIA=)",
+                ' same => n,GotoIf($["${STASISSTATUS}" = "FAILED"]?dial)',
+                # Back from the app without a route (it never does that on purpose): a person.
+                f" same => n,{_goto_person(plan, Target('queue', plan.default_queue.name))}",
+                f" same => n(dial),Verbose(1,ivr112: ${{CHANNEL}} dials {agency.name} from the dialplan)",
+            ]
             for i, trunk in enumerate(agency.trunks, start=1):
                 lines.append(f" same => n,Dial({trunk_dial(plan, agency, i, trunk)},{trunk.ring_timeout})")
             # An agency dialled into an operator's conference that does not answer just ends;
@@ -331,7 +355,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "operator_codes": _operator_codes(plans, layout),
         "plan_contexts": _plan_contexts(settings, plans, layout),
         "queue_dialplan": _queue_dialplan(plans),
-        "agency_dialplan": _agency_dialplan(plans),
+        "agency_dialplan": _agency_dialplan(settings, plans),
         "queues": _queues_conf(settings, plans, layout),
         "say_rules": say_conf(f"{layout.sounds}/{SYSTEM_SET}"),
     }

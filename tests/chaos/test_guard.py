@@ -40,6 +40,17 @@ def test_a_caller_in_the_menu_when_the_app_dies_for_good_is_sent_to_an_operator_
         assert rescue, log[-2000:]
         print(f"app killed for good with a caller in the menu: 0 lost; the guard sent the caller to the operators "
               f"{rescue.group(1)} s after it saw the app gone")
+        # The app comes back: the record says what happened while it was away (from
+        # Asterisk's queue_log), so the call counts as answered by operator1, not abandoned.
+        s.app_start()
+        incident = wait_for("the incident to name the operator", lambda: (i := s.incident_for(caller)) and i.operator and i, timeout=20)
+        assert incident.operator == "operator1" and incident.queue == "operators" and incident.route_result == "queued", incident
+        assert incident.queued_at and incident.operator_answered_at and incident.arrived_at < incident.queued_at <= incident.operator_answered_at
+        closed = wait_for("the incident to be closed", lambda: (i := s.incident_for(caller)) and i.ended_at and i, timeout=20)
+        assert closed.operator == "operator1"
+        assert caller not in [c["number"] for c in s.api("/api/callbacks")]
+        kinds = [e.kind for e in s.incident_events(incident.id)]
+        assert "queue_joined" in kinds and "operator_answered" in kinds
     finally:
         s.guard_stop(guard)
         s.stop_all_sipp()

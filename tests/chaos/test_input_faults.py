@@ -100,11 +100,20 @@ def operators(broken: Stack) -> Iterator[list[int]]:
 # Each fault is a SIPp scenario standing where the agency's trunk should be.
 TRUNK_FAULTS = {
     "rings_and_never_answers": ("input_trunk_silent", ()),
-    "refuses_503": ("input_trunk_refuse", ("-key", "status", "503", "-key", "reason", "Service Unavailable")),
-    "refuses_486_busy": ("input_trunk_refuse", ("-key", "status", "486", "-key", "reason", "Busy Here")),
+    "refuses_503": ("input_trunk_refuse_503", ()),
+    "refuses_486_busy": ("input_trunk_busy_486", ()),
     "answers_and_drops_at_once": ("input_trunk_answer_drop", ()),
     # Long enough for the app to bridge the caller with it first.
     "answers_and_drops_after_half_a_second": ("input_trunk_answer_drop", ("-d", "500")),
+}
+# How each fault is recorded (the start of the trunk_failed cause).
+TRUNK_FAULT_CAUSES: dict[str, str | tuple[str, ...]] = {
+    "rings_and_never_answers": "no answer after ringing",
+    "refuses_503": "refused (SIP 503 Service Unavailable)",
+    "refuses_486_busy": "busy (SIP 486 Busy Here)",
+    # (or, when it hangs up before Asterisk could hand its answer to the app, a refusal)
+    "answers_and_drops_at_once": ("answered and hung up", "refused"),
+    "answers_and_drops_after_half_a_second": "answered and hung up",
 }
 
 
@@ -145,6 +154,8 @@ def test_a_failing_agency_trunk_never_leaves_the_caller_without_a_person(broken:
             lost.append(f"{fire_caller}: {fire_incident.route} {fire_incident.route_result} operator={fire_incident.operator}")
         if fault == "answers_and_drops_after_half_a_second":
             assert any("answered and hung up" in f["cause"] for f in failed), failed
+        # What the supervisor reads on the trunk's health says what the trunk did.
+        assert all(f["cause"].startswith(TRUNK_FAULT_CAUSES[fault]) for f in failed), (fault, failed)
     _count(record_property, f"[trunk fault: {fault}] {2 * n} callers (police and fire, {n} round(s)): {2 * n - len(lost)} reached a person, lost {len(lost)}")
     assert lost == []
     assert broken.health()["ari_connected"] is True

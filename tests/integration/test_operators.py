@@ -104,7 +104,7 @@ def test_an_operator_logs_in_pauses_resumes_takes_a_call_that_is_recorded_whole_
     assert OPERATOR not in live.queue_members()
 
 
-def test_with_nobody_logged_in_or_everyone_paused_the_call_overflows_to_the_backup_centre(live: Stack) -> None:
+def test_with_nobody_logged_in_or_everyone_paused_the_call_overflows_to_the_backup_centre_and_counts_as_answered(live: Stack) -> None:
     provincial = live.trunk_ports[5079]
     for caller, paused in (("081250005002", False), ("081250005003", True)):
         if paused:
@@ -117,6 +117,22 @@ def test_with_nobody_logged_in_or_everyone_paused_the_call_overflows_to_the_back
         assert call.returncode == 0, call.report()
         assert backup.wait() == 0, backup.report()
         assert _from_users(backup) == [caller]
+        # The record says the provincial centre answered: not an abandoned call, no callback.
+        incident = _closed(live, caller)
+        assert incident.route == "agency:provincial" and incident.route_result == "answered by provincial trunk 1", incident
+        events = live.incident_events(incident.id)
+        assert [e.detail["target"] for e in events if e.kind == "route"] == ["queue:operators", "agency:provincial"]
+        kinds = [e.kind for e in events]
+        assert kinds.index("overflow") < kinds.index("trunk_dial") < kinds.index("trunk_answered")
+        assert caller not in [c["number"] for c in live.api("/api/callbacks")]
+        answered_at = live.read(lambda s, i=incident: s.agency_answers(i.arrived_at, i.ended_at or "9999"))[incident.id]
+        assert _seconds(incident.arrived_at, answered_at) <= 15  # a person within 15 s, in the figures
+    # The number's next call is not taken for a redial after a dropped call.
+    again = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1500", timeout=20)
+    assert again.returncode == 0, again.report()
+    latest = wait_for("the next call's incident", lambda: max((i for i in live.incidents() if i.caller_number == caller), key=lambda i: i.id))
+    wait_for("its start", lambda: live.incident_events(latest.id))
+    assert "redial" not in (latest.flags or "") and "caller_history" not in [e.kind for e in live.incident_events(latest.id)]
 
 
 def test_a_dropped_caller_is_listed_called_back_once_from_112_and_the_entry_closes(live: Stack) -> None:
@@ -302,10 +318,23 @@ def test_an_answered_caller_is_transferred_blind_to_the_police_with_their_number
     moved = live.ivr112("transfer", str(incident.id), "police")
     assert "to: kotim-police" in moved.stdout
     assert operator.wait() == 0, operator.report()  # the operator is released at once
+    # The board shows the operator free while the caller still talks with the police.
+    wait_for("the board to free the operator", lambda: live.board()[OPERATOR]["status"] in ("ready", "wrapup"), timeout=10)
+    assert live.board()[OPERATOR]["caller_number"] is None
+    assert call.proc.poll() is None, "the caller should still be on the line with the police"
     assert call.wait() == 0, call.report()
     assert police.wait() == 0, police.report()
     assert _from_users(police) == [caller]
     assert ("transfer", "blind") in [(e.kind, e.detail.get("mode")) for e in live.incident_events(incident.id)]
+    # The operator was free from the transfer on, not until the caller hung up on the police.
+    completed = next(row for row in live.api(f"/api/operators/{OPERATOR}/log") if row["action"] == "completed")
+    assert _seconds(completed["at"], live.read(lambda s: s.get(incident.id)).ended_at or "") >= 3, completed  # type: ignore[union-attr]
+    # And the record says the police answered.
+    closed = _closed(live, caller)
+    assert closed.operator == OPERATOR and closed.route == "agency:police"
+    assert closed.route_result == "answered by police trunk 1", closed
+    kinds = [e.kind for e in live.incident_events(closed.id)]
+    assert kinds.index("operator_answered") < kinds.index("transfer") < kinds.index("trunk_answered")
 
 
 def test_a_three_way_conference_keeps_caller_and_police_together_after_the_operator_leaves(live: Stack) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import wave
+from datetime import datetime
 
 import pytest
 
@@ -27,6 +28,10 @@ def _invite_field(sipp: Sipp, name: str) -> list[str]:
 
 def _closed(stack: Stack, caller: str) -> Incident:
     return wait_for(f"the incident of {caller} to be closed", lambda: (i := stack.incident_for(caller)) and i.ended_at and i, timeout=30)
+
+
+def _seconds(a: str, b: str) -> float:
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
 def _kinds(stack: Stack, incident: Incident) -> list[str]:
@@ -69,7 +74,9 @@ def test_pressing_1_reaches_the_police_trunk_with_the_callers_number_and_is_reco
     assert after["ivr112_ari_connected"] == 1 and after["ivr112_calls_in_ivr"] == 0
 
 
-def test_when_the_first_police_trunk_is_down_the_second_answers(live: Stack) -> None:
+def test_when_the_first_police_trunk_is_dead_the_second_is_dialled_at_once_and_the_cause_is_no_response(live: Stack) -> None:
+    """Nothing listens on police trunk 1: no 100 Trying, no ringing. The caller must not wait
+    out its ring timeout, and the record must not say it rang."""
     caller = "081250002002"
     police2 = live.sipp("answer", port=live.trunk_ports[POLICE_2], background=True, timeout=60)
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "12000",
@@ -80,9 +87,29 @@ def test_when_the_first_police_trunk_is_down_the_second_answers(live: Stack) -> 
     incident = _closed(live, caller)
     assert incident.route_result == "answered by police trunk 2"
     events = live.incident_events(incident.id)
-    assert [(e.kind, e.detail["trunk"]) for e in events if e.kind.startswith("trunk_")] == [
+    steps = [e for e in events if e.kind.startswith("trunk_")]
+    assert [(e.kind, e.detail["trunk"]) for e in steps] == [
         ("trunk_dial", "1"), ("trunk_failed", "1"), ("trunk_dial", "2"), ("trunk_answered", "2"),
     ]
+    # Trunk 2 within 3 s of trunk 1 (the test plan's ring timeout is 5 s), for the right reason.
+    assert _seconds(steps[0].at, steps[2].at) <= 3.0, [(e.kind, e.at) for e in steps]
+    assert steps[1].detail["cause"] == "no response"
+    police_1 = next(t for t in live.api("/api/wall")["trunks"] if t["agency"] == "police" and t["trunk"] == 1)
+    assert police_1["result"] == "failed" and police_1["cause"] == "no response"
+
+
+def test_a_police_trunk_that_refuses_is_recorded_as_refused_with_its_sip_answer(live: Stack) -> None:
+    caller = "081250002005"
+    refusing = live.sipp("input_trunk_refuse_503", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    police2 = live.sipp("answer", port=live.trunk_ports[POLICE_2], background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "6000",
+                     steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
+    assert call.returncode == 0, call.report()
+    assert police2.wait() == 0, police2.report()
+    assert refusing.wait() == 0, refusing.report()
+    events = live.incident_events(_closed(live, caller).id)
+    failed = next(e.detail for e in events if e.kind == "trunk_failed")
+    assert failed["trunk"] == "1" and failed["cause"] == "refused (SIP 503 Service Unavailable)", failed
 
 
 def test_when_every_fire_trunk_is_down_the_caller_reaches_an_operator(live: Stack) -> None:

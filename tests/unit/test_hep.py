@@ -127,3 +127,38 @@ def test_the_listener_receives_packets_on_localhost() -> None:
             store.stop()
 
     asyncio.run(run())
+
+
+def _leg_invite(leg: str, call_id: str) -> bytes:
+    return (f"INVITE sip:110@127.0.0.1:5071 SIP/2.0\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+            f"X-Ivr112-Leg: {leg}\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+def _response(code: int, reason: str, call_id: str, method: str = "INVITE") -> bytes:
+    return f"SIP/2.0 {code} {reason}\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n".encode()
+
+
+def test_what_a_trunk_answered_to_our_invite_is_kept_by_leg() -> None:
+    store = HepStore("pw")
+    assert store.leg_progress("c1-police-1") is None  # its INVITE never seen: nothing can be told
+    store.feed(good(_leg_invite("c1-police-1", "out-1")))
+    store.feed(good(_leg_invite("c1-police-2", "out-2")))
+    silent = store.leg_progress("c1-police-1")
+    assert silent is not None and silent.provisional is None and silent.final is None
+    store.feed(good(_response(100, "Trying", "out-2")))
+    store.feed(good(_response(180, "Ringing", "out-2")))
+    store.feed(good(_response(100, "Trying", "out-2")))  # a retransmission: the highest stays
+    store.feed(good(_response(503, "Service Unavailable", "out-2")))
+    store.feed(good(_response(200, "OK", "out-2", method="BYE")))  # not about the INVITE
+    store.feed(good(_response(180, "Ringing", "someone-elses-call")))  # not ours: not kept
+    answered = store.leg_progress("c1-police-2")
+    assert answered is not None and (answered.provisional, answered.final, answered.reason) == (180, 503, "Service Unavailable")
+    assert answered.describe() == "SIP 503 Service Unavailable"
+    assert store.leg_progress("c1-police-1") == silent
+
+
+def test_legs_are_bounded() -> None:
+    store = HepStore("pw", max_invites=3)
+    for i in range(10):
+        store.feed(good(_leg_invite(f"leg-{i}", f"call-{i}")))
+    assert store.leg_progress("leg-0") is None and store.leg_progress("leg-9") is not None

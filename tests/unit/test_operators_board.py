@@ -56,3 +56,35 @@ def test_a_resync_rebuilds_membership_and_reports_what_was_missed() -> None:
     assert {c.operator for c in changes} == {"andi", "budi"}
     assert board.get("andi").status() == "logged_out"
     assert board.get("budi").status() == "paused" and board.get("budi").reason == "softphone"
+
+
+def _connected(board: Board, caller: str, agent_channel: str) -> None:
+    board.apply("AgentConnect", {"Queue": Q, "MemberName": "andi", "Interface": "PJSIP/andi", "Uniqueid": caller,
+                                 "CallerIDNum": "0812", "DestChannel": agent_channel, "HoldTime": "3"})
+
+
+def test_an_operator_whose_own_leg_ends_in_a_blind_transfer_is_free_though_the_caller_talks_on() -> None:
+    """app_queue says AgentComplete only when the caller hangs up on the agency; the
+    operator's own channel hanging up is the end of the operator's call."""
+    board = Board(["andi"], {Q: 5})
+    board.apply("QueueMemberAdded", added("andi"))
+    _connected(board, "1700.5", "PJSIP/andi-00000009")
+    assert board.apply("Hangup", {"Channel": "PJSIP/kotim-police-1-0000000a", "Uniqueid": "x"}) == []  # not the operator's
+    changes = board.apply("Hangup", {"Channel": "PJSIP/andi-00000009", "Uniqueid": "1700.6"})
+    assert [(c.action, c.detail["channel"], c.detail["reason"]) for c in changes] == [("completed", "1700.5", "operator leg ended")]
+    assert board.get("andi").status() == "wrapup" and board.holding("1700.5") is None
+    # The operator takes the next call; app_queue's late AgentComplete of the first changes nothing.
+    _connected(board, "1700.9", "PJSIP/andi-0000000c")
+    late = board.apply("AgentComplete", {"Queue": Q, "MemberName": "andi", "Interface": "PJSIP/andi", "Uniqueid": "1700.5", "TalkTime": "60"})
+    assert late == [] and board.holding("1700.9") == "andi" and board.get("andi").status() == "talking"
+    # Nor does a second Hangup of the old leg.
+    assert board.apply("Hangup", {"Channel": "PJSIP/andi-00000009"}) == []
+
+
+def test_a_call_ended_by_app_queue_is_logged_once_even_when_the_operators_leg_hangup_follows() -> None:
+    board = Board(["andi"], {Q: 5})
+    board.apply("QueueMemberAdded", added("andi"))
+    _connected(board, "1700.5", "PJSIP/andi-00000009")
+    done = board.apply("AgentComplete", {"Queue": Q, "MemberName": "andi", "Interface": "PJSIP/andi", "Uniqueid": "1700.5", "TalkTime": "40"})
+    assert [(c.action, c.detail["talk_s"]) for c in done] == [("completed", "40")]
+    assert board.apply("Hangup", {"Channel": "PJSIP/andi-00000009"}) == []
