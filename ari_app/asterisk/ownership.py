@@ -118,6 +118,8 @@ def terminate(pid: int, *, grace: float) -> None:
 def claim_run(layout: Layout) -> Lock:
     """This process as the instance's one `run --with-asterisk`; refused while another lives."""
     taken = take(run_lock(layout))
+    if taken is not None and not isinstance(taken, Lock) and taken.role != "run":
+        raise AsteriskError(f"instance '{layout.instance}' is busy: {taken.role} (pid {taken.pid}); try again in a few seconds")
     if not isinstance(taken, Lock):
         pid = f"pid {taken.pid}" if taken else "its pid not written yet"
         raise AsteriskError(

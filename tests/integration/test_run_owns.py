@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -150,6 +151,18 @@ def test_ctrl_c_while_asterisk_is_still_booting_stops_it(runs: Runs) -> None:
     assert not runs.s.health().get("ari_connected")  # still starting
     run.send_signal(signal.SIGINT)
     assert run.wait(timeout=GONE_S) != 0
+    runs.wait_all_gone(asterisk)
+
+
+def test_an_app_that_fails_takes_its_asterisk_and_guard_along(runs: Runs) -> None:
+    with socket.socket() as squatter:  # the app's HTTP port taken: it raises once Asterisk and the guard run
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the earlier tests' app left TIME_WAITs
+        squatter.bind((runs.s.settings.http_host, runs.s.settings.http_port))
+        squatter.listen()
+        run = runs.start()
+        asterisk = wait_for("the run to start Asterisk", runs.asterisk, timeout=UP_S, interval=0.05)
+        assert run.wait(timeout=UP_S) != 0
+    assert "address already in use" in runs.read_log(0)
     runs.wait_all_gone(asterisk)
 
 

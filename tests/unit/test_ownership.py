@@ -66,6 +66,18 @@ def test_a_second_run_is_refused_with_the_pid_of_the_first_and_what_to_do(layout
     assert f"`kill {first.pid}`" in str(refused.value)
 
 
+def test_a_run_is_told_to_wait_while_a_guard_stops_what_a_dead_run_left(layout: Layout) -> None:
+    cleaning = ownership.take(ownership.run_lock(layout))
+    assert isinstance(cleaning, Lock)
+    cleaning.write(Holder(os.getpid(), "guard stopping what run 77 left", owns_asterisk=True, asterisk=4242))
+    try:
+        with pytest.raises(AsteriskError, match=rf"instance 'unit' is busy: guard stopping what run 77 left \(pid {os.getpid()}\); "
+                                                "try again in a few seconds"):
+            ownership.claim_run(layout)
+    finally:
+        cleaning.release()
+
+
 def test_what_a_run_killed_hard_owned_is_there_for_the_next_run(layout: Layout, holders: list[subprocess.Popen[str]]) -> None:
     first = hold(holders, ownership.run_lock(layout))
     first.send_signal(signal.SIGKILL)
