@@ -32,13 +32,12 @@ import argparse
 import asyncio
 import logging
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ari_app.asterisk import process, provision
+from ari_app.asterisk import ownership, process, provision
 from ari_app.asterisk.layout import Layout
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
@@ -111,14 +110,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     plans = _plans(settings)
     secrets = _secrets(settings)
     prompts.require(plans.plans, settings.data_path)
-    layout = Layout(settings.root_path, settings.instance)
-    started_asterisk = False
-    guard: subprocess.Popen[bytes] | None = None
+    owned = None
     if args.with_asterisk:
-        if process.read_pid(layout) is None:
-            started_asterisk = True
-        asterisk_up(settings)
-        guard = _start_guard(args)
+        from ari_app.asterisk.owned_run import OwnedRun
+
+        owned = OwnedRun(Layout(settings.root_path, settings.instance), up=lambda: asterisk_up(settings), guard_cmd=_guard_cmd(args))
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -131,14 +127,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         await serve(Service(settings, secrets, plans), stop=stop, reload=reload)
 
     try:
+        if owned is not None:
+            owned.start()
         asyncio.run(main())
     finally:
-        if guard is not None:
-            guard.terminate()
-            guard.wait(timeout=10)
-        if started_asterisk:
-            process.stop(layout)
-            print(f"Asterisk instance '{settings.instance}' stopped")
+        if owned is not None:
+            owned.stop()
     return 0
 
 
@@ -152,14 +146,26 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
-    Guard(settings, restart_asterisk=args.asterisk).run(stop=lambda: stopping["now"])
+    layout = Layout(settings.root_path, settings.instance)
+    lock = ownership.claim_guard(layout, owner=args.owner)
+
+    def owner_gone() -> bool:
+        return bool(args.owner) and not process.alive(args.owner)
+
+    try:
+        Guard(settings, restart_asterisk=args.asterisk).run(stop=lambda: stopping["now"] or owner_gone())
+        if owner_gone():
+            from ari_app.asterisk.owned_run import after_owner
+
+            after_owner(layout, args.owner)
+    finally:
+        lock.release()
     return 0
 
 
-def _start_guard(args: argparse.Namespace) -> subprocess.Popen[bytes]:
-    """The guard as its own process (it must outlive an app that dies), stopped by its pid."""
-    cmd = [sys.executable, "-m", "ari_app.cli", *(["--config", str(args.config)] if args.config else []), "guard", "--asterisk"]
-    return subprocess.Popen(cmd, start_new_session=True)
+def _guard_cmd(args: argparse.Namespace) -> list[str]:
+    """The guard as its own process (it must outlive an app that hangs), tied to this run."""
+    return [sys.executable, "-m", "ari_app.cli", *(["--config", str(args.config)] if args.config else []), "guard", "--asterisk"]
 
 
 def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
@@ -439,11 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the app (ARI, HTTP side, store) until Ctrl-C")
-    p.add_argument("--with-asterisk", action="store_true", help="also start the local Asterisk, and stop it on exit")
+    p.add_argument("--with-asterisk", action="store_true", help="also start the local Asterisk and the guard, and stop both on exit; "
+                   "one such run per instance (a second is refused)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("guard", help="keep 112 answered when the app cannot: free callers stuck in Stasis, restart a crashed Asterisk")
     p.add_argument("--asterisk", action="store_true", help="also start again a local Asterisk that died under us")
+    p.add_argument("--owner", type=int, default=0, metavar="PID",
+                   help="the `ivr112 run` that started this guard: once that process is gone, stop the Asterisk it owned and exit")
     p.set_defaults(func=cmd_guard)
 
     p = sub.add_parser("asterisk", help="the local Asterisk 22 instance")

@@ -7,6 +7,7 @@ the log is. `down()` stops exactly the process it started (pid file), never by n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -70,10 +71,11 @@ def read_pid(layout: Layout) -> int | None:
         pid = int(layout.pidfile.read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process `pid` still runs (a zombie does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -164,11 +166,14 @@ def stop(layout: Layout) -> bool:
     if pid is None:
         layout.pidfile.unlink(missing_ok=True)
         return False
-    cli(layout, "core stop now", timeout=5.0)
-    deadline = time.monotonic() + STOP_TIMEOUT
-    sent_term = False
-    while _alive(pid):
-        _reap(pid)
+    # An Asterisk still booting has no CLI yet: SIGTERM at once rather than wait for nothing.
+    sent_term = cli(layout, "core stop now", timeout=5.0).returncode != 0
+    if sent_term:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + (STOP_TIMEOUT / 2 if sent_term else STOP_TIMEOUT)
+    while alive(pid):
+        reap(pid)
         if time.monotonic() > deadline:
             if sent_term:
                 os.kill(pid, signal.SIGKILL)
@@ -177,13 +182,14 @@ def stop(layout: Layout) -> bool:
             sent_term = True
             deadline = time.monotonic() + STOP_TIMEOUT / 2
         time.sleep(POLL / 2)
-    _reap(pid)
+    reap(pid)
     layout.pidfile.unlink(missing_ok=True)
     log.info("Asterisk instance '%s' stopped (pid %d)", layout.instance, pid)
     return True
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
+    """Collect `pid`'s exit status if it is a child of ours that ended (else nothing)."""
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
