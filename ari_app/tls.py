@@ -48,7 +48,7 @@ class TlsFiles:
 def server_context(files: TlsFiles) -> ssl.SSLContext:
     """A server context for `files`: TLS 1.2 or newer. Raises ConfigError naming the file at fault."""
     for what, path in (("certificate", files.cert), ("private key", files.key)):
-        _readable(path, what)
+        _readable(path, what, "the path in the settings")
     try:
         x509.load_pem_x509_certificates(files.cert.read_bytes())
     except ValueError:
@@ -79,6 +79,8 @@ def door_files(*, cert: str, key: str, folder: Path, name: str, hostnames: Seque
             raise ConfigError(f"{given} is set but {missing} is not: give both the certificate and its private key (PEM), "
                               "or neither to use a certificate made on first run")
         files = TlsFiles(Path(cert), Path(key))
+        _readable(files.cert, "certificate", f"{setting}_cert")
+        _readable(files.key, "private key", f"{setting}_key")
         _warn_if_expiring(files.cert)
         return files
     return local_certificate(folder, name, hostnames)
@@ -111,12 +113,12 @@ def local_certificate(folder: Path, name: str, hostnames: Sequence[str]) -> TlsF
     return files
 
 
-def _readable(path: Path, what: str) -> None:
+def _readable(path: Path, what: str, fix: str) -> None:
     try:
         with path.open("rb"):
             pass
     except FileNotFoundError:
-        raise ConfigError(f"file {path}: no such {what}; fix the path in the settings, or leave both the certificate "
+        raise ConfigError(f"file {path}: no such {what}; fix {fix}, or leave both the certificate "
                           "and key settings empty to use a certificate made on first run") from None
     except OSError as exc:
         raise ConfigError(f"file {path}: the {what} cannot be read ({exc.strerror}); "

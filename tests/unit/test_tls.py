@@ -103,8 +103,8 @@ def _pair(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ("missing_cert", r"file .*nowhere\.pem: no such certificate; fix the path"),
-    ("missing_key", r"file .*nowhere\.key: no such private key"),
+    ("missing_cert", r"file .*nowhere\.pem: no such certificate; fix aml_tls_cert"),
+    ("missing_key", r"file .*nowhere\.key: no such private key; fix aml_tls_key"),
     ("garbage_cert", r"file .*garbage: not a PEM certificate"),
     ("garbage_key", r"file .*garbage: not an unencrypted PEM private key"),
     ("wrong_key", r"file .*other\.key: not the private key of the certificate in .*aml\.pem"),
