@@ -2,6 +2,10 @@
 carrier), and the SMS text an SMS gateway forwards. Each message is matched to the live or
 recent call from the same number and attached to its incident.
 
+They are served twice: on the AML door (`ari_app.aml_door`, HTTPS, for the carriers) and on
+the console's plain-HTTP port for this machine only (an SMS modem's script, `ivr112 aml sms`,
+a TLS front end on this host); any other peer there is refused and pointed at the door.
+
 A sender proves itself with its gateway token (`Authorization: Bearer`, or `token=`) or by
 its source address; each gateway has a per-minute budget. Missing fields are tolerated
 and answered 2xx, as the standard asks; what cannot be read is logged and answered 400,
@@ -11,6 +15,7 @@ never a crash.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -50,6 +55,15 @@ class RateLimiter:
 
 
 LIMITER_KEY: web.AppKey[RateLimiter] = web.AppKey("ivr112_aml_limiter")
+# Set on the AML door's application: AML from any address (the token or address decides).
+TLS_DOOR: web.AppKey[bool] = web.AppKey("ivr112_aml_tls_door")
+
+
+def _from_this_machine(request: web.Request) -> bool:
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
 
 
 def _json(status: int, **body: object) -> web.Response:
@@ -74,6 +88,12 @@ def _gateway(request: web.Request, service: Service) -> str | None:
 
 async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
     service = request.app[APP_KEY]
+    if not request.app.get(TLS_DOOR, False) and not _from_this_machine(request):
+        log.warning("AML from %s over plain HTTP refused: only this machine may send AML to this port", request.remote)
+        service.metrics.failure("aml_refused")
+        door = f"https://{service.settings.aml_host}:{service.settings.aml_port}/aml"
+        return _json(403, accepted=False, error=f"AML comes in over HTTPS at the AML door ({door}); "
+                                                "this port takes AML only from this machine")
     gateway = _gateway(request, service)
     if gateway is None:
         log.warning("AML from %s refused: no valid gateway token", request.remote)
@@ -81,8 +101,6 @@ async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
         return _json(401, accepted=False, error="unknown sender: send the gateway's token (ivr112 aml token NAME)")
     if request.content_length is not None and request.content_length > MAX_BODY:
         return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
-    if LIMITER_KEY not in request.app:
-        request.app[LIMITER_KEY] = RateLimiter(service.settings.aml_rate_per_minute)
     if not request.app[LIMITER_KEY].allow(gateway):
         log.warning("AML gateway %s over its budget of %d per minute", gateway, service.settings.aml_rate_per_minute)
         service.metrics.failure("aml_refused")

@@ -19,7 +19,7 @@
     ivr112 announce "TEXT" [--en TEXT] | announce off   the major-incident message
     ivr112 console password NAME        a console login (generated, shown once; scrypt in the store)
     ivr112 cells import FILE.csv        the serving-cell table
-    ivr112 aml token NAME | aml sms --from N TEXT   AML gateways
+    ivr112 aml door | aml token NAME | aml sms --from N TEXT   AML gateways
     ivr112 retention run                delete positions and recordings past retention_days
     ivr112 secrets show                 generated ARI/AMI/console secrets (this machine only)
     ivr112 settings                     every setting with its value and help
@@ -104,12 +104,13 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from ari_app import memory
+    from ari_app import aml_door, memory
     from ari_app.service import Service, serve
 
     plans = _plans(settings)
     secrets = _secrets(settings)
     prompts.require(plans.plans, settings.data_path)
+    door = aml_door.prepare(settings)  # a certificate problem is said now, before any call is taken
     owned = None
     if args.with_asterisk:
         from ari_app.asterisk.owned_run import OwnedRun
@@ -124,7 +125,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         loop.add_signal_handler(signal.SIGUSR2, lambda: memory.report(settings.data_path))
-        await serve(Service(settings, secrets, plans), stop=stop, reload=reload)
+        await serve(Service(settings, secrets, plans), door=door, stop=stop, reload=reload)
 
     try:
         if owned is not None:
@@ -292,11 +293,36 @@ def cmd_cells(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if problems and not count else 0
 
 
+def _aml_door(settings: Settings) -> int:
+    """What a carrier is told: the URL, the certificate to trust and its fingerprint."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from ari_app import aml_door
+
+    door = aml_door.prepare(settings)
+    trust = door.files.ca or door.files.cert
+    cert = x509.load_pem_x509_certificate(trust.read_bytes())
+    served = x509.load_pem_x509_certificate(door.files.cert.read_bytes())
+    try:
+        names = ", ".join(str(n.value) for n in served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        names = "none (the certificate has no subjectAltName: clients will refuse it)"
+    print(f"url:          {door.url}  (POST, Authorization: Bearer <ivr112 aml token NAME>; SMS: {door.url}/sms)")
+    print(f"give them:    {trust}" + ("  (the local CA's certificate: the carrier trusts it)" if door.files.ca else ""))
+    print(f"sha256:       {cert.fingerprint(hashes.SHA256()).hex(':').upper()}")
+    print(f"names:        {names}  (valid until {served.not_valid_after_utc.date()})")
+    print("protocols:    TLS 1.2 and 1.3")
+    return 0
+
+
 def cmd_aml(args: argparse.Namespace, settings: Settings) -> int:
     import json
     import urllib.parse
 
     secrets = _secrets(settings)
+    if args.action == "door":
+        return _aml_door(settings)
     if args.action == "token":
         if not args.value:
             print("say which gateway: ivr112 aml token NAME", file=sys.stderr)
@@ -494,8 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_cells)
 
-    p = sub.add_parser("aml", help="Advanced Mobile Location: gateway tokens, or send an AML SMS text to the app")
-    p.add_argument("action", choices=("token", "sms"))
+    p = sub.add_parser("aml", help="Advanced Mobile Location: the HTTPS door and its certificate, gateway tokens, "
+                                   "or send an AML SMS text to the app")
+    p.add_argument("action", choices=("door", "token", "sms"))
     p.add_argument("value", nargs="?", help="the gateway name (token) or the SMS text (sms)")
     p.add_argument("--from", dest="sender", help="the number that sent the SMS")
     p.add_argument("--gateway", help="the gateway whose token to use (default: the first)")

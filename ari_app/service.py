@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -39,13 +39,16 @@ from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
 from ari_app.storage import AsyncStore, StoreUnavailable
 from ivr import callbacks, prompts
-from ivr.errors import Ivr112Error, PlanError
+from ivr.errors import ConfigError, Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
 from ivr.store import IncidentStore, now
+
+if TYPE_CHECKING:
+    from ari_app.aml_door import AmlDoor
 
 log = logging.getLogger(__name__)
 
@@ -511,33 +514,39 @@ def _msisdn(number: str) -> str:
         return ""
 
 
-def build_app(service: Service) -> web.Application:
-    from ari_app import aml_http
+def build_apps(service: Service) -> tuple[web.Application, web.Application]:
+    """The console's application (it starts and stops the service) and the AML door's."""
+    from ari_app import aml_door, aml_http
     from ari_app import web as http
 
+    limiter = aml_http.RateLimiter(service.settings.aml_rate_per_minute)
     app = web.Application()
     app.cleanup_ctx.append(service.cleanup_ctx)
+    app[aml_http.LIMITER_KEY] = limiter
     app.add_routes(http.routes)
     app.add_routes(aml_http.routes)
-    return app
+    return app, aml_door.build_door_app(service, limiter)
 
 
-async def serve(service: Service, *, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
+async def serve(service: Service, *, door: AmlDoor, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
     """Run the app until `stop` is set; `reload` set (SIGHUP) reloads the plans."""
-    app = build_app(service)
+    settings = service.settings
+    app, door_app = build_apps(service)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, service.settings.http_host, service.settings.http_port)
+    door_runner = web.AppRunner(door_app, access_log=None)
     reloader: asyncio.Task[None] | None = None
     try:
-        await site.start()
+        await door_runner.setup()
+        await _listen(web.TCPSite(runner, settings.http_host, settings.http_port), "http")
+        await _listen(web.TCPSite(door_runner, settings.aml_host, settings.aml_port, ssl_context=door.context), "aml")
         if reload is not None:
             reloader = asyncio.create_task(_reload_on(reload, service), name="ivr112-sighup")
         try:
-            await service.ari.wait_connected(service.settings.asterisk_boot_timeout)
+            await service.ari.wait_connected(settings.asterisk_boot_timeout)
             log.info(
-                "ivr112 ready: ARI app %r connected, HTTP on http://%s:%d, plans %s",
-                service.settings.app_name, service.settings.http_host, service.settings.http_port, ", ".join(service.plans.ids),
+                "ivr112 ready: ARI app %r connected, HTTP on http://%s:%d, AML door on %s, plans %s",
+                settings.app_name, settings.http_host, settings.http_port, door.url, ", ".join(service.plans.ids),
             )
         except AriError as exc:
             log.error("%s; calls go to the fallback dialplan until it connects", exc)
@@ -546,7 +555,16 @@ async def serve(service: Service, *, stop: asyncio.Event, reload: asyncio.Event 
         if reloader is not None:
             reloader.cancel()
             await asyncio.gather(reloader, return_exceptions=True)
+        await door_runner.cleanup()
         await runner.cleanup()
+
+
+async def _listen(site: web.TCPSite, setting: str) -> None:
+    """Start a listener; a port already taken or an address not on this machine is a setting to change."""
+    try:
+        await site.start()
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {site.name} ({exc.strerror}); change {setting}_host / {setting}_port") from None
 
 
 async def _reload_on(flag: asyncio.Event, service: Service) -> None:

@@ -67,6 +67,19 @@ class Settings:
     )
     http_host: str = _setting("127.0.0.1", "Address of the app's web console and HTTP endpoints.")
     http_port: int = _setting(8112, "Port of the app's web console and HTTP endpoints.")
+    aml_host: str = _setting(
+        "127.0.0.1", "Address the AML door (HTTPS only, TLS 1.2+) listens on; set it to an address the carriers' AML gateways can reach."
+    )
+    aml_port: int = _setting(8113, "Port of the AML door (HTTPS): the carriers' gateways POST to https://HOST:PORT/aml.")
+    aml_tls_cert: str = _setting(
+        "", "PEM certificate (then its intermediates) of the AML door; empty: one made on first run under <data_dir>/tls/ by a local CA."
+    )
+    aml_tls_key: str = _setting("", "PEM private key (unencrypted) of aml_tls_cert; give both or neither.")
+    aml_tls_names: tuple[str, ...] = _setting(
+        (),
+        "Host names and addresses the made AML certificate is for (list; comma-separated in the environment); "
+        "empty: aml_host (unless a wildcard), this machine's name, localhost and 127.0.0.1.",
+    )
     app_name: str = _setting("ivr112", "Name of the ARI application that `Stasis()` hands 112 calls to.")
     ari_request_timeout: float = _setting(5.0, "Seconds before an ARI REST request is given up.")
     ari_reconnect_min: float = _setting(0.2, "First wait, in seconds, before reconnecting a dropped ARI WebSocket.")
@@ -123,10 +136,12 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors"):
+    if name in ("plans", "supervisors", "aml_tls_names"):
         items = raw.split(",") if isinstance(raw, str) else raw
+        if name == "aml_tls_names" and items in ([], [""], None):
+            return ()
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
-            what = "plan files" if name == "plans" else "account names"
+            what = {"plans": "plan files", "supervisors": "account names"}.get(name, "host names or addresses")
             raise ConfigError(f"{origin}: {name!r} must be a list of {what}, found {raw!r}")
         return tuple(i.strip() for i in items)
     try:

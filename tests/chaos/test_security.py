@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -112,10 +113,11 @@ def listening_sockets(name: str, pid: int) -> list[Listening]:
     return sorted(set(found), key=lambda s: (s.process, s.proto, s.port))
 
 
-def _http(url: str, headers: dict[str, str] | None = None, data: bytes | None = None) -> int:
+def _http(url: str, headers: dict[str, str] | None = None, data: bytes | None = None, *, cafile: Path | None = None) -> int:
     req = urllib.request.Request(url, headers=headers or {}, data=data, method="POST" if data is not None else "GET")
+    context = ssl.create_default_context(cafile=str(cafile)) if cafile is not None else None
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=10, context=context) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         exc.close()
@@ -209,8 +211,21 @@ def test_every_listening_socket_is_on_loopback_and_demands_its_authentication(br
     assert (aml, aml_wrong, console) == (401, 401, 401)
     assert _http(f"{http}/health") in (200, 503)
     auth[("tcp", cfg.http_port)] = (f"app HTTP: /api/* none -> {api}, wrong bearer -> {api_wrong}, console secret -> {api_right}; "
-                                    f"/metrics none -> {metrics}, bearer -> {metrics_right}; /aml no token -> {aml}, wrong -> {aml_wrong}; "
+                                    f"/metrics none -> {metrics}, bearer -> {metrics_right}; /aml (this machine only) no token -> {aml}, wrong -> {aml_wrong}; "
                                     f"/console/login wrong password -> {console}; /health open (no caller data)")
+
+    # The AML door: HTTPS only (the certificate `ivr112 aml door` hands to carriers), then the gateway token
+    door = f"https://127.0.0.1:{cfg.aml_port}/aml"
+    door_ca = cfg.data_path / "tls" / "aml-ca.pem"
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    door_none, door_wrong = _http(door, form, b"location_latitude=1", cafile=door_ca), _http(door, {**form, "Authorization": "Bearer wrong"}, b"x=1", cafile=door_ca)
+    try:
+        door_plain = str(_http(door.replace("https:", "http:"), form, b"x=1"))
+    except (urllib.error.URLError, ConnectionError) as exc:
+        door_plain = f"no HTTP answer ({type(getattr(exc, 'reason', exc)).__name__})"
+    assert (door_none, door_wrong) == (401, 401) and door_plain.startswith("no HTTP answer"), (door_none, door_wrong, door_plain)
+    auth[("tcp", cfg.aml_port)] = (f"AML door: TLS 1.2+, then gateway token; no token -> {door_none}, wrong -> {door_wrong}, "
+                                   f"plain HTTP -> {door_plain}")
 
     # SIP: strangers on loopback are the placeholder carrier (127.0.0.0/8): they reach the
     # service numbers only; a name of an operator must authenticate.

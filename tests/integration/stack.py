@@ -167,6 +167,7 @@ def make_config(tmp: Path, instance: str, **overrides: Any) -> Path:
         "ami_port": free_port(),
         "hep_port": free_port(socket.SOCK_DGRAM),
         "http_port": free_port(),
+        "aml_port": free_port(),
         "rtp_start": base,
         "rtp_end": base + 99,
         "ari_reconnect_max": 1.0,
@@ -306,6 +307,21 @@ class Stack:
                 return resp.status, json.load(resp)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
+
+    def aml_post(self, body: bytes, *, token: str, cafile: Path, host: str = "127.0.0.1") -> tuple[int, Any]:
+        """POST an AML form to the AML door over HTTPS as a carrier's gateway does: trusting only
+        `cafile` and checking that the certificate names `host`."""
+        import http.client
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(cafile))
+        conn = http.client.HTTPSConnection(host, self.settings.aml_port, context=context, timeout=5)
+        try:
+            conn.request("POST", "/aml", body, {"Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Bearer {token}"})
+            resp = conn.getresponse()
+            return resp.status, json.load(resp)
+        finally:
+            conn.close()
 
     def console(self, path: str, form: dict[str, str] | None = None) -> tuple[int, Any]:
         """POST a form to the app's API as the console does (bearer console secret)."""

@@ -3,11 +3,15 @@ during the call, and the caller's own words when nothing better is known."""
 
 from __future__ import annotations
 
+import http.client
 import http.server
+import re
+import socket
 import ssl
 import threading
 import urllib.parse
 import wave
+from pathlib import Path
 
 import pytest
 
@@ -85,8 +89,22 @@ def test_the_serving_cell_from_p_access_network_info_gives_the_cells_position(li
     assert cell.kecamatan is not None
 
 
-def test_an_aml_https_post_during_the_call_is_attached_to_it(live: Stack) -> None:
+def _door_ca(stack: Stack) -> Path:
+    """The certificate `ivr112 aml door` says to give the carrier."""
+    shown = stack.ivr112("aml", "door").stdout
+    found = re.search(r"^give them:\s+(\S+)", shown, re.MULTILINE)
+    assert found, shown
+    return Path(found.group(1))
+
+
+def _handshake(port: int, context: ssl.SSLContext, server_name: str) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, context.wrap_socket(sock, server_hostname=server_name):
+        pass
+
+
+def test_an_aml_https_post_during_the_call_reaches_the_app_over_tls_and_is_attached_to_it(live: Stack) -> None:
     caller = "081250004003"
+    ca = _door_ca(live)
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "6000", background=True, timeout=30)
     incident = _incident(live, caller)
     form = {
@@ -94,10 +112,22 @@ def test_an_aml_https_post_during_the_call_is_attached_to_it(live: Stack) -> Non
         "location_longitude": "112.9800", "location_accuracy": "12", "location_source": "GPS",
         "location_confidence": "68", "device_number": "+6281250004003", "device_imei": "356938035643809",
     }
-    status, answer = live.post("/aml", urllib.parse.urlencode(form).encode(), content_type="application/x-www-form-urlencoded",
-                               token=live.aml_token())
+    body = urllib.parse.urlencode(form).encode()
+    # A gateway that speaks plain HTTP to the door gets no HTTP answer at all.
+    plain = http.client.HTTPConnection("127.0.0.1", live.settings.aml_port, timeout=5)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        plain.request("POST", "/aml", body, {"Authorization": f"Bearer {live.aml_token()}"})
+        plain.getresponse().read()
+    plain.close()
+    # One that trusts another CA, or expects another name, stops at the handshake.
+    with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer certificate"):
+        live.aml_post(body, token=live.aml_token(), cafile=live.tmp / "test-ca.pem")
+    with pytest.raises(ssl.SSLCertVerificationError, match="Hostname mismatch"):
+        _handshake(live.settings.aml_port, ssl.create_default_context(cafile=str(ca)), "aml.carrier.example")
+    # Trusting the door's CA and checking its name, the message is taken and placed on the call.
+    status, answer = live.aml_post(body, token=live.aml_token(), cafile=ca)
     assert status == 200 and answer["accepted"] is True and answer["incident_id"] == incident.id
-    aml = next(loc for loc in live.locations(incident.id) if loc.source == "aml_http")
+    [aml] = [loc for loc in live.locations(incident.id) if loc.source == "aml_http"]
     assert (aml.latitude, aml.longitude, aml.radius_m) == (-2.49, 112.98, 12)
     assert aml.kecamatan == "Baamang"
     assert call.wait() == 0, call.report()
