@@ -24,6 +24,7 @@ from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError, AriNotFound, AriUnprocessable
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_ENTRY, QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
+from ari_app.free_operators import RANK, OperatorFree
 from ari_app.hep import LEG_HEADER, LegProgress
 from ari_app.locating import Locator, dereference, since
 from ivr import callbacks, classify, trunks
@@ -38,6 +39,7 @@ from ivr.menu import (
     InputTimeout,
     KecamatanChosen,
     LocationGood,
+    PersonFree,
     Play,
     PromptDone,
     RecordingDone,
@@ -47,6 +49,7 @@ from ivr.menu import (
     State,
     Step,
     StopPlayback,
+    StopRecording,
     WaitDigits,
 )
 from ivr.menu import Event as FlowEvent
@@ -139,6 +142,12 @@ class PeerRegistry(Protocol):
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None: ...
 
     def announcement_sound(self, language: str) -> str | None: ...
+
+    def person_wanted(self) -> None:
+        """A caller may take a free operator now (operators_first): look for one."""
+
+    def person_declined(self, channel_id: str) -> None:
+        """This caller will not use the operator promised to it."""
 
     def leg_progress(self, leg_id: str) -> LegProgress | None: ...
 
@@ -239,6 +248,10 @@ class CallController:
             await self._recorded(event)
         elif isinstance(event, RecordingEvent):
             await self._recorded(event.event)
+        elif isinstance(event, OperatorFree):
+            await self._feed(PersonFree(), None)
+            if self.flow is None or not self.flow.person_free:
+                self.peers.person_declined(self.channel_id)
         elif isinstance(event, TrunkSilent):
             await self._trunk_silent(event.peer_id)
         elif isinstance(event, LocationArrived):
@@ -306,6 +319,8 @@ class CallController:
         if good:
             self.flow.handle(LocationGood())
         await self._run(self.flow.start())
+        if plan.operators_first.enabled:
+            self.peers.person_wanted()
 
     async def _start_agency(self, event: ev.StasisStart, name: str, *, via: str) -> None:
         """The caller is back from the dialplan for an agency: the queue overflowed to it, or
@@ -446,6 +461,8 @@ class CallController:
                 if self.playback_id is not None:
                     playback, self.playback_id = self.playback_id, None
                     await self.ari.stop_playback(playback)
+            elif isinstance(action, StopRecording):
+                await self._stop_recording()
             elif isinstance(action, WaitDigits):
                 self._start_timer(action.timeout)
             elif isinstance(action, RecordVoice):
@@ -510,6 +527,17 @@ class CallController:
         # Asterisk ends it; this only guards against its end never being heard.
         self._start_timer(action.max_seconds + 5)
 
+    async def _stop_recording(self) -> None:
+        """End the caller's location recording early (a free operator takes the call); the
+        file so far is kept when Asterisk reports its end."""
+        if self.recording_name is None:
+            return
+        self._cancel_timer()
+        try:
+            await self.ari.request("POST", f"/recordings/live/{self.recording_name}/stop", channel_id=self.channel_id)
+        except AriError as exc:  # it ended on its own meanwhile
+            log.debug("[%s] recording %s not stopped: %s", self.channel_id, self.recording_name, exc)
+
     async def _recorded(self, event: ev.RecordingFinished | ev.RecordingFailed) -> None:
         if event.name != self.recording_name or self.incident is None:
             return
@@ -537,6 +565,7 @@ class CallController:
             playback, self.playback_id = self.playback_id, None
             await self.ari.stop_playback(playback)
         if target.kind == "agency":
+            self.peers.person_declined(self.channel_id)
             await self._dial_agency(self.plan.agencies[target.name], reason)
         else:
             await self.to_queue(target.name, reason=reason)
@@ -837,6 +866,21 @@ class CallController:
             return await self.ari.channel_gone(self.channel_id)
         except AriError:
             return False
+
+    # Operators first: what ari_app.free_operators reads ---------------------------------
+
+    @property
+    def person_plan(self) -> Plan | None:
+        return self.plan
+
+    @property
+    def person_rank(self) -> tuple[int, str] | None:
+        """(priority rank, arrival) while a free operator may take this caller out of the IVR."""
+        flow, incident = self.flow, self.incident
+        if flow is None or incident is None or self.dial is not None or self.ended or not flow.may_take_person:
+            return None
+        priority = queue_priority(self.priority, self.history, self.flags)
+        return RANK.get(priority, 1), incident.arrived_at
 
     @property
     def all_flags(self) -> list[str]:

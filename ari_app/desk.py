@@ -23,7 +23,7 @@ from ari_app.metrics import Metrics
 from ari_app.storage import AsyncStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
-from ivr.operators import Board, Change
+from ivr.operators import AGENT_EVENTS, MEMBER_EVENTS, Board, Change
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
 from ivr.settings import Settings
@@ -31,6 +31,8 @@ from ivr.store import Incident, IncidentStore, now
 
 log = logging.getLogger(__name__)
 
+# Events after which an operator may have become free for a caller in the IVR.
+QUEUE_EVENTS = frozenset({*MEMBER_EVENTS, *AGENT_EVENTS, "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon"})
 QUEUE_LOG_FILE = "queue_log"  # in the instance's log folder (Asterisk's default name)
 
 
@@ -55,6 +57,8 @@ class Desk:
         self.resyncs = 0
         # Callers waiting in our queues, by their channel's uniqueid (from AMI; resynced).
         self.waiting: dict[str, dict[str, str]] = {}
+        # Told after every queue event and resync: the free operators may have changed.
+        self.on_change: Callable[[], object] | None = None
 
     @staticmethod
     def _wrapups(plans: PlanSet) -> dict[str, int]:
@@ -161,6 +165,7 @@ class Desk:
         for change in changes:
             await self._log(change.operator, change.action, change.detail)
         await self.reconcile()
+        self._changed()
 
     def _queue_log_path(self) -> Path:
         layout = Layout(self.settings.root_path, self.settings.instance)
@@ -246,6 +251,15 @@ class Desk:
         elif event.name == "AttendedTransfer":
             await self._incident_event(fields.get("OrigTransfererUniqueid", ""), "transferred",
                                        {"to": fields.get("SecondTransfererExten", ""), "kind": "attended"})
+        if changes or event.name in QUEUE_EVENTS:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception as exc:  # a listener's fault never stops the desk
+                log.error("desk change listener failed: %r", exc)
 
     def _follow_waiting(self, event: AmiEvent) -> None:
         channel = event.fields.get("Uniqueid", "")

@@ -32,6 +32,7 @@ from ari_app.callback_call import CallbackCall
 from ari_app.console_auth import Sessions
 from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
 from ari_app.desk import Desk, DeskError
+from ari_app.free_operators import FreeOperators
 from ari_app.hep import HepStore, LegProgress
 from ari_app.live import Hub
 from ari_app.locating import Locator
@@ -127,6 +128,9 @@ class Service:
         self.announcements = Announcements(settings.data_path, self.layout)
         self.sessions = Sessions(secrets.console_secret)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
+        self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
+        self.desk.on_change = self.free_operators.kick
+        self._free_task: asyncio.Task[None] | None = None
         # Operators' callbacks being placed, by each of their two channels.
         self.callback_calls: dict[str, CallbackCall] = {}
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -179,6 +183,12 @@ class Service:
 
     def announcement_sound(self, language: str) -> str | None:
         return self.announcements.sound(language)
+
+    def person_wanted(self) -> None:
+        self.free_operators.kick()
+
+    def person_declined(self, channel_id: str) -> None:
+        self.free_operators.release(channel_id)
 
     def leg_progress(self, leg_id: str) -> LegProgress | None:
         return self.hep.leg_progress(leg_id) if self.hep.listening else None
@@ -459,6 +469,7 @@ class Service:
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
         self._trim_task = asyncio.create_task(self.quiet_trim.run(), name="ivr112-memory-trim")
+        self._free_task = asyncio.create_task(self.free_operators.run(), name="ivr112-operators-first")
 
     async def _retention_loop(self) -> None:
         from ari_app.retention import purge_store
@@ -471,7 +482,7 @@ class Service:
             await asyncio.sleep(RETENTION_INTERVAL_S)
 
     async def stop(self) -> None:
-        for task in (self._retention_task, self._trim_task):
+        for task in (self._retention_task, self._trim_task, self._free_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

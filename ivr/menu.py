@@ -28,6 +28,13 @@ speaking, when the menu gives up on no input (or the location recording heard no
 hears the silent prompt: `key` pressed `presses` times routes urgent and flagged "silent,
 needs help"; nothing at all still reaches the same person (never a hang-up).
 
+Operators first (plan `operators_first:`): PersonFree says an operator is free for this
+caller. During the greeting it is noted and the greeting ends first; in any other IVR
+state (announcement, location question, recording, kecamatan, a menu the plan lets go,
+the silent prompt) the flow stops what plays or records and routes to the plan's first
+queue at once. A caller halfway through keying an option, or a prank-flagged number being
+warned, is not taken; a noted PersonFree still takes the caller at the next menu entry.
+
 Prank-flagged numbers (the controller knows from the store): the call starts with the
 plan's prank warning; `key` reaches the operators at low priority; no key after two
 warnings ends the call (EndCall). Every such call is recorded like any other.
@@ -110,7 +117,13 @@ class Spoke:
     """Asterisk heard the caller talking (TALK_DETECT)."""
 
 
-Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone | Spoke
+@dataclass(frozen=True)
+class PersonFree:
+    """An operator is free for this caller now (plan `operators_first`): the caller is taken
+    to them at once, or, during the greeting, as soon as it ends."""
+
+
+Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone | Spoke | PersonFree
 
 
 # Actions ------------------------------------------------------------------------------
@@ -127,6 +140,11 @@ class Play:
 @dataclass(frozen=True)
 class StopPlayback:
     pass
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    """End the caller's location recording now; what was said so far is kept."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +194,11 @@ class Step:
     detail: dict[str, str] = field(default_factory=dict)
 
 
-Action = Play | StopPlayback | WaitDigits | RecordVoice | KecamatanChosen | Route | EndCall | Step
+Action = Play | StopPlayback | StopRecording | WaitDigits | RecordVoice | KecamatanChosen | Route | EndCall | Step
+
+
+# States a free operator never takes a caller out of.
+_NOT_FOR_A_PERSON = frozenset({State.PRANK_PROMPT, State.PRANK_WAIT, State.ROUTED, State.ENDED})
 
 
 class CallFlow:
@@ -194,6 +216,7 @@ class CallFlow:
         self.collected = ""
         self.route: Route | None = None
         self.location_good = False
+        self.person_free = False  # an operator is free for this caller (operators_first)
 
     # The flow's whole life is: start(), then handle() for each event until ROUTED/ENDED.
 
@@ -216,6 +239,8 @@ class CallFlow:
         if isinstance(event, Spoke):
             self.spoke = True
             return []
+        if isinstance(event, PersonFree):
+            return self._person_free()
         if isinstance(event, Digit):
             self.pressed = True
         if self.state in (State.SILENT_PROMPT, State.SILENT_WAIT):
@@ -224,7 +249,7 @@ class CallFlow:
             return self._prank_event(event)
         if self.state is State.GREETING:
             if isinstance(event, PromptDone):
-                if self.announcement:
+                if self.announcement and not self.person_free:
                     self.state = State.ANNOUNCEMENT
                     return [Step("announcement", {}), Play((ANNOUNCEMENT,), self.language, interruptible=True)]
                 return self._after_greeting()
@@ -290,6 +315,8 @@ class CallFlow:
 
     def _after_greeting(self) -> list[Action]:
         """Ask where the caller is when no good enough position is known yet."""
+        if self.person_free:
+            return self._to_person()
         if self.plan.location.ask_prompt and not self.location_good:
             self.state = State.ASK_LOCATION
             return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True, beep_after=True)]
@@ -339,6 +366,8 @@ class CallFlow:
         if not play:
             self.state = State.MENU_WAIT
             return steps
+        if self.person_free and self.plan.operators_first.may_leave(menu.name):
+            return steps + self._to_person()
         self.state = State.MENU_PROMPT
         prompts = (menu.retry_prompts if replay else ()) + menu.prompts
         return steps + [Play(prompts, self.language, interruptible=True)]
@@ -383,6 +412,8 @@ class CallFlow:
         return then if then.kind in ("queue", "agency") else Target("queue", self.plan.default_queue.name)
 
     def _silent(self, target: Target) -> list[Action]:
+        if self.person_free:
+            return self._to_person(flags=("silent",))
         self.silent_target = target
         self.state = State.SILENT_PROMPT
         self.collected = ""
@@ -435,6 +466,37 @@ class CallFlow:
             self.state = State.ENDED
             return [Step("prank_no_key", {}), EndCall("prank-flagged number pressed no key after two warnings")]
         return []
+
+    # Operators first ---------------------------------------------------------------------
+
+    @property
+    def may_take_person(self) -> bool:
+        """Whether a free operator may take this caller out of the IVR now: not a prank-flagged
+        number being warned, not a caller halfway through keying an option, not a menu the
+        plan keeps (operators_first.menus), and not one already promised a person."""
+        policy = self.plan.operators_first
+        if not policy.enabled or self.person_free or self.state in _NOT_FOR_A_PERSON:
+            return False
+        if self.state in (State.MENU_PROMPT, State.MENU_WAIT):
+            return not self.collected and policy.may_leave(self.menu.name if self.menu else None)
+        return True
+
+    def _person_free(self) -> list[Action]:
+        if not self.may_take_person:
+            return []
+        self.person_free = True
+        if self.state is State.GREETING:
+            return [Step("operator_free", {"state": self.state.value})]  # the greeting ends first
+        stop: list[Action] = []
+        if self.state in (State.ANNOUNCEMENT, State.ASK_LOCATION, State.KECAMATAN_PROMPT, State.MENU_PROMPT, State.SILENT_PROMPT):
+            stop.append(StopPlayback())
+        elif self.state is State.RECORDING:
+            stop.append(StopRecording())
+        flags = ("silent",) if self.state in (State.SILENT_PROMPT, State.SILENT_WAIT) and not self.pressed else ()
+        return [*stop, Step("operator_free", {"state": self.state.value}), *self._to_person(flags=flags)]
+
+    def _to_person(self, *, flags: tuple[str, ...] = ()) -> list[Action]:
+        return self._go(Target("queue", self.plan.default_queue.name), "an operator is free", flags=flags)
 
     def _go(self, target: Target, reason: str, *, priority: str = "normal", flags: tuple[str, ...] = ()) -> list[Action]:
         if target.kind in ("queue", "agency"):

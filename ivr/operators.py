@@ -111,6 +111,11 @@ class Board:
             self.operators[name] = OperatorState(name)
         return self.operators[name]
 
+    def ready(self, queue: str, at: str | None = None) -> list[str]:
+        """Operators of `queue` (Asterisk's name) free to take a call now: logged in, not
+        paused, not ringing, not on a call, not in wrap-up, softphone reachable."""
+        return [o.name for o in self.operators.values() if queue in o.queues and o.status(at) == "ready"]
+
     def holding(self, caller_channel: str) -> str | None:
         """The operator talking with this caller's channel."""
         return next((o.name for o in self.operators.values() if o.caller_channel == caller_channel), None)

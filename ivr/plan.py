@@ -163,6 +163,20 @@ class PriorityPolicy:
 
 
 @dataclass(frozen=True)
+class OperatorsFirst:
+    """A free operator before the IVR (see `operators_first:`): a caller who arrives while an
+    operator of the plan's first queue is free hears the greeting only and is rung through;
+    one who is in the IVR when an operator becomes free is taken out of it. `menus`: the
+    menus a caller may be taken out of (None: every menu)."""
+
+    enabled: bool = False
+    menus: tuple[str, ...] | None = None
+
+    def may_leave(self, menu: str | None) -> bool:
+        return self.enabled and (menu is None or self.menus is None or menu in self.menus)
+
+
+@dataclass(frozen=True)
 class SilentPolicy:
     """A caller who neither speaks nor presses: asked to press `key` `presses` times if they
     need help but cannot speak (see `silent:`); "" prompt = not offered."""
@@ -217,6 +231,7 @@ class Plan:
     priority: PriorityPolicy = PriorityPolicy()
     silent: SilentPolicy = SilentPolicy()
     prank: PrankPolicy = PrankPolicy()
+    operators_first: OperatorsFirst = OperatorsFirst()
 
     @property
     def default_language(self) -> str:

@@ -24,6 +24,7 @@ from ivr.plan import (
     Entry,
     LocationPolicy,
     Menu,
+    OperatorsFirst,
     Overflow,
     Plan,
     PrankPolicy,
@@ -121,8 +122,8 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
     r = _Reader()
     if not isinstance(doc, Map):
         return None, [Problem(Mark(source, 1, 1), "a plan must be a YAML mapping with service, prompts, entry and queues")]
-    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers", "location", "priority", "silent", "prank"),
-           "the plan")
+    r.keys(doc, ("service", "prompts", "entry", "queues", "menus", "agencies", "carriers", "location", "priority", "silent", "prank",
+                 "operators_first"), "the plan")
 
     service = r.mapping(doc, "service")
     plan_id, name = "", ""
@@ -330,8 +331,29 @@ def parse(doc: Any, source: str) -> tuple[Plan | None, list[Problem]]:
         priority=_priority(r, doc),
         silent=_silent(r, doc),
         prank=_prank(r, doc),
+        operators_first=_operators_first(r, doc),
     )
     return plan, r.problems
+
+
+def _operators_first(r: _Reader, doc: Map) -> OperatorsFirst:
+    """`operators_first: true`, or a mapping with `enabled` and `menus` (those a caller may be
+    taken out of when an operator is free; every menu when left out)."""
+    value = doc.get("operators_first")
+    if value is None:
+        return OperatorsFirst()
+    if isinstance(value, bool):
+        return OperatorsFirst(enabled=value)
+    if not isinstance(value, Map):
+        r.problem(doc.at("operators_first"), f"operators_first must be true, false or a mapping with enabled and menus, found {value!r}")
+        return OperatorsFirst()
+    r.keys(value, ("enabled", "menus"), "operators_first")
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        r.problem(value.at("enabled"), f"operators_first.enabled must be true or false, found {enabled!r}")
+        enabled = False
+    menus = tuple(n for n, _ in r.names(value, "menus")) if "menus" in value else None
+    return OperatorsFirst(enabled=enabled, menus=menus)
 
 
 def _key(r: _Reader, m: Map, key: str, default: str, where: str) -> str:

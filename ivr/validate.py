@@ -52,6 +52,9 @@ def check_plan(plan: Plan) -> list[Problem]:
     for name in plan.priority.urgent_agencies:
         if name not in plan.agencies:
             out.append(Problem(top, f"priority.urgent_agencies names agency '{name}', which is not defined; known: {', '.join(plan.agencies) or 'none'}"))
+    for name in plan.operators_first.menus or ():
+        if name not in plan.menus:
+            out.append(Problem(top, f"operators_first.menus names menu '{name}', which is not defined; known: {', '.join(plan.menus) or 'none'}"))
     if plan.location.kecamatan_prompt:
         prompt_refs((plan.location.kecamatan_prompt,), top, "location.kecamatan_prompt")
     if target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):
