@@ -193,7 +193,7 @@ class Board:
             o.device = INUSE
             return [Change(name, "answered", {"channel": caller, "caller": o.caller_number, "hold_s": f.get("HoldTime", "")})]
         if event in ("AgentComplete", "AgentDump"):
-            if o.caller_channel != caller:
+            if not o.caller_channel or (caller and o.caller_channel != caller):
                 # Ended already when the operator's own leg hung up (a transfer moved the
                 # caller on), or about an earlier call than the one in hand now.
                 return []

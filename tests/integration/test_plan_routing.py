@@ -199,7 +199,9 @@ def test_a_reload_while_a_caller_is_in_the_ivr_does_not_change_their_call(live: 
         second = live.sipp("caller", *sipp_args(("caller", later)), "-s", "112", "-d", "2000",
                            steps=[("pause", PRESS_AFTER_MS), ("dtmf", "1")], timeout=60)
         assert second.returncode == 0, second.report()
-        assert _closed(live, later).route in ("agency:fire", "queue:operators")
+        # No fire trunk answers here: fire's on_failure (the operators), and with nobody logged
+        # in, the queue's overflow (the provincial centre), are where the call may end.
+        assert _closed(live, later).route in ("agency:fire", "queue:operators", "agency:provincial")
         events = live.incident_events(live.incident_for(later).id)  # type: ignore[union-attr]
         assert any(e.kind == "route" and e.detail["target"] == "agency:fire" for e in events)
     finally:

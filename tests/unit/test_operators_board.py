@@ -79,6 +79,9 @@ def test_an_operator_whose_own_leg_ends_in_a_blind_transfer_is_free_though_the_c
     assert late == [] and board.holding("1700.9") == "andi" and board.get("andi").status() == "talking"
     # Nor does a second Hangup of the old leg.
     assert board.apply("Hangup", {"Channel": "PJSIP/andi-00000009"}) == []
+    # app_queue's AgentComplete after a transfer may come without the caller's Uniqueid.
+    board.apply("Hangup", {"Channel": "PJSIP/andi-0000000c"})
+    assert board.apply("AgentComplete", {"Queue": Q, "MemberName": "andi", "Interface": "PJSIP/andi", "TalkTime": "10", "Reason": "caller"}) == []
 
 
 def test_a_call_ended_by_app_queue_is_logged_once_even_when_the_operators_leg_hangup_follows() -> None:
