@@ -883,6 +883,12 @@ class CallController:
         return RANK.get(priority, 1), incident.arrived_at
 
     @property
+    def in_ivr(self) -> bool:
+        """The caller is in the voice menu now: in Stasis, not routed, not with an agency."""
+        return (not self.ended and self.incident is not None and self.dial is None and self.in_stasis
+                and self.flow is not None and self.flow.state not in (State.ROUTED, State.ENDED))
+
+    @property
     def all_flags(self) -> list[str]:
         earlier = [name for name, on in (("redial", self.history.redial), ("prank_flagged", self.history.prank)) if on]
         return earlier + [f for f in self.flags if f not in earlier]

@@ -231,6 +231,10 @@ class Desk:
         for change in changes:
             if change.action == "answered":
                 await self._answered(change)  # first: the pushed state then names the incident
+            elif change.action == "ringing":
+                await self._ringing(change)  # the console pops the call before the answer
+            elif change.action in ("no_answer", "ring_ended"):
+                self._ring_over(change.operator)
             await self._log(change.operator, change.action, change.detail)
         if event.name in ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon"):
             self._follow_waiting(event)
@@ -272,6 +276,21 @@ class Desk:
             self.waiting.pop(channel, None)
         if self.publish is not None:
             self.publish("wall", {"waiting": list(self.waiting.values())})
+
+    async def _ringing(self, change: Change) -> None:
+        """A queue call rings an operator's softphone: the board names its incident, so the
+        operator's console shows the caller and what the IVR learned before they answer."""
+        channel = change.detail.get("channel", "")
+        incident = await self.store.by_channel(channel) if channel else None
+        operator = self.board.get(change.operator)
+        if incident is not None and operator.ringing_channel == channel and not operator.caller_channel:
+            operator.incident_id = incident.id
+
+    def _ring_over(self, name: str) -> None:
+        """The ring ended unanswered (or another operator took the call): the pop goes."""
+        operator = self.board.get(name)
+        if not operator.caller_channel and not operator.ringing_channel:
+            operator.incident_id = None
 
     async def _answered(self, change: Change) -> None:
         """An operator answered a queued call: the incident says who and when; no callback needed."""

@@ -39,6 +39,7 @@ from ari_app.locating import Locator
 from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
 from ari_app.storage import AsyncStore, StoreUnavailable
+from ari_app.wall import LEARNING, signature
 from ivr import callbacks, prompts
 from ivr.errors import ConfigError, Ivr112Error, PlanError
 from ivr.location import LocationParseError
@@ -142,6 +143,7 @@ class Service:
         self._forgetting: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
         self.ari_connects = 0
+        self._ivr_seen: tuple[tuple[str, str], ...] = ()  # the calls in the menu the wall last showed
 
     # Channel consumers ------------------------------------------------------------------
 
@@ -173,6 +175,8 @@ class Service:
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+        learned = kind in LEARNING and any(c.in_ivr and c.incident and c.incident.id == incident_id for c in self.controllers.values())
+        self._ivr_moved(learned=learned)
         self.metrics.events.labels(kind=kind).inc()
         failure = EVENT_FAILURES.get(kind)
         if failure is not None:
@@ -254,6 +258,15 @@ class Service:
     def _forget_now(self, channel_id: str) -> None:
         self.controllers.pop(channel_id, None)
         self.peers.pop(channel_id, None)
+        self._ivr_moved()
+
+    def _ivr_moved(self, *, learned: bool = False) -> None:
+        """Tell the walls when a call entered or left the menu, moved in it, or the menu
+        learned something of it (the page then reads /api/wall again)."""
+        seen = signature(self.controllers.values())
+        if seen != self._ivr_seen or learned:
+            self._ivr_seen = seen
+            self.hub.publish("wall", {"in_ivr": len(seen)})
 
     async def _on_connect(self) -> None:
         """Take over what happened while the WebSocket was down."""
@@ -439,12 +452,10 @@ class Service:
         """What is happening now, for the wall and the metrics (one reading of the controllers)."""
         in_ivr = at_agency = 0
         for controller in list(self.controllers.values()):
-            if controller.ended or controller.incident is None:
-                continue
-            if controller.dial is not None:
-                at_agency += 1
-            elif controller.in_stasis and controller.flow is not None and controller.flow.state.value not in ("routed", "ended"):
+            if controller.in_ivr:
                 in_ivr += 1
+            elif not controller.ended and controller.incident is not None and controller.dial is not None:
+                at_agency += 1
         operators: dict[str, int] = {}
         for row in self.desk.view():
             state = str(row.get("status", "unknown"))

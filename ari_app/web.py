@@ -22,6 +22,7 @@ from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure
 from ari_app.desk import DeskError
 from ari_app.metrics import CONTENT_TYPE
 from ari_app.service import APP_KEY, Service
+from ari_app.wall import ivr_calls
 from ivr import callbacks, classify
 from ivr.figures import figures, to_csv
 from ivr.passwords import hash_password, verify_password
@@ -473,20 +474,16 @@ async def announcement_clear(request: web.Request) -> web.Response:
 
 @routes.get("/api/wall")
 async def wall(request: web.Request) -> web.Response:
-    """The supervisor's live wall: callers waiting (since when), calls in the IVR, calls
-    with an agency, and the operators."""
+    """The supervisor's live wall: callers waiting (since when), calls in the IVR (since
+    when, where in the menu, what it learned so far), calls with an agency, and the operators."""
     _who(request, role=SUPERVISOR)
     service = _service(request)
-    in_ivr: list[dict[str, Any]] = []
-    at_agency: list[dict[str, Any]] = []
-    for channel_id, controller in list(service.controllers.items()):
-        if controller.ended or controller.incident is None:
-            continue
-        row = {"channel": channel_id, "incident_id": controller.incident.id, "caller": controller.caller}
-        if controller.dial is not None:
-            at_agency.append({**row, "agency": controller.dial.agency.name, "answered": controller.dial.answered})
-        elif controller.in_stasis and controller.flow is not None and controller.flow.state.value not in ("routed", "ended"):
-            in_ivr.append({**row, "state": controller.flow.state.value})
+    in_ivr = await ivr_calls(list(service.controllers.values()), service.store)
+    at_agency: list[dict[str, Any]] = [
+        {"channel": channel_id, "incident_id": c.incident.id, "caller": c.caller, "agency": c.dial.agency.name,
+         "answered": c.dial.answered}
+        for channel_id, c in list(service.controllers.items()) if not c.ended and c.incident is not None and c.dial is not None
+    ]
     plan = service.plans.plan_for("")
     results = await service.store.run(lambda s: s.trunk_results(plan.id))
     trunks = [

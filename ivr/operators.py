@@ -7,7 +7,8 @@ be in, in the order the console shows them:
 
     logged_out   in no queue
     paused       logged in, paused (with a reason)
-    ringing      a queue call is ringing the softphone
+    ringing      a queue call is ringing the softphone (the caller's channel is known from
+                 AgentCalled, so the console can show the call before it is answered)
     talking      on a call (the incident it holds is known from AgentConnect)
     wrapup       the call ended less than the queue's wrap-up time ago
     ready        logged in, free
@@ -59,9 +60,11 @@ class OperatorState:
     device: int = 0
     caller_channel: str = ""  # the caller's channel (its uniqueid) of the call in hand
     caller_number: str = ""
+    ringing_channel: str = ""  # the caller's channel (its uniqueid) ringing the softphone now
+    ringing_number: str = ""
     agent_channel: str = ""  # the operator's own channel on that call (for transfers)
     call_queue: str = ""  # the queue that call came from (its wrap-up time)
-    incident_id: int | None = None  # the incident in hand (screen data for the console)
+    incident_id: int | None = None  # the incident ringing or in hand (screen data for the console)
     answered_at: str = ""
     wrapup_until: str = ""
     calls_taken: int = 0
@@ -72,7 +75,7 @@ class OperatorState:
             return "logged_out"
         if self.caller_channel:
             return "talking"
-        if self.device in (RINGING, RINGINUSE):
+        if self.ringing_channel or self.device in (RINGING, RINGINUSE):
             return "ringing"
         if self.device in (INUSE, BUSY, ONHOLD):
             return "talking"
@@ -88,6 +91,7 @@ class OperatorState:
         return {
             "name": self.name, "status": self.status(), "queues": sorted(self.queues), "paused": self.paused,
             "reason": self.reason, "caller_channel": self.caller_channel or None, "caller_number": self.caller_number or None,
+            "ringing_channel": self.ringing_channel or None, "ringing_number": self.ringing_number or None,
             "answered_at": self.answered_at or None, "incident_id": self.incident_id, "calls_taken": self.calls_taken, "since": self.since,
         }
 
@@ -97,7 +101,7 @@ class Change:
     """Something worth a line in the operators' log (and the live view)."""
 
     operator: str
-    action: str  # login, logout, pause, resume, ringing, answered, completed, no_answer
+    action: str  # login, logout, pause, resume, ringing, answered, completed, no_answer, ring_ended
     detail: dict[str, str]
 
 
@@ -153,7 +157,9 @@ class Board:
     def apply(self, event: str, f: dict[str, str]) -> list[Change]:
         """Follow one AMI event; returns the changes to log (none for most status updates)."""
         if event == "Hangup":
-            return self._hung_up(f.get("Channel", ""))
+            return self._ring_ended(f.get("Uniqueid", ""), "caller hung up") + self._hung_up(f.get("Channel", ""))
+        if event == "QueueCallerAbandon":
+            return self._ring_ended(f.get("Uniqueid", ""), "caller hung up")
         name = _name(f)
         if event not in MEMBER_EVENTS + AGENT_EVENTS or not name:
             return []
@@ -185,13 +191,17 @@ class Board:
         caller = f.get("Uniqueid", "")
         if event == "AgentCalled":
             o.device = RINGING
-            return [Change(name, "ringing", {"caller": f.get("CallerIDNum", ""), "channel": caller})]
+            o.ringing_channel, o.ringing_number = caller, f.get("CallerIDNum", "")
+            return [Change(name, "ringing", {"caller": o.ringing_number, "channel": caller})]
         if event == "AgentConnect":
+            # Others rung for the same caller (ringall) stop ringing: someone has answered.
+            others = self._ring_ended(caller, f"answered by {name}", keep=name)
+            o.ringing_channel, o.ringing_number = "", ""
             o.caller_channel, o.caller_number, o.answered_at = caller, f.get("CallerIDNum", ""), now()
             o.agent_channel = f.get("DestChannel", "")
             o.call_queue = queue
             o.device = INUSE
-            return [Change(name, "answered", {"channel": caller, "caller": o.caller_number, "hold_s": f.get("HoldTime", "")})]
+            return [*others, Change(name, "answered", {"channel": caller, "caller": o.caller_number, "hold_s": f.get("HoldTime", "")})]
         if event in ("AgentComplete", "AgentDump"):
             if not o.caller_channel or (caller and o.caller_channel != caller):
                 # Ended already when the operator's own leg hung up (a transfer moved the
@@ -200,8 +210,22 @@ class Board:
             return [self._release(o, queue, talk_s=f.get("TalkTime", ""), reason=f.get("Reason", ""))]
         if event == "AgentRingNoAnswer":
             o.device = NOT_INUSE
+            if o.ringing_channel == caller:
+                o.ringing_channel, o.ringing_number = "", ""
             return [Change(name, "no_answer", {"channel": caller, "ring_ms": f.get("RingTime", "")})]
         return []
+
+    def _ring_ended(self, caller_channel: str, reason: str, *, keep: str = "") -> list[Change]:
+        """The caller's channel stopped ringing these softphones (hung up, or answered by
+        another operator): each of them is told, so the console takes the pop away."""
+        changes = []
+        for o in self.operators.values():
+            if caller_channel and o.ringing_channel == caller_channel and o.name != keep:
+                o.ringing_channel, o.ringing_number = "", ""
+                if o.device in (RINGING, RINGINUSE):
+                    o.device = NOT_INUSE
+                changes.append(Change(o.name, "ring_ended", {"channel": caller_channel, "reason": reason}))
+        return changes
 
     def _hung_up(self, channel: str) -> list[Change]:
         """The operator's own leg of the call in hand hung up: the operator is free, whatever

@@ -483,6 +483,23 @@ class IncidentStore:
                 out[key] = {"result": "answered" if r["kind"] == "trunk_answered" else "failed", "at": r["at"], "cause": d.get("cause", "")}
         return out
 
+    def learned(self, incident_ids: list[int]) -> dict[int, tuple[list[IncidentEvent], list[StoredLocation]]]:
+        """What the menu learned of each call so far, in two queries: its choices (menu keys,
+        kecamatan, silent help, language) and its positions, by incident id."""
+        found: dict[int, tuple[list[IncidentEvent], list[StoredLocation]]] = {i: ([], []) for i in incident_ids}
+        if not incident_ids:
+            return found
+        marks = ",".join("?" * len(incident_ids))
+        kinds = ("choice", "kecamatan", "silent_help", "language")
+        for r in self.db.query(
+            f"select * from incident_events where incident_id in ({marks}) and kind in ({','.join('?' * len(kinds))}) order by id",
+            [*incident_ids, *kinds],
+        ):
+            found[r["incident_id"]][0].append(IncidentEvent(r["incident_id"], r["at"], r["kind"], json.loads(r["detail"] or "{}")))
+        for r in self.db.query(f"select * from locations where incident_id in ({marks}) order by id", incident_ids):
+            found[r["incident_id"]][1].append(_location(r))
+        return found
+
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""
         return [_incident(r) for r in self.db["incidents"].rows_where("ended_at is null", order_by="id")]

@@ -24,6 +24,13 @@ const TEXT = {
     recent: "Insiden terakhir", number: "Nomor", clear_prank: "Hapus tanda iseng", cleared: "Tanda iseng dihapus",
     trunks: "Saluran instansi (hasil panggilan terakhir)", answered_ok: "menjawab", failed: "gagal", unknown: "belum dipakai",
     waiting: "Menunggu petugas", in_ivr: "Di menu suara", at_agency: "Tersambung ke instansi",
+    arrived: "tiba", no_keys: "belum menekan tombol", keys: "tombol", keying: "sedang mengetik", silent_so_far: "belum bersuara",
+    ringing_banner: "Berdering: angkat telepon untuk menjawab", choice_kecamatan: "kecamatan", choice_silent: "minta bantuan (diam)",
+    choice_language: "bahasa", hint: "perkiraan dari panggilan sebelumnya",
+    ivr_states: { greeting: "salam pembuka", announcement: "pesan kejadian besar", ask_location: "ditanya lokasi",
+                  recording: "merekam lokasi", kecamatan_prompt: "memilih kecamatan", kecamatan_wait: "memilih kecamatan",
+                  silent_prompt: "pesan penelepon diam", silent_wait: "pesan penelepon diam", prank_prompt: "peringatan iseng",
+                  prank_wait: "peringatan iseng", menu_prompt: "menu pilihan", menu_wait: "menu pilihan" },
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
   },
@@ -47,6 +54,13 @@ const TEXT = {
     recent: "Latest incidents", number: "Number", clear_prank: "Clear prank flag", cleared: "Prank flag cleared",
     trunks: "Agency trunks (last call's result)", answered_ok: "answered", failed: "failed", unknown: "not used yet",
     waiting: "Waiting for an operator", in_ivr: "In the voice menu", at_agency: "With an agency",
+    arrived: "arrived", no_keys: "no key pressed yet", keys: "keys", keying: "keying", silent_so_far: "not heard yet",
+    ringing_banner: "Ringing: pick up the softphone to answer", choice_kecamatan: "kecamatan", choice_silent: "asked for help (silent)",
+    choice_language: "language", hint: "guess from an earlier call",
+    ivr_states: { greeting: "greeting", announcement: "major-incident message", ask_location: "asked where they are",
+                  recording: "recording their location", kecamatan_prompt: "keying the kecamatan", kecamatan_wait: "keying the kecamatan",
+                  silent_prompt: "silent-caller prompt", silent_wait: "silent-caller prompt", prank_prompt: "prank warning",
+                  prank_wait: "prank warning", menu_prompt: "menu", menu_wait: "menu" },
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
   },
@@ -57,6 +71,9 @@ let me = null;         // {name, role, csrf}
 let current = null;    // the incident shown
 let boundaries = null; // GeoJSON of the kecamatan
 let plan = null;
+let ringing = null;    // the incident ringing my softphone, shown before the answer
+let beforeRing = null; // the incident shown before it rang: back on the page if the ring ends unanswered
+let shown = 0;         // the latest request to show an incident (an older answer arriving late is dropped)
 const $ = (sel) => document.querySelector(sel);
 const t = (key) => TEXT[lang][key] || key;
 
@@ -141,20 +158,17 @@ function listen() {
   stream.addEventListener("operator", (e) => {
     const op = JSON.parse(e.data);
     updateWall(op);
-    if (op.name === me.name) {
-      showMyState(op);
-      if (op.incident_id && (!current || current.id !== op.incident_id)) showIncident(op.incident_id);
-    }
+    if (op.name === me.name) followMine(op);
     if (op.action === "completed" || op.action === "answered") refreshCallbacks();
   });
-  stream.addEventListener("wall", () => { if (me.role === "supervisor") refreshWall(); });
+  stream.addEventListener("wall", () => { if (me.role === "supervisor") refreshWall(); });  // callers waiting, calls in the menu
   stream.addEventListener("announcement", () => { if (me.role === "supervisor") refreshAnnouncement(); });
   stream.addEventListener("incident", (e) => {
     const change = JSON.parse(e.data);
     if (current && change.id === current.id) showIncident(current.id);
     if (change.kind === "callback_listed") refreshCallbacks();
     if (me.role === "supervisor" && ["classified", "operator_answered", "callback_listed", "route"].includes(change.kind)) refreshFigures();
-    if (me.role === "supervisor" && ["route", "trunk_answered", "trunk_failed", "agency_hangup", "prompt"].includes(change.kind)) refreshWall();
+    if (me.role === "supervisor" && ["route", "trunk_answered", "trunk_failed", "agency_hangup"].includes(change.kind)) refreshWall();
   });
 }
 
@@ -162,9 +176,34 @@ async function refreshBoard() {
   const board = await api("/api/operators");
   board.operators.forEach(updateWall);
   const mine = board.operators.find((o) => o.name === me.name);
-  if (mine) {
-    showMyState(mine);
-    if (mine.incident_id) showIncident(mine.incident_id);
+  if (mine) followMine(mine);
+}
+
+// My own state: the call pops when the softphone rings (with what the menu learned), stays
+// after the answer, and goes away if the ring ends unanswered.
+function followMine(op) {
+  showMyState(op);
+  const ringingNow = op.status === "ringing" && op.incident_id ? op.incident_id : null;
+  if (ringingNow) {
+    if (ringing !== ringingNow) {
+      if (!ringing) beforeRing = current ? current.id : null;
+      ringing = ringingNow;
+      showIncident(ringingNow);
+    }
+    return;
+  }
+  $("#ringing").hidden = true;
+  if (op.incident_id) {
+    ringing = null;
+    if (!current || current.id !== op.incident_id) showIncident(op.incident_id);
+    return;
+  }
+  if (ringing) {
+    const back = beforeRing;
+    ringing = null;
+    beforeRing = null;
+    if (back) showIncident(back);
+    else { shown += 1; current = null; $("#call").hidden = true; }
   }
 }
 
@@ -181,7 +220,7 @@ function updateWall(op) {
     row.id = `wall-${op.name}`;
     $("#wall-operators").appendChild(row);
   }
-  row.replaceChildren(...[op.name, t("states")[op.status] || op.status, op.caller_number || ""].map((text) => {
+  row.replaceChildren(...[op.name, t("states")[op.status] || op.status, op.caller_number || op.ringing_number || ""].map((text) => {
     const cell = document.createElement("td");
     cell.textContent = text;
     return cell;
@@ -204,10 +243,14 @@ function item(text) {
 }
 
 async function showIncident(id) {
+  const request = ++shown;
   const incident = await api(`/api/incidents/${id}`);
+  if (request !== shown) return;  // another call was shown (or the pop taken away) meanwhile
   current = incident;
   $("#call").hidden = false;
   $("#call").dataset.incident = String(id);
+  $("#call").dataset.ringing = String(ringing === id);
+  $("#ringing").hidden = ringing !== id;
   $("#c-caller").textContent = incident.caller_number || "-";
   $("#c-called").textContent = incident.called_number;
   $("#c-carrier").textContent = incident.carrier || "-";
@@ -328,6 +371,7 @@ function drawMap(locations) {
 // The supervisor's wall: who waits, how long, who is in the menu or with an agency ------------
 
 let waiting = [];
+let inIvr = [];
 
 async function refreshWall() {
   const recent = await api("/api/incidents?limit=15");
@@ -343,8 +387,8 @@ async function refreshWall() {
   }));
   const w = await api("/api/wall");
   waiting = w.waiting;
+  inIvr = w.in_ivr;
   tickWall();
-  $("#wall-ivr").replaceChildren(...(w.in_ivr.length ? w.in_ivr.map((c) => item(`${c.caller} (${c.state})`)) : [item(t("none"))]));
   $("#wall-trunks").replaceChildren(...w.trunks.map((tr) => {
     const result = tr.result === "answered" ? t("answered_ok") : t(tr.result);
     const when = tr.at ? ` ${tr.at.slice(11, 19)}` : "";
@@ -356,13 +400,42 @@ async function refreshWall() {
   $("#wall-agency").replaceChildren(...(w.at_agency.length ? w.at_agency.map((c) => item(`${c.caller} → ${c.agency}`)) : [item(t("none"))]));
 }
 
+const secondsSince = (at) => Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
+
 function tickWall() {
   $("#wall-waiting").replaceChildren(...(waiting.length ? waiting.map((c) => {
-    const seconds = Math.max(0, Math.round((Date.now() - Date.parse(c.since)) / 1000));
-    const li = item(`${c.caller} — ${seconds} ${t("seconds")}`);
+    const li = item(`${c.caller} — ${secondsSince(c.since)} ${t("seconds")}`);
     li.dataset.caller = c.caller;
     return li;
   }) : [item(t("none"))]));
+  $("#wall-ivr").replaceChildren(...(inIvr.length ? inIvr.map(ivrRow) : [item(t("none"))]));
+}
+
+// A call in the menu: who, since when, where in the menu, and what the menu learned so far.
+function ivrRow(c) {
+  const arrived = new Date(c.arrived_at).toLocaleTimeString(lang === "id" ? "id-ID" : "en-GB", { hour12: false });
+  const where = (t("ivr_states")[c.state] || c.state) + (c.menu && c.state.startsWith("menu") ? ` (${c.menu})` : "");
+  const learned = c.choices.map((x) => x.kind === "kecamatan" ? `${t("choice_kecamatan")} ${x.digits} ${x.kecamatan}`
+    : x.kind === "silent_help" ? t("choice_silent") : x.kind === "language" ? `${t("choice_language")} ${x.language}` : x.digits);
+  if (c.keys) learned.push(`${t("keying")} ${c.keys}`);
+  const facts = [learned.length ? `${t("keys")}: ${learned.join(" → ")}` : t("no_keys")];
+  if (!c.pressed && !c.spoke) facts.push(t("silent_so_far"));
+  const l = c.location;
+  if (l) facts.push(`${t("location")}: ${l.kecamatan || l.description}${l.radius_m ? ` ±${Math.round(l.radius_m)} m` : ""}${l.hint ? ` (${t("hint")})` : ""}`);
+  if (c.flags.length) facts.push(c.flags.join(", "));
+  const li = document.createElement("li");
+  li.dataset.incident = String(c.incident_id);
+  li.dataset.state = c.state;
+  const head = document.createElement("strong");
+  head.textContent = `#${c.incident_id} ${c.caller || "-"}`;
+  const since = document.createElement("span");
+  since.className = "since";
+  since.textContent = ` — ${secondsSince(c.arrived_at)} ${t("seconds")} (${t("arrived")} ${arrived}) — ${where}`;
+  const detail = document.createElement("div");
+  detail.className = "learned";
+  detail.textContent = facts.join(" · ");
+  li.append(head, since, detail);
+  return li;
 }
 
 $("#clear-prank").addEventListener("click", async () => {

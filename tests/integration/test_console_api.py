@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.stack import Stack, wait_for
+from tests.integration.stack import Stack, sipp_args, wait_for
 
 pytestmark = pytest.mark.asterisk
 
@@ -135,6 +135,50 @@ def test_the_live_stream_pushes_an_operators_change_to_the_page(live: Stack) -> 
     thread.join(timeout=15)
     pushed = [json.loads(line[5:]) for line in received if line.startswith("data:") and "operator2" in line]
     assert any(p["name"] == "operator2" and p["action"] == "login" and p["status"] == "ready" for p in pushed), received
+
+
+PIDF_CIRCLE = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.505 112.965</gml:pos>'
+               '<gs:radius uom="urn:ogc:def:uom:EPSG::9001">30</gs:radius></gs:Circle>')
+
+
+def test_a_caller_in_the_menu_is_on_the_wall_with_arrival_place_in_the_menu_and_what_it_learned_until_routed(live: Stack) -> None:
+    caller = "081250006101"
+    sup = Browser(live)
+    sup.login("supervisor1", _password(live, "supervisor1"))
+    pushed: list[str] = []
+
+    def listen() -> None:
+        with urllib.request.urlopen(sup.request("GET", "/api/stream"), timeout=40) as resp:
+            for raw in resp:
+                pushed.append(raw.decode().strip())
+
+    threading.Thread(target=listen, daemon=True).start()
+    wait_for("the stream to open", lambda: "event: hello" in pushed)
+    # The caller's phone sends its position (PIDF-LO), presses 9 during the greeting (English),
+    # listens to the English menu, then presses 0 for an operator.
+    call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", PIDF_CIRCLE)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "9"), ("pause", "6000"), ("dtmf", "0"), ("pause", "3000")],
+                     background=True, timeout=60)
+
+    def in_menu() -> dict[str, Any] | None:
+        rows = [c for c in sup.call("GET", "/api/wall")[1]["in_ivr"] if c["caller"] == caller]
+        return rows[0] if rows and rows[0]["state"].startswith("menu") and rows[0]["choices"] else None
+
+    row = wait_for("the caller in the menu on the wall", in_menu, timeout=15)
+    incident = live.incident_for(caller)
+    assert incident is not None and incident.operator_answered_at is None
+    assert row["incident_id"] == incident.id and row["arrived_at"] == incident.arrived_at
+    assert row["language"] == "en" and row["pressed"] is True
+    assert [(c["kind"], c.get("digits") or c.get("language")) for c in row["choices"]] == [("choice", "9"), ("language", "en")]
+    assert row["location"]["kecamatan"] == "Baamang" and row["location"]["radius_m"] == 30 and row["location"]["source"] == "pidf"
+    assert "event: wall" in pushed  # the wall is told live, it need not poll
+
+    # Pressing 0 routes the call: it leaves the menu, and the wall says so.
+    wait_for("the call to leave the menu", lambda: all(c["caller"] != caller for c in sup.call("GET", "/api/wall")[1]["in_ivr"]), timeout=20)
+    routed = live.read(lambda s: s.get(incident.id))
+    assert routed is not None and (routed.route or "").startswith(("queue:", "agency:")), routed
+    assert call.wait() == 0, call.report()
+    assert all(c["caller"] != caller for c in sup.call("GET", "/api/wall")[1]["in_ivr"])
 
 
 CHANGES = [

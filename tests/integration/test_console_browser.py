@@ -18,6 +18,8 @@ from tests.integration.stack import Stack, sipp_args, wait_for
 pytestmark = pytest.mark.asterisk
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PIDF_CIRCLE = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.505 112.965</gml:pos>'
+               '<gs:radius uom="urn:ogc:def:uom:EPSG::9001">30</gs:radius></gs:Circle>')
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 
@@ -152,3 +154,63 @@ def test_a_page_that_loses_its_live_stream_says_so_and_reconnects(live: Stack, p
     page.wait_for_selector("#live.on", timeout=20000)
     assert page.text_content("#live") == "Terhubung"
     assert page.is_visible("#console-view")
+
+
+def test_the_call_pops_on_the_operators_page_while_it_rings_and_the_wall_shows_who_is_in_the_menu(
+    live: Stack, page: Any, supervisor_page: Any
+) -> None:
+    gives_up, stays = "081250006201", "081250006202"
+    _log_in(live, supervisor_page, "supervisor1")
+    port = live.sipp_port()
+    live.register_operator("operator1", port, login=False)
+    _log_in(live, page, "operator1")
+    page.click("#shift [data-action=login]")
+    page.wait_for_selector("#my-status[data-status=ready]")
+
+    # A caller asks for an operator and hangs up while the softphone still rings: the call
+    # pops with its number and a "Berdering" banner, then goes away.
+    operator = live.sipp("answer_late", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", gives_up)), "-s", "112", "-d", "100",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "4000")], background=True, timeout=60)
+    page.wait_for_selector("#call[data-ringing=true] #ringing:visible", timeout=15000)
+    assert page.text_content("#c-caller") == gives_up
+    assert page.text_content("#ringing") == "Berdering: angkat telepon untuk menjawab"
+    page.wait_for_selector("#call", state="hidden", timeout=15000)
+    assert call.wait() == 0, call.report()
+    assert operator.wait() == 0 and "RING-END=cancelled" in operator.logs(), operator.report()
+    abandoned = live.incident_for(gives_up)
+    assert abandoned is not None and abandoned.operator_answered_at is None
+
+    # A caller with a position presses 9 (English) and listens to the menu: the supervisor's
+    # wall lists them in the menu, with what the menu learned, and the seconds tick.
+    operator = live.sipp("answer_late", port=port, background=True, timeout=60)
+    call = live.sipp("caller_pidf", *sipp_args(("caller", stays), ("shape", PIDF_CIRCLE)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "9"), ("pause", "7000"), ("dtmf", "0"), ("pause", "10000")],
+                     background=True, timeout=60)
+    incident = wait_for("the call's incident", lambda: live.incident_for(stays), timeout=15)
+    row = f"#wall-ivr li[data-incident='{incident.id}']"
+    supervisor_page.wait_for_selector(f"{row}[data-state^=menu]:has-text('Baamang ±30 m')", timeout=15000)
+    text = supervisor_page.text_content(row) or ""
+    assert stays in text and "menu pilihan" in text and "tombol: 9 → bahasa en" in text, text
+    first = supervisor_page.text_content(f"{row} .since")
+    wait_for("the seconds since arrival to tick", lambda: supervisor_page.text_content(f"{row} .since") != first, timeout=3)
+    supervisor_page.screenshot(path=str(live.tmp / "console-wall-ivr.png"), full_page=True)
+
+    # It presses 0: it leaves the menu, and the operator's page shows it while it rings,
+    # before the answer, with its position on the map.
+    page.wait_for_selector(f"#call[data-incident='{incident.id}'][data-ringing=true] #ringing:visible", timeout=15000)
+    page.wait_for_selector("#map circle.dot[data-source=pidf]", timeout=2000)
+    ringing = live.read(lambda s: s.get(incident.id))
+    assert ringing is not None and ringing.operator_answered_at is None
+    assert page.text_content("#c-caller") == stays and page.text_content("#my-status") == "berdering"
+    assert "Kecamatan Baamang, ±30 m" in page.text_content("#c-locations")
+    assert "9" in (page.text_content("#c-path") or "")
+    page.screenshot(path=str(live.tmp / "console-ringing.png"), full_page=True)
+    supervisor_page.wait_for_selector(row, state="detached", timeout=5000)
+
+    # The softphone answers: the banner goes, the call stays in hand.
+    page.wait_for_selector("#my-status[data-status=talking]", timeout=15000)
+    page.wait_for_selector("#ringing", state="hidden", timeout=2000)
+    assert page.get_attribute("#call", "data-incident") == str(incident.id)
+    assert call.wait() == 0, call.report()
+    assert operator.wait() == 0 and "RING-END=answered" in operator.logs(), operator.report()

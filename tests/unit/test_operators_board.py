@@ -91,3 +91,36 @@ def test_a_call_ended_by_app_queue_is_logged_once_even_when_the_operators_leg_ha
     done = board.apply("AgentComplete", {"Queue": Q, "MemberName": "andi", "Interface": "PJSIP/andi", "Uniqueid": "1700.5", "TalkTime": "40"})
     assert [(c.action, c.detail["talk_s"]) for c in done] == [("completed", "40")]
     assert board.apply("Hangup", {"Channel": "PJSIP/andi-00000009"}) == []
+
+
+def _called(name: str, channel: str) -> dict[str, str]:
+    return {"Queue": Q, "MemberName": name, "Interface": f"PJSIP/{name}", "Uniqueid": channel, "CallerIDNum": "0812"}
+
+
+def test_a_ringing_softphone_names_the_caller_until_the_ring_ends_unanswered() -> None:
+    board = Board(["andi"])
+    board.apply("QueueMemberAdded", added("andi"))
+    board.apply("AgentCalled", _called("andi", "1700.5"))
+    view = board.get("andi").view()
+    assert view["status"] == "ringing" and view["ringing_channel"] == "1700.5" and view["ringing_number"] == "0812"
+    # A late device-state update saying "not in use" does not take the ringing caller away.
+    board.apply("QueueMemberStatus", added("andi", Status="1"))
+    assert board.get("andi").status() == "ringing"
+    changes = board.apply("AgentRingNoAnswer", {**_called("andi", "1700.5"), "RingTime": "15000"})
+    assert [c.action for c in changes] == ["no_answer"]
+    assert board.get("andi").status() == "ready" and board.get("andi").view()["ringing_channel"] is None
+
+
+def test_a_caller_hanging_up_or_another_operator_answering_ends_the_ring_for_everyone_rung() -> None:
+    board = Board(["andi", "budi", "citra"])
+    for name in ("andi", "budi", "citra"):
+        board.apply("QueueMemberAdded", added(name))
+    board.apply("AgentCalled", _called("andi", "1700.5"))
+    board.apply("AgentCalled", _called("budi", "1700.5"))
+    changes = board.apply("AgentConnect", {**_called("budi", "1700.5"), "DestChannel": "PJSIP/budi-00000001"})
+    assert [(c.operator, c.action) for c in changes] == [("andi", "ring_ended"), ("budi", "answered")]
+    assert board.get("andi").status() == "ready" and board.get("budi").status() == "talking"
+    board.apply("AgentCalled", _called("citra", "1700.6"))
+    changes = board.apply("Hangup", {"Channel": "PJSIP/carrier-00000002", "Uniqueid": "1700.6"})
+    assert [(c.operator, c.action, c.detail["reason"]) for c in changes] == [("citra", "ring_ended", "caller hung up")]
+    assert board.get("citra").status() == "ready"
