@@ -21,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ari_app.controller import AGENCY_DROP_S
 from ivr.secrets import load_or_create
 from ivr.store import Incident
 from tests.chaos.conftest import rounds
@@ -106,6 +107,9 @@ TRUNK_FAULTS = {
     # Long enough for the app to bridge the caller with it first.
     "answers_and_drops_after_half_a_second": ("input_trunk_answer_drop", ("-d", "500")),
 }
+# How long the backup centre talks: a trunk that hangs up within AGENCY_DROP_S of its answer
+# has not taken the call, and the app sends the caller on to a person.
+BACKUP_TALK_MS = str(int((AGENCY_DROP_S + 1) * 1000))
 # How each fault is recorded (the start of the trunk_failed cause).
 TRUNK_FAULT_CAUSES: dict[str, str | tuple[str, ...]] = {
     "rings_and_never_answers": "no answer after ringing",
@@ -218,7 +222,7 @@ def test_a_flood_of_callers_from_many_numbers_all_reach_an_operator(broken: Stac
     # callers at once would be refused by Asterisk for want of ports, not by the plan.
     n = rounds(30, 40)
     numbers = [f"08127{n:03d}{i:04d}" for i in range(n)]
-    provincial = _started(broken.sipp("answer_bye", "-d", "500", port=broken.trunk_ports[PROVINCIAL], calls=n, background=True, timeout=240))
+    provincial = _started(broken.sipp("answer_bye", "-d", BACKUP_TALK_MS, port=broken.trunk_ports[PROVINCIAL], calls=n, background=True, timeout=240))
     answering = _operators_answer(broken, quick_operators, n)
     started = time.monotonic()
     flood = _flood(broken, numbers, rate=10, timeout=240)
@@ -385,7 +389,7 @@ def test_hostile_sip_headers_and_pidf_bodies_still_reach_an_operator(broken: Sta
     ast_log_start = broken.layout.messages_log.stat().st_size if broken.layout.messages_log.exists() else 0
     answering = _operators_answer(broken, quick_operators, len(cases))
     # Callers the queue overflows to the backup centre (after 30 s here) are taken there.
-    answering.append(_started(broken.sipp("answer_bye", "-d", "500", port=broken.trunk_ports[PROVINCIAL], calls=len(cases),
+    answering.append(_started(broken.sipp("answer_bye", "-d", BACKUP_TALK_MS, port=broken.trunk_ports[PROVINCIAL], calls=len(cases),
                                           background=True, timeout=300)))
     callers: list[tuple[str, str, Sipp]] = []
     lost: list[str] = []

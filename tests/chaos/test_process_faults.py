@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from ari_app.controller import AGENCY_DROP_S
 from ivr.store import STORE_FILE, Incident
 from tests.chaos.conftest import rounds
 from tests.integration.stack import Sipp, Stack, wait_for
@@ -66,13 +67,15 @@ class People:
 
 def on_shift(stack: Stack, calls: int, *, login: bool = True) -> People:
     """Both operators registered (and logged in to the queue unless they still are), each
-    answering and hanging up 1.5 s later; the backup centre (queue overflow) answers the same way."""
+    answering and hanging up 1.5 s later; the backup centre (queue overflow) answers too."""
     phones = []
     for name in OPERATORS:
         port = stack.sipp_port()
         stack.register_operator(name, port, login=login)
         phones.append(stack.sipp("answer_bye", "-d", "1500", port=port, background=True, timeout=600, calls=calls))
-    phones.append(stack.sipp("answer_bye", "-d", "1500", port=stack.trunk_ports[5079], background=True, timeout=600, calls=calls))
+    # The backup centre talks past AGENCY_DROP_S: one that hangs up sooner has not taken the call.
+    backup_ms = str(int((AGENCY_DROP_S + 1) * 1000))
+    phones.append(stack.sipp("answer_bye", "-d", backup_ms, port=stack.trunk_ports[5079], background=True, timeout=600, calls=calls))
     return People(phones)
 
 
