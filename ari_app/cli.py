@@ -104,8 +104,10 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from ari_app import aml_door, memory
-    from ari_app.service import Service, serve
+    from ari_app import memory
+    from ari_app.service import Service
+    from ari_app.web import aml_door
+    from ari_app.web.app import serve
 
     plans = _plans(settings)
     secrets = _secrets(settings)
@@ -298,7 +300,7 @@ def _aml_door(settings: Settings) -> int:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
-    from ari_app import aml_door
+    from ari_app.web import aml_door
 
     door = aml_door.prepare(settings)
     trust = door.files.ca or door.files.cert

@@ -12,14 +12,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from aiohttp import web
-
-from ari_app.ami import AmiError
 from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
@@ -28,20 +23,20 @@ from ari_app.ari.errors import AriError, AriNotFound
 from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, ARI_USER, agency_exten, carrier_dial, carrier_endpoint
-from ari_app.callback_call import CallbackCall
-from ari_app.console_auth import Sessions
-from ari_app.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
-from ari_app.desk import Desk, DeskError
-from ari_app.free_operators import FreeOperators
-from ari_app.hep import HepStore, LegProgress
+from ari_app.calls.callback_call import CallbackCall
+from ari_app.calls.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
+from ari_app.calls.hep import HepStore, LegProgress
+from ari_app.calls.locating import Locator
+from ari_app.calls.wall import LEARNING, signature
 from ari_app.live import Hub
-from ari_app.locating import Locator
 from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
+from ari_app.operators.ami import AmiError
+from ari_app.operators.desk import Desk, DeskError
+from ari_app.operators.free_operators import FreeOperators
 from ari_app.storage import AsyncStore, StoreUnavailable
-from ari_app.wall import LEARNING, signature
 from ivr import callbacks, prompts
-from ivr.errors import ConfigError, Ivr112Error, PlanError
+from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
@@ -49,12 +44,8 @@ from ivr.secrets import Secrets
 from ivr.settings import Settings
 from ivr.store import IncidentStore, now
 
-if TYPE_CHECKING:
-    from ari_app.aml_door import AmlDoor
-
 log = logging.getLogger(__name__)
 
-APP_KEY: web.AppKey[Service] = web.AppKey("ivr112_service")
 # Incident events that are failures a supervisor would act on, and their metric kind.
 EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
@@ -127,7 +118,6 @@ class Service:
         self.recordings: dict[str, str] = {}
         self.hub = Hub()
         self.announcements = Announcements(settings.data_path, self.layout)
-        self.sessions = Sessions(secrets.console_secret)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
         self.desk.on_change = self.free_operators.kick
@@ -471,10 +461,6 @@ class Service:
 
     async def start(self) -> None:
         await self.store.open()
-        try:
-            self.sessions.restore(await self.store.run(lambda s: s.sessions(now_epoch=time.time())))
-        except StoreUnavailable as exc:  # calls first: the console logs in again later
-            log.error("console sessions not restored: %s", exc)
         await self.desk.start()
         await self.hep.start("127.0.0.1", self.settings.hep_port)
         self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
@@ -508,11 +494,6 @@ class Service:
             await controller.close()
         await self.store.close()
 
-    async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
-        await self.start()
-        app[APP_KEY] = self
-        yield
-        await self.stop()
 
 
 def _close_unseen(s: IncidentStore, *, incident_id: int) -> None:
@@ -534,63 +515,3 @@ def _msisdn(number: str) -> str:
         return normalise_msisdn(number) if number else ""
     except LocationParseError:
         return ""
-
-
-def build_apps(service: Service) -> tuple[web.Application, web.Application]:
-    """The console's application (it starts and stops the service) and the AML door's."""
-    from ari_app import aml_door, aml_http
-    from ari_app import web as http
-
-    limiter = aml_http.RateLimiter(service.settings.aml_rate_per_minute)
-    app = web.Application()
-    app.cleanup_ctx.append(service.cleanup_ctx)
-    app[aml_http.LIMITER_KEY] = limiter
-    app.add_routes(http.routes)
-    app.add_routes(aml_http.routes)
-    return app, aml_door.build_door_app(service, limiter)
-
-
-async def serve(service: Service, *, door: AmlDoor, stop: asyncio.Event, reload: asyncio.Event | None = None) -> None:
-    """Run the app until `stop` is set; `reload` set (SIGHUP) reloads the plans."""
-    settings = service.settings
-    app, door_app = build_apps(service)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    door_runner = web.AppRunner(door_app, access_log=None)
-    reloader: asyncio.Task[None] | None = None
-    try:
-        await door_runner.setup()
-        await _listen(web.TCPSite(runner, settings.http_host, settings.http_port), "http")
-        await _listen(web.TCPSite(door_runner, settings.aml_host, settings.aml_port, ssl_context=door.context), "aml")
-        if reload is not None:
-            reloader = asyncio.create_task(_reload_on(reload, service), name="ivr112-sighup")
-        try:
-            await service.ari.wait_connected(settings.asterisk_boot_timeout)
-            log.info(
-                "ivr112 ready: ARI app %r connected, HTTP on http://%s:%d, AML door on %s, plans %s",
-                settings.app_name, settings.http_host, settings.http_port, door.url, ", ".join(service.plans.ids),
-            )
-        except AriError as exc:
-            log.error("%s; calls go to the fallback dialplan until it connects", exc)
-        await stop.wait()
-    finally:
-        if reloader is not None:
-            reloader.cancel()
-            await asyncio.gather(reloader, return_exceptions=True)
-        await door_runner.cleanup()
-        await runner.cleanup()
-
-
-async def _listen(site: web.TCPSite, setting: str) -> None:
-    """Start a listener; a port already taken or an address not on this machine is a setting to change."""
-    try:
-        await site.start()
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {site.name} ({exc.strerror}); change {setting}_host / {setting}_port") from None
-
-
-async def _reload_on(flag: asyncio.Event, service: Service) -> None:
-    while True:
-        await flag.wait()
-        flag.clear()
-        await service.reload()

@@ -6,7 +6,7 @@ The app follows the queues live over AMI; but an app that was down (killed, rest
 or whose AMI link was cut hears nothing of what happened meanwhile. A caller the guard
 sent to the operators while the app was away is answered with no AMI listener, and the
 incident would say nobody answered. On every (re)connect the app reads the newest part
-of this file and fills in what its records miss (`ari_app.desk`).
+of this file and fills in what its records miss (`ari_app.operators.desk`).
 
 A line: `epoch|uniqueid|queue|agent|EVENT|data1|data2|...` (Asterisk's queue_log format;
 `agent` is the member name, our operator's account name).

@@ -27,7 +27,7 @@ class Secrets:
     console_secret: str
     operator_passwords: dict[str, str] = field(default_factory=dict)
     aml_tokens: dict[str, str] = field(default_factory=dict)
-    hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/hep.py)
+    hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/calls/hep.py)
 
     def aml_token(self, name: str) -> str:
         try:

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ari_app.controller import AGENCY_DROP_S
+from ari_app.calls.controller import AGENCY_DROP_S
 from ivr.secrets import load_or_create
 from ivr.store import Incident
 from tests.chaos.conftest import rounds
@@ -342,7 +342,7 @@ HOSTILE_SIP = {
 # out is wrong, not hostile; a NULL XML node), and <con:confidence> before the shape in
 # <gp:location-info> (a NULL crs). One UDP packet took 112 down. Asterisk now discards the
 # incoming PIDF-LO unread (geolocation.conf) and the app reads it from the HEP copy of the
-# INVITE (ari_app/hep.py): Asterisk lives on and the position is kept.
+# INVITE (ari_app/calls/hep.py): Asterisk lives on and the position is kept.
 CONFIDENCE_FIRST = POINT.format("-2.53 112.95").join(
     ('<con:confidence xmlns:con="urn:ietf:params:xml:ns:geopriv:conf" pdf="normal">95</con:confidence>', ""))
 ASTERISK_CRASHERS = {

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from ari_app.controller import AGENCY_DROP_S
+from ari_app.calls.controller import AGENCY_DROP_S
 from ivr.store import STORE_FILE, Incident
 from tests.chaos.conftest import rounds
 from tests.integration.stack import Sipp, Stack, wait_for

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ari_app.ami import AmiClient, AmiError, AmiEvent
+from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
 from tests.unit.fake_ami import FakeAmi
 
 
@@ -58,7 +58,7 @@ async def test_login_is_confirmed_before_connected_and_resync_runs_once(fake: Fa
 
 
 async def test_a_refused_login_is_logged_with_what_to_check_and_retried(fake: FakeAmi, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, "ari_app.ami")
+    caplog.set_level(logging.ERROR, "ari_app.operators.ami")
     c, logins, _ = await client(fake, secret="wrong")
     await until(lambda: len([a for a in fake.actions if a.get("Action") == "Login"]) >= 2)
     assert not c.connected and logins == []

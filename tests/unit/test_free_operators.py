@@ -1,11 +1,11 @@
-"""Operators first, the allocation (ari_app/free_operators.py): never one operator promised
+"""Operators first, the allocation (ari_app/operators/free_operators.py): never one operator promised
 to two callers, urgent first, nobody promised anything with AMI down."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ari_app.free_operators import FreeOperators, OperatorFree
+from ari_app.operators.free_operators import FreeOperators, OperatorFree
 from ivr.operators import Board
 from ivr.plan import Plan, parse_plan
 from ivr.yamlsrc import load_yaml

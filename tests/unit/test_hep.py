@@ -1,4 +1,4 @@
-"""HEP3 capture of the INVITEs (ari_app/hep.py): strict parsing, bounded store."""
+"""HEP3 capture of the INVITEs (ari_app/calls/hep.py): strict parsing, bounded store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ari_app.hep import HepError, HepStore, parse_hep, sip_body, sip_header, sip_invite_call_id
+from ari_app.calls.hep import HepError, HepStore, parse_hep, sip_body, sip_header, sip_invite_call_id
 
 INVITE = (
     b"INVITE sip:112@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061\r\nCall-ID: abc-1@carrier.example\r\n"

@@ -16,9 +16,9 @@ import trustme
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from ari_app import aml_http
-from ari_app.service import APP_KEY
-from ari_app.tls import TlsFiles, door_files, local_certificate, server_context
+from ari_app.web import aml_http
+from ari_app.web.keys import APP_KEY
+from ari_app.web.tls import TlsFiles, door_files, local_certificate, server_context
 from ivr.errors import ConfigError
 from ivr.settings import Settings
 

@@ -2,7 +2,7 @@
 carrier), and the SMS text an SMS gateway forwards. Each message is matched to the live or
 recent call from the same number and attached to its incident.
 
-They are served twice: on the AML door (`ari_app.aml_door`, HTTPS, for the carriers) and on
+They are served twice: on the AML door (`ari_app.web.aml_door`, HTTPS, for the carriers) and on
 the console's plain-HTTP port for this machine only (an SMS modem's script, `ivr112 aml sms`,
 a TLS front end on this host); any other peer there is refused and pointed at the door.
 
@@ -23,8 +23,9 @@ from collections import deque
 
 from aiohttp import web
 
-from ari_app.controller import LocationArrived
-from ari_app.service import APP_KEY, Service
+from ari_app.calls.controller import LocationArrived
+from ari_app.service import Service
+from ari_app.web.keys import APP_KEY
 from ivr.location import LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn, parse_aml_http, parse_aml_sms
 

@@ -24,9 +24,9 @@ from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError, AriNotFound, AriUnprocessable
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_ENTRY, QUEUE_CONTEXT, QUEUE_PRIORITY, call_recording_name, trunk_dial
-from ari_app.free_operators import RANK, OperatorFree
-from ari_app.hep import LEG_HEADER, LegProgress
-from ari_app.locating import Locator, dereference, since
+from ari_app.calls.hep import LEG_HEADER, LegProgress
+from ari_app.calls.locating import Locator, dereference, since
+from ari_app.operators.free_operators import RANK, OperatorFree
 from ivr import callbacks, classify, trunks
 from ivr.location import Location
 from ivr.menu import (
@@ -867,7 +867,7 @@ class CallController:
         except AriError:
             return False
 
-    # Operators first: what ari_app.free_operators reads ---------------------------------
+    # Operators first: what ari_app.operators.free_operators reads ---------------------------------
 
     @property
     def person_plan(self) -> Plan | None:

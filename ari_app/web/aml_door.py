@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ari_app import aml_http
-from ari_app.service import APP_KEY, Service
-from ari_app.tls import TlsFiles, door_files, server_context
+from ari_app.service import Service
+from ari_app.web import aml_http
+from ari_app.web.keys import APP_KEY
+from ari_app.web.tls import TlsFiles, door_files, server_context
 from ivr.settings import Settings
 
 WILDCARDS = ("", "0.0.0.0", "::")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ari_app.controller import CallController
+from ari_app.calls.controller import CallController
 from ari_app.storage import AsyncStore
 from ivr.store import IncidentEvent, StoredLocation
 

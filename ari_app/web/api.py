@@ -18,11 +18,12 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from ari_app.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
-from ari_app.desk import DeskError
+from ari_app.calls.wall import ivr_calls
 from ari_app.metrics import CONTENT_TYPE
-from ari_app.service import APP_KEY, Service
-from ari_app.wall import ivr_calls
+from ari_app.operators.desk import DeskError
+from ari_app.service import Service
+from ari_app.web.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
+from ari_app.web.keys import APP_KEY, SESSIONS_KEY
 from ivr import callbacks, classify
 from ivr.figures import figures, to_csv
 from ivr.passwords import hash_password, verify_password
@@ -38,7 +39,7 @@ def _service(request: web.Request) -> Service:
 
 def _who(request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
     """The logged-in person (or the system's bearer key); 401/403 otherwise."""
-    return _service(request).sessions.who(request, role=role, changes=changes)
+    return request.app[SESSIONS_KEY].who(request, role=role, changes=changes)
 
 
 def _authorised(request: web.Request) -> None:
@@ -309,7 +310,7 @@ async def console_login(request: web.Request) -> web.Response:
     if row is None or not ok:
         log.warning("console login refused for %r from %s", name[:40], request.remote)
         raise _error(web.HTTPUnauthorized, "wrong name or password")
-    key, session = service.sessions.open(name, row["role"])
+    key, session = request.app[SESSIONS_KEY].open(name, row["role"])
     digest, principal = key_hash(key), session.principal
     await service.store.run(lambda s: s.save_session(digest, principal.name, principal.role, session.csrf, session.expires))
     response = web.json_response({"name": name, "role": row["role"], "csrf": session.csrf})
@@ -323,7 +324,7 @@ async def console_logout(request: web.Request) -> web.Response:
     service = _service(request)
     _who(request, changes=True)
     key = request.cookies.get(COOKIE, "")
-    service.sessions.close(key)
+    request.app[SESSIONS_KEY].close(key)
     await service.store.run(lambda s: s.drop_session(key_hash(key)))
     response = web.json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
@@ -333,8 +334,7 @@ async def console_logout(request: web.Request) -> web.Response:
 @routes.get("/console/session")
 async def console_session(request: web.Request) -> web.Response:
     """Who this browser is logged in as, and its CSRF token (for a reloaded page)."""
-    service = _service(request)
-    session = service.sessions.get(request.cookies.get(COOKIE, ""))
+    session = request.app[SESSIONS_KEY].get(request.cookies.get(COOKIE, ""))
     if session is None:
         raise _error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
     return web.json_response({"name": session.principal.name, "role": session.principal.role, "csrf": session.csrf})

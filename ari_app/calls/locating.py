@@ -18,7 +18,7 @@ from typing import Any
 
 from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
-from ari_app.hep import HepStore, sip_body, sip_header
+from ari_app.calls.hep import HepStore, sip_body, sip_header
 from ari_app.storage import AsyncStore
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ari_app.ami import AmiClient, AmiError, AmiEvent
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
 from ari_app.metrics import Metrics
+from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
 from ari_app.storage import AsyncStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error

@@ -1,0 +1,1 @@
+"""The operators' desk: app_queue over AMI, the live board, operators first."""
