@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv unit integration lint asterisk-root bench chaos clean
+.PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean
 
 run: deps venv
 	$(BIN)/ivr112 prompts build
@@ -33,6 +33,13 @@ bench: deps venv asterisk-root
 	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/ivr112 prompts build >/dev/null
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The shift simulator (issue 13): an hour of Kotim's callers against the real stack, with
+# operators_first on beside off; prints time to a person, writes bench/out/shift-*.csv and a PNG.
+shift: deps venv asterisk-root
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/ivr112 prompts build >/dev/null
+	$(BIN)/python -m bench.shift $(SHIFT_ARGS)
 
 # The fault suite in its long form (make test runs the short form of the same tests).
 chaos: deps venv asterisk-root
