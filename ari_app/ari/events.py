@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 _log = logging.getLogger(__name__)
@@ -65,6 +66,16 @@ class Channel:
     dialplan_exten: str = ""
     language: str = ""
     creationtime: str = ""
+
+    @property
+    def created_at(self) -> str | None:
+        """When Asterisk created the channel (the INVITE's arrival), as the store writes times
+        (ISO, UTC, milliseconds); None when absent or unreadable."""
+        try:
+            created = datetime.strptime(self.creationtime, "%Y-%m-%dT%H:%M:%S.%f%z")
+        except ValueError:
+            return None
+        return created.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -294,6 +294,9 @@ class CallController:
                 called_number=self.called,
                 carrier=ch.name.split("/", 1)[-1].rsplit("-", 1)[0],
                 language=plan.default_language,
+                # From the INVITE's arrival: the dialplan's Answer() waits up to 0.5 s for media
+                # before Stasis, and the 15 s the centre is judged by start at the INVITE.
+                **({"arrived_at": ch.created_at} if ch.created_at else {}),
             ),
             self.ari.answer(ch.id),
             return_exceptions=True,

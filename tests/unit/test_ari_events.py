@@ -296,3 +296,12 @@ def test_parse_event_never_raises(data: Any) -> None:
     event = parse_event(data)
     # Reading the channel must not raise either.
     assert event.channel_id is None or isinstance(event.channel_id, str)
+
+
+def test_a_channels_creation_time_is_the_calls_arrival_in_the_stores_format() -> None:
+    from ari_app.ari.events import Channel
+
+    assert Channel(id="c", creationtime="2026-12-01T22:04:30.536+0700").created_at == "2026-12-01T15:04:30.536+00:00"
+    assert Channel(id="c", creationtime="2026-12-01T15:04:30.536+0000").created_at == "2026-12-01T15:04:30.536+00:00"
+    assert Channel(id="c", creationtime="yesterday").created_at is None
+    assert Channel(id="c").created_at is None
