@@ -11,122 +11,153 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from ivr.plan import Menu, Plan, Problem, Target
+from ivr.plan import Agency, Menu, Plan, Problem, Queue, Target
 from ivr.yamlsrc import Mark
 
 
 def check_plan(plan: Plan) -> list[Problem]:
     """Every problem of references and paths in one plan (empty when it is sound)."""
-    out: list[Problem] = []
-    top = Mark(plan.source, 1, 1)
+    c = _Checker(plan)
+    c.references()
+    if c.out:
+        return c.out  # the path rules need sound references
+    c.paths()
+    return c.out
 
-    def at(mark: Mark | None) -> Mark:
-        return mark or top
 
-    def prompt_refs(names: Iterable[str], mark: Mark | None, where: str) -> None:
+class _Checker:
+    """One plan's problems, collected in the order a reader meets them in the file."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.top = Mark(plan.source, 1, 1)
+        self.out: list[Problem] = []
+
+    def at(self, mark: Mark | None) -> Mark:
+        return mark or self.top
+
+    def problem(self, mark: Mark | None, message: str) -> None:
+        self.out.append(Problem(self.at(mark), message))
+
+    def prompt_refs(self, names: Iterable[str], mark: Mark | None, where: str) -> None:
         for n in names:
-            if n not in plan.prompts:
-                out.append(Problem(at(mark), f"{where} plays prompt '{n}', which is not under 'prompts'; add it or fix the name"))
+            if n not in self.plan.prompts:
+                self.problem(mark, f"{where} plays prompt '{n}', which is not under 'prompts'; add it or fix the name")
 
-    def target_ref(t: Target | None, where: str) -> bool:
+    def target_ref(self, t: Target | None, where: str) -> bool:
+        """Whether `t` names something that exists (a problem said when it does not)."""
+        plan = self.plan
         if t is None or (t.kind != "repeat" and not t.name):
             return False  # missing: reported where it was read
         known: dict[str, Iterable[str]] = {"queue": plan.queues, "menu": plan.menus, "agency": plan.agencies}
         if t.kind in known and t.name not in known[t.kind]:
             names = ", ".join(known[t.kind]) or "none"
-            out.append(Problem(at(t.mark), f"{where} leads to {t.kind} '{t.name}', which is not defined; known {t.kind} names: {names}"))
+            self.problem(t.mark, f"{where} leads to {t.kind} '{t.name}', which is not defined; known {t.kind} names: {names}")
             return False
         if t.kind == "language" and t.name not in plan.languages:
-            out.append(Problem(at(t.mark), f"{where} switches to language '{t.name}', which is not in service.languages"))
+            self.problem(t.mark, f"{where} switches to language '{t.name}', which is not in service.languages")
             return False
         return True
 
     # References -------------------------------------------------------------------------
-    prompt_refs(plan.entry.greeting, plan.entry.mark, "entry.greeting")
-    if plan.location.ask_prompt:
-        prompt_refs((plan.location.ask_prompt,), top, "location.ask_prompt")
-    if plan.silent.prompt:
-        prompt_refs((plan.silent.prompt,), top, "silent.prompt")
-    if plan.prank.prompt:
-        prompt_refs((plan.prank.prompt,), top, "prank.prompt")
-    for name in plan.priority.urgent_agencies:
-        if name not in plan.agencies:
-            out.append(Problem(top, f"priority.urgent_agencies names agency '{name}', which is not defined; known: {', '.join(plan.agencies) or 'none'}"))
-    for name in plan.operators_first.menus or ():
-        if name not in plan.menus:
-            out.append(Problem(top, f"operators_first.menus names menu '{name}', which is not defined; known: {', '.join(plan.menus) or 'none'}"))
-    if plan.location.kecamatan_prompt:
-        prompt_refs((plan.location.kecamatan_prompt,), top, "location.kecamatan_prompt")
-    if target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):
-        out.append(Problem(at(plan.entry.then.mark), "entry.then must be a menu, a queue or an agency"))
-    for menu in plan.menus.values():
-        prompt_refs(menu.prompts + menu.retry_prompts, menu.mark, f"menu '{menu.name}'")
+
+    def references(self) -> None:
+        self.policy_refs()
+        plan = self.plan
+        if self.target_ref(plan.entry.then, "entry.then") and plan.entry.then.kind in ("language", "repeat"):
+            self.problem(plan.entry.then.mark, "entry.then must be a menu, a queue or an agency")
+        for menu in plan.menus.values():
+            self.menu_refs(menu)
+        for agency in plan.agencies.values():
+            if self.target_ref(agency.on_failure, f"agency '{agency.name}' on_failure") and not agency.on_failure.reaches_person:
+                self.problem(agency.on_failure.mark, f"agency '{agency.name}' on_failure must be a queue or another agency")
+        for queue in plan.queues.values():
+            self.overflow_refs(queue)
+
+    def policy_refs(self) -> None:
+        """The greeting and the prompts, agencies and menus the policies (location, silent, prank, priority) name."""
+        plan, top = self.plan, self.top
+        self.prompt_refs(plan.entry.greeting, plan.entry.mark, "entry.greeting")
+        if plan.location.ask_prompt:
+            self.prompt_refs((plan.location.ask_prompt,), top, "location.ask_prompt")
+        if plan.silent.prompt:
+            self.prompt_refs((plan.silent.prompt,), top, "silent.prompt")
+        if plan.prank.prompt:
+            self.prompt_refs((plan.prank.prompt,), top, "prank.prompt")
+        for name in plan.priority.urgent_agencies:
+            if name not in plan.agencies:
+                self.problem(top, f"priority.urgent_agencies names agency '{name}', which is not defined; known: {', '.join(plan.agencies) or 'none'}")
+        for name in plan.operators_first.menus or ():
+            if name not in plan.menus:
+                self.problem(top, f"operators_first.menus names menu '{name}', which is not defined; known: {', '.join(plan.menus) or 'none'}")
+        if plan.location.kecamatan_prompt:
+            self.prompt_refs((plan.location.kecamatan_prompt,), top, "location.kecamatan_prompt")
+
+    def menu_refs(self, menu: Menu) -> None:
+        self.prompt_refs(menu.prompts + menu.retry_prompts, menu.mark, f"menu '{menu.name}'")
         if not menu.prompts:
-            out.append(Problem(at(menu.mark), f"menu '{menu.name}' plays no prompt; a caller would not know what to press"))
+            self.problem(menu.mark, f"menu '{menu.name}' plays no prompt; a caller would not know what to press")
         for digit, t in menu.options.items():
-            target_ref(t, f"menu '{menu.name}' option {digit}")
+            self.target_ref(t, f"menu '{menu.name}' option {digit}")
             if t.kind == "menu" and t.name == menu.name:
-                out.append(Problem(at(t.mark), f"menu '{menu.name}' option {digit} leads to the same menu; use 'repeat' to replay it"))
+                self.problem(t.mark, f"menu '{menu.name}' option {digit} leads to the same menu; use 'repeat' to replay it")
         for rule, rule_target in (("no_input", menu.no_input), ("wrong_input", menu.wrong_input)):
             if rule_target is None:
-                out.append(
-                    Problem(at(menu.mark), f"menu '{menu.name}' has no {rule} rule; add '{rule}: {{queue: ...}}' so a caller always reaches a person")
-                )
+                self.problem(menu.mark, f"menu '{menu.name}' has no {rule} rule; add '{rule}: {{queue: ...}}' so a caller always reaches a person")
             elif rule_target.kind in ("repeat", "language"):
-                out.append(
-                    Problem(
-                        at(rule_target.mark),
-                        f"menu '{menu.name}' {rule} must end at a person (a queue, an agency or another menu), not {rule_target}",
-                    )
+                self.problem(
+                    rule_target.mark, f"menu '{menu.name}' {rule} must end at a person (a queue, an agency or another menu), not {rule_target}"
                 )
             else:
-                target_ref(rule_target, f"menu '{menu.name}' {rule}")
-    for agency in plan.agencies.values():
-        if target_ref(agency.on_failure, f"agency '{agency.name}' on_failure") and not agency.on_failure.reaches_person:
-            out.append(Problem(at(agency.on_failure.mark), f"agency '{agency.name}' on_failure must be a queue or another agency"))
-    for queue in plan.queues.values():
+                self.target_ref(rule_target, f"menu '{menu.name}' {rule}")
+
+    def overflow_refs(self, queue: Queue) -> None:
         if queue.overflow is None:
-            continue
+            return
         to = queue.overflow.to
-        if target_ref(to, f"queue '{queue.name}' overflow.to"):
-            if not to.reaches_person:
-                out.append(Problem(at(to.mark), f"queue '{queue.name}' overflow.to must be another queue or an agency"))
-            elif to.kind == "queue" and to.name == queue.name:
-                out.append(Problem(at(to.mark), f"queue '{queue.name}' overflows to itself; name another queue or a backup centre's agency"))
-    if out:
-        return out  # the path rules below need sound references
+        if not self.target_ref(to, f"queue '{queue.name}' overflow.to"):
+            return
+        if not to.reaches_person:
+            self.problem(to.mark, f"queue '{queue.name}' overflow.to must be another queue or an agency")
+        elif to.kind == "queue" and to.name == queue.name:
+            self.problem(to.mark, f"queue '{queue.name}' overflows to itself; name another queue or a backup centre's agency")
 
     # Paths ------------------------------------------------------------------------------
-    reachable = _reachable_menus(plan)
-    for menu in plan.menus.values():
-        if menu.name not in reachable:
-            out.append(Problem(at(menu.mark), f"menu '{menu.name}' is never reached from entry.then; link it from a menu option or remove it"))
-    for rule in ("no_input", "wrong_input"):
+
+    def paths(self) -> None:
+        plan = self.plan
+        reachable = _reachable_menus(plan)
         for menu in plan.menus.values():
-            loop = _rule_loop(plan, menu, rule)
+            if menu.name not in reachable:
+                self.problem(menu.mark, f"menu '{menu.name}' is never reached from entry.then; link it from a menu option or remove it")
+        for rule in ("no_input", "wrong_input"):
+            self.rule_loops(rule)
+        for agency in plan.agencies.values():
+            self.failover_circle(agency)
+            if not agency.trunks:
+                self.problem(agency.mark, f"agency '{agency.name}' has no trunk to dial")
+
+    def rule_loops(self, rule: str) -> None:
+        """The first menu whose `rule` sends a caller round in a circle (one report per rule)."""
+        for menu in self.plan.menus.values():
+            loop = _rule_loop(self.plan, menu, rule)
             if loop:
-                out.append(
-                    Problem(
-                        at(menu.mark),
-                        f"a caller at menu '{menu.name}' who gives {'no' if rule == 'no_input' else 'wrong'} input goes round "
-                        f"{' -> '.join(loop)} for ever; make one {rule} lead to a queue or an agency",
-                    )
+                self.problem(
+                    menu.mark,
+                    f"a caller at menu '{menu.name}' who gives {'no' if rule == 'no_input' else 'wrong'} input goes round "
+                    f"{' -> '.join(loop)} for ever; make one {rule} lead to a queue or an agency",
                 )
-                break
-    for agency in plan.agencies.values():
+                return
+
+    def failover_circle(self, agency: Agency) -> None:
         seen = [agency.name]
         t = agency.on_failure
         while t.kind == "agency":
             if t.name in seen:
-                out.append(
-                    Problem(at(agency.mark), f"agencies fail over in a circle ({' -> '.join([*seen, t.name])}); end the chain at a queue")
-                )
-                break
+                self.problem(agency.mark, f"agencies fail over in a circle ({' -> '.join([*seen, t.name])}); end the chain at a queue")
+                return
             seen.append(t.name)
-            t = plan.agencies[t.name].on_failure
-        if not agency.trunks:
-            out.append(Problem(at(agency.mark), f"agency '{agency.name}' has no trunk to dial"))
-    return out
+            t = self.plan.agencies[t.name].on_failure
 
 
 def _targets(menu: Menu) -> list[Target]:
