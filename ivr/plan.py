@@ -120,6 +120,7 @@ class Carrier:
     callback_host: str = ""
     callback_port: int = 5060
     placeholder: bool = False
+    mark: Mark | None = field(default=None, compare=False)  # its `match:` line, where a clash is fixed
 
 
 @dataclass(frozen=True)

@@ -394,7 +394,7 @@ def _carrier(r: _Reader, item: Map) -> Carrier:
             ipaddress.ip_network(addr, strict=False)
         except ValueError:
             r.problem(amk, f"carrier '{cname}': {addr!r} is not an address or address/prefix like 10.1.2.0/24")
-    return Carrier(cname, tuple(a for a, _ in matches), cb_host, cb_port, cb_placeholder)
+    return Carrier(cname, tuple(a for a, _ in matches), cb_host, cb_port, cb_placeholder, item.key_at("match") if "match" in item else item.mark)
 
 
 def _operators_first(r: _Reader, doc: Map) -> OperatorsFirst:

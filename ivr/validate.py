@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from ivr.plan import Agency, Menu, Plan, Problem, Queue, Target
+from ivr.plan import Agency, Carrier, Menu, Plan, Problem, Queue, Target
 from ivr.yamlsrc import Mark
 
 
@@ -200,31 +200,37 @@ def check_plan_set(plans: Sequence[Plan]) -> list[Problem]:
         if plan.id in ids:
             out.append(Problem(top, f"plan id '{plan.id}' is also used by {ids[plan.id].source}; give each plan its own service.id"))
         ids[plan.id] = plan
-    carriers: dict[str, tuple[Plan, tuple[str, ...]]] = {}
+    carriers: dict[str, tuple[Plan, Carrier]] = {}
     served: dict[tuple[str, str], Plan] = {}
     for plan in plans:
         top = Mark(plan.source, 1, 1)
         for carrier in plan.carriers:
-            if carrier.name in carriers and carriers[carrier.name][1] != carrier.match:
-                out.append(
-                    Problem(top, f"carrier '{carrier.name}' has other addresses in {carriers[carrier.name][0].source}; a carrier has one set of addresses")
-                )
-            carriers.setdefault(carrier.name, (plan, carrier.match))
+            at = carrier.mark or top
+            first = carriers.setdefault(carrier.name, (plan, carrier))[1]
+            if first.match != carrier.match:
+                out.append(Problem(at, f"carrier '{carrier.name}' has other addresses in {first.mark or first.name}; a carrier has one set of addresses"))
             for number in plan.numbers:
                 other = served.get((carrier.name, number))
                 if other is not None and other is not plan:
                     out.append(
                         Problem(
-                            top,
+                            at,
                             f"calls to {number} from carrier '{carrier.name}' would match both this plan and {other.source}; "
                             "give them different numbers or carriers",
                         )
                     )
                 served[(carrier.name, number)] = plan
-    nets = [(name, ipaddress.ip_network(m, strict=False)) for name, (_, match) in carriers.items() for m in match]
-    for i, (name_a, net_a) in enumerate(nets):
-        for name_b, net_b in nets[i + 1 :]:
-            if name_a != name_b and net_a.overlaps(net_b):
-                src = carriers[name_a][0].source
-                out.append(Problem(Mark(src, 1, 1), f"carriers '{name_a}' and '{name_b}' both match {net_a} / {net_b}; a source address must name one carrier"))
+    out.extend(_overlapping_carriers([c for _, c in carriers.values()]))
+    return out
+
+
+def _overlapping_carriers(carriers: Sequence[Carrier]) -> list[Problem]:
+    """Two carriers whose addresses overlap, reported at the later one's `match:` line."""
+    out: list[Problem] = []
+    nets = [(c, ipaddress.ip_network(m, strict=False)) for c in carriers for m in c.match]
+    for i, (a, net_a) in enumerate(nets):
+        for b, net_b in nets[i + 1 :]:
+            if a.name != b.name and net_a.overlaps(net_b):
+                out.append(Problem(b.mark or Mark("<plans>", 1, 1), f"carrier '{b.name}' matches {net_b}, which carrier '{a.name}' also matches "
+                                                                     f"({net_a}, at {a.mark}); a source address must name one carrier"))
     return out
