@@ -571,6 +571,7 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
                         password=r.text(item, "password", default=""),
                         transport=transport,
                         placeholder=placeholder is True,
+                        mark=mk,
                     )
                 )
         on_failure = None

@@ -234,3 +234,35 @@ def _overlapping_carriers(carriers: Sequence[Carrier]) -> list[Problem]:
                 out.append(Problem(b.mark or Mark("<plans>", 1, 1), f"carrier '{b.name}' matches {net_b}, which carrier '{a.name}' also matches "
                                                                      f"({net_a}, at {a.mark}); a source address must name one carrier"))
     return out
+
+
+def _is_our_host(host: str, sip_host: str) -> bool:
+    """Whether `host` reaches the address our SIP transport listens on: the same address, or
+    loopback while we bind loopback or every address."""
+    if host in (sip_host, "localhost"):
+        return True
+    try:
+        address, bound = ipaddress.ip_address(host), ipaddress.ip_address(sip_host)
+    except ValueError:
+        return False
+    return address.is_loopback and (bound.is_loopback or bound.is_unspecified)
+
+
+def check_own_address(plans: Sequence[Plan], sip_host: str, sip_port: int) -> list[Problem]:
+    """Agency trunks and carrier callbacks that point at our own SIP transport (sip_host:sip_port):
+    the call would come back in to this Asterisk as a new 112 call instead of reaching the agency."""
+    out: list[Problem] = []
+    for plan in plans:
+        top = Mark(plan.source, 1, 1)
+        for agency in plan.agencies.values():
+            for trunk in agency.trunks:
+                if trunk.port == sip_port and _is_our_host(trunk.host, sip_host):
+                    out.append(Problem(trunk.mark or agency.mark or top,
+                                       f"agency '{agency.name}': trunk {trunk.host}:{trunk.port} is this centre's own SIP address (settings sip_host:sip_port "
+                                       f"{sip_host}:{sip_port}); a call to it would come back in as a new 112 call; give the agency's own address and port"))
+        for carrier in plan.carriers:
+            if carrier.callback_host and carrier.callback_port == sip_port and _is_our_host(carrier.callback_host, sip_host):
+                out.append(Problem(carrier.mark or top,
+                                   f"carrier '{carrier.name}': callback {carrier.callback_host}:{carrier.callback_port} is this centre's own SIP address "
+                                   f"(settings sip_host:sip_port {sip_host}:{sip_port}); give the carrier's SBC address and port"))
+    return out

@@ -45,7 +45,8 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> Where:
         return _unclosed_quote(lines, opened) or Where(opened, 1, f"line {opened} opens a quote that is never closed; close it on the same line")
     if "flow sequence" in context or "flow mapping" in context:
         bracket, close = ("[", "]") if "sequence" in context else ("{", "}")
-        return Where(opened, 1, f"line {opened} opens '{bracket}' without a matching '{close}' on that line, "
+        column = exc.context_mark.column + 1 if exc.context_mark is not None else 1
+        return Where(opened, column, f"line {opened} opens '{bracket}' without a matching '{close}' on that line, "
                                 f"or an item lacks its comma; close it with '{close}' and separate items with ', '")
     if "mapping values are not allowed" in problem:
         return _stray_colon(lines, line, column)

@@ -59,7 +59,7 @@ def test_a_colon_inside_a_value_asks_for_quotes(tmp_path: Path, capsys: pytest.C
 
 def test_an_unclosed_list_is_named_at_the_line_that_opens_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _validate(tmp_path, capsys, 10, '  numbers: ["112", "110", "113"\n') == (
-        "kotim.yaml:10:1: not valid YAML: line 10 opens '[' without a matching ']' on that line, or an item lacks its comma; "
+        "kotim.yaml:10:12: not valid YAML: line 10 opens '[' without a matching ']' on that line, or an item lacks its comma; "
         "close it with ']' and separate items with ', '")
 
 
