@@ -460,7 +460,8 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         for inc in store.recent(args.limit):
             print(
                 f"#{inc.id} {inc.arrived_at} from {inc.caller_number or '?'} to {inc.called_number} "
-                f"route={inc.route or '-'} ended={inc.ended_at or 'live'} {inc.end_reason or ''}"
+                f"route={inc.route or '-'} outcome={inc.route_result or '-'} operator={inc.operator or '-'} "
+                f"ended={inc.ended_at or 'live'} {inc.end_reason or ''}"
             )
     finally:
         store.close()
