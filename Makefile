@@ -4,7 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium
+# libatomic1: Playwright's driver (the browser tests) needs libatomic.so.1, which a minimal
+# Debian 12 does not have.
+APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean
@@ -17,7 +19,8 @@ run: deps venv
 # on its own free ports: the real-stack tests mostly wait on calls in real time.
 TEST_WORKERS ?= 3
 
-test: deps venv asterisk-root
+# Lint first: a type or style error fails in seconds, before the real stack starts.
+test: lint deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
@@ -47,7 +50,7 @@ chaos: deps venv asterisk-root
 	IVR112_CHAOS=long $(BIN)/python -m pytest -q -s tests/chaos
 
 lint: venv
-	$(BIN)/ruff check ivr ari_app tests
+	$(BIN)/ruff check ivr ari_app tests bench
 	$(BIN)/mypy
 
 deps:

@@ -55,8 +55,9 @@ def _secrets(settings: Settings) -> Secrets:
     )
 
 
-def _plans(settings: Settings) -> PlanSet:
-    return load_plans(settings.plan_paths)
+def _plans(settings: Settings, paths: list[Path] | None = None) -> PlanSet:
+    """The plans to serve (or `paths`), checked against these settings too (no trunk on our own SIP port)."""
+    return load_plans(paths or settings.plan_paths, own_sip=(settings.sip_host, settings.sip_port))
 
 
 def asterisk_up(settings: Settings) -> int:
@@ -188,9 +189,8 @@ def cmd_prompts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
-    paths = [Path(p) for p in args.paths] or settings.plan_paths
     try:
-        plans = load_plans(paths)
+        plans = _plans(settings, [Path(p) for p in args.paths])
     except PlanError as exc:
         for problem in exc.problems:
             print(problem)
@@ -460,7 +460,8 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
         for inc in store.recent(args.limit):
             print(
                 f"#{inc.id} {inc.arrived_at} from {inc.caller_number or '?'} to {inc.called_number} "
-                f"route={inc.route or '-'} ended={inc.ended_at or 'live'} {inc.end_reason or ''}"
+                f"route={inc.route or '-'} outcome={inc.route_result or '-'} operator={inc.operator or '-'} "
+                f"ended={inc.ended_at or 'live'} {inc.end_reason or ''}"
             )
     finally:
         store.close()

@@ -51,6 +51,7 @@ real phone line such races are normal, not errors.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ivr.plan import Menu, Plan, Target
@@ -243,72 +244,79 @@ class CallFlow:
             return self._person_free()
         if isinstance(event, Digit):
             self.pressed = True
-        if self.state in (State.SILENT_PROMPT, State.SILENT_WAIT):
-            return self._silent_event(event)
-        if self.state in (State.PRANK_PROMPT, State.PRANK_WAIT):
-            return self._prank_event(event)
-        if self.state is State.GREETING:
-            if isinstance(event, PromptDone):
-                if self.announcement and not self.person_free:
-                    self.state = State.ANNOUNCEMENT
-                    return [Step("announcement", {}), Play((ANNOUNCEMENT,), self.language, interruptible=True)]
-                return self._after_greeting()
-            if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
-                return [StopPlayback(), *self._entry_with(event.digit)]
+        in_state = _IN_STATE.get(self.state)
+        return in_state(self, event) if in_state is not None else []  # ROUTED, ENDED: nothing more to do
+
+    # Each state's handling of the events that move a caller on (the table _IN_STATE below) --
+
+    def _in_greeting(self, event: Event) -> list[Action]:
+        if isinstance(event, PromptDone):
+            if self.announcement and not self.person_free:
+                self.state = State.ANNOUNCEMENT
+                return [Step("announcement", {}), Play((ANNOUNCEMENT,), self.language, interruptible=True)]
+            return self._after_greeting()
+        if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
+            return [StopPlayback(), *self._entry_with(event.digit)]
+        return []
+
+    def _in_announcement(self, event: Event) -> list[Action]:
+        # Any key ("I am calling about something else") or the message's end: go on.
+        if isinstance(event, Digit):
+            return [StopPlayback(), Step("announcement_skipped", {"digit": event.digit}), *self._after_greeting()]
+        if isinstance(event, PromptDone):
+            return self._after_greeting()
+        return []
+
+    def _in_ask_location(self, event: Event) -> list[Action]:
+        if isinstance(event, PromptDone):
+            self.state = State.RECORDING
+            policy = self.plan.location
+            return [RecordVoice(policy.record_seconds, policy.silence_seconds)]
+        if isinstance(event, Digit):
+            # A key means the caller would rather use the menu: no recording.
+            return [StopPlayback(), Step("location_skipped", {"digit": event.digit}), *self._entry_with(event.digit)]
+        return []
+
+    def _in_recording(self, event: Event) -> list[Action]:
+        if not isinstance(event, RecordingDone):
             return []
-        if self.state is State.ANNOUNCEMENT:
-            # Any key ("I am calling about something else") or the message's end: go on.
-            if isinstance(event, Digit):
-                return [StopPlayback(), Step("announcement_skipped", {"digit": event.digit}), *self._after_greeting()]
-            if isinstance(event, PromptDone):
-                return self._after_greeting()
-            return []
-        if self.state is State.ASK_LOCATION:
-            if isinstance(event, PromptDone):
-                self.state = State.RECORDING
-                policy = self.plan.location
-                return [RecordVoice(policy.record_seconds, policy.silence_seconds)]
-            if isinstance(event, Digit):
-                # A key means the caller would rather use the menu: no recording.
-                return [StopPlayback(), Step("location_skipped", {"digit": event.digit}), *self._entry_with(event.digit)]
-            return []
-        if self.state is State.RECORDING:
-            if isinstance(event, RecordingDone):
-                if event.talked is False and not self.pressed and self.plan.silent.prompt:
-                    return self._silent(self._entry_no_input())
-                return self._after_recording()
-            return []
-        if self.state is State.KECAMATAN_PROMPT:
-            if isinstance(event, Digit):
-                self.state = State.KECAMATAN_WAIT
-                return [StopPlayback(), *self._kecamatan_digit(event.digit)]
-            if isinstance(event, PromptDone):
-                self.state = State.KECAMATAN_WAIT
-                return [WaitDigits(self.plan.location.kecamatan_timeout)]
-            return []
-        if self.state is State.KECAMATAN_WAIT:
-            if isinstance(event, Digit):
-                return self._kecamatan_digit(event.digit)
-            if isinstance(event, InputTimeout):
-                return self._kecamatan_done()
-            return []
-        if self.state is State.MENU_PROMPT:
-            if isinstance(event, Digit):
-                self.state = State.MENU_WAIT
-                return [StopPlayback()] + self._collect(event.digit)
-            if isinstance(event, PromptDone):
-                self.state = State.MENU_WAIT
-                assert self.menu is not None
-                return [WaitDigits(self.menu.timeout)]
-            return []
-        if self.state is State.MENU_WAIT:
-            if isinstance(event, Digit):
-                return self._collect(event.digit)
-            if isinstance(event, InputTimeout):
-                if self.collected:
-                    return self._wrong()
-                return self._no_input()
-            return []
+        if event.talked is False and not self.pressed and self.plan.silent.prompt:
+            return self._silent(self._entry_no_input())
+        return self._after_recording()
+
+    def _in_kecamatan_prompt(self, event: Event) -> list[Action]:
+        if isinstance(event, Digit):
+            self.state = State.KECAMATAN_WAIT
+            return [StopPlayback(), *self._kecamatan_digit(event.digit)]
+        if isinstance(event, PromptDone):
+            self.state = State.KECAMATAN_WAIT
+            return [WaitDigits(self.plan.location.kecamatan_timeout)]
+        return []
+
+    def _in_kecamatan_wait(self, event: Event) -> list[Action]:
+        if isinstance(event, Digit):
+            return self._kecamatan_digit(event.digit)
+        if isinstance(event, InputTimeout):
+            return self._kecamatan_done()
+        return []
+
+    def _in_menu_prompt(self, event: Event) -> list[Action]:
+        if isinstance(event, Digit):
+            self.state = State.MENU_WAIT
+            return [StopPlayback()] + self._collect(event.digit)
+        if isinstance(event, PromptDone):
+            self.state = State.MENU_WAIT
+            assert self.menu is not None
+            return [WaitDigits(self.menu.timeout)]
+        return []
+
+    def _in_menu_wait(self, event: Event) -> list[Action]:
+        if isinstance(event, Digit):
+            return self._collect(event.digit)
+        if isinstance(event, InputTimeout):
+            if self.collected:
+                return self._wrong()
+            return self._no_input()
         return []
 
     # Internals -------------------------------------------------------------------------
@@ -515,3 +523,21 @@ class CallFlow:
         # repeat: the current menu again, without counting it as an attempt
         assert self.menu is not None
         return self._enter(self.menu, replay=False)
+
+
+# Which method takes an event in each state (HungUp, LocationGood, Spoke and PersonFree are
+# taken in every state by CallFlow.handle itself); a state not listed ignores the event.
+_IN_STATE: dict[State, Callable[[CallFlow, Event], list[Action]]] = {
+    State.GREETING: CallFlow._in_greeting,
+    State.ANNOUNCEMENT: CallFlow._in_announcement,
+    State.ASK_LOCATION: CallFlow._in_ask_location,
+    State.RECORDING: CallFlow._in_recording,
+    State.KECAMATAN_PROMPT: CallFlow._in_kecamatan_prompt,
+    State.KECAMATAN_WAIT: CallFlow._in_kecamatan_wait,
+    State.SILENT_PROMPT: CallFlow._silent_event,
+    State.SILENT_WAIT: CallFlow._silent_event,
+    State.PRANK_PROMPT: CallFlow._prank_event,
+    State.PRANK_WAIT: CallFlow._prank_event,
+    State.MENU_PROMPT: CallFlow._in_menu_prompt,
+    State.MENU_WAIT: CallFlow._in_menu_wait,
+}

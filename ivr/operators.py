@@ -163,8 +163,13 @@ class Board:
         name = _name(f)
         if event not in MEMBER_EVENTS + AGENT_EVENTS or not name:
             return []
-        o = self.get(name)
-        queue = f.get("Queue", "")
+        if event in MEMBER_EVENTS:
+            return self._member_event(event, self.get(name), f)
+        return self._agent_event(event, self.get(name), f)
+
+    def _member_event(self, event: str, o: OperatorState, f: dict[str, str]) -> list[Change]:
+        """Queue membership: login, logout, pause and device status."""
+        name, queue = o.name, f.get("Queue", "")
         if event == "QueueMemberRemoved":
             o.queues.discard(queue)
             if not o.queues:
@@ -185,10 +190,12 @@ class Board:
                 o.since = now()
                 return [Change(name, "pause" if o.paused else "resume", {"reason": o.reason})]
             return []
-        if event == "QueueMemberStatus":
-            self._member(f)
-            return []
-        caller = f.get("Uniqueid", "")
+        self._member(f)  # QueueMemberStatus
+        return []
+
+    def _agent_event(self, event: str, o: OperatorState, f: dict[str, str]) -> list[Change]:
+        """A caller offered to the operator: ringing, answered, finished, not answered."""
+        name, queue, caller = o.name, f.get("Queue", ""), f.get("Uniqueid", "")
         if event == "AgentCalled":
             o.device = RINGING
             o.ringing_channel, o.ringing_number = caller, f.get("CallerIDNum", "")
@@ -208,12 +215,11 @@ class Board:
                 # caller on), or about an earlier call than the one in hand now.
                 return []
             return [self._release(o, queue, talk_s=f.get("TalkTime", ""), reason=f.get("Reason", ""))]
-        if event == "AgentRingNoAnswer":
-            o.device = NOT_INUSE
-            if o.ringing_channel == caller:
-                o.ringing_channel, o.ringing_number = "", ""
-            return [Change(name, "no_answer", {"channel": caller, "ring_ms": f.get("RingTime", "")})]
-        return []
+        # AgentRingNoAnswer
+        o.device = NOT_INUSE
+        if o.ringing_channel == caller:
+            o.ringing_channel, o.ringing_number = "", ""
+        return [Change(name, "no_answer", {"channel": caller, "ring_ms": f.get("RingTime", "")})]
 
     def _ring_ended(self, caller_channel: str, reason: str, *, keep: str = "") -> list[Change]:
         """The caller's channel stopped ringing these softphones (hung up, or answered by

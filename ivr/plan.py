@@ -99,6 +99,7 @@ class Trunk:
     # Seconds the trunk has to give any answer to the INVITE (100 Trying, 180, 183 or a
     # final code); one that says nothing is dead and the next trunk is dialled at once.
     response_timeout: float = RESPONSE_TIMEOUT_S
+    mark: Mark | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Carrier:
     callback_host: str = ""
     callback_port: int = 5060
     placeholder: bool = False
+    mark: Mark | None = field(default=None, compare=False)  # its `match:` line, where a clash is fixed
 
 
 @dataclass(frozen=True)
@@ -286,9 +288,11 @@ def load_plan(path: Path) -> Plan:
     return parse_plan(doc, str(path))
 
 
-def load_plans(paths: Sequence[Path]) -> PlanSet:
-    """Read several plans to serve side by side; PlanError lists the problems of all of them."""
-    from ivr.validate import check_plan_set
+def load_plans(paths: Sequence[Path], *, own_sip: tuple[str, int] | None = None) -> PlanSet:
+    """Read several plans to serve side by side; PlanError lists the problems of all of them.
+    `own_sip` (the settings' sip_host, sip_port) refuses a trunk that would dial this very
+    Asterisk: a call to the agency would come back in as a new 112 call."""
+    from ivr.validate import check_own_address, check_plan_set
 
     problems: list[object] = []
     plans: list[Plan] = []
@@ -299,6 +303,8 @@ def load_plans(paths: Sequence[Path]) -> PlanSet:
             problems.extend(exc.problems)
     if not problems:
         problems.extend(check_plan_set(plans))
+    if not problems and own_sip is not None:
+        problems.extend(check_own_address(plans, *own_sip))
     if problems:
         raise PlanError(problems)
     if not plans:

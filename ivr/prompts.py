@@ -87,7 +87,9 @@ def _recorded(ps: PromptSet, name: str, lang: str) -> list[Path]:
     explicit = ps.files.get((name, lang))
     if explicit:
         p = Path(explicit)
-        out.append(p if p.is_absolute() else PROJECT_DIR / p)
+        # A relative `file:` is from the project (prompts/kotim/id/greeting.wav) or from
+        # prompts/ itself (kotim/id/greeting.wav): prompts/README.md shows both.
+        out += [p] if p.is_absolute() else [PROJECT_DIR / p, RECORDED_DIR / p]
     out.append(RECORDED_DIR / ps.id / lang / f"{name}.wav")
     out.append(RECORDED_DIR / lang / f"{name}.wav")
     return out

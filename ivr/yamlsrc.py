@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from ivr.yamlwords import explain
+
 
 class Mark(NamedTuple):
     """A place in a source file; line and column count from 1. (A named tuple: a plan has
@@ -195,9 +197,8 @@ def _load_yaml(text: str, source_name: str) -> Any:
             return empty
         return _build(loader, node)
     except yaml.MarkedYAMLError as exc:
-        m = exc.problem_mark or exc.context_mark
-        mark = Mark(source_name, m.line + 1, m.column + 1) if m else Mark(source_name, 1, 1)
-        raise YamlProblem(mark, f"not valid YAML: {exc.problem or exc}") from None
+        where = explain(exc, text)
+        raise YamlProblem(Mark(source_name, where.line, where.column), f"not valid YAML: {where.message}") from None
     except yaml.YAMLError as exc:
         raise YamlProblem(Mark(source_name, 1, 1), f"not valid YAML: {exc}") from None
     except RecursionError:

@@ -407,6 +407,11 @@ def parse_geoloc_profile(location_info: str, *, format: str, method: str) -> Loc
         return Location(source="pidf", shape="civic", method=method, civic=civic, detail={"via": "GEOLOC_PROFILE"})
     if fmt != "gml":
         raise LocationParseError(f"GEOLOC_PROFILE format {_clip(format)!r} unknown; expected GML, civicAddress or URI")
+    return _geoloc_gml(pairs, method)
+
+
+def _geoloc_gml(pairs: list[tuple[str, str]], method: str) -> Location:
+    """GEOLOC_PROFILE's GML shape (shape=..., pos=..., radius=...) as a Location."""
     shape = next((v for k, v in pairs if k.lower() == "shape"), "").strip()
     if shape.lower() not in SHAPES:
         raise LocationParseError(f"GEOLOC_PROFILE location_info: shape {_clip(shape)!r} unknown; expected one of Point, Circle, Ellipse, Polygon, ...")
@@ -414,17 +419,7 @@ def parse_geoloc_profile(location_info: str, *, format: str, method: str) -> Loc
     if crs not in ("", "2d", "3d", "unknown"):
         raise LocationParseError(f"GEOLOC_PROFILE location_info: crs {_clip(crs)!r} unknown; expected 2d or 3d")
     try:
-        positions: list[tuple[float, ...]] = []
-        lengths: dict[str, float] = {}
-        for key, value in pairs:
-            k = key.lower()
-            if k in ("pos", "pos3d"):
-                positions.append(_position(value, key))
-            elif k in ("poslist", "points"):
-                positions.extend(_position_list(value, 3 if crs == "3d" else 2, key))
-            elif k in LENGTHS:
-                number, unit = _unit_split(value)
-                lengths[k] = _length(number, unit, key)
+        positions, lengths = _gml_figures(pairs, crs)
         geo = _build(shape.lower(), positions, lengths, f"GEOLOC_PROFILE {shape}")
     except _Skip as exc:
         raise LocationParseError(str(exc)) from exc
@@ -433,6 +428,22 @@ def parse_geoloc_profile(location_info: str, *, format: str, method: str) -> Loc
         detail["gml_shape"] = shape
     return Location(source="pidf", latitude=geo.latitude, longitude=geo.longitude, radius_m=geo.radius_m, shape=geo.shape,
                     method=method, polygon=geo.polygon, detail=detail)
+
+
+def _gml_figures(pairs: list[tuple[str, str]], crs: str) -> tuple[list[tuple[float, ...]], dict[str, float]]:
+    """The positions and lengths (radius, axes, ...) among GEOLOC_PROFILE's pairs."""
+    positions: list[tuple[float, ...]] = []
+    lengths: dict[str, float] = {}
+    for key, value in pairs:
+        k = key.lower()
+        if k in ("pos", "pos3d"):
+            positions.append(_position(value, key))
+        elif k in ("poslist", "points"):
+            positions.extend(_position_list(value, 3 if crs == "3d" else 2, key))
+        elif k in LENGTHS:
+            number, unit = _unit_split(value)
+            lengths[k] = _length(number, unit, key)
+    return positions, lengths
 
 
 # Multipart SIP bodies -------------------------------------------------------------------------

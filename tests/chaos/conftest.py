@@ -8,12 +8,12 @@ more calls. Each test says what it broke and counts what was lost; the answer mu
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.stack import Stack, start_stack
+from tests.integration.stack import Stack
+from tests.support.stacks import healed, running_stack
 
 LONG = os.environ.get("IVR112_CHAOS", "") == "long"
 
@@ -25,35 +25,16 @@ def rounds(short: int, long: int) -> int:
 
 @pytest.fixture(scope="session")
 def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("chaos")
-    s = start_stack(tmp, f"chaos{os.getpid()}")
-    s.ivr112("prompts", "build")
-    s.asterisk_up()
-    try:
-        s.app_start()
+    with running_stack(tmp_path_factory, "chaos") as s:
         yield s
-    finally:
-        s.stop_all_sipp()
-        s.app_stop()
-        s.asterisk_down()
-        shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
 
 
 @pytest.fixture
 def broken(chaos_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """The chaos stack, healed before each test (app running, Asterisk up, queues empty);
     dumps the logs of a failed test."""
-    s = chaos_stack
-    if s.ivr112("asterisk", "status", check=False).returncode != 0:
-        s.asterisk_up()
-    if s.app_proc is None or s.app_proc.poll() is not None:
-        s.app_start()
-    s.clear_queues()
-    yield s
-    s.stop_all_sipp()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        s.dump_logs()
+    with healed(chaos_stack, request, check_asterisk=True) as s:
+        yield s
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -66,10 +47,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for line in lines:
             terminalreporter.write_line(line)
 
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    rep = yield
-    if rep.when == "call":
-        item.rep_call = rep  # type: ignore[attr-defined]
-    return rep

@@ -25,7 +25,8 @@ from ari_app.calls.controller import AGENCY_DROP_S
 from ivr.secrets import load_or_create
 from ivr.store import Incident
 from tests.chaos.conftest import rounds
-from tests.integration.stack import SIPP, SIPP_DIR, Sipp, Stack, free_port, sipp_args, wait_for
+from tests.integration.stack import SIPP, SIPP_DIR, Sipp, Stack, free_port, sipp_args
+from tests.support.poll import holds_within, wait_for
 
 pytestmark = pytest.mark.asterisk
 
@@ -291,9 +292,8 @@ def _one_number_flood(broken: Stack, flooder: str, first_timer: str, n: int, bef
     # Each unanswered call is put on the callback list (a step written just after it closes).
     # The number's one entry counts the calls since the last one a person answered (that
     # one closed the entry before), so the entry's count alone may be smaller.
-    deadline = time.monotonic() + 15
-    while (missing := not_listed()) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    holds_within(lambda: not not_listed(), timeout=15, interval=0.5)
+    missing = not_listed()
     entry = next((c for c in broken.api("/api/callbacks") if c["number"] == flooder), None)
     listed = entry["calls"] if entry else 0
     _count(record_property, f"[flood, one number] {n} calls from {flooder} at 4/s: {len(by_person)} answered by an operator, "

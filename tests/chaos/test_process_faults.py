@@ -28,7 +28,8 @@ import pytest
 from ari_app.calls.controller import AGENCY_DROP_S
 from ivr.store import STORE_FILE, Incident
 from tests.chaos.conftest import rounds
-from tests.integration.stack import Sipp, Stack, wait_for
+from tests.integration.stack import Sipp, Stack
+from tests.support.poll import holds_within, wait_for
 
 pytestmark = pytest.mark.asterisk
 
@@ -108,21 +109,8 @@ def half_written(stack: Stack, who: Sequence[str]) -> list[Incident]:
 
 def all_closed(stack: Stack, who: Sequence[str], timeout: float = 30) -> list[Incident]:
     """Wait until each of these callers' incidents has its end written; return what stays open."""
-    try:
-        wait_for("every incident to be closed", lambda: not half_written(stack, who) or None, timeout=timeout)
-    except AssertionError:
-        pass
+    holds_within(lambda: not half_written(stack, who), timeout=timeout)
     return half_written(stack, who)
-
-
-def wait_quietly(check: Callable[[], bool], *, timeout: float) -> bool:
-    """Poll `check` for up to `timeout` s; whether it came true (no failure if not)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def kill_app(stack: Stack) -> None:
@@ -206,7 +194,7 @@ def test_the_app_killed_at_random_moments_under_steady_calls_loses_no_call_and_n
         time.sleep(max(0.0, moment - (time.monotonic() - started)))
         # Every other kill waits for a call in the voice menu (in Stasis): the one the app
         # must take over when it is back. The others fall where they fall.
-        if n % 2 == 0 and wait_quietly(lambda: (metrics(broken) or {}).get("ivr112_calls_in_ivr", 0) >= 1, timeout=10):
+        if n % 2 == 0 and holds_within(lambda: (metrics(broken) or {}).get("ivr112_calls_in_ivr", 0) >= 1, timeout=10):
             aimed += 1
         kill_app(broken)
         down = time.monotonic()
@@ -257,14 +245,14 @@ def test_callers_who_hang_up_while_the_app_is_stalled_are_each_closed_and_on_the
             proc.send_signal(signal.SIGCONT)
         assert gave_up.returncode == 0, gave_up.report()
         # Running again, the app reads what it missed; the next stall waits until it has.
-        wait_quietly(lambda who=who: len(incidents_of(broken, who)) == len(who), timeout=20)
+        holds_within(lambda who=who: len(incidents_of(broken, who)) == len(who), timeout=20)
     open_left = all_closed(broken, everyone)
     seen = incidents_of(broken, everyone)
 
     def unlisted_numbers() -> list[str]:
         return sorted(set(everyone) - {c["number"] for c in broken.api("/api/callbacks")})
 
-    wait_quietly(lambda: not unlisted_numbers(), timeout=10)
+    holds_within(lambda: not unlisted_numbers(), timeout=10)
     unlisted = unlisted_numbers()
     # An early hang-up is not a fault of the app: no incident is marked as sent to the fallback.
     marked = [i for i in seen if i.fallback]

@@ -29,37 +29,15 @@ from ari_app.asterisk.layout import Layout
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
 from ivr.store import Incident, IncidentEvent, IncidentStore, Recording, StoredLocation, open_store
+from tests.support.net import free_media_port as free_media_port
+from tests.support.net import free_port as free_port
+from tests.support.plan import make_test_plan as make_test_plan
+from tests.support.poll import wait_for as wait_for
 
 SIPP_DIR = PROJECT_DIR / "tests" / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 T = TypeVar("T")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_media_port() -> int:
-    """A UDP port p with p..p+3 free: SIPp binds audio RTP/RTCP at p, p+1 and video at p+2, p+3."""
-    for _ in range(50):
-        base = free_port(socket.SOCK_DGRAM) & ~1
-        if base + 3 > 65535:
-            continue
-        held = []
-        try:
-            for p in range(base, base + 4):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise AssertionError("no four free UDP ports in a row for SIPp's media")
+DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{digit}.pcap"
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
@@ -71,48 +49,6 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-def wait_for(what: str, check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1) -> T:
-    """Poll `check` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what} (last: {last!r})")
-
-
-PLACEHOLDER_PORTS = (*range(5071, 5080), 5090)  # agency trunks, and the carrier's callback address
-DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_{digit}.pcap"
-
-
-def make_test_plan(tmp: Path) -> tuple[Path, dict[int, int]]:
-    """Kotim's plan with its placeholder trunk ports moved to free ports (SIPp stands in).
-
-    Returns the plan file and the map placeholder port -> test port. Ring timeouts are
-    cut to the minimum so a trunk nobody answers fails fast.
-    """
-    text = (PROJECT_DIR / "dialplans" / "kotim.yaml").read_text()
-    ports = {p: free_port(socket.SOCK_DGRAM) for p in PLACEHOLDER_PORTS}
-    for old, new in ports.items():
-        text = text.replace(f"port: {old},", f"port: {new},")
-    text = text.replace("ring_timeout: 20, placeholder", "ring_timeout: 5, placeholder")
-    # SIPp sends no audio unless told, so Asterisk hears no silence to stop on: keep it short.
-    text = text.replace("record_seconds: 15", "record_seconds: 3")
-    text = text.replace("dereference: false", "dereference: true")
-    # The tests of the voice menu need it with an operator free too; tests/integration/
-    # test_operators_first.py switches it on.
-    assert "\noperators_first: true\n" in text, "Kotim's plan no longer says operators_first: true; update make_test_plan"
-    text = text.replace("\noperators_first: true\n", "\noperators_first: false\n")
-    # The kecamatan list read in full takes 45 s; the tests key a number during a short one.
-    text = re.sub(r'(  which_kecamatan:\n    text:\n      id: ")[^"]*"', r'\1Tekan nomor kecamatan Anda."', text)
-    text = text.replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {PROJECT_DIR / 'dialplans' / 'kotim-kecamatan.geojson'}")
-    path = tmp / "plan.yaml"
-    path.write_text(text)
-    return path, ports
 
 
 def dtmf_pcap(digit: str, nth: int, workdir: Path) -> Path:

@@ -7,9 +7,7 @@ Asterisk runs alone here (SayNumber needs no app), on its own instance and free 
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +15,8 @@ import pytest
 
 from ivr.numbers import SYSTEM_PROMPTS, words
 from ivr.prompts import SYSTEM_SET
-from tests.integration.stack import Stack, start_stack, wait_for
+from tests.integration.stack import Stack, wait_for
+from tests.support.stacks import running_stack
 
 PLAYING = re.compile(r"<(?P<channel>[^>]+)> Playing '(?P<file>[^']+)\.[a-z0-9]+' \(language '(?P<lang>[^']+)'\)")
 SAY_TIMEOUT = 20.0  # nine short prompts, played in real time
@@ -26,14 +25,8 @@ SAY_TIMEOUT = 20.0  # nine short prompts, played in real time
 @pytest.fixture(scope="module")
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """`ivr112 prompts build` and `ivr112 asterisk up` for an instance of this module's own."""
-    s = start_stack(tmp_path_factory.mktemp("numbers"), f"numbers{os.getpid()}")
-    try:
-        s.ivr112("prompts", "build")
-        s.asterisk_up()
+    with running_stack(tmp_path_factory, "numbers", app=False) as s:
         yield s
-    finally:
-        s.asterisk_down()
-        shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 
 from ivr.store import Incident
 from tests.integration.stack import Stack, sipp_args, wait_for
+from tests.support.plan import edit_plan_file
 
 pytestmark = pytest.mark.asterisk
 
@@ -20,15 +21,14 @@ OPERATOR = "operator1"
 
 @pytest.fixture
 def first(live: Stack) -> Iterator[Stack]:
-    original = live.plan_file.read_text()
-    assert "\noperators_first: false\n" in original
-    live.plan_file.write_text(original.replace("\noperators_first: false\n", "\noperators_first: true\n"))
+    was = edit_plan_file(live.plan_file, {"operators_first": True})
+    assert was == {"operators_first": False}
     assert "reloaded" in live.ivr112("reload").stdout
     try:
         yield live
     finally:
         live.stop_all_sipp()
-        live.plan_file.write_text(original)
+        edit_plan_file(live.plan_file, was)
         live.ivr112("reload")
 
 

@@ -11,7 +11,6 @@ wait polls against a deadline.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +22,8 @@ import pytest
 
 from ari_app.asterisk import process
 from ivr.settings import PROJECT_DIR
-from tests.integration.stack import Stack, start_stack, stop_process, wait_for
+from tests.integration.stack import Stack, stop_process, wait_for
+from tests.support.stacks import running_stack
 
 pytestmark = pytest.mark.asterisk
 
@@ -100,13 +100,8 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tmp = tmp_path_factory.mktemp("runowns")
-    s = start_stack(tmp, f"runowns{os.getpid()}")
-    s.ivr112("prompts", "build")
-    try:
+    with running_stack(tmp_path_factory, "runowns", asterisk=False, app=False) as s:
         yield s
-    finally:
-        shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,15 +164,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-async def eventually(predicate: Callable[[], bool], *, what: str, within_s: float = 5.0) -> None:
-    """Poll `predicate` until it holds; fail naming `what` after `within_s` seconds."""
-    deadline = time.monotonic() + within_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within_s} s waiting for {what}")
-        await asyncio.sleep(POLL_INTERVAL_S)
 
 
 # Event builders: the JSON Asterisk sends, trimmed to what the app reads.

@@ -3,13 +3,13 @@ said and retried, timeouts, the ping watchdog, ordered events, resync after each
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
+from tests.support.poll import eventually
 from tests.unit.fake_ami import FakeAmi
 
 
@@ -42,15 +42,6 @@ async def client(fake: FakeAmi, *, secret: str = "s3cret", **kw: object) -> tupl
     return c, logins, events
 
 
-async def until(cond: object, limit: float = 3.0) -> None:
-    """Poll a condition of the fake or the client (both change on their own tasks)."""
-    for _ in range(int(limit / 0.02)):
-        if cond():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_login_is_confirmed_before_connected_and_resync_runs_once(fake: FakeAmi) -> None:
     c, logins, _ = await client(fake)
     assert await c.wait_connected(3)
@@ -60,7 +51,7 @@ async def test_login_is_confirmed_before_connected_and_resync_runs_once(fake: Fa
 async def test_a_refused_login_is_logged_with_what_to_check_and_retried(fake: FakeAmi, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.ERROR, "ari_app.operators.ami")
     c, logins, _ = await client(fake, secret="wrong")
-    await until(lambda: len([a for a in fake.actions if a.get("Action") == "Login"]) >= 2)
+    await eventually(lambda: len([a for a in fake.actions if a.get("Action") == "Login"]) >= 2)
     assert not c.connected and logins == []
     assert "refused" in caplog.text and "var/secrets.yaml" in caplog.text and "wrong" not in caplog.text
     with pytest.raises(AmiError, match="not connected"):
@@ -91,9 +82,9 @@ async def test_unanswered_pings_drop_the_connection_and_the_client_logs_in_again
     c, logins, _ = await client(fake, ping_interval=0.2)
     assert await c.wait_connected(3)
     fake.answer_pings = False
-    await until(lambda: fake.logins >= 2 or not c.connected)
+    await eventually(lambda: fake.logins >= 2 or not c.connected)
     fake.answer_pings = True
-    await until(lambda: fake.logins >= 2 and c.connected)
+    await eventually(lambda: fake.logins >= 2 and c.connected)
     assert len(logins) >= 2
 
 
@@ -101,7 +92,7 @@ async def test_a_dropped_connection_is_rebuilt_and_resynced(fake: FakeAmi) -> No
     c, logins, _ = await client(fake)
     assert await c.wait_connected(3)
     fake.drop()
-    await until(lambda: len(logins) == 2 and c.connected)
+    await eventually(lambda: len(logins) == 2 and c.connected)
 
 
 async def test_events_arrive_in_order_and_a_failing_handler_does_not_stop_the_next(fake: FakeAmi) -> None:
@@ -111,7 +102,7 @@ async def test_events_arrive_in_order_and_a_failing_handler_does_not_stop_the_ne
         fake.event({"Event": "QueueMemberStatus", "Queue": "q", "Seq": str(i)})
         if i == 2:
             fake.event({"Event": "Boom"})
-    await until(lambda: len(events) == 5)
+    await eventually(lambda: len(events) == 5)
     assert [e.fields["Seq"] for e in events] == ["0", "1", "2", "3", "4"]
     assert events[0].name == "QueueMemberStatus" and "Event" not in events[0].fields
 
@@ -149,5 +140,5 @@ async def test_a_resync_that_asterisk_does_not_answer_is_tried_again_on_a_new_co
     c = AmiClient("127.0.0.1", port, "ivr112", "s3cret", on_login=on_login, on_event=on_event, action_timeout=0.5, reconnect_max=0.3)
     await c.start()
     fake.clients.append(c)
-    await until(lambda: len(resyncs) == 2 and c.connected)
+    await eventually(lambda: len(resyncs) == 2 and c.connected)
     assert fake.logins == 2

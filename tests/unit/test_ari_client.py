@@ -15,7 +15,6 @@ from fake_ari import (
     USERNAME,
     FakeAri,
     dtmf,
-    eventually,
     free_port,
     stasis_start,
 )
@@ -35,6 +34,7 @@ from ari_app.ari.events import (
     Event,
     StasisStart,
 )
+from tests.support.poll import eventually
 
 REQUEST_TIMEOUT_S = 0.5
 RECONNECT_MIN_S = 0.01

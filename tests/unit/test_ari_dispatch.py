@@ -16,7 +16,6 @@ from fake_ari import (
     FakeAri,
     dtmf,
     event_json,
-    eventually,
     stasis_end,
     stasis_start,
 )
@@ -29,6 +28,7 @@ from ari_app.ari.events import (
     Event,
     parse_event,
 )
+from tests.support.poll import eventually
 
 DISPATCH_LOG = "ari_app.ari.dispatch"
 

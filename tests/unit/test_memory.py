@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
 
 import pytest
 
 from ari_app import memory
+from tests.support.poll import eventually
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc")
@@ -43,22 +43,15 @@ def test_a_trim_waits_for_the_quiet_spell_after_the_last_call() -> None:
     assert not quiet.due()
 
 
-async def _until(check: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-
-
 async def test_the_loop_trims_once_per_quiet_spell() -> None:
     quiet = memory.QuietTrim(lambda: False, quiet_s=0.01)
     task = asyncio.create_task(quiet.run())
     quiet.ended()
-    await _until(lambda: quiet.trims == 1)
+    await eventually(lambda: quiet.trims == 1)
     await asyncio.sleep(0.1)  # several more turns of the loop, with no call ended meanwhile
     assert quiet.trims == 1
     quiet.ended()
-    await _until(lambda: quiet.trims == 2)
+    await eventually(lambda: quiet.trims == 2)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert quiet.trims == 2

@@ -108,7 +108,8 @@ def test_broken_yaml_is_reported_with_its_position(tmp_path: Path) -> None:
     path.write_text("service: {id: t\n")
     with pytest.raises(PlanError) as exc:
         load_plan(path)
-    assert str(exc.value.problems[0]).startswith(f"{path}:2:1: not valid YAML")
+    assert str(exc.value.problems[0]) == (f"{path}:1:10: not valid YAML: line 1 opens '{{' without a matching '}}' on that line, "
+                                          "or an item lacks its comma; close it with '}' and separate items with ', '")
 
 
 def test_a_duplicate_key_is_refused(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ the failure shows in `health`, and a store that cannot be opened does not stop t
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from ari_app.storage import AsyncStore, StoreUnavailable
 from ivr.store import IncidentStore, open_store
+from tests.support.poll import eventually
 
 
 class Disk:
@@ -38,13 +38,6 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Iterator[Disk]:
     yield Disk(monkeypatch)
 
 
-async def _until(check: Any) -> None:
-    """Poll `check` (the store's own retry loop does the work) against a deadline."""
-    async with asyncio.timeout(5.0):
-        while not check():  # noqa: ASYNC110 - a deadline poll, the store has no event to wait on
-            await asyncio.sleep(0.01)
-
-
 async def test_writes_kept_while_the_disk_is_full_are_stored_in_order_with_the_real_id(tmp_path: Path, disk: Disk) -> None:
     store = AsyncStore(tmp_path, retry_s=0.02)
     await store.open()
@@ -61,7 +54,7 @@ async def test_writes_kept_while_the_disk_is_full_are_stored_in_order_with_the_r
         with pytest.raises(StoreUnavailable, match="disk is full"):
             await store.run(lambda s: s.log_operator("operator1", "login"))
         disk.full = False
-        await _until(lambda: store.ok)
+        await eventually(lambda: store.ok)
         assert store.health == "ok" and store.pending == 0 and store.replayed == 4
         real = store.real_id(incident.id)
         assert real == before.id + 1
@@ -88,7 +81,7 @@ async def test_a_store_that_cannot_be_opened_does_not_stop_the_app_and_is_opened
         with pytest.raises(StoreUnavailable):
             await store.recent()
         data.unlink()
-        await _until(lambda: store.ok)
+        await eventually(lambda: store.ok)
         rows = await store.recent()
         assert [(r.caller_number, bool(r.ended_at)) for r in rows] == [("0812", True)]
     finally:

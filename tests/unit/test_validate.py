@@ -9,6 +9,7 @@ import pytest
 from ari_app.cli import main
 from ivr.errors import PlanError
 from ivr.plan import load_plans, parse_plan
+from ivr.settings import PROJECT_DIR
 from ivr.yamlsrc import load_yaml
 
 BASE = """\
@@ -124,7 +125,8 @@ def test_two_plans_side_by_side_need_distinct_carrier_addresses(tmp_path: Path) 
     with pytest.raises(PlanError) as exc:
         load_plans([a, b])
     assert [str(p) for p in exc.value.problems] == [
-        f"{a}:1:1: carriers 'telkomsel' and 'indosat' both match 10.1.0.0/16 / 10.1.2.0/24; a source address must name one carrier"
+        f"{b}:22:28: carrier 'indosat' matches 10.1.2.0/24, which carrier 'telkomsel' also matches (10.1.0.0/16, at {a}:22:30); "
+        "a source address must name one carrier"
     ]
     c = _write(tmp_path, "c.yaml", BASE.replace("id: t,", "id: u,") + "carriers: [{name: indosat, match: [10.2.0.0/16]}]\n")
     assert [p.id for p in load_plans([a, c]).plans] == ["t", "u"]
@@ -142,3 +144,18 @@ def test_validate_command_prints_each_problem_and_exits_1(tmp_path: Path, capsys
     good = _write(tmp_path, "good.yaml", BASE)
     assert main(["validate", str(good)]) == 0
     assert "ok: plan 't'" in capsys.readouterr().out
+
+
+def test_a_carrier_clash_between_two_plans_is_reported_at_the_match_line_to_fix(tmp_path: Path) -> None:
+    """Not at kotim.yaml:1:1: the engineer adding a second regency looks for the carrier's line."""
+    a = PROJECT_DIR / "dialplans" / "kotim.yaml"
+    second = (a.read_text().replace("id: kotim", "id: seruyan").replace("name: lokal", "name: telkomsel")
+              .replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {a.parent / 'kotim-kecamatan.geojson'}"))
+    b = _write(tmp_path, "seruyan.yaml", second)
+    match_line = 1 + second.splitlines().index("    match: [127.0.0.0/8]")
+    with pytest.raises(PlanError) as exc:
+        load_plans([a, b])
+    assert [str(p) for p in exc.value.problems] == [
+        f"{b}:{match_line}:5: carrier 'telkomsel' matches 127.0.0.0/8, which carrier 'lokal' also matches (127.0.0.0/8, at {a}:{match_line}:5); "
+        "a source address must name one carrier"
+    ]
