@@ -238,7 +238,17 @@ def _polisi(work: Path) -> None:
     _edit_once(_plan_copy(work), '"1": {agency: police}', '"1": {agency: polisi}')
 
 
-SCENARIOS: dict[str, Callable[[Path], None]] = {"kotim": _kotim, "polisi": _polisi}
+def _tab(work: Path) -> None:
+    """The main menu's timeout indented with a tab."""
+    _edit_once(_plan_copy(work), "\n    timeout: 4\n", "\n\ttimeout: 4\n")
+
+
+def _own_sip(work: Path) -> None:
+    """Police trunk 2 pointed at this centre's own SIP port."""
+    _edit_once(_plan_copy(work), "{host: 127.0.0.1, port: 5072,", "{host: 127.0.0.1, port: 5060,")
+
+
+SCENARIOS: dict[str, Callable[[Path], None]] = {"kotim": _kotim, "polisi": _polisi, "tab": _tab, "own_sip": _own_sip}
 
 BLOCK_RE = re.compile(r"<!-- tool-output: (?P<scenario>\S+)(?: exit=(?P<exit>\d+))? -->\n```[a-z]*\n(?P<body>.*?)```", re.DOTALL)
 
