@@ -215,7 +215,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     plan = load_plan(Path(args.plan))
     presses = [p.strip() for p in args.press.split(",")] if args.press else []
-    sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang, located=args.located)
+    sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang, located=args.located, kecamatan=args.kecamatan,
+                   silent_help=args.silent_help, carrier=args.carrier)
     print(render_text(sim))
     return 1 if sim.refused else 0
 
@@ -503,6 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--press", default="", help="keys pressed at each menu, comma-separated: 2,1 (none: the caller stays silent)")
     p.add_argument("--lang", choices=("id", "en"), help="the language the call starts in")
     p.add_argument("--located", action="store_true", help="a precise position came with the call (no question where the caller is)")
+    p.add_argument("--kecamatan", default="", metavar="KEYS", help="keys typed at the kecamatan list, e.g. 10# (none: silence there)")
+    p.add_argument("--silent-help", action="store_true", help="a silent caller who presses the help key as the silent prompt asks")
+    p.add_argument("--carrier", metavar="NAME", help="the carrier the call comes in through (refused when the plan has no such carrier)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("graph", help="draw the plan's menus and destinations (SVG, PNG or DOT)")

@@ -1,5 +1,7 @@
-"""Draw a plan as a Graphviz graph: the greeting, each menu with what it says, the keys that
-lead on, and the agencies and queues where calls end. `to_dot` is pure; `render` runs
+"""Draw a plan as a Graphviz graph: the greeting, every step a caller can meet before the
+menu (a prank warning, operators first, the location question, the kecamatan list, the
+silent-caller prompt), each menu with what it says, the keys that lead on, and the agencies
+and queues where calls end, with their overflow and on_failure. `to_dot` is pure; `render` runs
 Debian's `dot` to make the SVG or PNG engineers review before a reload.
 """
 
@@ -44,7 +46,7 @@ def to_dot(plan: Plan) -> str:
     else:
         entry_label.append("(no greeting)")
     out.append(_node("entry", entry_label, shape="oval"))
-    out.append(_edge("entry", plan.entry.then, ""))
+    out += _before_the_menu(plan)
 
     for menu in plan.menus.values():
         out.append(_node(_id(Target("menu", menu.name)), _menu_label(plan, menu), shape="box", style="rounded"))
@@ -71,6 +73,45 @@ def to_dot(plan: Plan) -> str:
             out.append(_edge(_id(Target("queue", queue.name)), queue.overflow.to, overflow, style="dashed"))
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _before_the_menu(plan: Plan) -> list[str]:
+    """Every step between the greeting and the first menu a caller can meet: a prank-flagged
+    number's warning, operators first, the question where the caller is (with its recording
+    and the kecamatan list), and the silent-caller prompt."""
+    out: list[str] = []
+    then = plan.entry.then
+    first = "entry"
+    if plan.prank.prompt:
+        p = plan.prank
+        out.append(_node("prank", ["prank-flagged number", f"[{p.prompt}]", _excerpt(plan, (p.prompt,)),
+                                   f"{p.key}: low priority; no key twice: call ends"], shape="box", style="filled", fillcolor="#f4f4f4"))
+        out.append(_line("entry", "prank", f"classified prank {p.count}x in {p.window_hours} h", style="dotted"))
+        out.append(_edge("prank", Target("queue", plan.default_queue.name), f"{p.key} (low priority)", style="dotted"))
+    if plan.operators_first.enabled:
+        out.append(_line("entry", _id(Target("queue", plan.default_queue.name)), "an operator is free: after the greeting",
+                         color="#2a7a2a", fontcolor="#2a7a2a"))
+    loc = plan.location
+    if loc.ask_prompt:
+        out.append(_node("ask_location", ["no precise position yet", f"[{loc.ask_prompt}]", _excerpt(plan, (loc.ask_prompt,)),
+                                          f"records up to {loc.record_seconds} s"], shape="box", style="rounded,filled", fillcolor="#eef7ee"))
+        out.append(_line(first, "ask_location", "after the greeting"))
+        first = "ask_location"
+        if loc.kecamatan_prompt and loc.kecamatan:
+            out.append(_node("kecamatan", ["kecamatan by keypad (once)", f"[{loc.kecamatan_prompt}]",
+                                           f"{len(loc.kecamatan)} kecamatan, {loc.kecamatan_timeout:g} s per key"],
+                             shape="box", style="rounded,filled", fillcolor="#eef7ee"))
+            out.append(_line("ask_location", "kecamatan", "after the recording"))
+            first = "kecamatan"
+    out.append(_edge(first, then, "" if first == "entry" else "then"))
+    if plan.silent.prompt:
+        sp = plan.silent
+        out.append(_node("silent", ["silent caller (no key, no voice)", f"[{sp.prompt}]", _excerpt(plan, (sp.prompt,)),
+                                    f"{sp.key} x{sp.presses}: urgent, needs help"], shape="box", style="rounded,filled", fillcolor="#fff4cc"))
+        if then.kind == "menu" and then.name in plan.menus and plan.menus[then.name].no_input is not None:
+            out.append(_line(_id(then), "silent", "nothing pressed or said", style="dashed"))
+            out.append(_edge("silent", plan.menus[then.name].no_input or then, "help key, or nothing", style="dashed"))
+    return out
 
 
 def render(plan: Plan, out: Path) -> None:

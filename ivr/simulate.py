@@ -67,11 +67,15 @@ class Simulation:
     ending: str  # the destination in words: trunks tried, and what follows when nobody answers
 
 
-def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | None = None, located: bool = False) -> Simulation:
+def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | None = None, located: bool = False,
+             kecamatan: str = "", silent_help: bool = False, carrier: str | None = None) -> Simulation:
     """Simulate a call to `dial` in which the caller presses each group of `presses` at the next
     menu, once its prompts have finished ("12" is 1 then 2 in the same menu; "" is staying silent
     there once), then stays silent until the flow hands the call to a person. `located`: a
     precise position came with the call, so the caller is not asked where they are.
+    `kecamatan`: the keys typed at the kecamatan list ("10#"; none: silence there).
+    `silent_help`: at the silent-caller prompt, the caller presses the help key as asked.
+    `carrier`: the call comes in through this carrier of the plan (refused when it has none).
 
     Returns the `Simulation`; raises `SimulationError` for a key that is not on a phone, a
     language the plan does not speak, or a plan that keeps the caller for MAX_EVENTS events."""
@@ -81,13 +85,21 @@ def simulate(plan: Plan, *, dial: str, presses: Sequence[str], language: str | N
     if language is not None and language not in plan.languages:
         raise SimulationError(f"language {language!r} is not one of plan '{plan.id}' languages ({', '.join(plan.languages)}); use one of them")
     lang = language or plan.default_language
+    if kecamatan and not PRESS_RE.match(kecamatan):
+        raise SimulationError(f"cannot key kecamatan {kecamatan!r}: phone keys only (0-9, * and #), e.g. --kecamatan 10")
+    if carrier is not None and carrier not in {c.name for c in plan.carriers}:
+        names = ", ".join(c.name for c in plan.carriers) or "none"
+        why = f"plan '{plan.id}' serves no carrier {carrier!r} (its carriers: {names}): Asterisk would not route the call to it"
+        step = SimStep("refuse", f"call through {carrier} refused with 404 Not Found: {why}")
+        return Simulation(dial, True, (step,), None, why, lang, f"nowhere: refused with 404, {why}")
     if dial not in plan.numbers:
         numbers = ", ".join(plan.numbers)
         why = f"{dial} is not one of plan '{plan.id}' numbers ({numbers})"
         step = SimStep("refuse", f"call to {dial} refused with 404 Not Found: {why}")
         return Simulation(dial, True, (step,), None, why, lang, f"nowhere: refused with 404, {why}")
     # A caller who presses nothing at all is taken as silent: they say nothing either.
-    call = _Call(plan, dial, lang, located=located, talks=any(presses))
+    call = _Call(plan, dial, lang, located=located, talks=any(presses) or bool(kecamatan), kecamatan=kecamatan, silent_help=silent_help,
+                 carrier=carrier)
     for i, group in enumerate(presses):
         call.settle()
         if call.over:
@@ -163,14 +175,18 @@ def all_paths(plan: Plan, *, language: str | None = None) -> list[tuple[tuple[st
 class _Call:
     """One simulated call: feeds the flow the caller's events and keeps the story in words."""
 
-    def __init__(self, plan: Plan, dial: str, language: str, *, located: bool = False, talks: bool = True) -> None:
+    def __init__(self, plan: Plan, dial: str, language: str, *, located: bool = False, talks: bool = True, kecamatan: str = "",
+                 silent_help: bool = False, carrier: str | None = None) -> None:
         self.plan = plan
         self.talks = talks
         self.dial = dial
+        self.kecamatan = kecamatan
+        self.silent_help = silent_help
         self.flow = CallFlow(plan, language=language)
         if located:
             self.flow.handle(LocationGood())
-        self.steps: list[SimStep] = [SimStep("answer", f"call to {dial} answered by {plan.name} (plan {plan.id}), in {language}")]
+        through = f" through carrier {carrier}" if carrier else ""
+        self.steps: list[SimStep] = [SimStep("answer", f"call to {dial}{through} answered by {plan.name} (plan {plan.id}), in {language}")]
         self.events = 0
         self.timeout = 0.0
         self._tell(self.flow.start())
@@ -189,6 +205,8 @@ class _Call:
         waiting = (State.GREETING, State.ASK_LOCATION, State.RECORDING, State.KECAMATAN_PROMPT, State.KECAMATAN_WAIT, State.MENU_PROMPT,
                    State.SILENT_PROMPT, State.PRANK_PROMPT)
         while self.flow.state in waiting:
+            if self.silent_help and self.flow.state is State.SILENT_PROMPT:
+                return  # the caller answers the prompt (stay_silent presses the help key)
             if self.flow.state is State.RECORDING:
                 if self.talks:
                     self.steps.append(SimStep("speak", "the caller says where they are; the recording ends"))
@@ -196,7 +214,7 @@ class _Call:
                     self.steps.append(SimStep("silence", "the caller says nothing; the recording ends on silence"))
                 self._feed(RecordingDone(talked=self.talks))
             elif self.flow.state is State.KECAMATAN_WAIT:
-                self._silence("no kecamatan number")
+                self._key_kecamatan()
             else:
                 self._feed(PromptDone())
 
@@ -216,10 +234,28 @@ class _Call:
         if self.flow.state is State.MENU_WAIT and self.flow.collected:
             self._silence("no further key")
 
+    def _key_kecamatan(self) -> None:
+        """The kecamatan keys, once (the list is offered once); silence when there are none."""
+        keys, self.kecamatan = self.kecamatan, ""
+        for digit in keys:
+            if self.flow.state is not State.KECAMATAN_WAIT:
+                break
+            self.steps.append(SimStep("press", f"caller keys {digit} for the kecamatan"))
+            self._feed(Digit(digit))
+        if self.flow.state is State.KECAMATAN_WAIT:
+            self._silence("no kecamatan number" if not keys else "no further key")
+
     def stay_silent(self) -> None:
         while not self.over:
             self.settle()
-            if self.flow.state in (State.MENU_WAIT, State.SILENT_WAIT, State.PRANK_WAIT):
+            if self.silent_help and self.flow.state in (State.SILENT_PROMPT, State.SILENT_WAIT):
+                self.silent_help = False
+                for _ in range(self.plan.silent.presses):
+                    if self.flow.state not in (State.SILENT_PROMPT, State.SILENT_WAIT):
+                        break
+                    self.steps.append(SimStep("press", f"caller presses {self.plan.silent.key} (the help key)"))
+                    self._feed(Digit(self.plan.silent.key))
+            elif self.flow.state in (State.MENU_WAIT, State.SILENT_WAIT, State.PRANK_WAIT):
                 self._silence("no key")
 
     def _silence(self, what: str) -> None:

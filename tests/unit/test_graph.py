@@ -23,7 +23,8 @@ def kotim() -> Plan:
 def test_the_graph_names_every_menu_agency_and_queue_and_every_key(kotim: Plan) -> None:
     dot = to_dot(kotim)
     assert dot.startswith('digraph "kotim" {')
-    assert '"entry" -> "menu:main";' in dot
+    # Kotim asks where the caller is before its menu: greeting, question, kecamatan, menu.
+    assert '"entry" -> "ask_location"' in dot and '"kecamatan" -> "menu:main" [label="then"]' in dot
     for menu in kotim.menus.values():
         assert f'"menu:{menu.name}" [label="menu {menu.name}' in dot
     for agency in kotim.agencies.values():
@@ -85,3 +86,18 @@ def test_without_graphviz_the_error_says_how_to_install_it(kotim: Plan, tmp_path
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(GraphError, match="apt-get install graphviz or make deps"):
         render(kotim, tmp_path / "kotim.svg")
+
+
+def test_every_step_a_caller_can_meet_is_drawn() -> None:
+    from pathlib import Path
+
+    from ivr.plan import load_plan
+    from ivr.settings import PROJECT_DIR
+
+    kotim = load_plan(Path(PROJECT_DIR / "dialplans" / "kotim.yaml"))
+    dot = to_dot(kotim)
+    for node in ('"prank"', '"ask_location"', '"kecamatan"', '"silent"', '"menu:main"', '"queue:operators"', '"agency:provincial"'):
+        assert f"{node} [label=" in dot, node
+    assert "an operator is free: after the greeting" in dot  # operators first
+    assert '"ask_location" -> "kecamatan"' in dot and '"kecamatan" -> "menu:main"' in dot
+    assert '"menu:main" -> "silent"' in dot and '"queue:operators" -> "agency:provincial"' in dot

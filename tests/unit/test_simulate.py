@@ -182,3 +182,24 @@ def test_every_path_of_a_plan_with_a_submenu_and_two_digit_options_ends_at_a_per
     sim = simulate(plan, dial="112", presses=["2"])
     assert "no further key within 5 s" in [s.text for s in sim.steps]
     assert "wrong input 2 at menu main (attempt 1)" in [s.text for s in sim.steps]
+
+
+def test_a_caller_who_keys_their_kecamatan_has_it_kept(kotim: Plan) -> None:
+    number, name = next(iter(kotim.location.kecamatan.items()))
+    sim = simulate(kotim, dial="112", presses=["1"], kecamatan=f"{number}#", carrier="lokal")
+    text = render_text(sim)
+    assert "through carrier lokal" in text and f"keeps Kecamatan {name} (keyed {number})" in text
+    assert sim.destination == Target("agency", "police")
+
+
+def test_a_silent_caller_who_presses_the_help_key_goes_urgent_to_the_operators(kotim: Plan) -> None:
+    sim = simulate(kotim, dial="112", presses=[], silent_help=True)
+    assert f"caller presses {kotim.silent.key} (the help key)" in render_text(sim)
+    assert sim.destination == OPERATORS and sim.reason == "silent caller pressed the help key"
+
+
+def test_a_carrier_the_plan_does_not_serve_is_refused_and_bad_kecamatan_keys_are_an_error(kotim: Plan) -> None:
+    sim = simulate(kotim, dial="112", presses=[], carrier="telkomsel")
+    assert sim.refused and "serves no carrier 'telkomsel'" in sim.reason
+    with pytest.raises(SimulationError, match="cannot key kecamatan"):
+        simulate(kotim, dial="112", presses=[], kecamatan="1a")
