@@ -30,9 +30,9 @@ from ivr.figures import person_answer_s
 from ivr.plan import load_plans
 from ivr.settings import PROJECT_DIR, load_settings
 from tests.integration.stack import SIPP, Stack, free_media_port, free_port, make_config, stop_process, wait_for
+from tests.support import plan as plan_doc
 
 OPERATORS = ("shiftop1", "shiftop2")
-PLACEHOLDER_PORTS = (*range(5071, 5080), 5090)
 AGENCY_PORTS = {5071: "police", 5072: "police 2", 5073: "fire", 5074: "health", 5075: "sar", 5076: "disaster", 5079: "provincial"}
 POLL_S = 0.5
 WIB = timezone(timedelta(hours=7))  # the supervisor's page counts days in Western Indonesian Time
@@ -42,16 +42,15 @@ def shift_plan(tmp: Path, *, operators_first: bool) -> tuple[Path, dict[int, int
     """Kotim's plan as it is (its prompts, record length, timeouts, ring-all queue with a
     5 s wrap-up), with the agencies' placeholder ports moved to free ports (SIPp answers
     there) and operators_first set for this arm."""
-    text = (PROJECT_DIR / "dialplans" / "kotim.yaml").read_text()
-    ports = {p: free_port(socket.SOCK_DGRAM) for p in PLACEHOLDER_PORTS}
-    for old, new in ports.items():
-        text = text.replace(f"port: {old},", f"port: {new},")
-    line = "\noperators_first: true\n"
-    assert line in text, "Kotim's plan no longer says operators_first: true; update bench/shift_arm.py"
-    text = text.replace(line, f"\noperators_first: {'true' if operators_first else 'false'}\n")
-    text = text.replace("boundaries: kotim-kecamatan.geojson", f"boundaries: {PROJECT_DIR / 'dialplans' / 'kotim-kecamatan.geojson'}")
-    path = tmp / "plan.yaml"
-    path.write_text(text)
+    doc = plan_doc.load()
+    ports: dict[int, int] = {}
+    for where in plan_doc.placeholders(doc):
+        port = int(plan_doc.get_key(doc, f"{where}.port"))
+        ports.setdefault(port, free_port(socket.SOCK_DGRAM))
+        plan_doc.set_key(doc, f"{where}.port", ports[port])
+    plan_doc.set_key(doc, "operators_first", operators_first)
+    plan_doc.set_key(doc, "location.boundaries", str(PROJECT_DIR / "dialplans" / "kotim-kecamatan.geojson"))
+    path = plan_doc.write(doc, tmp / "plan.yaml")
     return path, ports
 
 

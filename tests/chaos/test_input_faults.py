@@ -26,6 +26,7 @@ from ivr.secrets import load_or_create
 from ivr.store import Incident
 from tests.chaos.conftest import rounds
 from tests.integration.stack import SIPP, SIPP_DIR, Sipp, Stack, free_port, sipp_args
+from tests.support.plan import edit_plan_file
 from tests.support.poll import holds_within, wait_for
 
 pytestmark = pytest.mark.asterisk
@@ -173,10 +174,7 @@ def _plan_with(s: Stack, *, wrapup: int, overflow_after: int) -> str:
     """Switch the running plan's operators' queue to this wrap-up time and overflow wait;
     returns the original plan text."""
     original = s.plan_file.read_text()
-    text = re.sub(r"(\n    wrapup: )\d+", rf"\g<1>{wrapup}", original, count=1)
-    text = re.sub(r"(overflow: \{after: )\d+", rf"\g<1>{overflow_after}", text, count=1)
-    assert text != original
-    s.plan_file.write_text(text)
+    edit_plan_file(s.plan_file, {"queues.operators.wrapup": wrapup, "queues.operators.overflow.after": overflow_after})
     assert "reloaded" in s.ivr112("reload").stdout
     return original
 

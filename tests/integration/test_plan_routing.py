@@ -14,6 +14,7 @@ import pytest
 
 from ivr.store import Incident
 from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
+from tests.support.plan import edit_plan_file
 
 pytestmark = pytest.mark.asterisk
 
@@ -189,7 +190,7 @@ def test_a_reload_while_a_caller_is_in_the_ivr_does_not_change_their_call(live: 
     try:
         wait_for("the caller to be in the IVR", lambda: (i := live.incident_for(caller)) and "ask_location" in _kinds(live, i))
         # Option 1 now goes to the fire service; the caller in the menu keeps the old plan.
-        live.plan_file.write_text(original.replace('"1": {agency: police}', '"1": {agency: fire}'))
+        edit_plan_file(live.plan_file, {"menus.main.options.1": {"agency": "fire"}})
         reload = live.ivr112("reload")
         assert "reloaded" in reload.stdout
         assert call.wait() == 0, call.report()
@@ -213,10 +214,10 @@ def test_an_invalid_reload_is_refused_with_its_position_and_calls_keep_working(l
     caller = "081250002008"
     original = live.plan_file.read_text()
     try:
-        live.plan_file.write_text(original.replace('"1": {agency: police}', '"1": {agency: polisi}'))
+        edit_plan_file(live.plan_file, {"menus.main.options.1": {"agency": "polisi"}})
         refused = live.ivr112("reload", check=False)
         assert refused.returncode == 1
-        line = next(i for i, text in enumerate(original.splitlines(), start=1) if '"1": {agency: police}' in text)
+        line = next(i for i, text in enumerate(live.plan_file.read_text().splitlines(), start=1) if "agency: polisi" in text)
         assert re.search(rf"{re.escape(str(live.plan_file))}:{line}:\d+: menu 'main' option 1 leads to agency 'polisi', which is not defined", refused.stdout)
         assert "reload refused" in refused.stderr
         assert live.health()["ari_connected"] is True
