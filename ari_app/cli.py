@@ -39,12 +39,12 @@ from typing import Any
 
 from ari_app.asterisk import ownership, process, provision
 from ari_app.asterisk.layout import Layout
+from ari_app.store import open_store
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.plan import PlanSet, load_plans
 from ivr.secrets import Secrets, load_or_create
 from ivr.settings import Settings, load_settings, setting_fields
-from ivr.store import open_store
 
 log = logging.getLogger("ivr112")
 
@@ -286,7 +286,7 @@ def cmd_cells(args: argparse.Namespace, settings: Settings) -> int:
     for problem in problems:
         print(problem)
     rows = table.rows()
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         count = store.put_cells(rows)
     finally:
@@ -430,7 +430,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     if len(password) < 10:
         print("ivr112: a console password needs at least 10 characters", file=sys.stderr)
         return 1
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         store.set_console_password(args.name, role, hash_password(password))
     finally:
@@ -455,7 +455,7 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         for inc in store.recent(args.limit):
             print(

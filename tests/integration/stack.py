@@ -26,9 +26,10 @@ import trustme
 import yaml
 
 from ari_app.asterisk.layout import Layout
+from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
-from ivr.store import Incident, IncidentEvent, IncidentStore, Recording, StoredLocation, open_store
+from ivr.store import Incident, IncidentEvent, Recording, StoredLocation
 
 SIPP_DIR = PROJECT_DIR / "tests" / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
@@ -366,11 +367,11 @@ class Stack:
     def recordings(self, incident_id: int) -> list[Recording]:
         return self.read(lambda store: store.recordings(incident_id))
 
-    # The store (read straight from SQLite, as a supervisor's report would) ---------------
+    # The store (read straight from SQLite or PostgreSQL, as a supervisor's report would) --
 
     def read(self, query: Callable[[IncidentStore], T]) -> T:
-        """One look at the store, as a supervisor's report would take it (straight from SQLite)."""
-        store = open_store(self.settings.data_path)
+        """One look at the store, as a supervisor's report would take it (straight from the store_url's engine)."""
+        store = open_store(self.settings.data_path, self.settings.store_url)
         try:
             return query(store)
         finally:
