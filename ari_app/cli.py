@@ -454,6 +454,28 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.store.copy import copy_store
+    from ari_app.store.migrations import LATEST, version
+
+    if args.action == "copy":
+        source, target = open_store(settings.data_path, args.source), open_store(settings.data_path, args.target)
+        try:
+            counts = copy_store(source, target)
+        finally:
+            source.close()
+            target.close()
+        print(f"copied {sum(counts.values())} rows in {len(counts)} tables; counts checked on both sides")
+        return 0
+    store = open_store(settings.data_path, settings.store_url)  # opening migrates
+    try:
+        with store.engine.connect() as conn:
+            print(f"{store.where}: {store.engine_name}, version {version(conn)} (this ivr112 knows up to {LATEST})")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings.data_path, settings.store_url)
     try:
@@ -539,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("--reason", default="pause", help="why the operator pauses (pause only)")
     p.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("store", help="the store of every call's record: migrate it, or copy one store into another")
+    p.add_argument("action", choices=["migrate", "copy"])
+    p.add_argument("--from", dest="source", default="", help="copy: the store to read (sqlite:///PATH or postgresql://...)")
+    p.add_argument("--to", dest="target", default="", help="copy: the empty store to fill")
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("callbacks", help="the callback list: calls no person answered")
     p.add_argument("--all", action="store_true", help="closed entries too")

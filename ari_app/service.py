@@ -454,6 +454,7 @@ class Service:
         return LiveCounts(
             in_ivr=in_ivr, at_agency=at_agency, waiting=len(self.desk.waiting), operators=operators,
             ari_connected=self.ari_connected, ami_connected=self.desk.connected, store_ok=self.store_ok,
+            store_backlog=self.store.backlog,
         )
 
     @property

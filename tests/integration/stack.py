@@ -17,7 +17,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -510,8 +511,24 @@ def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
     return out
 
 
-def start_stack(tmp: Path, instance: str) -> Stack:
+def start_stack(tmp: Path, instance: str, **settings: Any) -> Stack:
     plan_file, ports = make_test_plan(tmp)
-    config = make_config(tmp, instance, plans=[str(plan_file)])
+    config = make_config(tmp, instance, plans=[str(plan_file)], **settings)
     settings = load_settings(config)
     return Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports)
+
+
+@contextmanager
+def running_stack(tmp: Path, instance: str, **settings: Any) -> Iterator[Stack]:
+    """A stack of its own, Asterisk and the app up, for the block (settings: make_config's overrides)."""
+    s = start_stack(tmp, instance, **settings)
+    s.ivr112("prompts", "build")
+    s.asterisk_up()
+    try:
+        s.app_start()
+        yield s
+    finally:
+        s.stop_all_sipp()
+        s.app_stop()
+        s.asterisk_down()
+        shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)

@@ -138,3 +138,23 @@ def test_figures_reads_find_agency_answers_and_trunk_results(store: IncidentStor
     assert [i.id for i in store.incidents_between("2026-02-01T00:00:00", "2026-02-02T00:00:00")] == [inc.id]
     learned = store.learned([inc.id])
     assert learned == {inc.id: ([], [])}
+
+
+def test_a_regencys_sqlite_history_is_copied_whole_and_new_ids_go_on_after_it(store: IncidentStore, tmp_path: Path) -> None:
+    from ari_app.store.copy import CopyRefused, copy_store
+
+    regency = open_store(tmp_path / "regency", "")
+    try:
+        for n in range(3):
+            inc = regency.open_incident(channel_id=f"r{n}", plan_id="kotim", caller_number=f"081{n}", called_number="112")
+            regency.add_event(inc.id, "prompt", {"prompts": "greeting"}, key=f"k{n}")
+        regency.add_location(inc.id, Location(source="aml_http", latitude=-2.5, longitude=112.9), kecamatan=None, description="x")
+        counts = copy_store(regency, store, say=lambda _line: None)
+        assert (counts["incidents"], counts["incident_events"], counts["locations"]) == (3, 3, 1)
+        assert [i.channel_id for i in store.recent()] == ["r2", "r1", "r0"]
+        after = store.open_incident(channel_id="new", plan_id="kotim", caller_number="0899", called_number="112")
+        assert after.id == inc.id + 1
+        with pytest.raises(CopyRefused, match="already holds incidents"):
+            copy_store(regency, store, say=lambda _line: None)
+    finally:
+        regency.close()
