@@ -39,12 +39,12 @@ from typing import Any
 
 from ari_app.asterisk import ownership, process, provision
 from ari_app.asterisk.layout import Layout
+from ari_app.store import open_store
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.plan import PlanSet, load_plans
 from ivr.secrets import Secrets, load_or_create
 from ivr.settings import Settings, load_settings, setting_fields
-from ivr.store import open_store
 
 log = logging.getLogger("ivr112")
 
@@ -287,7 +287,7 @@ def cmd_cells(args: argparse.Namespace, settings: Settings) -> int:
     for problem in problems:
         print(problem)
     rows = table.rows()
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         count = store.put_cells(rows)
     finally:
@@ -431,7 +431,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     if len(password) < 10:
         print("ivr112: a console password needs at least 10 characters", file=sys.stderr)
         return 1
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         store.set_console_password(args.name, role, hash_password(password))
     finally:
@@ -455,8 +455,30 @@ def cmd_settings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.store.copy import copy_store
+    from ari_app.store.migrations import LATEST, version
+
+    if args.action == "copy":
+        source, target = open_store(settings.data_path, args.source), open_store(settings.data_path, args.target)
+        try:
+            counts = copy_store(source, target)
+        finally:
+            source.close()
+            target.close()
+        print(f"copied {sum(counts.values())} rows in {len(counts)} tables; counts checked on both sides")
+        return 0
+    store = open_store(settings.data_path, settings.store_url)  # opening migrates
+    try:
+        with store.engine.connect() as conn:
+            print(f"{store.where}: {store.engine_name}, version {version(conn)} (this ivr112 knows up to {LATEST})")
+    finally:
+        store.close()
+    return 0
+
+
 def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         for inc in store.recent(args.limit):
             print(
@@ -544,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?")
     p.add_argument("--reason", default="pause", help="why the operator pauses (pause only)")
     p.set_defaults(func=cmd_operators)
+
+    p = sub.add_parser("store", help="the store of every call's record: migrate it, or copy one store into another")
+    p.add_argument("action", choices=["migrate", "copy"])
+    p.add_argument("--from", dest="source", default="", help="copy: the store to read (sqlite:///PATH or postgresql://...)")
+    p.add_argument("--to", dest="target", default="", help="copy: the empty store to fill")
+    p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("callbacks", help="the callback list: calls no person answered")
     p.add_argument("--all", action="store_true", help="closed entries too")

@@ -40,6 +40,7 @@ class LiveCounts:
     ari_connected: bool = False
     ami_connected: bool = False
     store_ok: bool = True
+    store_backlog: int = 0  # writes handed to the store and not in it yet (kept while it fails)
 
 
 class _LiveCollector(Collector):
@@ -61,6 +62,8 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily("ivr112_ari_connected", "1 when the ARI WebSocket is up", value=int(live.ari_connected))
         yield GaugeMetricFamily("ivr112_ami_connected", "1 when the AMI connection is logged in", value=int(live.ami_connected))
         yield GaugeMetricFamily("ivr112_store_ok", "1 when the last incident store write succeeded", value=int(live.store_ok))
+        yield GaugeMetricFamily("ivr112_store_backlog", "Writes handed to the store and not in it yet (kept in memory and the spool while it fails)",
+                                value=live.store_backlog)
 
 
 class Metrics:

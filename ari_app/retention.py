@@ -8,8 +8,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from ari_app.asterisk.layout import Layout
+from ari_app.store import IncidentStore, open_store
 from ivr.settings import Settings
-from ivr.store import IncidentStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def purge_store(store: IncidentStore, settings: Settings) -> tuple[int, int]:
 
 
 def purge(settings: Settings) -> tuple[int, int]:
-    store = open_store(settings.data_path)
+    store = open_store(settings.data_path, settings.store_url)
     try:
         return purge_store(store, settings)
     finally:

@@ -35,6 +35,7 @@ from ari_app.operators.ami import AmiError
 from ari_app.operators.desk import Desk, DeskError
 from ari_app.operators.free_operators import FreeOperators
 from ari_app.storage import AsyncStore, StoreUnavailable
+from ari_app.store import IncidentStore
 from ivr import callbacks, prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
@@ -42,7 +43,7 @@ from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
-from ivr.store import IncidentStore, now
+from ivr.store import now
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class Service:
         self.secrets = secrets
         self.plans = PlanRegistry(plans)
         self.layout = Layout(settings.root_path, settings.instance)
-        self.store = AsyncStore(settings.data_path)
+        self.store = AsyncStore(settings.data_path, url=settings.store_url, backlog_max=settings.store_backlog)
         self.metrics = Metrics(self.live_counts)
         self.store.on_fault = lambda: self.metrics.failure("store")
         self.hep = HepStore(secrets.hep_password)
@@ -453,6 +454,7 @@ class Service:
         return LiveCounts(
             in_ivr=in_ivr, at_agency=at_agency, waiting=len(self.desk.waiting), operators=operators,
             ari_connected=self.ari_connected, ami_connected=self.desk.connected, store_ok=self.store_ok,
+            store_backlog=self.store.backlog,
         )
 
     @property

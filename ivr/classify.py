@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from ivr.errors import Ivr112Error
 from ivr.plan import PrankPolicy
-from ivr.store import IncidentStore, now
+from ivr.store import RecordStore, now
 
 CATEGORIES = ("emergency", "information", "prank", "ghost")
 
@@ -21,7 +21,7 @@ class ClassifyError(Ivr112Error):
     pass
 
 
-def classify(store: IncidentStore, incident_id: int, category: str, *, by: str, notes: str = "") -> None:
+def classify(store: RecordStore, incident_id: int, category: str, *, by: str, notes: str = "") -> None:
     if category not in CATEGORIES:
         raise ClassifyError(f"category {category!r} is unknown; use one of {', '.join(CATEGORIES)}")
     if store.get(incident_id) is None:
@@ -38,20 +38,13 @@ def _ago(hours: float, at: str | None = None) -> str:
     return (base - timedelta(hours=hours)).isoformat(timespec="milliseconds")
 
 
-def prank_flagged(store: IncidentStore, number: str, policy: PrankPolicy, *, at: str | None = None) -> bool:
+def prank_flagged(store: RecordStore, number: str, policy: PrankPolicy, *, at: str | None = None) -> bool:
     """Is `number` flagged as a prank caller now (or at `at`)?"""
     if not number:
         return False
-    cleared = [r["cleared_at"] for r in store.db["number_clears"].rows_where("number = ?", [number])]
-    floor = max([_ago(policy.block_hours + policy.window_hours, at), *cleared])
-    times = [
-        r["classified_at"]
-        for r in store.db.query(
-            "select classified_at from incidents where caller_number = ? and category = 'prank' and classified_at > ? "
-            "order by classified_at desc",
-            [number, floor],
-        )
-    ]
+    clear = store.number_clear(number)
+    floor = max([_ago(policy.block_hours + policy.window_hours, at), *([clear.cleared_at] if clear else [])])
+    times = store.prank_times(number, after=floor)
     if len(times) < policy.count:
         return False
     last = times[0]
@@ -61,7 +54,6 @@ def prank_flagged(store: IncidentStore, number: str, policy: PrankPolicy, *, at:
     return len(in_window) >= policy.count
 
 
-def clear(store: IncidentStore, number: str, *, by: str) -> None:
+def clear(store: RecordStore, number: str, *, by: str) -> None:
     """A supervisor lifts the prank flag of `number` (later prank calls count afresh)."""
-    with store.db.conn:
-        store.db["number_clears"].insert({"number": number, "cleared_at": now(), "cleared_by": by}, replace=True)  # type: ignore[union-attr]
+    store.clear_number(number, by=by)

@@ -54,6 +54,14 @@ class Settings:
         "The YAML plans served side by side (list; comma-separated in the environment); the first is the default.",
     )
     data_dir: str = _setting("var", "Folder for the SQLite store, generated secrets and logs (created if missing).")
+    store_url: str = _setting(
+        "",
+        "Where the store of every call's record is: empty or sqlite:///PATH is the embedded SQLite file (<data_dir>/ivr112.sqlite when empty); "
+        "postgresql://USER:PASSWORD@HOST:PORT/DB is a PostgreSQL 15 server that several app nodes can share.",
+    )
+    store_backlog: int = _setting(
+        100000, "Most writes kept (in memory and in <data_dir>/store-spool.jsonl) while the store is down; more are dropped, loudly."
+    )
     asterisk_root: str = _setting(".cache/asterisk-root", "Debian sid root file system that holds Asterisk 22 (made on first `ivr112 asterisk up`).")
     instance: str = _setting("default", "Name of this Asterisk instance inside the root; tests use their own so they never clash with `make run`.")
     sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")

@@ -20,13 +20,13 @@ from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
 from ari_app.calls.hep import HepStore, sip_body, sip_header
 from ari_app.storage import AsyncStore
+from ari_app.store import IncidentStore
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn
 from ivr.location.cell import parse_pani
 from ivr.location.geo import Boundaries, describe, load_boundaries
 from ivr.location.pidf import multipart_pidf, parse_pidf
 from ivr.plan import Plan
-from ivr.store import IncidentStore
 
 log = logging.getLogger(__name__)
 

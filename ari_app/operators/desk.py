@@ -21,13 +21,14 @@ from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT
 from ari_app.metrics import Metrics
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
 from ari_app.storage import AsyncStore
+from ari_app.store import IncidentStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
 from ivr.operators import AGENT_EVENTS, MEMBER_EVENTS, Board, Change
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
 from ivr.settings import Settings
-from ivr.store import Incident, IncidentStore, now
+from ivr.store import Incident, now
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,13 @@ from ari_app.calls.wall import ivr_calls
 from ari_app.metrics import CONTENT_TYPE
 from ari_app.operators.desk import DeskError
 from ari_app.service import Service
+from ari_app.store import IncidentStore
 from ari_app.web.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
 from ari_app.web.keys import APP_KEY, SESSIONS_KEY
 from ivr import callbacks, classify
 from ivr.figures import figures, to_csv
 from ivr.passwords import hash_password, verify_password
-from ivr.store import IncidentStore, now
+from ivr.store import now
 
 routes = web.RouteTableDef()
 log = logging.getLogger(__name__)

@@ -638,7 +638,7 @@ def test_hostile_aml_messages_are_refused_or_kept_never_placed_wrong(broken: Sta
         answers.append(status)
         assert status in (200, 400, 413), (path, form, status, answer)
         assert status == 200 or answer["error"], answer
-    positions = broken.read(lambda st_: [json.loads(r["location"]) for r in st_.db.query("select location from aml_inbox where location is not null")])
+    positions = broken.read(lambda st_: st_.aml_locations())
     impossible = [p for p in positions if not (-90 <= p["latitude"] <= 90 and -180 <= p["longitude"] <= 180)]
     _count(record_property, f"[hostile AML] {len(bad)} messages: statuses {answers}; impossible positions stored: {len(impossible)}")
     assert impossible == []

@@ -26,9 +26,10 @@ import trustme
 import yaml
 
 from ari_app.asterisk.layout import Layout
+from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
-from ivr.store import Incident, IncidentEvent, IncidentStore, Recording, StoredLocation, open_store
+from ivr.store import Incident, IncidentEvent, Recording, StoredLocation
 from tests.support.net import free_media_port as free_media_port
 from tests.support.net import free_port as free_port
 from tests.support.plan import make_test_plan as make_test_plan
@@ -302,11 +303,11 @@ class Stack:
     def recordings(self, incident_id: int) -> list[Recording]:
         return self.read(lambda store: store.recordings(incident_id))
 
-    # The store (read straight from SQLite, as a supervisor's report would) ---------------
+    # The store (read straight from SQLite or PostgreSQL, as a supervisor's report would) --
 
     def read(self, query: Callable[[IncidentStore], T]) -> T:
-        """One look at the store, as a supervisor's report would take it (straight from SQLite)."""
-        store = open_store(self.settings.data_path)
+        """One look at the store, as a supervisor's report would take it (straight from the store_url's engine)."""
+        store = open_store(self.settings.data_path, self.settings.store_url)
         try:
             return query(store)
         finally:
@@ -445,8 +446,8 @@ def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
     return out
 
 
-def start_stack(tmp: Path, instance: str) -> Stack:
+def start_stack(tmp: Path, instance: str, **settings: Any) -> Stack:
     plan_file, ports = make_test_plan(tmp)
-    config = make_config(tmp, instance, plans=[str(plan_file)])
+    config = make_config(tmp, instance, plans=[str(plan_file)], **settings)
     settings = load_settings(config)
     return Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports)

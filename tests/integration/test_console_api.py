@@ -97,7 +97,8 @@ def test_logins_sessions_csrf_and_roles_refuse_clearly(live: Stack) -> None:
     wait_for("the pause", lambda: live.board()["operator1"]["status"] == "paused")
     status, body = sup.call("POST", "/api/numbers/081250000000/clear")
     assert status == 200
-    assert live.read(lambda s: list(s.db["number_clears"].rows_where("number = ?", ["081250000000"])))[0]["cleared_by"] == "supervisor1"
+    cleared = live.read(lambda s: s.number_clear("081250000000"))
+    assert cleared is not None and cleared.cleared_by == "supervisor1"
 
     # The figures are the supervisors': JSON and CSV for a period; a bad date is a clear 400.
     assert op.call("GET", "/api/figures")[0] == 403

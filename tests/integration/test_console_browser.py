@@ -125,7 +125,8 @@ def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_an
     supervisor_page.fill("#clear-number", "081250006999")
     supervisor_page.click("#clear-prank")
     supervisor_page.wait_for_selector("#message:has-text('081250006999')")
-    assert live.read(lambda s: list(s.db["number_clears"].rows_where("number = ?", ["081250006999"])))[0]["cleared_by"] == "supervisor1"
+    cleared = live.read(lambda s: s.number_clear("081250006999"))
+    assert cleared is not None and cleared.cleared_by == "supervisor1"
     # The supervisor switches the major-incident message on and off from the page.
     supervisor_page.fill("#announce-id", "Kebakaran pasar Sampit sudah ditangani. Untuk hal lain, tekan satu.")
     supervisor_page.click("#announce-on")

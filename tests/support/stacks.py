@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
@@ -19,9 +20,10 @@ from tests.integration.stack import Stack, start_stack
 
 @contextmanager
 def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asterisk: bool = True,
-                  app: bool = True) -> Iterator[Stack]:
-    """A stack named `name` + this process's pid; with Asterisk up and the app running unless told not."""
-    s = start_stack(tmp_path_factory.mktemp(name), f"{name}{os.getpid()}")
+                  app: bool = True, **settings: Any) -> Iterator[Stack]:
+    """A stack named `name` + this process's pid; with Asterisk up and the app running unless
+    told not; `settings` override the test config's (e.g. store_url)."""
+    s = start_stack(tmp_path_factory.mktemp(name), f"{name}{os.getpid()}", **settings)
     s.ivr112("prompts", "build")
     try:
         if asterisk:

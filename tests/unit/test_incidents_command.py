@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ari_app.cli import main
-from ivr.store import open_store
+from ari_app.store import open_store
 
 
 def test_incidents_lists_the_operator_who_answered_and_the_outcome(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

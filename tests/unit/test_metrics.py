@@ -52,6 +52,6 @@ def test_gauges_are_read_from_the_live_state_at_each_scrape() -> None:
     s = _samples(m)
     assert (s["ivr112_calls_in_ivr"], s["ivr112_calls_waiting"], s["ivr112_ari_connected"], s["ivr112_ami_connected"]) == (2, 1, 1, 0)
     assert s["ivr112_operators[state=paused]"] == 1
-    state["now"] = LiveCounts(store_ok=False)
+    state["now"] = LiveCounts(store_ok=False, store_backlog=7)
     s = _samples(m)
-    assert (s["ivr112_calls_in_ivr"], s["ivr112_store_ok"]) == (0, 0)
+    assert (s["ivr112_calls_in_ivr"], s["ivr112_store_ok"], s["ivr112_store_backlog"]) == (0, 0, 7)

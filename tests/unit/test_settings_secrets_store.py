@@ -1,4 +1,4 @@
-"""Settings, generated secrets, the incident store and the rendered Asterisk config."""
+"""Settings, generated secrets and the rendered Asterisk config (the store: tests/store)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from ivr.errors import ConfigError
 from ivr.plan import load_plans
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Operator, load_settings
-from ivr.store import IncidentStore
 
 
 def test_defaults_bind_every_service_to_loopback() -> None:
@@ -66,41 +65,3 @@ def test_the_rendered_config_holds_the_generated_secrets_and_no_sample_password(
     assert "Queue(kotim-operators,r,,,120)" in files["extensions.conf"]
     assert "Goto(ivr112-agency,kotim-provincial,1)" in files["extensions.conf"]
     assert "@@" not in "".join(files.values())
-
-
-def test_an_incident_survives_reopening_the_store(tmp_path: Path) -> None:
-    store = IncidentStore(tmp_path / "s.sqlite")
-    inc = store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0812", called_number="112")
-    store.update(inc.id, answered_at="2026-11-28T10:00:00.000+00:00", route="queue:operators")
-    store.add_event(inc.id, "prompt", {"prompts": "greeting"})
-    assert store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0812", called_number="112").id == inc.id
-    store.close()
-    again = IncidentStore(tmp_path / "s.sqlite")
-    got = again.by_channel("c1")
-    assert got is not None and got.route == "queue:operators" and got.caller_number == "0812"
-    assert [e.kind for e in again.events(inc.id)] == ["prompt"]
-    assert [i.id for i in again.open_incidents()] == [inc.id]
-    with pytest.raises(ValueError, match="unknown incident fields"):
-        again.update(inc.id, colour="red")
-    again.close()
-
-
-def test_positions_and_recordings_past_retention_are_deleted_and_the_incident_stays(tmp_path: Path) -> None:
-    from ivr.location import Location
-
-    store = IncidentStore(tmp_path / "s.sqlite")
-    old = store.open_incident(channel_id="old", plan_id="kotim", caller_number="0812", called_number="112",
-                              arrived_at="2026-01-01T00:00:00.000+00:00")
-    new = store.open_incident(channel_id="new", plan_id="kotim", caller_number="0812", called_number="112")
-    for inc in (old, new):
-        store.add_location(inc.id, Location(source="aml_http", latitude=-2.53, longitude=112.95, radius_m=12), kecamatan="Baamang", description="x")
-        store.add_recording(inc.id, kind="caller_location", name=f"r{inc.id}", path=f"/srv/r{inc.id}.wav")
-    # The newer call from the same number finds the older position as a hint.
-    hint = store.last_location("0812", since="2025-01-01T00:00:00+00:00", before_incident=new.id)
-    assert hint is not None and hint.incident_id == old.id
-    gone, paths = store.purge(before="2026-06-01T00:00:00.000+00:00")
-    assert (gone, paths) == (1, [f"/srv/r{old.id}.wav"])
-    assert store.locations(old.id) == [] and store.recordings(old.id) == []
-    assert len(store.locations(new.id)) == 1
-    assert store.get(old.id) is not None
-    store.close()

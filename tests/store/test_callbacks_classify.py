@@ -1,19 +1,12 @@
-"""The callback list and prank flags, on a real SQLite store (no Asterisk)."""
+"""The callback list and prank flags, on a real store of each engine (no Asterisk)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from ari_app.store import IncidentStore
 from ivr import callbacks, classify
 from ivr.plan import PrankPolicy
-from ivr.store import IncidentStore, open_store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> IncidentStore:
-    return open_store(tmp_path)
 
 
 def incident(store: IncidentStore, number: str, channel: str) -> int:

@@ -1,0 +1,94 @@
+"""Which engine holds the store, from the `store_url` setting, and which of its errors
+are faults of the store (down, full, unreachable: retried) rather than bugs (raised).
+
+`store_url` unset or `sqlite:///PATH` is the embedded SQLite file (WAL, synchronous=FULL,
+so a row written survives a kill of the app); `postgresql://user:password@host:port/db`
+is a PostgreSQL server, spoken to with psycopg 3.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+
+from ivr.errors import ConfigError
+from ivr.store import STORE_FILE
+
+# Seconds to wait for PostgreSQL to accept a connection before the store counts as down.
+CONNECT_TIMEOUT_S = 3
+
+
+def resolve_url(url: str, data_dir: Path) -> str:
+    """The SQLAlchemy URL of `store_url`: empty means the SQLite file in the data folder."""
+    if not url:
+        return f"sqlite:///{data_dir / STORE_FILE}"
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.drivername == "sqlite":
+        return url
+    raise ConfigError(
+        f"store_url {safe_url(url)!r}: unknown engine {parsed.drivername!r}; "
+        "use sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DB"
+    )
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for logs and errors."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<unreadable url>"
+
+
+def make_engine(url: str, data_dir: Path) -> Engine:
+    """An engine for `store_url`; for SQLite the folder is made and the pragmas set on every connection."""
+    full = resolve_url(url, data_dir)
+    parsed = make_url(full)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(full)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(
+        full,
+        pool_pre_ping=True,
+        pool_size=2,
+        max_overflow=2,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ivr112"},
+    )
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def is_store_fault(error: BaseException) -> bool:
+    """True for faults of the store (disk full, read-only, I/O, cannot open, locked; server down,
+    unreachable, restarting, a read-only standby), False for programming errors (a constraint,
+    a bad statement), which are not retried."""
+    if isinstance(error, exc.DBAPIError) and error.orig is not None:
+        if error.connection_invalidated:
+            return True
+        error = error.orig
+    elif isinstance(error, (exc.TimeoutError, exc.DisconnectionError)):
+        return True
+    if isinstance(error, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        return False
+    if isinstance(error, (psycopg.IntegrityError, psycopg.ProgrammingError, psycopg.DataError)):
+        return False
+    return isinstance(
+        error,
+        (sqlite3.OperationalError, sqlite3.DatabaseError, OSError, psycopg.OperationalError, psycopg.InterfaceError,
+         psycopg.InternalError),
+    )

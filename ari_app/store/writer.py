@@ -1,0 +1,367 @@
+"""The store under asyncio: every read and write goes through one thread, so the store
+sees a single writer and the event loop never waits on a disk or a server.
+
+The call path hands its writes (open an incident, update it, add an event) to that thread
+and goes on: `update` and `add_event` return at once, `open_incident` waits for the row's
+id only while the store is healthy. A store that cannot be written (disk full, read-only,
+a PostgreSQL server down or unreachable) never stops a call: the writes are kept in order,
+in memory (bounded by `backlog_max`) and in a local spool file (an app restart loses
+none), and replayed as soon as the store takes writes again, each exactly once (see
+spool.py). An incident opened meanwhile gets a provisional negative id, mapped to its real
+id when its row is written.
+
+The failure is loud: an ERROR line when it starts and every `remind_s` while it lasts,
+`health` says "failing: <why>; <n> writes waiting", and a WARNING says how many writes were
+replayed when it ends. Other store calls (`run`) raise StoreUnavailable while the store
+fails; callers treat that like any other error on a call (a person takes it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ari_app.store import IncidentStore, open_store
+from ari_app.store.engine import is_store_fault, safe_url
+from ari_app.store.incidents import check_fields
+from ari_app.store.spool import SPOOL_FILE, Spool
+from ivr.errors import Ivr112Error
+from ivr.store import Incident, IncidentEvent, now
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RETRY_S = 1.0
+REMIND_S = 30.0
+BACKLOG_MAX = 100_000
+
+
+class StoreUnavailable(Ivr112Error):
+    """The incident store cannot be written (or opened) just now; see the message for why."""
+
+
+_OPEN_FIELDS = ("channel_id", "plan_id", "caller_number", "called_number", "carrier", "language", "arrived_at")
+
+
+@dataclass
+class _Write:
+    """One write of a call's incident, as handed over, kept and spooled while the store fails."""
+
+    kind: str  # open, update, event
+    incident_id: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def apply(self, store: IncidentStore, ids: dict[int, int]) -> Incident | None:
+        if self.kind == "open":
+            incident = store.open_incident(**self.fields)
+            if self.incident_id < 0:
+                ids[self.incident_id] = incident.id
+            return incident
+        real = ids.get(self.incident_id, self.incident_id)
+        if real < 0:
+            raise ValueError(f"incident {self.incident_id} was never opened")
+        if self.kind == "update":
+            store.update(real, **self.fields)
+        else:
+            store.add_event(real, self.fields["kind"], self.fields["detail"], at=self.fields["at"], key=self.key)
+        return None
+
+    def saved(self, ids: dict[int, int]) -> dict[str, Any]:
+        """As a spool line, with the real id where it is known by now."""
+        return {"kind": self.kind, "incident_id": ids.get(self.incident_id, self.incident_id), "fields": self.fields, "key": self.key}
+
+    def describe(self) -> str:
+        return json.dumps({"write": self.kind, "incident": self.incident_id, **self.fields}, ensure_ascii=False, default=str)
+
+
+class AsyncStore:
+    def __init__(self, data_dir: Path, *, url: str = "", retry_s: float = RETRY_S, remind_s: float = REMIND_S,
+                 backlog_max: int = BACKLOG_MAX) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr112-store")
+        self._data_dir = data_dir
+        self._url = url
+        self.where = safe_url(url) if url else str(data_dir)
+        self._store: IncidentStore | None = None
+        self._retry_s = retry_s
+        self._remind_s = remind_s
+        self._backlog_max = backlog_max
+        self.spool = Spool(data_dir / SPOOL_FILE)
+        # Touched only on the store's thread.
+        self._pending: deque[_Write] = deque()
+        self._ids: dict[int, int] = {}
+        self._reopen = False
+        self._reminded = 0.0
+        self._handled = 0
+        # Touched only on the event loop.
+        self._next_provisional = -1
+        self._submitted = 0
+        # Read from the event loop (health, metrics).
+        self.failure = ""
+        self.faults = 0
+        self.replayed = 0
+        self.dropped = 0
+        # Called (on the store's thread) for each fault: a metrics counter, say.
+        self.on_fault: Callable[[], None] | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+
+    # Health -----------------------------------------------------------------------------
+
+    @property
+    def ok(self) -> bool:
+        """True when the last write went to the store and none is kept waiting."""
+        return not self.failure
+
+    @property
+    def pending(self) -> int:
+        """Writes kept (in memory and the spool), waiting for the store to take them."""
+        return len(self._pending)
+
+    @property
+    def backlog(self) -> int:
+        """Writes handed over and not yet in the store: kept ones plus those queued for the thread."""
+        return len(self._pending) + max(0, self._submitted - self._handled)
+
+    @property
+    def health(self) -> str:
+        """"ok", or "failing: <why>; <n> writes waiting" for /health and the logs."""
+        if not self.failure:
+            return "ok"
+        lost = f"; {self.dropped} writes dropped (backlog full)" if self.dropped else ""
+        return f"failing: {self.failure}; {len(self._pending)} writes waiting{lost}"
+
+    # Life cycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Take back what an earlier run spooled, then open the store; if it cannot be opened,
+        start anyway (calls go on) and keep trying."""
+        await self._run(self._load_spool)
+        await self._run(self._open_or_fail)
+        if self._store is not None and self._pending:
+            await self._run(self._flush)
+        self._retry_task = asyncio.create_task(self._retry_loop(), name="ivr112-store-retry")
+
+    def _load_spool(self) -> None:
+        for item in self.spool.load():
+            self._pending.append(_Write(item["kind"], int(item["incident_id"]), item["fields"], item["key"]))
+        if self._pending:
+            self._next_provisional = min(-1, *(w.incident_id - 1 for w in self._pending))
+            log.warning("incident store: %d writes spooled by an earlier run (%s) are replayed", len(self._pending), self.spool.path)
+
+    def _open_or_fail(self) -> None:
+        try:
+            self._store = open_store(self._data_dir, self._url)
+        except Exception as exc:
+            if not is_store_fault(exc):
+                raise
+            self._fail(exc, "opening")
+
+    async def close(self) -> None:
+        if self._retry_task is not None:
+            self._retry_task.cancel()
+            await asyncio.gather(self._retry_task, return_exceptions=True)
+            self._retry_task = None
+        await self._run(self._flush)
+        await self._run(self._close_now)
+        self._executor.shutdown(wait=True)
+
+    def _close_now(self) -> None:
+        if self._pending:
+            where = f"kept in {self.spool.path} for the next start" if not self.spool.broken else "NEVER STORED (the spool failed)"
+            log.error("incident store: stopping with %d writes not stored (%s): %s", len(self._pending), self.failure, where)
+            for write in self._pending:
+                log.error("incident store: write not stored yet: %s", write.describe())
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception as exc:
+                log.error("incident store: closing failed: %r", exc)
+            self._store = None
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def settle(self) -> None:
+        """Wait until every write handed over so far has been stored or kept."""
+        await self._run(lambda: None)
+
+    # Faults and recovery (on the store's thread) ----------------------------------------
+
+    def _fail(self, exc: BaseException, doing: str) -> None:
+        why = f"{doing}: {_first_line(exc)}"
+        self.faults += 1
+        if self.on_fault is not None:
+            self.on_fault()
+        self._reopen = True
+        moment = time.monotonic()
+        if why != self.failure or moment - self._reminded >= self._remind_s:
+            log.error(
+                "incident store %s FAILING (%s); calls go on, %d writes kept (spool %s) and retried every %g s",
+                self.where, why, len(self._pending) + 1, self.spool.path, self._retry_s,
+            )
+            self._reminded = moment
+        self.failure = why
+
+    def _flush(self) -> None:
+        """Reopen the store if a fault may have spoiled the connection, then write what waits, in order."""
+        if not self.failure and not self._pending:
+            return
+        count = 0
+        try:
+            if self._reopen or self._store is None:
+                if self._store is not None:
+                    try:
+                        self._store.close()
+                    except Exception:  # the connection is being replaced anyway
+                        pass
+                    self._store = None
+                self._store = open_store(self._data_dir, self._url)
+                self._reopen = False
+            while self._pending:
+                self._pending[0].apply(self._store, self._ids)
+                self._pending.popleft()
+                count += 1
+        except Exception as exc:
+            if not is_store_fault(exc):
+                # A write the store refuses for good (a bug): dropped loudly, not retried for ever.
+                bad = self._pending.popleft() if self._pending else None
+                log.error("incident store: a kept write was refused (%r) and dropped: %s", exc, bad.describe() if bad else "-")
+                self.spool.rewrite([w.saved(self._ids) for w in self._pending])
+                return
+            self.spool.rewrite([w.saved(self._ids) for w in self._pending])
+            self.replayed += count
+            self._fail(exc, "retrying")
+            return
+        self.spool.rewrite([])
+        if self.failure:
+            log.warning("incident store %s writes again: %d kept writes stored (was failing: %s)", self.where, count, self.failure)
+        self.replayed += count
+        self.failure = ""
+
+    async def _retry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._retry_s)
+            if self.failure or self._pending:
+                await self._run(self._flush)
+
+    # The incident's writes: handed over, kept and replayed when the store fails ---------
+
+    def _write(self, write: _Write) -> Incident | None:
+        try:
+            if not self._pending and self._store is not None:
+                try:
+                    return write.apply(self._store, self._ids)
+                except Exception as exc:
+                    if not is_store_fault(exc):
+                        raise
+                    self._fail(exc, f"writing ({write.kind})")
+            elif self._store is None and not self.failure:
+                raise StoreUnavailable("the incident store is not open")
+            self._keep(write)
+        finally:
+            self._handled += 1
+        if write.kind == "open":
+            return Incident(id=write.incident_id, **{k: write.fields[k] for k in _OPEN_FIELDS})
+        return None
+
+    def _keep(self, write: _Write) -> None:
+        if len(self._pending) >= self._backlog_max:
+            self.dropped += 1
+            log.error("incident store: backlog full (%d writes), a write is DROPPED: %s", self._backlog_max, write.describe())
+            return
+        self._pending.append(write)
+        self.spool.append(write.saved(self._ids))
+
+    def _hand_over(self, write: _Write) -> None:
+        """Queue a write for the store's thread and go on; a bug in it is logged there."""
+        self._submitted += 1
+        future = self._executor.submit(self._write, write)
+        future.add_done_callback(_log_refused)
+
+    async def open_incident(self, **fields: Any) -> Incident:
+        """Open the call's incident. Its real id while the store is healthy; a provisional
+        (negative) one at once while it fails: later writes with it reach the real row."""
+        fields.setdefault("arrived_at", now())
+        fields.setdefault("carrier", "")
+        fields.setdefault("language", "id")
+        write = _Write("open", self._next_provisional, dict(fields))
+        self._next_provisional -= 1
+        if self.failure:
+            self._hand_over(write)
+            return Incident(id=write.incident_id, **{k: fields[k] for k in _OPEN_FIELDS})
+        self._submitted += 1
+        incident = await self._run(lambda: self._write(write))
+        assert incident is not None
+        return incident
+
+    async def update(self, incident_id: int, **fields: Any) -> None:
+        """Set fields of the incident (handed over: returns at once). Unknown fields raise ValueError."""
+        check_fields(fields)
+        self._hand_over(_Write("update", incident_id, fields))
+
+    async def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None) -> None:
+        """Record one step of the call (handed over: returns at once)."""
+        self._hand_over(_Write("event", incident_id, {"kind": kind, "detail": detail, "at": now()}))
+
+    # Everything else ------------------------------------------------------------------------
+
+    def _s(self) -> IncidentStore:
+        if self._store is None:
+            raise StoreUnavailable(f"the incident store is not open ({self.failure or 'not opened yet'})")
+        return self._store
+
+    async def run(self, fn: Callable[[IncidentStore], T]) -> T:
+        """Any store call, on the store's own thread, after the writes handed over before it:
+        `await store.run(lambda s: s.cell(key))`.
+
+        Raises StoreUnavailable when the store fails (it is then marked failing).
+        """
+
+        def call() -> T:
+            try:
+                return fn(self._s())
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                if not is_store_fault(exc):
+                    raise
+                self._fail(exc, "a store call")
+                raise StoreUnavailable(f"incident store failing: {_first_line(exc)}") from exc
+
+        return await self._run(call)
+
+    def real_id(self, incident_id: int) -> int:
+        """The stored id of an incident opened with a provisional id (itself otherwise)."""
+        return self._ids.get(incident_id, incident_id)
+
+    async def get(self, incident_id: int) -> Incident | None:
+        return await self.run(lambda s: s.get(self.real_id(incident_id)))
+
+    async def by_channel(self, channel_id: str) -> Incident | None:
+        return await self.run(lambda s: s.by_channel(channel_id))
+
+    async def events(self, incident_id: int) -> list[IncidentEvent]:
+        return await self.run(lambda s: s.events(self.real_id(incident_id)))
+
+    async def recent(self, limit: int = 50) -> list[Incident]:
+        return await self.run(lambda s: s.recent(limit))
+
+
+def _first_line(exc: BaseException) -> str:
+    # SQLAlchemy appends the statement and a link to its error page: the first line says why.
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+
+
+def _log_refused(future: Future[Incident | None]) -> None:
+    error = future.exception()
+    if error is not None:
+        log.error("incident store: a write was refused and dropped: %r", error)
