@@ -10,7 +10,6 @@ finish on the plan they started with.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -19,39 +18,38 @@ from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
-from ari_app.ari.errors import AriError, AriNotFound
 from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import AGENCY_CONTEXT, ARI_USER, agency_exten, carrier_dial, carrier_endpoint
+from ari_app.asterisk.render import ARI_USER
+from ari_app.calls.agency_leg import PEER_ARG
 from ari_app.calls.callback_call import CallbackCall
-from ari_app.calls.controller import PEER_ARG, CallController, PeerEvent, RecordingEvent
+from ari_app.calls.controller import CallController
 from ari_app.calls.hep import HepStore, LegProgress
 from ari_app.calls.locating import Locator
+from ari_app.calls.ports import PeerEvent, RecordingEvent
+from ari_app.calls.recovery import Recovery
 from ari_app.calls.wall import LEARNING, signature
 from ari_app.live import Hub
 from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
+from ari_app.operators.actions import OperatorActions
 from ari_app.operators.ami import AmiError
-from ari_app.operators.desk import Desk, DeskError
+from ari_app.operators.desk import Desk
 from ari_app.operators.free_operators import FreeOperators
-from ari_app.storage import AsyncStore, StoreUnavailable
-from ari_app.store import IncidentStore
-from ivr import callbacks, prompts
+from ari_app.storage import AsyncStore
+from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet, load_plans
 from ivr.secrets import Secrets
 from ivr.settings import Settings
-from ivr.store import now
 
 log = logging.getLogger(__name__)
 
 # Incident events that are failures a supervisor would act on, and their metric kind.
 EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
-# The end reason of a call that ended while the app could not see it.
-VANISHED = "ended while the app was away from Asterisk"
 
 
 class PlanRegistry:
@@ -123,8 +121,12 @@ class Service:
         self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
         self.desk.on_change = self.free_operators.kick
         self._free_task: asyncio.Task[None] | None = None
+        self.actions = OperatorActions(settings=settings, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout,
+                                       desk=self.desk)
         # Operators' callbacks being placed, by each of their two channels.
-        self.callback_calls: dict[str, CallbackCall] = {}
+        self.callback_calls = self.actions.callback_calls
+        self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
+                                 new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         self._events_task: asyncio.Task[None] | None = None
         self._retention_task: asyncio.Task[None] | None = None
@@ -260,132 +262,21 @@ class Service:
             self.hub.publish("wall", {"in_ivr": len(seen)})
 
     async def _on_connect(self) -> None:
-        """Take over what happened while the WebSocket was down."""
+        """Take over what happened while the WebSocket was down (ari_app.calls.recovery)."""
         self.ari_connects += 1
         if self.ari_connects > 1:
             self.metrics.failure("ari_disconnect")
-        info = await self.ari.application()
-        for channel_id in info.get("channel_ids", []):
-            controller = self.controllers.get(channel_id)
-            if controller is not None:
-                await controller.resync()
-                continue
-            if channel_id in self.peers:
-                continue
-            try:
-                raw = await self.ari.request("GET", f"/channels/{channel_id}", channel_id=channel_id)
-            except AriError:
-                continue
-            if not isinstance(raw, dict) or raw.get("dialplan", {}).get("app_name") != "Stasis":
-                # Subscribed but already in the dialplan (queue): only its end is news.
-                self._controller(channel_id).observe_only()
-                continue
-            channel = ev.parse_channel(raw)
-            controller = self._controller(channel_id)
-            try:
-                await controller.take_over(channel, self.plans.plan_for(""))
-            except Exception as exc:
-                await controller.fail(exc)
-        try:
-            # Before the ends are written: an incident the queue_log shows answered is no callback.
-            await self.desk.reconcile()
-        except StoreUnavailable as exc:
-            log.error("queue_log not reconciled with the incidents: %s", exc)
-        await self._close_vanished(set(info.get("channel_ids", [])))
+        await self.recovery.on_connect()
 
-    async def _close_vanished(self, in_app: set[str]) -> None:
-        """Calls that ended while the app could not see them (it was down, or Asterisk
-        restarted) get their end written, so no incident stays open for ever; a call still
-        up that the app no longer follows (none should be) is followed again."""
-        for channel_id in [c for c in self.controllers if c not in in_app]:
-            if not await self.ari.channel_gone(channel_id):
-                continue
-            log.warning("[%s] the call ended while the app was disconnected from Asterisk", channel_id)
-            gone = ev.ChannelDestroyed(channel=ev.Channel(id=channel_id), cause_txt=VANISHED)
-            await self._on_event(gone)
-        try:
-            open_incidents = await self.store.run(lambda s: s.open_incidents())
-        except StoreUnavailable as exc:
-            log.error("open incidents not checked against Asterisk's calls: %s", exc)
-            return
-        for incident in open_incidents:
-            channel_id = incident.channel_id
-            if channel_id in in_app or channel_id in self.controllers:
-                continue
-            if await self.ari.channel_gone(channel_id):
-                log.warning("[%s] incident %d: the call ended while the app was away; closing it", channel_id, incident.id)
-                await self.store.run(functools.partial(_close_unseen, incident_id=incident.id))
-            else:
-                try:
-                    await self.ari.request("POST", f"/applications/{self.ari.app}/subscription",
-                                           params={"eventSource": f"channel:{channel_id}"}, channel_id=channel_id)
-                except AriNotFound:  # it ended just now: the next connect closes it
-                    continue
-                self._controller(channel_id).observe_only()
-
-    # Operators' actions on calls ----------------------------------------------------------
+    # Operators' actions on calls (ari_app.operators.actions) -----------------------------
 
     async def place_callback(self, number: str, operator: str) -> CallbackCall:
         """Call back a number from the callback list through its carrier, operator first."""
-        if operator not in {op.name for op in self.settings.operators}:
-            raise DeskError(f"no operator named {operator!r}")
-        entry = await self.store.run(lambda s: callbacks.start(s, number, operator))
-        incident = await self.store.get(entry.incident_id) if entry.incident_id is not None else None
-        plan = self.plans.plan_for(incident.plan_id if incident else "")
-        endpoint = incident.carrier if incident and incident.carrier.startswith(carrier_endpoint("")) else ""
-        carrier = next((c for c in plan.carriers if carrier_endpoint(c.name) == endpoint and c.callback_host), None)
-        carrier = carrier or next((c for c in plan.carriers if c.callback_host), None)
-        if carrier is None:
-            await self.store.run(lambda s: callbacks.finish(s, number, connected=False, detail="no carrier callback address"))
-            raise DeskError(f"plan {plan.id} has no carrier with a callback address; add callback: {{host, port}} to a carrier")
-        call = CallbackCall(
-            number=number, operator=operator, dial=carrier_dial(carrier.name, number), service_number=plan.numbers[0],
-            incident_id=entry.incident_id, ari=self.ari, store=self.store, layout=self.layout, done=self._callback_done,
-        )
-        for channel in call.channels:
-            self.callback_calls[channel] = call
-        try:
-            await call.place()
-        except AriError as exc:
-            await self._callback_done(call)
-            why = str(exc)[:200]
-            await self.store.run(lambda s: callbacks.finish(s, number, connected=False, detail=why))
-            raise DeskError(f"could not ring operator {operator}'s softphone (is it registered?): {exc}") from exc
-        return call
-
-    async def _callback_done(self, call: CallbackCall) -> None:
-        for channel in call.channels:
-            self.callback_calls.pop(channel, None)
+        return await self.actions.place_callback(number, operator)
 
     async def transfer(self, incident_id: int, agency: str, *, mode: str = "blind") -> str:
-        """Move an answered caller to an agency: blind (the operator is released), or a
-        three-way conference (caller, operator and agency; the operator leaves when done)."""
-        incident = await self.store.get(incident_id)
-        if incident is None:
-            raise DeskError(f"incident {incident_id} does not exist")
-        plan = self.plans.plan_for(incident.plan_id)
-        if agency not in plan.agencies:
-            raise DeskError(f"plan {plan.id} has no agency {agency!r}; agencies: {', '.join(plan.agencies)}")
-        if incident.ended_at:
-            raise DeskError(f"incident {incident_id}'s call has ended")
-        try:
-            caller = await self.ari.get_channel(incident.channel_id)
-        except AriError as exc:
-            raise DeskError(f"incident {incident_id}'s call is not live: {exc}") from exc
-        exten = agency_exten(plan, agency)
-        if mode == "blind":
-            await self.desk.redirect(caller.name, AGENCY_CONTEXT, exten)
-        elif mode == "conference":
-            operator = self.desk.holding(incident.channel_id)
-            op_channel = self.desk.board.get(operator).agent_channel if operator else ""
-            if not op_channel:
-                raise DeskError(f"no operator holds incident {incident_id}; use a blind transfer")
-            await self.desk.conference(caller.name, op_channel, room=str(incident_id), agency_exten=exten,
-                                       caller_id=incident.caller_number)
-        else:
-            raise DeskError(f"transfer mode {mode!r} is unknown; use blind or conference")
-        await self.store.add_event(incident_id, "transfer", {"agency": agency, "mode": mode})
-        return exten
+        """Move an answered caller to an agency, blind or as a three-way conference."""
+        return await self.actions.transfer(incident_id, agency, mode=mode)
 
     # Reload -----------------------------------------------------------------------------
 
@@ -394,7 +285,8 @@ class Service:
         async with self._reload_lock:
             loop = asyncio.get_running_loop()
             try:
-                plans = await loop.run_in_executor(None, load_plans, self.settings.plan_paths)
+                own_sip = (self.settings.sip_host, self.settings.sip_port)
+                plans = await loop.run_in_executor(None, lambda: load_plans(self.settings.plan_paths, own_sip=own_sip))
             except PlanError as exc:
                 problems = tuple(str(p) for p in exc.problems)
                 log.error("reload refused, the running plans stay:\n  %s", "\n  ".join(problems))
@@ -497,18 +389,6 @@ class Service:
         await self.store.close()
 
 
-
-def _close_unseen(s: IncidentStore, *, incident_id: int) -> None:
-    """End an incident whose call ended while the app was away; a call no person answered
-    (by the record, which the queue_log has just completed) goes on the callback list."""
-    incident = s.get(incident_id)
-    if incident is None or incident.ended_at:
-        return
-    s.update(incident_id, ended_at=now(), end_reason=VANISHED)
-    if not incident.operator_answered_at and not (incident.route_result or "").startswith("answered by"):
-        entry = callbacks.missed(s, incident.caller_number, incident_id)
-        if entry is not None:
-            s.add_event(incident_id, "callback_listed", {"number": incident.caller_number, "calls": str(entry.calls)})
 
 
 def _msisdn(number: str) -> str:

@@ -480,6 +480,58 @@ class AriClient:
             return str(result["name"])
         return name
 
+    async def subscribe(self, channel_id: str) -> None:
+        """Subscribe our application to the channel's events, so its end (ChannelDestroyed)
+        still reaches the app once it has left Stasis (AriNotFound/AriUnprocessable: gone)."""
+        await self.request(
+            "POST",
+            f"/applications/{_seg(self._app)}/subscription",
+            params={"eventSource": f"channel:{channel_id}"},
+            channel_id=channel_id,
+        )
+
+    async def ring(self, channel_id: str) -> None:
+        """Play ringback on the channel (until ring_stop, a bridge or a playback)."""
+        await self.request("POST", f"/channels/{_seg(channel_id)}/ring", channel_id=channel_id)
+
+    async def ring_stop(self, channel_id: str) -> None:
+        """Stop the channel's ringback."""
+        await self.request("DELETE", f"/channels/{_seg(channel_id)}/ring", channel_id=channel_id)
+
+    async def record(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        max_duration_s: int,
+        max_silence_s: int,
+        format: str = "wav",  # ARI's own parameter name
+        terminate_on: str = "#",
+    ) -> None:
+        """Start recording the caller's channel into `name` (overwriting), no beep; its end
+        comes as RecordingFinished or RecordingFailed."""
+        await self.request(
+            "POST",
+            f"/channels/{_seg(channel_id)}/record",
+            params={
+                "name": name, "format": format, "maxDurationSeconds": max_duration_s, "maxSilenceSeconds": max_silence_s,
+                "ifExists": "overwrite", "beep": False, "terminateOn": terminate_on,
+            },
+            channel_id=channel_id,
+        )
+
+    async def stop_recording(self, name: str, *, channel_id: str | None = None) -> None:
+        """End a live recording early; the file so far is kept."""
+        await self.request("POST", f"/recordings/live/{_seg(name)}/stop", channel_id=channel_id)
+
+    async def playback_exists(self, playback_id: str, *, channel_id: str | None = None) -> bool:
+        """True while Asterisk still has this playback (False once it ended: 404)."""
+        try:
+            await self.request("GET", f"/playbacks/{_seg(playback_id)}", channel_id=channel_id)
+        except AriNotFound:
+            return False
+        return True
+
     async def ping(self) -> dict[str, Any]:
         """Return Asterisk's answer to GET /asterisk/ping (AriUnavailable if none)."""
         result = await self.request("GET", "/asterisk/ping")

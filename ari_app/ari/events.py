@@ -64,6 +64,7 @@ class Channel:
     connected_number: str = ""
     dialplan_context: str = ""
     dialplan_exten: str = ""
+    dialplan_app: str = ""  # the application the channel runs now ("Stasis" while in ours)
     language: str = ""
     creationtime: str = ""
 
@@ -353,6 +354,7 @@ def parse_channel(data: object) -> Channel:
         connected_number=_str(connected, "number"),
         dialplan_context=_str(dialplan, "context"),
         dialplan_exten=_str(dialplan, "exten"),
+        dialplan_app=_str(dialplan, "app_name"),
         language=_str(data, "language"),
         creationtime=_str(data, "creationtime"),
     )

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ari_app.ari.client import AriClient
 from ari_app.ari.errors import AriError
 from ari_app.calls.hep import HepStore, sip_body, sip_header
+from ari_app.calls.ports import CallAri
 from ari_app.storage import AsyncStore
 from ari_app.store import IncidentStore
 from ivr.location import Location, LocationParseError
@@ -83,7 +83,7 @@ class Locator:
         log.info("incident %d: location %s", incident_id, text)
         return text
 
-    async def from_invite(self, ari: AriClient, channel_id: str) -> list[Location]:
+    async def from_invite(self, ari: CallAri, channel_id: str) -> list[Location]:
         """Positions the INVITE carried: PIDF-LO by value (HEP copy), Geolocation URIs, the serving cell."""
         found: list[Location] = []
         call_id = await _var(ari, channel_id, "PJSIP_HEADER(read,Call-ID)") if self.hep is not None else None
@@ -207,7 +207,7 @@ def _matcher(aml_id: int, incident_id: int) -> Callable[[IncidentStore], None]:
     return lambda s: s.match_aml(aml_id, incident_id)
 
 
-async def _var(ari: AriClient, channel_id: str, name: str) -> str | None:
+async def _var(ari: CallAri, channel_id: str, name: str) -> str | None:
     try:
         return await ari.get_variable(channel_id, name)
     except AriError as exc:
