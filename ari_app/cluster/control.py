@@ -113,6 +113,9 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
             _write_state(p, state)
     for node in cluster.nodes:
         wait_node_ready(cluster, node, p, state[node.name])
+        if not alive(state.get(f"watch-{node.name}", 0) or -1):
+            state[f"watch-{node.name}"] = start_watch(cluster, node, p)
+            _write_state(p, state)
     wait_edge_sees(cluster, p, {n.address for n in cluster.nodes})
     return state
 
@@ -166,14 +169,29 @@ def start_edge(cluster: Cluster, p: Paths) -> int:
 def start_node(settings: Settings, cluster: Cluster, node: Part, p: Paths, *, store_url: str, plans: list[str]) -> int:
     """Start `ivr112 run --with-asterisk` in the node's namespace; return its pid."""
     cfg = nodes.write_config(settings, cluster, node, p.state_dir, store_url=store_url, plans=plans)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR112_")}
-    env["PYTHONUNBUFFERED"] = "1"
+    env = _node_env()
     cmd = [*netns.prefix(cluster, node), sys.executable, "-m", "ari_app.cli", "--config", str(cfg), "run", "--with-asterisk"]
     with (nodes.node_dir(p.state_dir, node) / "app.log").open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=PROJECT_DIR,
                                 start_new_session=True)
     log.info("node %s at %s (pid %d)", node.name, node.address, proc.pid)
     return proc.pid
+
+
+def start_watch(cluster: Cluster, node: Part, p: Paths) -> int:
+    """Start `ivr112 cluster watch` in the node's namespace (it closes a lost node's calls)."""
+    cmd = [*netns.prefix(cluster, node), sys.executable, "-m", "ari_app.cli", "--config", str(nodes.config_file(p.state_dir, node)),
+           "cluster", "watch", "--cluster", str(cluster.source), "--nodes", str(len(cluster.nodes))]
+    with (nodes.node_dir(p.state_dir, node) / "watch.log").open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_node_env(), cwd=PROJECT_DIR,
+                                start_new_session=True)
+    return proc.pid
+
+
+def _node_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IVR112_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
 
 
 def health(node: Part, timeout: float = 2.0) -> dict[str, object] | None:
@@ -239,6 +257,8 @@ def down(settings: Settings, cluster: Cluster) -> None:
     """Stop every part this machine started (by the pids kept at `up`), then the network."""
     p = paths(settings)
     state = read_state(p)
+    for name in [k for k in state if k.startswith("watch-")]:
+        stop_pid(state.pop(name))
     for node in cluster.nodes:
         if node.name in state:
             stop_pid(state.pop(node.name))  # the run stops its guard and its Asterisk

@@ -5,12 +5,14 @@ guard) with its addresses in the cluster, the shared store, and carriers matched
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ari_app.cluster.topology import NODE_AML_PORT, NODE_HTTP_PORT, NODE_RTP, NODE_SIP_PORT, Cluster, Part
+from ivr.secrets import SECRETS_FILE, load_or_create
 from ivr.settings import PROJECT_DIR, Settings
 
 
@@ -20,6 +22,14 @@ def node_dir(state_dir: Path, node: Part) -> Path:
 
 def config_file(state_dir: Path, node: Part) -> Path:
     return node_dir(state_dir, node) / "ivr112.yaml"
+
+
+def shared_secrets(settings: Settings, state_dir: Path) -> Path:
+    """One set of generated secrets for every node (ARI between nodes, operators' passwords)."""
+    folder = state_dir / "shared"
+    folder.mkdir(parents=True, exist_ok=True)
+    load_or_create(folder, tuple(op.name for op in settings.operators), tuple(g.name for g in settings.aml_gateways))
+    return folder / SECRETS_FILE
 
 
 def write_plans(settings: Settings, cluster: Cluster, state_dir: Path) -> list[str]:
@@ -55,6 +65,10 @@ def write_config(settings: Settings, cluster: Cluster, node: Part, state_dir: Pa
     folder = node_dir(state_dir, node)
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
+    shared = shared_secrets(settings, state_dir)
+    if not (data / SECRETS_FILE).exists():
+        shutil.copyfile(shared, data / SECRETS_FILE)
+        os.chmod(data / SECRETS_FILE, 0o600)
     prompts = data / "prompts"
     if not prompts.exists():
         prompts.symlink_to(settings.data_path.resolve() / "prompts")
@@ -66,8 +80,9 @@ def write_config(settings: Settings, cluster: Cluster, node: Part, state_dir: Pa
         "plans": plans,
         "asterisk_root": str(settings.root_path),
         "sip_host": node.address, "sip_port": NODE_SIP_PORT,
-        # ARI and AMI stay on the node's own loopback: only its app and guard use them.
-        "ari_host": "127.0.0.1", "ami_host": "127.0.0.1",
+        # ARI on the node's address: the other nodes' watchers ask it when it started
+        # (ari_app/cluster/watch.py). AMI stays on the node's own loopback.
+        "ari_host": node.address, "ami_host": "127.0.0.1",
         "http_host": node.address, "http_port": NODE_HTTP_PORT,
         "aml_host": node.address, "aml_port": NODE_AML_PORT,
         "rtp_start": NODE_RTP[0], "rtp_end": NODE_RTP[1],
