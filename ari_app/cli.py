@@ -39,6 +39,7 @@ from typing import Any
 
 from ari_app.asterisk import ownership, process, provision
 from ari_app.asterisk.layout import Layout
+from ari_app.cluster import cli as cluster_cli
 from ari_app.store import open_store
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
@@ -620,6 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("settings", help="every setting, its value and help")
     p.set_defaults(func=cmd_settings)
+
+    cluster_cli.add_parser(sub)
 
     p = sub.add_parser("incidents", help="the latest incidents")
     p.add_argument("--limit", type=int, default=20)

@@ -64,6 +64,10 @@ class Settings:
     )
     asterisk_root: str = _setting(".cache/asterisk-root", "Debian sid root file system that holds Asterisk 22 (made on first `ivr112 asterisk up`).")
     instance: str = _setting("default", "Name of this Asterisk instance inside the root; tests use their own so they never clash with `make run`.")
+    node_name: str = _setting(
+        "", "This call node's name in a cluster (docs/cluster.md): Asterisk's systemname, so every channel id, and so every "
+        "incident, says which node it was on; empty on a single machine."
+    )
     sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")
     sip_port: int = _setting(5060, "UDP port of the SIP transport.")
     ari_host: str = _setting("127.0.0.1", "Address of Asterisk's HTTP server (ARI).")

@@ -325,6 +325,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
     default = plans.default
     values = {
         "instance": layout.instance,
+        "node_options": f"systemname = {settings.node_name}\n" if settings.node_name else "",
         "etc": layout.etc,
         "moddir": layout.module_dir(),
         "lib": layout.lib,
