@@ -10,7 +10,9 @@ finish on the plan they started with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 # Incident events that are failures a supervisor would act on, and their metric kind.
 EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
+# One resource's life: start, yield while the app runs, stop (aiohttp's cleanup_ctx shape).
+Resource = Callable[[], AsyncIterator[None]]
 
 
 class PlanRegistry:
@@ -120,7 +124,6 @@ class Service:
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
         self.desk.on_change = self.free_operators.kick
-        self._free_task: asyncio.Task[None] | None = None
         self.actions = OperatorActions(settings=settings, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout,
                                        desk=self.desk)
         # Operators' callbacks being placed, by each of their two channels.
@@ -128,13 +131,11 @@ class Service:
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
                                  new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
-        self._events_task: asyncio.Task[None] | None = None
-        self._retention_task: asyncio.Task[None] | None = None
         # Memory freed by calls that malloc keeps is handed back when no call is in hand.
         self.quiet_trim = QuietTrim(lambda: bool(self.controllers or self.live_calls))
-        self._trim_task: asyncio.Task[None] | None = None
         self._forgetting: set[asyncio.Task[None]] = set()
         self._reload_lock = asyncio.Lock()
+        self._stack: contextlib.AsyncExitStack | None = None
         self.ari_connects = 0
         self._ivr_seen: tuple[tuple[str, str], ...] = ()  # the calls in the menu the wall last showed
 
@@ -353,14 +354,68 @@ class Service:
     def store_ok(self) -> bool:
         return self.store.ok
 
-    async def start(self) -> None:
+    # Life cycle: one entry per resource, started in this order, stopped in reverse -----
+
+    def resources(self) -> list[tuple[str, Resource]]:
+        """Each resource's start and stop as one async generator (aiohttp's cleanup_ctx
+        shape): the web app appends them in this order and aiohttp stops them in reverse;
+        `start`/`stop` do the same with an AsyncExitStack for callers without a web app."""
+        return [
+            ("store", self._store_life),
+            ("desk", self._desk_life),
+            ("hep", self._hep_life),
+            ("ari", self._ari_life),
+            ("retention", self._task_life(self._retention_loop, "ivr112-retention")),
+            ("memory-trim", self._task_life(self.quiet_trim.run, "ivr112-memory-trim")),
+            ("operators-first", self._task_life(self.free_operators.run, "ivr112-operators-first")),
+        ]
+
+    async def _store_life(self) -> AsyncIterator[None]:
         await self.store.open()
+        yield
+        await self.store.close()
+
+    async def _desk_life(self) -> AsyncIterator[None]:
         await self.desk.start()
+        yield
+        await self.desk.close()
+
+    async def _hep_life(self) -> AsyncIterator[None]:
         await self.hep.start("127.0.0.1", self.settings.hep_port)
-        self._events_task = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
-        self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
-        self._trim_task = asyncio.create_task(self.quiet_trim.run(), name="ivr112-memory-trim")
-        self._free_task = asyncio.create_task(self.free_operators.run(), name="ivr112-operators-first")
+        yield
+        self.hep.stop()
+
+    async def _ari_life(self) -> AsyncIterator[None]:
+        """The ARI link and everything fed by it: the channel workers and the call controllers."""
+        events = asyncio.create_task(self.ari.run(self._on_event, self._on_connect), name="ivr112-ari-events")
+        yield
+        await self.ari.close()
+        await asyncio.gather(events, return_exceptions=True)
+        await self.dispatcher.close()
+        await asyncio.gather(*self._forgetting, return_exceptions=True)
+        for controller in self.controllers.values():
+            await controller.close()
+
+    @staticmethod
+    def _task_life(run: Callable[[], Coroutine[Any, Any, None]], name: str) -> Resource:
+        async def life() -> AsyncIterator[None]:
+            task = asyncio.create_task(run(), name=name)
+            yield
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        return life
+
+    async def start(self) -> None:
+        stack = contextlib.AsyncExitStack()
+        for _name, life in self.resources():
+            await stack.enter_async_context(contextlib.asynccontextmanager(life)())
+        self._stack = stack
+
+    async def stop(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
 
     async def _retention_loop(self) -> None:
         from ari_app.retention import purge_store
@@ -371,24 +426,6 @@ class Service:
             except Exception as exc:  # loud, but never the end of the app
                 log.error("retention run failed: %r", exc)
             await asyncio.sleep(RETENTION_INTERVAL_S)
-
-    async def stop(self) -> None:
-        for task in (self._retention_task, self._trim_task, self._free_task):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await self.desk.close()
-        self.hep.stop()
-        await self.ari.close()
-        if self._events_task is not None:
-            await asyncio.gather(self._events_task, return_exceptions=True)
-        await self.dispatcher.close()
-        await asyncio.gather(*self._forgetting, return_exceptions=True)
-        for controller in self.controllers.values():
-            await controller.close()
-        await self.store.close()
-
-
 
 
 def _msisdn(number: str) -> str:

@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def service_ctx(service: Service) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The service's start and stop as a cleanup_ctx entry of the console's application."""
+    """The console's sessions, restored from the store once the service's resources are up,
+    and the service published to the handlers."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        await service.start()
         app[APP_KEY] = service
         sessions = app[SESSIONS_KEY] = Sessions(service.secrets.console_secret)
         try:
@@ -40,7 +40,13 @@ def service_ctx(service: Service) -> Callable[[web.Application], AsyncIterator[N
         except StoreUnavailable as exc:  # calls first: the console logs in again later
             log.error("console sessions not restored: %s", exc)
         yield
-        await service.stop()
+
+    return ctx
+
+
+def _resource_ctx(life: Callable[[], AsyncIterator[None]]) -> Callable[[web.Application], AsyncIterator[None]]:
+    def ctx(_app: web.Application) -> AsyncIterator[None]:
+        return life()
 
     return ctx
 
@@ -49,6 +55,10 @@ def build_apps(service: Service) -> tuple[web.Application, web.Application]:
     """The console's application (it starts and stops the service) and the AML door's."""
     limiter = aml_http.RateLimiter(service.settings.aml_rate_per_minute)
     app = web.Application()
+    # One cleanup_ctx entry per resource of the service, in its start order; aiohttp stops
+    # them in reverse, each one even when a later one failed to start.
+    for _name, life in service.resources():
+        app.cleanup_ctx.append(_resource_ctx(life))
     app.cleanup_ctx.append(service_ctx(service))
     app[aml_http.LIMITER_KEY] = limiter
     app.add_routes(http.routes)
