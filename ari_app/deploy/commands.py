@@ -46,6 +46,22 @@ def _do(steps: list[install.Step], root: Path, *, dry_run: bool, what: str) -> i
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.deploy.backup import backup
+
+    archive = backup(settings, Path(args.out), recordings=args.recordings)
+    print(f"backup written: {archive} (mode 0600: it holds the secrets; keep a copy off this machine)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.deploy.backup import restore
+
+    done = restore(settings, Path(args.archive), force=args.force)
+    print(f"restored into {settings.data_path}: {done.incidents} incident(s); the plans of the backup are in {done.plans}")
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     """The server's subcommands, on the `ivr112` command's parser."""
     for name, func, help_text in (
@@ -60,3 +76,12 @@ def add_parsers(sub: Any) -> None:
         if name == "uninstall":
             p.add_argument("--purge", action="store_true", help="also delete /var/lib/ivr112 (the store!), /etc/ivr112 and the user")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("backup", help="a dated archive of the store (online), secrets, certificates and plans")
+    p.add_argument("-o", "--out", default=".", help="folder the archive is written to")
+    p.add_argument("--recordings", action="store_true", help="the recordings too (large)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="put a backup into this (fresh) data folder; the store is migrated to this release")
+    p.add_argument("archive")
+    p.add_argument("--force", action="store_true", help="replace a store already in the data folder (stop the app first)")
+    p.set_defaults(func=cmd_restore)
