@@ -82,12 +82,14 @@ async def console_login(request: web.Request) -> web.Response:
     if busy is not None:
         return _error(429, busy, **{"Retry-After": "1"})
     service = request.app[APP_KEY]
-    row = await service.store.run(lambda s: s.console_user(name)) if name else None
-    ok = await checks.verify(password, row["password_hash"] if row else _DUMMY_HASH, address=address)
+    with checks.held(address):
+        row = await service.store.run(lambda s: s.console_user(name)) if name else None
+        ok = await checks.verify(password, row["password_hash"] if row else _DUMMY_HASH)
+        started = [] if row is not None and ok else limits.failed(name, address)  # counted before the turn is let go
     if row is None or not ok:
         log.warning("console login refused for %r from %s", name[:40], address)
         await audit(request, "login_failed", name=name[:64])
-        for lock in limits.failed(name, address):
+        for lock in started:
             await _locked(request, lock)
         return _error(401, "wrong name or password")
     limits.succeeded(name)

@@ -10,7 +10,9 @@ import asyncio
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from ivr.passwords import verify_password
 
@@ -41,13 +43,19 @@ class PasswordChecks:
             return "too many logins at once; try again in a moment"
         return None
 
-    async def verify(self, password: str, stored: str, *, address: str) -> bool:
-        """Whether `password` matches `stored`; call only when `refusal(address)` is None."""
+    @contextmanager
+    def held(self, address: str) -> Iterator[None]:
+        """`address`'s turn, from before its account is looked up until its check is done:
+        taken after `refusal(address)` said None, with no await in between."""
         self._checking.add(address)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, verify_password, password, stored)
+            yield
         finally:
             self._checking.discard(address)
+
+    async def verify(self, password: str, stored: str) -> bool:
+        """Whether `password` matches `stored`, on the hashing thread; call it while `held`."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, verify_password, password, stored)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
