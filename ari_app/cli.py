@@ -18,12 +18,15 @@
     ivr112 prank clear NUMBER           lift a prank flag
     ivr112 announce "TEXT" [--en TEXT] | announce off   the major-incident message
     ivr112 console password NAME        a console login (generated, shown once; scrypt in the store)
+    ivr112 console locks|unlock NAME|unlock --address IP|audit|door   lock-outs, the audit log, HTTPS
     ivr112 cells import FILE.csv        the serving-cell table
     ivr112 aml door | aml token NAME | aml sms --from N TEXT   AML gateways
     ivr112 retention run                delete positions and recordings past retention_days
     ivr112 secrets show                 generated ARI/AMI/console secrets (this machine only)
     ivr112 settings                     every setting with its value and help
     ivr112 incidents [--limit N]        the latest incidents from the store
+    ivr112 install|uninstall [--dry-run] [--root DIR]   systemd units, user, folders (root)
+    ivr112 backup [-o DIR] | restore ARCHIVE   the store, secrets, certificates and plans
 """
 
 from __future__ import annotations
@@ -88,6 +91,9 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
     layout = Layout(settings.root_path, settings.instance)
     if args.action == "up":
         asterisk_up(settings)
+    elif args.action == "provision":
+        made = provision.ensure_root(settings.root_path)
+        print(f"Asterisk root {'made' if made else 'already there'}: {settings.root_path}")
     elif args.action == "configure":
         plans = _plans(settings)
         process.prepare(settings, _secrets(settings), plans, prompts.require(plans.plans, settings.data_path), layout)
@@ -108,13 +114,14 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ari_app import memory
     from ari_app.service import Service
-    from ari_app.web import aml_door
+    from ari_app.web import aml_door, console_door
     from ari_app.web.app import serve
 
     plans = _plans(settings)
     secrets = _secrets(settings)
     prompts.require(plans.plans, settings.data_path)
     door = aml_door.prepare(settings)  # a certificate problem is said now, before any call is taken
+    console = console_door.prepare(settings)
     owned = None
     if args.with_asterisk:
         from ari_app.asterisk.owned_run import OwnedRun
@@ -129,7 +136,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, reload.set)
         loop.add_signal_handler(signal.SIGUSR2, lambda: memory.report(settings.data_path))
-        await serve(Service(settings, secrets, plans), door=door, stop=stop, reload=reload)
+        await serve(Service(settings, secrets, plans), door=door, console=console, stop=stop, reload=reload)
 
     try:
         if owned is not None:
@@ -419,6 +426,41 @@ def cmd_announce(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    """Console accounts: set a password; see and lift lock-outs; the audit log; the HTTPS door."""
+    if args.action == "locks":
+        return _ask_app(settings, "/api/console/locks", method="GET")
+    if args.action == "audit":
+        return _ask_app(settings, f"/api/console/audit?limit={args.limit}", method="GET")
+    if args.action == "door":
+        return _console_door(settings)
+    if not args.name and not (args.action == "unlock" and args.address):
+        print(f"ivr112: console {args.action} needs an account name", file=sys.stderr)
+        return 1
+    if args.action == "unlock":
+        form = {"address": args.address} if args.address else {"account": args.name}
+        return _ask_app(settings, "/api/console/locks/lift", form)
+    return _console_password(args, settings)
+
+
+def _console_door(settings: Settings) -> int:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from ari_app.web import console_door
+
+    door = console_door.prepare(settings)
+    if door is None:
+        print("the console listens on loopback only (plain HTTP); set console_host to open it over HTTPS to the LAN")
+        return 0
+    trust = door.files.ca or door.files.cert
+    cert = x509.load_pem_x509_certificate(trust.read_bytes())
+    print(f"url:          {door.url}")
+    print(f"trust:        {trust}" + ("  (the local CA's certificate: install it on the operators' PCs)" if door.files.ca else ""))
+    print(f"sha256:       {cert.fingerprint(hashes.SHA256()).hex(':').upper()}")
+    return 0
+
+
+def _console_password(args: argparse.Namespace, settings: Settings) -> int:
     """Set a console password (generated unless given on stdin) for an operator or supervisor."""
     from ivr.passwords import hash_password, new_password
 
@@ -509,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_guard)
 
     p = sub.add_parser("asterisk", help="the local Asterisk 22 instance")
-    p.add_argument("action", choices=("up", "down", "status", "configure"))
+    p.add_argument("action", choices=("up", "down", "status", "configure", "provision"))
     p.set_defaults(func=cmd_asterisk)
 
     p = sub.add_parser("prompts", help="prompt WAV files")
@@ -609,9 +651,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", default="supervisor")
     p.set_defaults(func=lambda a, s: _ask_app(s, f"/api/numbers/{a.number}/clear", {"by": a.by}))
 
-    p = sub.add_parser("console", help="console accounts: set an operator's or supervisor's password (scrypt-hashed)")
-    p.add_argument("action", choices=("password",))
-    p.add_argument("name")
+    p = sub.add_parser("console", help="console accounts: a password (scrypt-hashed), lock-outs and their lifting, "
+                                       "the audit log, the HTTPS listener's certificate")
+    p.add_argument("action", choices=("password", "locks", "unlock", "audit", "door"))
+    p.add_argument("name", nargs="?", help="the account (password, unlock)")
+    p.add_argument("--address", help="unlock: the client address to lift instead of an account")
+    p.add_argument("--limit", type=int, default=50, help="audit: lines to show")
     p.add_argument("--stdin", action="store_true", help="read the password from standard input instead of generating one")
     p.set_defaults(func=cmd_console)
 
@@ -627,6 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("incidents", help="the latest incidents")
     p.add_argument("--limit", type=int, default=20)
     p.set_defaults(func=cmd_incidents)
+
+    from ari_app.deploy.commands import add_parsers
+
+    add_parsers(sub)
     return parser
 
 

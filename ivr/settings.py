@@ -92,6 +92,24 @@ class Settings:
         "Host names and addresses the made AML certificate is for (list; comma-separated in the environment); "
         "empty: aml_host (unless a wildcard), this machine's name, localhost and 127.0.0.1.",
     )
+    console_host: str = _setting(
+        "", "Address the console's HTTPS listener binds to, for the operators' PCs on the LAN (0.0.0.0: every address); empty: none."
+    )
+    console_port: int = _setting(8443, "Port of the console's HTTPS listener: operators open https://HOST:PORT/.")
+    console_tls_cert: str = _setting(
+        "", "PEM certificate (then its intermediates) of the console's HTTPS listener; empty: one made on first run under <data_dir>/tls/ by a local CA."
+    )
+    console_tls_key: str = _setting("", "PEM private key (unencrypted) of console_tls_cert; give both or neither.")
+    console_tls_names: tuple[str, ...] = _setting(
+        (),
+        "Host names and addresses the made console certificate is for (list; comma-separated in the environment); "
+        "empty: console_host (unless a wildcard), this machine's name, localhost and 127.0.0.1.",
+    )
+    login_failures_account: int = _setting(5, "Wrong console passwords for one account that lock it for login_lockout_minutes.")
+    login_failures_address: int = _setting(20, "Wrong console passwords from one address that lock that address for login_lockout_minutes.")
+    login_lockout_minutes: float = _setting(
+        15.0, "Minutes a console lock-out lasts (a supervisor can lift it sooner); failures older than this are forgotten."
+    )
     app_name: str = _setting("ivr112", "Name of the ARI application that `Stasis()` hands 112 calls to.")
     ari_request_timeout: float = _setting(5.0, "Seconds before an ARI REST request is given up.")
     ari_reconnect_min: float = _setting(0.2, "First wait, in seconds, before reconnecting a dropped ARI WebSocket.")
@@ -148,9 +166,9 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name == "aml_tls_names" and items in ([], [""], None):
+        if name in ("aml_tls_names", "console_tls_names") and items in ([], [""], None):
             return ()
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             what = {"plans": "plan files", "supervisors": "account names"}.get(name, "host names or addresses")

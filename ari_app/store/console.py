@@ -1,14 +1,14 @@
-"""The console's accounts (scrypt hashes) and its sessions (by key hash), kept so that a
-restart of the app logs nobody out."""
+"""The console's accounts (scrypt hashes), its sessions (by key hash), kept so that a
+restart of the app logs nobody out, and its audit log."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from ari_app.store.base import Tables, upsert
-from ari_app.store.schema import console_sessions, console_users
+from ari_app.store.schema import console_audit, console_sessions, console_users
 from ivr.store import now
 
 
@@ -40,3 +40,14 @@ class ConsoleTables(Tables):
         with self.engine.begin() as conn:
             conn.execute(delete(console_sessions).where(console_sessions.c.expires < now_epoch))
             return [dict(r._mapping) for r in conn.execute(select(console_sessions))]
+
+    def audit(self, action: str, *, name: str = "", address: str = "", detail: str = "") -> None:
+        """Add a line to the console's audit log."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(console_audit).values(at=now(), name=name, address=address, action=action, detail=detail))
+
+    def audit_log(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest audit lines first: id, at, name, address, action, detail."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(console_audit).order_by(console_audit.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]

@@ -62,9 +62,17 @@ def _m002_event_write_keys(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _m003_console_audit(conn: Connection) -> None:
+    """The console's audit log: logins, failed logins, lock-outs, supervisors' actions."""
+    schema.console_audit.create(conn, checkfirst=True)
+    for index in schema.console_audit.indexes:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS = (
     Migration(1, "tables", _m001_tables),
     Migration(2, "event write keys", _m002_event_write_keys),
+    Migration(3, "console audit", _m003_console_audit),
 )
 LATEST = MIGRATIONS[-1].version
 

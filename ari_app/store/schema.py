@@ -164,6 +164,19 @@ console_users = Table(
     Column("changed_at", Text),
 )
 
+# Who logged in to the console, who failed, what was locked and lifted, and every change a
+# supervisor made: `at` (UTC), the account, the client address, the action and its detail.
+console_audit = Table(
+    "console_audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Text, nullable=False),
+    Column("name", Text),
+    Column("address", Text),
+    Column("action", Text, nullable=False),
+    Column("detail", Text),
+    Index("idx_console_audit_at", "at"),
+)
+
 # The SHA-256 of each session key, never the key: a copy of the store logs nobody in.
 console_sessions = Table(
     "console_sessions", metadata,

@@ -34,9 +34,15 @@ class AmlDoor:
 def hostnames(settings: Settings) -> list[str]:
     """The names the made certificate is for: `aml_tls_names`, else the door's address, this
     machine's name, localhost and 127.0.0.1."""
-    if settings.aml_tls_names:
-        return list(settings.aml_tls_names)
-    names = [] if settings.aml_host in WILDCARDS else [settings.aml_host]
+    return door_names(settings.aml_tls_names, settings.aml_host)
+
+
+def door_names(configured: tuple[str, ...], host: str) -> list[str]:
+    """A door's certificate names: the configured ones, else its address (unless a wildcard),
+    this machine's name, localhost and 127.0.0.1."""
+    if configured:
+        return list(configured)
+    names = [] if host in WILDCARDS else [host]
     for name in (socket.getfqdn(), "localhost", "127.0.0.1"):
         if name and name not in names:
             names.append(name)

@@ -23,11 +23,10 @@ from ari_app.metrics import CONTENT_TYPE
 from ari_app.operators.desk import DeskError
 from ari_app.service import Service
 from ari_app.store import IncidentStore
-from ari_app.web.console_auth import COOKIE, SUPERVISOR, Principal, key_hash, secure_cookie
+from ari_app.web.console_auth import SUPERVISOR, Principal
 from ari_app.web.keys import APP_KEY, SESSIONS_KEY
 from ivr import callbacks, classify
 from ivr.figures import figures, to_csv
-from ivr.passwords import hash_password, verify_password
 from ivr.store import now
 
 routes = web.RouteTableDef()
@@ -298,57 +297,11 @@ async def clear_number(request: web.Request) -> web.Response:
 # Console sessions and the live stream ------------------------------------------------------
 
 
-@routes.post("/console/login")
-async def console_login(request: web.Request) -> web.Response:
-    """Form: name, password. Sets the session cookie; answers the CSRF token and the role."""
-    service = _service(request)
-    form = await _form(request)
-    name, password = form.get("name", ""), form.get("password", "")
-    row = await service.store.run(lambda s: s.console_user(name)) if name else None
-    loop = asyncio.get_running_loop()
-    # scrypt is slow on purpose: off the event loop, and run even for unknown names.
-    ok = await loop.run_in_executor(None, verify_password, password, row["password_hash"] if row else _DUMMY_HASH)
-    if row is None or not ok:
-        log.warning("console login refused for %r from %s", name[:40], request.remote)
-        raise _error(web.HTTPUnauthorized, "wrong name or password")
-    key, session = request.app[SESSIONS_KEY].open(name, row["role"])
-    digest, principal = key_hash(key), session.principal
-    await service.store.run(lambda s: s.save_session(digest, principal.name, principal.role, session.csrf, session.expires))
-    response = web.json_response({"name": name, "role": row["role"], "csrf": session.csrf})
-    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure_cookie(request), path="/")
-    log.info("console login: %s (%s)", name, row["role"])
-    return response
-
-
-@routes.post("/console/logout")
-async def console_logout(request: web.Request) -> web.Response:
-    service = _service(request)
-    _who(request, changes=True)
-    key = request.cookies.get(COOKIE, "")
-    request.app[SESSIONS_KEY].close(key)
-    await service.store.run(lambda s: s.drop_session(key_hash(key)))
-    response = web.json_response({"ok": True})
-    response.del_cookie(COOKIE, path="/")
-    return response
-
-
-@routes.get("/console/session")
-async def console_session(request: web.Request) -> web.Response:
-    """Who this browser is logged in as, and its CSRF token (for a reloaded page)."""
-    session = request.app[SESSIONS_KEY].get(request.cookies.get(COOKIE, ""))
-    if session is None:
-        raise _error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
-    return web.json_response({"name": session.principal.name, "role": session.principal.role, "csrf": session.csrf})
-
-
 @routes.get("/api/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
     """Server-sent events: operators' states and incident steps, as they happen."""
     _who(request)
     return await _service(request).hub.stream(request)
-
-
-_DUMMY_HASH = hash_password("not a real password")
 
 
 # The console page and what it draws ----------------------------------------------------------

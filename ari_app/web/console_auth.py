@@ -29,6 +29,7 @@ COOKIE = "ivr112_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_HOURS = 12
 OPERATOR, SUPERVISOR = "operator", "supervisor"
+PRINCIPAL = "ivr112_principal"  # the request's key for who made it (the audit log reads it)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class Sessions:
         if scheme.lower() == "bearer":
             if not hmac.compare_digest(_raw(token), self.console_secret.encode()):
                 raise _json_error(web.HTTPUnauthorized, "wrong key: send Authorization: Bearer <console_secret> (ivr112 secrets show)")
-            return Principal("system", SUPERVISOR, "bearer")
+            request[PRINCIPAL] = principal = Principal("system", SUPERVISOR, "bearer")
+            return principal
         session = self.get(request.cookies.get(COOKIE, ""))
         if session is None:
             raise _json_error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
@@ -97,6 +99,7 @@ class Sessions:
             raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER}: reload the console and try again")
         if role == SUPERVISOR and not session.principal.supervisor:
             raise _json_error(web.HTTPForbidden, "only a supervisor may do this")
+        request[PRINCIPAL] = session.principal
         return session.principal
 
 

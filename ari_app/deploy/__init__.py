@@ -1,0 +1,1 @@
+"""Going live: the server's service files, its install and uninstall, backups."""
