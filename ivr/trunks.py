@@ -31,6 +31,7 @@ CAUSE_CONGESTION = 34
 CAUSE_NETWORK_OUT_OF_ORDER = 38
 UNREACHABLE_CAUSES = (CAUSE_NO_ROUTE_DESTINATION, CAUSE_DESTINATION_OUT_OF_ORDER, CAUSE_NETWORK_OUT_OF_ORDER)
 BUSY_CODES = (486, 600)
+REQUEST_TERMINATED = 487  # what a trunk answers to the CANCEL we send when its ring time is up
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ def trunk_failure(leg: LegOutcome) -> str:
     if leg.timed_out_silent:
         return NO_RESPONSE
     sip = f"SIP {leg.final} {leg.final_reason}".strip() if leg.final else ""
+    if leg.final == REQUEST_TERMINATED:
+        # The answer to our own CANCEL (the ring timeout ran out), not the trunk's refusal.
+        return NO_ANSWER if leg.rang or (leg.provisional or 0) >= 180 else ACCEPTED_NO_ANSWER if leg.provisional else NO_RESPONSE
     if leg.final is not None:
         if leg.final in BUSY_CODES:
             return f"{BUSY} ({sip})"

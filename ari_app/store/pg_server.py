@@ -8,6 +8,7 @@ database's network namespace (`prefix` is then `ip netns exec NS`). As root it r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -120,12 +121,20 @@ class PostgresServer:
         """Stop the server by its pid: SIGINT is PostgreSQL's fast shutdown, SIGKILL a crash."""
         if self.pid is None:
             return
+        # Its backends hold the shared memory until they exit; a server started again while
+        # one lingers refuses to start ("pre-existing shared memory block is still in use").
+        # After a crash (SIGKILL) they go too, as they would with the machine.
+        backends = _children(self.pid)
         try:
             os.kill(self.pid, sig)
         except ProcessLookupError:
             pass
+        if sig == signal.SIGKILL:
+            for child in backends:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(child, signal.SIGKILL)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        while alive(self.pid):
+        while alive(self.pid) or any(alive(child) for child in backends):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"PostgreSQL (pid {self.pid}) did not stop in {STOP_TIMEOUT_S} s")
             time.sleep(POLL_S)
@@ -156,6 +165,14 @@ def _ready(pidfile: Path) -> bool:
     except OSError:
         return False
     return len(lines) >= 8 and lines[7].strip() == "ready"
+
+
+def _children(pid: int) -> list[int]:
+    """The server's own processes (its backends and workers), from /proc; [] when unreadable."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def alive(pid: int) -> bool:

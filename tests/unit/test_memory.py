@@ -13,6 +13,9 @@ from tests.support.poll import eventually
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim and /proc")
 def test_trim_gives_back_memory_that_scattered_frees_left_in_mallocs_arenas() -> None:
+    # Start from a trimmed heap: free memory that earlier tests in this worker left in
+    # malloc's arenas would take the new blocks without the resident set growing.
+    memory.trim()
     before = memory.rss_kb()
     blocks = [bytes(1500) + bytes([i % 256]) for i in range(40_000)]  # beyond pymalloc: glibc's heap
     grown = memory.rss_kb() - before

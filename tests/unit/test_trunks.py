@@ -30,3 +30,10 @@ def test_without_a_capture_the_cause_decides() -> None:
     assert trunk_failure(LegOutcome(cause=17, cause_txt="User busy")) == "busy (User busy)"
     assert trunk_failure(LegOutcome(cause=27, cause_txt="Destination out of order")) == "unreachable (Destination out of order)"
     assert trunk_failure(LegOutcome(cause=21, cause_txt="Call Rejected")) == "refused (Call Rejected)"
+
+
+def test_a_trunk_that_rang_until_our_cancel_is_no_answer_not_a_refusal() -> None:
+    """The ring timeout runs out, the app cancels, the trunk answers 487 to the CANCEL."""
+    rang = LegOutcome(cause=19, captured=True, provisional=180, final=487, final_reason="Request Terminated")
+    assert trunk_failure(rang) == "no answer after ringing"
+    assert trunk_failure(LegOutcome(captured=True, provisional=100, final=487)).startswith("no answer (the trunk took the call")
