@@ -6,7 +6,6 @@ certificate or one made on first run by a local CA (the CA certificate goes to t
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -15,10 +14,9 @@ from aiohttp import web
 from ari_app.service import Service
 from ari_app.web import aml_http
 from ari_app.web.keys import APP_KEY
-from ari_app.web.tls import TlsFiles, door_files, server_context
+from ari_app.web.tls import WILDCARDS, TlsFiles, default_hostnames, door_files, server_context
 from ivr.settings import Settings
 
-WILDCARDS = ("", "0.0.0.0", "::")
 TLS_FOLDER = "tls"
 
 
@@ -34,13 +32,7 @@ class AmlDoor:
 def hostnames(settings: Settings) -> list[str]:
     """The names the made certificate is for: `aml_tls_names`, else the door's address, this
     machine's name, localhost and 127.0.0.1."""
-    if settings.aml_tls_names:
-        return list(settings.aml_tls_names)
-    names = [] if settings.aml_host in WILDCARDS else [settings.aml_host]
-    for name in (socket.getfqdn(), "localhost", "127.0.0.1"):
-        if name and name not in names:
-            names.append(name)
-    return names
+    return default_hostnames(settings.aml_host, settings.aml_tls_names)
 
 
 def prepare(settings: Settings) -> AmlDoor:
