@@ -72,6 +72,9 @@ def _log_in(live: Stack, page: Any, name: str) -> None:
     page.click("#login button[type=submit]")
     page.wait_for_selector("#console-view:not([hidden])")
     page.wait_for_selector("#live.on")
+    if page.is_visible("#phone-mode"):  # these operators answer on the SIPp softphone beside the page
+        page.select_option("#phone-mode", "softphone")
+        page.wait_for_selector("#phone-state[data-state=phone_off]")
 
 
 def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_and_classifies_it(
