@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,14 +17,15 @@ import pytest
 
 from ari_app.asterisk.render import ARI_USER
 from ivr.secrets import load_or_create
+from tests.integration.browser import FLAGS, chromium_path, keep_screenshot_if_failed, log_in
 from tests.integration.media import speak, wav_to_pcap
 from tests.integration.stack import Stack, sipp_args, wait_for
 
 pytestmark = pytest.mark.asterisk
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+# A fake microphone and camera allowed without asking; loopback ICE candidates (the test's
+# Asterisk listens on 127.0.0.1) and no mDNS names for them.
+PHONE_FLAGS = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
          "--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection",
          "--autoplay-policy=no-user-gesture-required"]
 OPERATOR = "operator1"
@@ -45,10 +46,8 @@ def voices(live: Stack) -> tuple[Path, Path]:
 def page(live: Stack, voices: tuple[Path, Path], request: pytest.FixtureRequest) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make deps` installs it")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={voices[0]}"])
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=[*PHONE_FLAGS, f"--use-file-for-fake-audio-capture={voices[0]}"])
         # The WebSocket's certificate comes from the operators' local CA, which an operator's PC
         # trusts once installed (docs/webrtc.md); this throwaway browser profile has no CA store.
         context = browser.new_context(viewport={"width": 1400, "height": 1200}, ignore_https_errors=True)
@@ -56,22 +55,9 @@ def page(live: Stack, voices: tuple[Path, Path], request: pytest.FixtureRequest)
         try:
             yield tab
         finally:
-            rep = getattr(request.node, "rep_call", None)
-            if rep is not None and rep.failed:
-                shot = live.tmp / f"{request.node.name}.png"
-                tab.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot of the failed page: {shot}")
+            keep_screenshot_if_failed(live, request, tab)
             context.close()
             browser.close()
-
-
-def _log_in(live: Stack, page: Any) -> None:
-    password = live.ivr112("console", "password", OPERATOR).stdout.split("password ", 1)[1].split()[0]
-    page.goto(f"http://{live.settings.http_host}:{live.settings.http_port}/")
-    page.fill("input[name=name]", OPERATOR)
-    page.fill("input[name=password]", password)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("#console-view:not([hidden])")
 
 
 def _asterisk_rtp(live: Stack, endpoint: str) -> tuple[int, int]:
@@ -99,7 +85,7 @@ def test_an_operator_answers_a_112_caller_in_the_browser_and_they_hear_each_othe
     live: Stack, page: Any, voices: tuple[Path, Path]
 ) -> None:
     caller = "081250007001"
-    _log_in(live, page)
+    log_in(live, page, OPERATOR)
     # The browser phone registers by itself: no account to type.
     page.wait_for_selector("#phone-state[data-state=phone_ready]", timeout=15000)
     assert OPERATOR + ".web" in live.asterisk_cli("pjsip show contacts")
@@ -141,6 +127,18 @@ def test_an_operator_answers_a_112_caller_in_the_browser_and_they_hear_each_othe
     rx, tx = wait_for("Asterisk to count RTP on the browser's leg", lambda: (c := _asterisk_rtp(live, "operator1.web")) and min(c) > 100 and c,
                       timeout=10)
     assert rx > 100 and tx > 100
+    # A network blip: the phone's WebSocket to Asterisk is cut (both ends reset, as a dropped
+    # link does). The page says so and registers again by itself; the call's media path holds
+    # and the caller is not dropped.
+    port = live.settings.webrtc_port
+    cut = subprocess.run(["ss", "-K", "-t", f"( dport = :{port} or sport = :{port} )"], capture_output=True, text=True, check=False)
+    assert cut.returncode == 0, cut.stderr
+    page.wait_for_selector("#phone-state[data-state=phone_reconnecting]", timeout=5000)
+    assert page.text_content("#phone-state") == "Jaringan terputus, menyambung ulang…"
+    page.wait_for_selector("#phone-state[data-state=phone_in_call]", timeout=15000)
+    before = _stats(page)
+    wait_for("RTP to go on after the blip", lambda: _stats(page)["received"] > before["received"] + 50, timeout=10)
+    assert call.proc.poll() is None, "the caller was dropped by the blip"
     # The page's level meter shows the operator's microphone.
     wait_for("the level meter to move", lambda: float(page.evaluate("document.querySelector('#phone-level').value")) > 0.01, timeout=5)
     # Keys and mute work without dropping the call.
