@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos
+.PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos jssip
 
 run: deps venv
 	$(BIN)/ivr112 prompts build
@@ -49,6 +49,12 @@ shift: deps venv asterisk-root
 chaos: deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	IVR112_CHAOS=long $(BIN)/python -m pytest -q -s tests/chaos
+
+# The browser phone's SIP stack: JsSIP from the npm registry, pinned by ari_app/web/js's
+# package-lock.json, bundled into ari_app/web/static/jssip.min.js (committed: the console
+# loads nothing from outside, and a machine without npm still serves it). Run it after a bump.
+jssip:
+	cd ari_app/web/js && npm ci --no-audit --no-fund && npm run build
 
 lint: venv
 	$(BIN)/ruff check ivr ari_app tests bench

@@ -28,9 +28,20 @@ MEMBER_EVENTS = ("QueueMember", "QueueMemberAdded", "QueueMemberRemoved", "Queue
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "AgentDump")
 
 
+# The operator's browser phone is a second PJSIP endpoint beside the softphone's: its name
+# is the operator's plus this suffix ('.' is never in an operator's name, so no clash).
+WEB_SUFFIX = ".web"
+
+
+def web_endpoint(name: str) -> str:
+    """andi -> andi.web: the endpoint the operator's browser phone registers as."""
+    return f"{name}{WEB_SUFFIX}"
+
+
 def operator_of(interface: str) -> str:
-    """PJSIP/andi -> andi (any technology prefix)."""
-    return interface.split("/", 1)[-1] if interface else ""
+    """PJSIP/andi -> andi (any technology prefix); the browser phone PJSIP/andi.web -> andi."""
+    endpoint = interface.split("/", 1)[-1] if interface else ""
+    return endpoint.removesuffix(WEB_SUFFIX)
 
 
 def _name(f: dict[str, str]) -> str:
@@ -58,6 +69,7 @@ class OperatorState:
     paused: bool = False
     reason: str = ""
     device: int = 0
+    interface: str = ""  # the member's interface in the queues: PJSIP/andi (softphone) or PJSIP/andi.web (browser)
     caller_channel: str = ""  # the caller's channel (its uniqueid) of the call in hand
     caller_number: str = ""
     ringing_channel: str = ""  # the caller's channel (its uniqueid) ringing the softphone now
@@ -93,7 +105,15 @@ class OperatorState:
             "reason": self.reason, "caller_channel": self.caller_channel or None, "caller_number": self.caller_number or None,
             "ringing_channel": self.ringing_channel or None, "ringing_number": self.ringing_number or None,
             "answered_at": self.answered_at or None, "incident_id": self.incident_id, "calls_taken": self.calls_taken, "since": self.since,
+            "phone": self.phone,
         }
+
+    @property
+    def phone(self) -> str | None:
+        """Which phone the queues ring: "browser", "softphone", or None when logged out."""
+        if not self.queues or not self.interface:
+            return None
+        return "browser" if self.interface.endswith(WEB_SUFFIX) else "softphone"
 
 
 @dataclass(frozen=True)
@@ -145,6 +165,9 @@ class Board:
         o = self.get(name)
         if f.get("Queue"):
             o.queues.add(f["Queue"])
+        interface = f.get("Interface") or f.get("Location") or ""
+        if interface:
+            o.interface = interface
         if "Paused" in f:
             o.paused = _flag(f.get("Paused"))
             o.reason = (f.get("PausedReason") or "") if o.paused else ""

@@ -1,5 +1,6 @@
-"""Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator and
-one token per AML gateway.
+"""Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator
+(softphone) and another for the operator's browser phone (the console hands it to the page; the
+operator never sees it), and one token per AML gateway.
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
 later runs read the same file so softphones keep working. No default password exists.
@@ -28,6 +29,7 @@ class Secrets:
     operator_passwords: dict[str, str] = field(default_factory=dict)
     aml_tokens: dict[str, str] = field(default_factory=dict)
     hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/calls/hep.py)
+    webrtc_passwords: dict[str, str] = field(default_factory=dict)
 
     def aml_token(self, name: str) -> str:
         try:
@@ -38,6 +40,13 @@ class Secrets:
     def operator_password(self, name: str) -> str:
         try:
             return self.operator_passwords[name]
+        except KeyError:
+            raise ConfigError(f"no operator named {name!r}; operators are listed under 'operators' in the config") from None
+
+    def webrtc_password(self, name: str) -> str:
+        """The password of the operator's browser phone (endpoint <name>.web)."""
+        try:
+            return self.webrtc_passwords[name]
         except KeyError:
             raise ConfigError(f"no operator named {name!r}; operators are listed under 'operators' in the config") from None
 
@@ -64,24 +73,17 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         if not isinstance(data.get(key), str) or not data[key]:
             data[key] = _token()
             changed = True
-    ops = data.get("operator_passwords")
-    if not isinstance(ops, dict):
-        ops = {}
-        changed = True
-    for name in operator_names:
-        if not isinstance(ops.get(name), str) or not ops[name]:
-            ops[name] = _token()
+    tables: dict[str, dict[str, str]] = {}
+    for key, names in (("operator_passwords", operator_names), ("webrtc_passwords", operator_names), ("aml_tokens", gateway_names)):
+        table = data.get(key)
+        if not isinstance(table, dict):
+            table = {}
             changed = True
-    data["operator_passwords"] = ops
-    tokens = data.get("aml_tokens")
-    if not isinstance(tokens, dict):
-        tokens = {}
-        changed = True
-    for name in gateway_names:
-        if not isinstance(tokens.get(name), str) or not tokens[name]:
-            tokens[name] = _token()
-            changed = True
-    data["aml_tokens"] = tokens
+        for name in names:
+            if not isinstance(table.get(name), str) or not table[name]:
+                table[name] = _token()
+                changed = True
+        data[key] = tables[key] = {str(k): str(v) for k, v in table.items()}
     if changed:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -93,7 +95,8 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         ari_password=str(data["ari_password"]),
         ami_secret=str(data["ami_secret"]),
         console_secret=str(data["console_secret"]),
-        operator_passwords={str(k): str(v) for k, v in ops.items()},
-        aml_tokens={str(k): str(v) for k, v in tokens.items()},
+        operator_passwords=tables["operator_passwords"],
+        aml_tokens=tables["aml_tokens"],
         hep_password=str(data["hep_password"]),
+        webrtc_passwords=tables["webrtc_passwords"],
     )

@@ -110,6 +110,21 @@ class Settings:
     login_lockout_minutes: float = _setting(
         15.0, "Minutes a console lock-out lasts (a supervisor can lift it sooner); failures older than this are forgotten."
     )
+    webrtc_port: int = _setting(
+        8089, "Port of Asterisk's TLS HTTP server that carries the browser phones' secure WebSocket (wss://HOST:PORT/ws); 0: no browser phone."
+    )
+    webrtc_host: str = _setting(
+        "127.0.0.1", "Address of that TLS server; set it to an address the operators' PCs reach (the console hands the page wss://webrtc_host:webrtc_port/ws)."
+    )
+    webrtc_tls_cert: str = _setting(
+        "", "PEM certificate (then its intermediates) of the browser phones' WebSocket; empty: one made on first run by the operators' local CA."
+    )
+    webrtc_tls_key: str = _setting("", "PEM private key (unencrypted) of webrtc_tls_cert; give both or neither.")
+    webrtc_tls_names: tuple[str, ...] = _setting(
+        (),
+        "Host names and addresses the made WebSocket certificate is for (list; comma-separated in the environment); "
+        "empty: webrtc_host (unless a wildcard), this machine's name, localhost and 127.0.0.1.",
+    )
     app_name: str = _setting("ivr112", "Name of the ARI application that `Stasis()` hands 112 calls to.")
     ari_request_timeout: float = _setting(5.0, "Seconds before an ARI REST request is given up.")
     ari_reconnect_min: float = _setting(0.2, "First wait, in seconds, before reconnecting a dropped ARI WebSocket.")
@@ -166,9 +181,9 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name in ("aml_tls_names", "console_tls_names") and items in ([], [""], None):
+        if name.endswith("_tls_names") and items in ([], [""], None):
             return ()
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             what = {"plans": "plan files", "supervisors": "account names"}.get(name, "host names or addresses")

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ari_app.asterisk import provision
+from ari_app.asterisk import provision, webrtc
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import render, write_rendered
 from ivr.errors import AsteriskError
@@ -100,6 +100,7 @@ def prepare(settings: Settings, secrets: Secrets, plans: PlanSet, prompt_files: 
     write_rendered(render(settings, secrets, plans, layout), layout.host(layout.etc))
     for f in layout.host(layout.etc).iterdir():
         os.chown(f, -1, gid)
+    webrtc.install(settings, layout, gid)
     sounds = layout.host(layout.sounds)
     write_beep(layout.host(layout.beep + ".wav"))
     for pf in prompt_files:

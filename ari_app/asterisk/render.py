@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ari_app.asterisk import webrtc
 from ari_app.asterisk.layout import Layout
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
 from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
@@ -141,6 +142,11 @@ def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
             f"password = {secrets.operator_password(op.name)}\n"
         )
         out.append(f"[{op.name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n")
+        if webrtc.enabled(settings):
+            out.append(webrtc.endpoint(op, password=secrets.webrtc_password(op.name), context=OPERATOR_CONTEXT,
+                                       language=plans.default.default_language, media_bind=MEDIA_BIND))
+    if webrtc.enabled(settings) and settings.operators:
+        out.insert(0, webrtc.transport())
     return "\n".join(out)
 
 
@@ -345,6 +351,8 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "hep_port": str(settings.hep_port),
         "hep_password": secrets.hep_password,
         "ami_permit": f"{settings.ami_host}/255.255.255.255" if settings.ami_host != "0.0.0.0" else "0.0.0.0/0.0.0.0",
+        "webrtc_tls": webrtc.http_tls(settings, layout),
+        "ice": "yes" if webrtc.enabled(settings) else "no",
         "http_host": settings.http_host,
         "http_port": str(settings.http_port),
         "rtp_start": str(settings.rtp_start),

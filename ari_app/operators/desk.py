@@ -24,7 +24,7 @@ from ari_app.storage import AsyncStore
 from ari_app.store import IncidentStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
-from ivr.operators import AGENT_EVENTS, MEMBER_EVENTS, Board, Change
+from ivr.operators import AGENT_EVENTS, MEMBER_EVENTS, Board, Change, web_endpoint
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
 from ivr.settings import Settings
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # Events after which an operator may have become free for a caller in the IVR.
 QUEUE_EVENTS = frozenset({*MEMBER_EVENTS, *AGENT_EVENTS, "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon"})
 QUEUE_LOG_FILE = "queue_log"  # in the instance's log folder (Asterisk's default name)
+# The phones an operator can answer on (`login`'s phone).
+SOFTPHONE, BROWSER = "softphone", "browser"
+PHONES = (SOFTPHONE, BROWSER)
 
 
 class DeskError(Ivr112Error):
@@ -78,23 +81,32 @@ class Desk:
     # Actions ----------------------------------------------------------------------------
 
     def _check(self, name: str) -> str:
+        """The interface `name` is a queue member as now (the softphone's when logged out)."""
         if name not in self.names:
             known = ", ".join(self.names) or "none (add operators: in config/ivr112.yaml)"
             raise DeskError(f"no operator named {name!r}; operators: {known}")
         if not self.ami.connected:
             raise DeskError("Asterisk's AMI is not connected; operators can still use the softphone codes *11 (log in) "
                             "*12 (log out) *13 (pause) *14 (resume)")
-        return operator_interface(name)
+        member = self.board.get(name)
+        return member.interface if member.queues and member.interface else operator_interface(name)
 
-    async def login(self, name: str) -> None:
-        interface = self._check(name)
+    async def login(self, name: str, phone: str = SOFTPHONE) -> None:
+        """Into every queue with the phone the operator answers on: the softphone or the
+        browser phone (one at a time: a switch takes the other out of the queues first)."""
+        if phone not in PHONES:
+            raise DeskError(f"no phone kind {phone!r}; say {' or '.join(PHONES)}")
+        current = self._check(name)
+        interface = operator_interface(web_endpoint(name) if phone == BROWSER else name)
+        if current != interface and self.board.get(name).queues:
+            await self.logout(name)
         for queue in all_queues(self.plans.current):
             try:
                 await self.ami.queue_add(queue, interface, member_name=name, state_interface=interface)
             except AmiError as exc:
                 if "already" not in str(exc).lower():
                     raise DeskError(f"could not log {name} in to {queue}: {exc}") from exc
-        await self._log(name, "login_requested", {})
+        await self._log(name, "login_requested", {"phone": phone})
 
     async def logout(self, name: str) -> None:
         interface = self._check(name)

@@ -6,7 +6,6 @@ certificate or one made on first run by a local CA (the CA certificate goes to t
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -15,10 +14,9 @@ from aiohttp import web
 from ari_app.service import Service
 from ari_app.web import aml_http
 from ari_app.web.keys import APP_KEY
-from ari_app.web.tls import TlsFiles, door_files, server_context
+from ari_app.web.tls import WILDCARDS, TlsFiles, default_hostnames, door_files, server_context
 from ivr.settings import Settings
 
-WILDCARDS = ("", "0.0.0.0", "::")
 TLS_FOLDER = "tls"
 
 
@@ -40,13 +38,7 @@ def hostnames(settings: Settings) -> list[str]:
 def door_names(configured: tuple[str, ...], host: str) -> list[str]:
     """A door's certificate names: the configured ones, else its address (unless a wildcard),
     this machine's name, localhost and 127.0.0.1."""
-    if configured:
-        return list(configured)
-    names = [] if host in WILDCARDS else [host]
-    for name in (socket.getfqdn(), "localhost", "127.0.0.1"):
-        if name and name not in names:
-            names.append(name)
-    return names
+    return default_hostnames(host, configured)
 
 
 def prepare(settings: Settings) -> AmlDoor:

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from ari_app.asterisk import webrtc
 from ari_app.calls.wall import ivr_calls
 from ari_app.metrics import CONTENT_TYPE
-from ari_app.operators.desk import DeskError
+from ari_app.operators.desk import SOFTPHONE, DeskError
 from ari_app.service import Service
 from ari_app.store import IncidentStore
 from ari_app.web.console_auth import SUPERVISOR, Principal
@@ -189,7 +190,7 @@ async def operator_action(request: web.Request) -> web.Response:
     form = await _form(request)
     try:
         if action == "login":
-            await desk.login(name)
+            await desk.login(name, form.get("phone", "") or SOFTPHONE)
         elif action == "logout":
             await desk.logout(name)
         elif action == "pause":
@@ -307,13 +308,18 @@ async def stream(request: web.Request) -> web.StreamResponse:
 # The console page and what it draws ----------------------------------------------------------
 
 STATIC = Path(__file__).parent / "static"
-_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; media-src 'self'"
+
+
+def _csp(request: web.Request) -> str:
+    """Everything from the app itself; the browser phone's WebSocket (Asterisk) besides."""
+    phone = webrtc.ws_url(_service(request).settings) if webrtc.enabled(_service(request).settings) else ""
+    return f"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self' {phone}; media-src 'self'"
 
 
 @routes.get("/")
 async def console_page(request: web.Request) -> web.FileResponse:
     """The operators' and supervisors' console: everything served from here, nothing from a CDN."""
-    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"})
+    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _csp(request), "Cache-Control": "no-cache"})
 
 
 @routes.get("/static/{name:[a-z0-9_.-]+}")
@@ -321,7 +327,7 @@ async def console_static(request: web.Request) -> web.FileResponse:
     path = STATIC / request.match_info["name"]
     if not path.is_file():
         raise _error(web.HTTPNotFound, "no such file")
-    return web.FileResponse(path, headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"})
+    return web.FileResponse(path, headers={"Content-Security-Policy": _csp(request), "Cache-Control": "no-cache"})
 
 
 @routes.get("/api/plan")

@@ -18,7 +18,7 @@ from aiohttp import web
 from ari_app.ari.errors import AriError
 from ari_app.service import Service
 from ari_app.storage import StoreUnavailable
-from ari_app.web import aml_door, aml_http, console_login
+from ari_app.web import aml_door, aml_http, console_login, phone
 from ari_app.web import api as http
 from ari_app.web.aml_door import AmlDoor
 from ari_app.web.console_auth import Sessions
@@ -77,6 +77,7 @@ def build_apps(service: Service, console_url: str = "") -> tuple[web.Application
     app[CONSOLE_URL_KEY] = console_url
     app.add_routes(console_login.routes)
     app.add_routes(http.routes)
+    app.add_routes(phone.routes)
     app.add_routes(aml_http.routes)
     return app, aml_door.build_door_app(service, limiter)
 

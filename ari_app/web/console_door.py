@@ -7,8 +7,8 @@ to the operators' PCs to trust.
 
 from __future__ import annotations
 
-from ari_app.web.aml_door import TLS_FOLDER, WILDCARDS, AmlDoor, door_names
-from ari_app.web.tls import door_files, server_context
+from ari_app.web.aml_door import TLS_FOLDER, AmlDoor, door_names
+from ari_app.web.tls import WILDCARDS, door_files, server_context
 from ivr.settings import Settings
 
 # What a listener serves with (context, files, URL) is the same for both doors.

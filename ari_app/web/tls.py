@@ -13,6 +13,7 @@ import datetime as dt
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ SERVER_DAYS = 825
 RENEW_BEFORE = dt.timedelta(days=30)
 # Mozilla's "intermediate" TLS 1.2 suites: ECDHE/DHE key exchange, AES-GCM or ChaCha20 only.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL"
+WILDCARDS = ("", "0.0.0.0", "::")
 
 
 @dataclass(frozen=True)
@@ -70,9 +72,23 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     return context
 
 
-def door_files(*, cert: str, key: str, folder: Path, name: str, hostnames: Sequence[str], setting: str) -> TlsFiles:
+def default_hostnames(host: str, given: Sequence[str] = ()) -> list[str]:
+    """The names a made certificate is for: `given` when set, else the listening address
+    (unless a wildcard), this machine's name, localhost and 127.0.0.1."""
+    if given:
+        return list(given)
+    names = [] if host in WILDCARDS else [host]
+    for name in (socket.getfqdn(), "localhost", "127.0.0.1"):
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def door_files(*, cert: str, key: str, folder: Path, name: str, hostnames: Sequence[str], setting: str,
+               ca_name: str | None = None) -> TlsFiles:
     """The door's files: the operator's `cert` and `key` when given, else the ones made (or
-    kept) under `folder` for `hostnames`. `setting` prefixes the settings' names in errors."""
+    kept) under `folder` for `hostnames`. `setting` prefixes the settings' names in errors;
+    `ca_name` shares one local CA between doors the same clients use (default: the door's own)."""
     if cert or key:
         if not (cert and key):
             given, missing = (f"{setting}_cert", f"{setting}_key") if cert else (f"{setting}_key", f"{setting}_cert")
@@ -83,22 +99,24 @@ def door_files(*, cert: str, key: str, folder: Path, name: str, hostnames: Seque
         _readable(files.key, "private key", f"{setting}_key")
         _warn_if_expiring(files.cert)
         return files
-    return local_certificate(folder, name, hostnames)
+    return local_certificate(folder, name, hostnames, ca_name=ca_name)
 
 
-def local_certificate(folder: Path, name: str, hostnames: Sequence[str]) -> TlsFiles:
-    """`<folder>/<name>-ca.pem` and `<name>.pem` with their keys (mode 0600), made when missing;
-    the server certificate is reissued under the same CA when its names change or it nears expiry."""
+def local_certificate(folder: Path, name: str, hostnames: Sequence[str], *, ca_name: str | None = None) -> TlsFiles:
+    """`<folder>/<ca_name>-ca.pem` (default `<name>-ca.pem`) and `<name>.pem` with their keys
+    (mode 0600), made when missing; the server certificate is reissued under the same CA when
+    its names change or it nears expiry."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    files = TlsFiles(folder / f"{name}.pem", folder / f"{name}.key", folder / f"{name}-ca.pem")
-    ca_key_path = folder / f"{name}-ca.key"
+    ca_name = ca_name or name
+    files = TlsFiles(folder / f"{name}.pem", folder / f"{name}.key", folder / f"{ca_name}-ca.pem")
+    ca_key_path = folder / f"{ca_name}-ca.key"
     assert files.ca is not None
     if not (files.ca.exists() and ca_key_path.exists()):
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_cert = _ca_certificate(ca_key, f"ivr112 {name} local CA ({os.uname().nodename})")
+        ca_cert = _ca_certificate(ca_key, f"ivr112 {ca_name} local CA ({os.uname().nodename})")
         _write(ca_key_path, _key_pem(ca_key), private=True)
         _write(files.ca, ca_cert.public_bytes(serialization.Encoding.PEM))
-        log.info("made a local CA for the %s door: %s (hand this certificate to the clients)", name, files.ca)
+        log.info("made the %s local CA: %s (hand this certificate to the clients)", ca_name, files.ca)
     ca_cert = x509.load_pem_x509_certificate(files.ca.read_bytes())
     reason = _reissue_reason(files, ca_cert, hostnames)
     if reason is None:

@@ -109,6 +109,7 @@ def make_config(tmp: Path, instance: str, **overrides: Any) -> Path:
         "hep_port": free_port(socket.SOCK_DGRAM),
         "http_port": free_port(),
         "aml_port": free_port(),
+        "webrtc_port": free_port(),
         "rtp_start": base,
         "rtp_end": base + 99,
         "ari_reconnect_max": 1.0,

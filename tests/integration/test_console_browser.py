@@ -4,34 +4,28 @@ the test's folder."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.browser import FLAGS, chromium_path, keep_screenshot_if_failed, log_in
 from tests.integration.stack import Stack, sipp_args, wait_for
 
 pytestmark = pytest.mark.asterisk
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PIDF_CIRCLE = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.505 112.965</gml:pos>'
                '<gs:radius uom="urn:ogc:def:uom:EPSG::9001">30</gs:radius></gs:Circle>')
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: `make deps` installs it")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
         try:
             yield browser
         finally:
@@ -46,11 +40,7 @@ def page(live: Stack, chromium: Any, request: pytest.FixtureRequest) -> Iterator
     try:
         yield tab
     finally:
-        rep = getattr(request.node, "rep_call", None)
-        if rep is not None and rep.failed:
-            shot = live.tmp / f"{request.node.name}.png"
-            tab.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot of the failed page: {shot}")
+        keep_screenshot_if_failed(live, request, tab)
         context.close()
 
 
@@ -65,13 +55,11 @@ def supervisor_page(chromium: Any) -> Iterator[Any]:
 
 
 def _log_in(live: Stack, page: Any, name: str) -> None:
-    password = live.ivr112("console", "password", name).stdout.split("password ", 1)[1].split()[0]
-    page.goto(f"http://{live.settings.http_host}:{live.settings.http_port}/")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", password)
-    page.click("#login button[type=submit]")
-    page.wait_for_selector("#console-view:not([hidden])")
+    log_in(live, page, name)
     page.wait_for_selector("#live.on")
+    if page.is_visible("#phone-mode"):  # these operators answer on the SIPp softphone beside the page
+        page.select_option("#phone-mode", "softphone")
+        page.wait_for_selector("#phone-state[data-state=phone_off]")
 
 
 def test_an_operator_sees_the_answered_call_with_its_pidf_position_on_the_map_and_classifies_it(

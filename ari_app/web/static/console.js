@@ -33,6 +33,13 @@ const TEXT = {
                   prank_wait: "peringatan iseng", menu_prompt: "menu pilihan", menu_wait: "menu pilihan" },
     states: { logged_out: "di luar antrean", ready: "siap", ringing: "berdering", talking: "sedang bicara",
               wrapup: "menyelesaikan", paused: "istirahat", unreachable: "telepon tidak terdaftar" },
+    phone: "Telepon", phone_use: "Jawab dengan", phone_browser: "Telepon di browser", phone_softphone: "Softphone SIP",
+    answer: "Jawab", hangup: "Tutup telepon", mute: "Bisukan", hold: "Tahan", phone_mic: "Mikrofon", phone_speaker: "Speaker",
+    phone_level: "Suara mikrofon", phone_off: "Memakai softphone", phone_connecting: "Menyambung…",
+    phone_ready: "Siap menerima panggilan", phone_reconnecting: "Jaringan terputus, menyambung ulang…",
+    phone_failed: "Gagal mendaftar", phone_ringing: "Panggilan masuk", phone_in_call: "Sedang bicara",
+    phone_no_mic: "Mikrofon tidak bisa dipakai", phone_bad: "Kualitas suara buruk", phone_loss: "paket hilang",
+    ringing_browser: "Berdering: klik Jawab di panel Telepon",
   },
   en: {
     title: "112 console", offline: "Disconnected, reconnecting…", online: "Connected", logout: "Log out",
@@ -63,6 +70,13 @@ const TEXT = {
                   prank_wait: "prank warning", menu_prompt: "menu", menu_wait: "menu" },
     states: { logged_out: "logged out", ready: "ready", ringing: "ringing", talking: "talking",
               wrapup: "wrap-up", paused: "paused", unreachable: "softphone not registered" },
+    phone: "Phone", phone_use: "Answer with", phone_browser: "Browser phone", phone_softphone: "SIP softphone",
+    answer: "Answer", hangup: "Hang up", mute: "Mute", hold: "Hold", phone_mic: "Microphone", phone_speaker: "Speaker",
+    phone_level: "Microphone level", phone_off: "Using the softphone", phone_connecting: "Connecting…",
+    phone_ready: "Ready for calls", phone_reconnecting: "Network lost, reconnecting…",
+    phone_failed: "Registration failed", phone_ringing: "Incoming call", phone_in_call: "On a call",
+    phone_no_mic: "The microphone cannot be used", phone_bad: "Poor call quality", phone_loss: "packets lost",
+    ringing_browser: "Ringing: click Answer in the Phone panel",
   },
 };
 
@@ -118,6 +132,7 @@ async function start(session) {
   await refreshBoard();
   await refreshCallbacks();
   if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); await refreshWall(); setInterval(tickWall, 1000); }
+  else await phoneStart();
   listen();
 }
 
@@ -229,7 +244,8 @@ function updateWall(op) {
 
 document.querySelectorAll("#shift [data-action]").forEach((button) => {
   button.addEventListener("click", async () => {
-    const form = button.dataset.action === "pause" ? { reason: $("#pause-reason").value || "istirahat" } : {};
+    const action = button.dataset.action;
+    const form = action === "pause" ? { reason: $("#pause-reason").value || "istirahat" } : action === "login" ? { phone: phoneMode() } : {};
     try { await api(`/api/operators/${me.name}/${button.dataset.action}`, form); } catch (err) { say(err.message); }
   });
 });
@@ -251,6 +267,8 @@ async function showIncident(id) {
   $("#call").dataset.incident = String(id);
   $("#call").dataset.ringing = String(ringing === id);
   $("#ringing").hidden = ringing !== id;
+  $("#ringing").dataset.t = phoneMode() === "browser" ? "ringing_browser" : "ringing_banner";
+  $("#ringing").textContent = t($("#ringing").dataset.t);
   $("#c-caller").textContent = incident.caller_number || "-";
   $("#c-called").textContent = incident.called_number;
   $("#c-carrier").textContent = incident.carrier || "-";
