@@ -37,6 +37,7 @@ from ari_app.operators.ami import AmiError
 from ari_app.operators.desk import Desk
 from ari_app.operators.free_operators import FreeOperators
 from ari_app.storage import AsyncStore
+from ari_app.texts import TextsRoom
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
@@ -125,6 +126,8 @@ class Service:
                                        desk=self.desk)
         # Operators' callbacks being placed, by each of their two channels.
         self.callback_calls = self.actions.callback_calls
+        self.texts = TextsRoom(settings, secrets, store=self.store, ari=self.ari, hep=self.hep, plans=self.plans,
+                               publish=self.hub.publish)
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
                                  new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -361,6 +364,7 @@ class Service:
         self._retention_task = asyncio.create_task(self._retention_loop(), name="ivr112-retention")
         self._trim_task = asyncio.create_task(self.quiet_trim.run(), name="ivr112-memory-trim")
         self._free_task = asyncio.create_task(self.free_operators.run(), name="ivr112-operators-first")
+        self.texts.start()
 
     async def _retention_loop(self) -> None:
         from ari_app.retention import purge_store
@@ -377,6 +381,7 @@ class Service:
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        await self.texts.stop()
         await self.desk.close()
         self.hep.stop()
         await self.ari.close()
@@ -387,8 +392,6 @@ class Service:
         for controller in self.controllers.values():
             await controller.close()
         await self.store.close()
-
-
 
 
 def _msisdn(number: str) -> str:
