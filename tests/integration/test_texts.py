@@ -153,3 +153,42 @@ def test_hostile_texts_are_refused_or_cleaned_and_a_flood_is_slowed_not_blocked(
     statuses = [_sms(live, number, f"pesan {i}")[0] for i in range(4)]
     assert 429 in statuses and statuses[0] == 200
     assert live.app_proc is not None and live.app_proc.poll() is None
+
+
+def test_an_operator_answers_a_text_in_the_console_chat_panel(live: Stack, gateway: Gateway) -> None:
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    number = "081200000005"
+    status, answer = _sms(live, number, "<img src=x onerror=alert(1)> Suami saya memukul saya")
+    assert status == 200, answer
+    password = live.ivr112("console", "password", "operator1").stdout.split("password ", 1)[1].split()[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"http://{live.settings.http_host}:{live.settings.http_port}/")
+            page.fill("input[name=name]", "operator1")
+            page.fill("input[name=password]", password)
+            page.click("#login button[type=submit]")
+            page.click(f"#text-list button[data-incident='{answer['incident_id']}']")  # type: ignore[index]
+            page.wait_for_selector("#text-log li[data-direction=in]")
+            assert page.text_content("#text-log li[data-direction=in] p") == "<img src=x onerror=alert(1)> Suami saya memukul saya"
+            assert page.locator("#text-log img").count() == 0
+            page.click("#text-quick button[data-quick=where][data-language=id]")
+            page.wait_for_selector("#text-log li[data-direction=out]:has-text('Di mana lokasi Anda?')")
+            page.fill("#text-input", "Apakah Anda bisa keluar rumah?")
+            page.click("#text-form button")
+            page.wait_for_selector("#text-log li:has-text('Apakah Anda bisa keluar rumah?')")
+            page.screenshot(path=str(live.tmp / "console-text-chat.png"), full_page=True)
+        finally:
+            browser.close()
+    wait_for("both replies at the gateway", lambda: len(gateway.texts_to(number)) == 3 or None)
+    assert gateway.texts_to(number)[1:] == ["Di mana lokasi Anda?", "Apakah Anda bisa keluar rumah?"]
+    assert dialogs == []
+    stored = live.read(lambda s: s.get(answer["incident_id"]))  # type: ignore[index]
+    assert stored is not None and stored.operator == "operator1" and stored.operator_answered_at
