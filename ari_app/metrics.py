@@ -28,6 +28,7 @@ FAILURES = {
     "ami_disconnect": "the AMI connection was lost (queue state resynced on reconnect)",
     "aml_refused": "an AML message was refused (unknown sender, bad token, too many)",
     "location_unreadable": "a location (PIDF-LO, header, AML) could not be read and was skipped",
+    "text_flood": "a number sent more texts per minute than text_rate_per_number (the SMS gateway was asked to retry)",
 }
 
 

@@ -39,6 +39,7 @@ from ari_app.operators.ami import AmiError
 from ari_app.operators.desk import Desk
 from ari_app.operators.free_operators import FreeOperators
 from ari_app.storage import AsyncStore
+from ari_app.texts import TextsRoom
 from ivr import prompts
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
@@ -128,6 +129,8 @@ class Service:
                                        desk=self.desk)
         # Operators' callbacks being placed, by each of their two channels.
         self.callback_calls = self.actions.callback_calls
+        self.texts = TextsRoom(settings, secrets, store=self.store, ari=self.ari, hep=self.hep, plans=self.plans,
+                               publish=self.hub.publish)
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
                                  new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -368,6 +371,7 @@ class Service:
             ("retention", self._task_life(self._retention_loop, "ivr112-retention")),
             ("memory-trim", self._task_life(self.quiet_trim.run, "ivr112-memory-trim")),
             ("operators-first", self._task_life(self.free_operators.run, "ivr112-operators-first")),
+            ("texts", self._texts_life),
         ]
 
     async def _store_life(self) -> AsyncIterator[None]:
@@ -395,6 +399,11 @@ class Service:
         await asyncio.gather(*self._forgetting, return_exceptions=True)
         for controller in self.controllers.values():
             await controller.close()
+
+    async def _texts_life(self) -> AsyncIterator[None]:
+        self.texts.start()
+        yield
+        await self.texts.stop()
 
     @staticmethod
     def _task_life(run: Callable[[], Coroutine[Any, Any, None]], name: str) -> Resource:

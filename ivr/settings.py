@@ -146,6 +146,18 @@ class Settings:
     )
     guard_interval: float = _setting(1.0, "Seconds between two looks of the guard (`ivr112 guard`).")
     aml_rate_per_minute: int = _setting(120, "Most AML messages one gateway may send per minute; more are answered 429.")
+    sms_gateway_url: str = _setting(
+        "", "The carrier's SMS gateway API that takes the texts' replies (POST form to, from, text); empty: SMS replies wait in the outbox."
+    )
+    sms_gateway_token: str = _setting("", "Bearer token the SMS gateway asks of us, if any (set it in the environment, IVR112_SMS_GATEWAY_TOKEN).")
+    text_from: str = _setting("112", "The number our text replies come from (SIP user and SMS sender).")
+    text_max_chars: int = _setting(1000, "Longest received text kept, in characters; the rest is cut (and logged).")
+    text_rate_per_number: int = _setting(
+        10, "Texts one number may send per minute; beyond it the SMS door answers 429 (the gateway retries) and SIP texts are marked flood."
+    )
+    text_join_minutes: int = _setting(30, "A text joins the incident of a call from the same number that arrived within this many minutes.")
+    text_retry_s: float = _setting(5.0, "Seconds before a reply that could not be delivered is tried again (doubling each time).")
+    text_retry_max_s: float = _setting(300.0, "Longest wait, in seconds, between two tries of a reply.")
     retention_days: int = _setting(
         90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."
     )

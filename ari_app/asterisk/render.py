@@ -47,6 +47,12 @@ def call_recording_name(channel_id: str) -> str:
     return f"call-{channel_id}"
 
 
+# SIP MESSAGEs from carriers go to a context with no extensions: the dialplan has no
+# destination for them, so Asterisk hands them to the ARI app subscribed to the carrier's
+# endpoint (TextMessageReceived) instead of running Stasis() on a Message channel.
+TEXT_CONTEXT = "ivr112-texts"
+
+
 def carrier_endpoint(name: str) -> str:
     return f"carrier-{name}"
 
@@ -117,6 +123,7 @@ def _carriers(plans: PlanSet) -> tuple[str, str]:
                     f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
                     f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n{MEDIA_BIND}"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
+                    f"message_context = {TEXT_CONTEXT}\n"
                 )
                 endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
                 if c.callback_host:

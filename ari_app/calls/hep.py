@@ -15,6 +15,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +137,9 @@ class HepStore(asyncio.DatagramProtocol):
         self._arrived = asyncio.Event()
         self._transport: asyncio.DatagramTransport | None = None
 
+    # Set by the text desk: every SIP MESSAGE request the capture sees.
+    on_message: Callable[[bytes], None] | None = None
+
     async def start(self, host: str, port: int) -> None:
         """Listen; a port already taken is logged (PIDF-LO by value is then not read), never fatal."""
         loop = asyncio.get_running_loop()
@@ -169,6 +173,8 @@ class HepStore(asyncio.DatagramProtocol):
             return None
         call_id = sip_invite_call_id(message)
         if call_id is None:
+            if self.on_message is not None and message.startswith(b"MESSAGE "):
+                self.on_message(message)  # a text Asterisk refused (multipart): the text desk reads it
             self._response(message)
             return None
         now = time.monotonic() if now is None else now

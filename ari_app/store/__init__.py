@@ -21,11 +21,13 @@ from ari_app.store.incidents import IncidentTables
 from ari_app.store.locations import LocationTables
 from ari_app.store.migrations import StoreTooNew, migrate
 from ari_app.store.operators import OperatorTables
+from ari_app.store.texts import TextTables
 
 __all__ = ["IncidentStore", "StoreTooNew", "open_store"]
 
 
-class IncidentStore(IncidentTables, LocationTables, CallbackTables, OperatorTables, ConsoleTables, CellTables, AmlTables):
+class IncidentStore(IncidentTables, LocationTables, CallbackTables, OperatorTables, ConsoleTables, CellTables, AmlTables,
+                    TextTables):
     """Every table group over one engine. Not thread-safe by design: one writer thread uses it."""
 
     @property

@@ -46,7 +46,7 @@ def _m001_tables(conn: Connection) -> None:
     """Every table of the first release: incidents and events, locations, recordings, cells,
     the AML inbox, operators' log, callbacks, prank clears, console users and sessions."""
     for table in schema.metadata.sorted_tables:
-        if table is schema.store_version:
+        if table is schema.store_version or table.name.startswith("text_"):
             continue
         table.create(conn, checkfirst=True)
         _add_missing_columns(conn, table)
@@ -69,10 +69,19 @@ def _m003_console_audit(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _m004_texts(conn: Connection) -> None:
+    """Text to 112: the conversations' messages and the replies' outbox."""
+    for table in (schema.text_messages, schema.text_outbox):
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS = (
     Migration(1, "tables", _m001_tables),
     Migration(2, "event write keys", _m002_event_write_keys),
     Migration(3, "console audit", _m003_console_audit),
+    Migration(4, "texts", _m004_texts),
 )
 LATEST = MIGRATIONS[-1].version
 

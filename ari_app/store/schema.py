@@ -186,3 +186,35 @@ console_sessions = Table(
     Column("csrf", Text),
     Column("expires", Float),
 )
+
+# Text to 112 (issue 19): every text in and out of a conversation, on its incident.
+text_messages = Table(
+    "text_messages", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("incident_id", Integer, nullable=False),
+    Column("at", Text, nullable=False),
+    Column("door", Text, nullable=False),  # sip / sms
+    Column("direction", Text, nullable=False),  # in / out
+    Column("number", Text, nullable=False),
+    Column("address", Text),  # where a reply goes: the sender's SIP URI, or the number for SMS
+    Column("body", Text, nullable=False),
+    Column("author", Text),  # the operator who wrote a reply; "auto" for the first answer
+    Column("notes", Text),  # what cleaning did to a received text
+    Index("idx_text_messages_incident", "incident_id"),
+)
+
+# Replies waiting to be delivered: a row is written with its message, and removed from the
+# due list only once the door (ARI or the SMS gateway) took it.
+text_outbox = Table(
+    "text_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, nullable=False),
+    Column("door", Text, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", Text, nullable=False),
+    Column("sent_at", Text),
+    Column("last_error", Text),
+    Index("idx_text_outbox_due", "sent_at", "next_at"),
+)

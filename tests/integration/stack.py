@@ -26,6 +26,7 @@ import trustme
 import yaml
 
 from ari_app.asterisk.layout import Layout
+from ari_app.guard import app_connected
 from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings, load_settings
@@ -215,7 +216,7 @@ class Stack:
             proc.wait(timeout=5)
         self.app_proc = None
         # Asterisk must see the app gone before the next call, or Stasis() waits on it.
-        wait_for("Asterisk to drop the app", lambda: self.settings.app_name not in self.asterisk_cli("ari show apps"), timeout=10)
+        wait_for("Asterisk to drop the app", lambda: not app_connected(self.asterisk_cli("ari show apps"), self.settings.app_name), timeout=10)
 
     def health(self) -> dict[str, Any]:
         url = f"http://{self.settings.http_host}:{self.settings.http_port}/health"

@@ -1,0 +1,158 @@
+"""The SIP door for texts. Asterisk (res_pjsip_messaging) takes a carrier's out-of-dialog
+MESSAGE, answers 202 and, as the carrier endpoint's `message_context` has no extension,
+hands it to the ARI application subscribed to that endpoint as TextMessageReceived.
+
+That application is a second one, `<app_name>-texts`, on its own WebSocket: an endpoint
+subscription also brings every channel event of the carrier's calls, which must not reach
+the calls' application. Replies leave by `PUT /endpoints/sendMessage` through the carrier's
+endpoint. A multipart MESSAGE (DEC112: text, PIDF-LO, Call-Info) gets 415 from Asterisk;
+its copy in the HEP capture is read here, so the text and the position are kept anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from ari_app.ari import events as ev
+from ari_app.ari.client import AriClient
+from ari_app.ari.errors import AriError
+from ari_app.asterisk.render import carrier_endpoint
+from ari_app.calls.hep import sip_body, sip_header
+from ari_app.storage import StoreUnavailable
+from ari_app.store.texts import OutboxItem
+from ari_app.texts.desk import TextDesk
+from ivr.location import Location, LocationParseError
+from ivr.location.aml import normalise_msisdn
+from ivr.location.pidf import parse_pidf
+from ivr.texts import TextRefused, parse_multipart, sip_address, sip_user
+
+log = logging.getLogger(__name__)
+
+TEXTS_APP_SUFFIX = "-texts"
+TEXT_MESSAGE_RECEIVED = "TextMessageReceived"
+
+
+def sender_number(uri: str) -> str:
+    """The sender's number as the incidents name callers (08..., +62... → 08...), else the SIP user."""
+    user = sip_user(uri)
+    try:
+        return normalise_msisdn(user) if user else ""
+    except LocationParseError:
+        return user[:64]
+
+
+def reply_address(endpoint: str, contact: str, sender: str) -> str:
+    """Where ARI sends the reply: the carrier's endpoint and the sender's Contact (else From)."""
+    uri = sip_address(contact) or sip_address(sender)
+    return f"pjsip:{endpoint}/{uri}" if endpoint else f"pjsip:{uri}"
+
+
+class SipTexts:
+    def __init__(self, desk: TextDesk, *, ari: AriClient, texts_ari: AriClient, endpoints: Callable[[], list[str]],
+                 text_from: str, sip_host: str) -> None:
+        self.desk = desk
+        self.ari = ari
+        self.texts_ari = texts_ari
+        self.endpoints = endpoints
+        self.text_from = text_from
+        self.sip_host = sip_host
+        self._task: asyncio.Task[None] | None = None
+        self._hep_tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.texts_ari.run(self._on_event, self._subscribe), name="ivr112-texts-ari")
+
+    async def stop(self) -> None:
+        for name in self.endpoints():  # an app left subscribed stays registered in Asterisk
+            try:
+                await self.texts_ari.request("DELETE", f"/applications/{self.texts_ari.app}/subscription",
+                                             params={"eventSource": f"endpoint:PJSIP/{name}"})
+            except AriError as exc:
+                log.debug("texts app not unsubscribed from %s: %s", name, exc)
+        await self.texts_ari.close()
+        for task in [self._task, *self._hep_tasks]:
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def _subscribe(self) -> None:
+        """After every (re)connect: the carriers' endpoints, whose MESSAGEs come to this app."""
+        for name in self.endpoints():
+            try:
+                await self.texts_ari.request("POST", f"/applications/{self.texts_ari.app}/subscription",
+                                             params={"eventSource": f"endpoint:PJSIP/{name}"})
+            except AriError as exc:
+                log.error("texts from carrier endpoint %s cannot be received: %s", name, exc)
+
+    async def _on_event(self, event: Any) -> None:
+        if not isinstance(event, ev.UnknownEvent) or event.type != TEXT_MESSAGE_RECEIVED:
+            return  # the endpoint's channel events: the calls' application has its own
+        message = event.raw.get("message") or {}
+        endpoint = str((event.raw.get("endpoint") or {}).get("resource", ""))
+        variables = message.get("variables") or {}
+        sender = str(message.get("from", ""))
+        number = sender_number(sender) or "unknown"
+        address = reply_address(endpoint, str(variables.get("Contact", "")), sender)
+        try:
+            await self.desk.receive(door="sip", number=number, address=address, raw=str(message.get("body", "")),
+                                    flooding=self.desk.over_budget(number))
+        except TextRefused as exc:
+            log.warning("SIP text from %s refused: %s", number, exc)
+        except StoreUnavailable as exc:
+            # Asterisk already answered 202: the text is only in this log line (see docs/text112.md).
+            log.error("SIP text from %s NOT KEPT, the store is down (%s): %.500r", number, exc, message.get("body", ""))
+
+    async def send(self, item: OutboxItem) -> None:
+        """Deliver one reply as a SIP MESSAGE (the outbox's SIP sender); AriError when Asterisk refuses."""
+        await self.ari.request("PUT", "/endpoints/sendMessage",
+                               params={"to": item.address, "from": f"sip:{self.text_from}@{self.sip_host}", "body": item.body})
+
+    # The HEP copy of MESSAGEs Asterisk refused (multipart) -------------------------------
+
+    def on_hep_message(self, message: bytes) -> None:
+        """A MESSAGE seen in the capture: a multipart one is taken here (a plain one came by ARI)."""
+        content_type = sip_header(message, "Content-Type", "c")
+        if not content_type.lower().startswith("multipart/"):
+            return
+        task = asyncio.get_running_loop().create_task(self._multipart(message, content_type))
+        self._hep_tasks.add(task)
+        task.add_done_callback(self._hep_tasks.discard)
+
+    async def _multipart(self, message: bytes, content_type: str) -> None:
+        sender = sip_header(message, "From", "f")
+        number = sender_number(sender) or "unknown"
+        headers = {"Call-Info": sip_header(message, "Call-Info")}
+        try:
+            parts = parse_multipart(content_type, sip_body(message), headers)
+        except TextRefused as exc:
+            log.warning("multipart SIP text from %s refused: %s", number, exc)
+            return
+        location: Location | None = None
+        if parts.pidf:
+            try:
+                location = parse_pidf(parts.pidf)[0]
+            except (LocationParseError, IndexError) as exc:
+                log.warning("multipart SIP text from %s: its PIDF-LO is unreadable (%s); text kept without position", number, exc)
+        endpoint = self.endpoints()[0] if self.endpoints() else ""
+        address = reply_address(endpoint, sip_header(message, "Contact", "m"), sender)
+        try:
+            await self.desk.receive(door="sip", number=number, address=address, raw=parts.text, location=location,
+                                    flooding=self.desk.over_budget(number))
+        except TextRefused as exc:
+            log.warning("multipart SIP text from %s refused: %s", number, exc)
+        except StoreUnavailable as exc:
+            log.error("multipart SIP text from %s NOT KEPT, the store is down (%s): %.500r", number, exc, parts.text)
+
+
+def carrier_endpoints(plans: Any) -> list[str]:
+    """The PJSIP endpoint names of every carrier in the served plans."""
+    names: list[str] = []
+    for plan in plans.current.plans:
+        for carrier in plan.carriers:
+            name = carrier_endpoint(carrier.name)
+            if name not in names:
+                names.append(name)
+    return names

@@ -1,0 +1,194 @@
+"""Text to 112 on the real stack: a SIPp phone texts 112 by SIP MESSAGE through Asterisk 22,
+an SMS gateway posts an SMS to the door; each becomes an incident, gets the automatic
+answer and the operator's reply back by the way it came (SIP MESSAGE, or the gateway's API,
+here a test server on loopback that can be taken down)."""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ivr.texts import AUTO_REPLY
+from tests.integration.stack import Stack, sipp_args
+from tests.support.net import free_port
+from tests.support.poll import wait_for
+from tests.support.stacks import healed, running_stack
+
+
+class Gateway:
+    """The carrier's SMS gateway API: records each reply posted to it; can go down and come back."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[dict[str, str]] = []
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    def up(self) -> None:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                gateway.received.append(form)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def down(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def texts_to(self, number: str) -> list[str]:
+        return [r["text"] for r in self.received if r.get("to") == number]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[Gateway]:
+    g = Gateway()
+    g.up()
+    yield g
+    g.down()
+
+
+@pytest.fixture(scope="module")
+def text_stack(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway) -> Iterator[Stack]:
+    with running_stack(tmp_path_factory, "texts", sms_gateway_url=f"http://127.0.0.1:{gateway.port}/send",
+                       text_retry_s=0.5, text_retry_max_s=1.0, text_rate_per_number=3) as s:
+        yield s
+
+
+@pytest.fixture
+def live(text_stack: Stack, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    with healed(text_stack, request) as s:
+        yield s
+
+
+def _sms(live: Stack, number: str, text: str) -> tuple[int, object]:
+    body = urllib.parse.urlencode({"from": number, "text": text}).encode()
+    return live.post("/text/sms", body, content_type="application/x-www-form-urlencoded", token=live.aml_token())
+
+
+def _texts(live: Stack, incident_id: int, **want: str) -> list[dict[str, str]]:
+    """The conversation's texts as the console reads them, those with the `want` fields only."""
+    texts: list[dict[str, str]] = live.api(f"/api/texts/{incident_id}")["texts"]
+    return [t for t in texts if all(want_ in (t.get(k) or "") for k, want_ in want.items())]
+
+
+def test_a_sip_text_to_112_is_an_incident_answered_automatically_then_by_the_operator(live: Stack) -> None:
+    number = "081200000001"
+    phone_port = live.sipp_port()
+    phone = live.sipp("text_receiver", "-m", "2", port=phone_port, background=True, timeout=40)
+    sent = live.sipp("text_message", *sipp_args(("caller", number), ("text", "Tolong, ada pencuri di rumah saya"),
+                                                ("reply_port", str(phone_port))), "-s", "112", timeout=15)
+    assert sent.returncode == 0, sent.report()
+
+    incident = wait_for("the text's incident", lambda: live.incident_for(number))
+    assert "text" in (incident.flags or "")
+    wait_for("the automatic answer delivered", lambda: _texts(live, incident.id, author="auto", notes="sent"))
+    assert _texts(live, incident.id)[0]["body"] == "Tolong, ada pencuri di rumah saya"
+
+    status, answer = live.console(f"/api/texts/{incident.id}/reply", {"quick": "coming", "language": "id"})
+    assert status == 200, answer
+    assert phone.wait() == 0, phone.report()
+    received = phone.messages()
+    assert AUTO_REPLY["id"] in received
+    assert "Bantuan sedang menuju" in received
+    assert wait_for("the reply's answer time", lambda: live.read(lambda s: s.get(incident.id)).operator_answered_at)  # type: ignore[union-attr]
+
+
+def test_a_dec112_multipart_text_is_kept_with_its_position(live: Stack) -> None:
+    number = "081200000002"
+    sent = live.sipp("text_dec112", *sipp_args(("caller", number), ("text", "Saya tuli, kecelakaan di jalan")), "-s", "112",
+                     timeout=15)
+    assert sent.returncode == 0, sent.report()  # Asterisk's 415: the app takes it from the HEP copy
+    incident = wait_for("the multipart text's incident", lambda: live.incident_for(number))
+    assert _texts(live, incident.id)[0]["body"] == "Saya tuli, kecelakaan di jalan"
+    located = live.locations(incident.id)
+    assert located and abs((located[0].latitude or 0) + 2.533) < 0.001 and abs((located[0].longitude or 0) - 112.9501) < 0.001
+
+
+def test_an_sms_is_answered_through_the_gateway_even_when_it_was_down(live: Stack, gateway: Gateway) -> None:
+    number = "081200000003"
+    status, answer = _sms(live, number, "Ada kebakaran di pasar")
+    assert status == 200, answer
+    wait_for("the automatic answer at the gateway", lambda: gateway.texts_to(number) or None)
+    assert gateway.texts_to(number) == [AUTO_REPLY["id"]]
+
+    gateway.down()
+    try:
+        status, _ = live.console(f"/api/texts/{answer['incident_id']}/reply", {"text": "Di mana tepatnya?"})  # type: ignore[index]
+        assert status == 200
+        wait_for("the failed try written", lambda: _texts(live, answer["incident_id"], notes="waiting ("))  # type: ignore[index]
+    finally:
+        gateway.up()
+    wait_for("the reply delivered once the gateway is back", lambda: "Di mana tepatnya?" in gateway.texts_to(number) or None)
+
+
+def test_hostile_texts_are_refused_or_cleaned_and_a_flood_is_slowed_not_blocked(live: Stack) -> None:
+    number = "081200000004"
+    status, answer = _sms(live, number, "<script>alert(1)</script>\x07 tolong")
+    assert status == 200, answer
+    texts = _texts(live, answer["incident_id"])  # type: ignore[index]
+    assert texts[0]["body"] == "<script>alert(1)</script> tolong"
+    assert "control characters removed" in texts[0]["notes"]
+    assert _sms(live, number, "")[0] == 400
+    huge = urllib.parse.urlencode({"from": number, "text": "x" * 40000}).encode()
+    assert live.post("/text/sms", huge, content_type="application/x-www-form-urlencoded", token=live.aml_token())[0] == 413
+    assert live.post("/text/sms", b"from=0812&text=hi", content_type="application/x-www-form-urlencoded", token="wrong")[0] == 401
+    statuses = [_sms(live, number, f"pesan {i}")[0] for i in range(4)]
+    assert 429 in statuses and statuses[0] == 200
+    assert live.app_proc is not None and live.app_proc.poll() is None
+
+
+def test_an_operator_answers_a_text_in_the_console_chat_panel(live: Stack, gateway: Gateway) -> None:
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    number = "081200000005"
+    status, answer = _sms(live, number, "<img src=x onerror=alert(1)> Suami saya memukul saya")
+    assert status == 200, answer
+    password = live.ivr112("console", "password", "operator1").stdout.split("password ", 1)[1].split()[0]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+                                     args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            dialogs: list[str] = []
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            page.goto(f"http://{live.settings.http_host}:{live.settings.http_port}/")
+            page.fill("input[name=name]", "operator1")
+            page.fill("input[name=password]", password)
+            page.click("#login button[type=submit]")
+            page.click(f"#text-list button[data-incident='{answer['incident_id']}']")  # type: ignore[index]
+            page.wait_for_selector("#text-log li[data-direction=in]")
+            assert page.text_content("#text-log li[data-direction=in] p") == "<img src=x onerror=alert(1)> Suami saya memukul saya"
+            assert page.locator("#text-log img").count() == 0
+            page.click("#text-quick button[data-quick=where][data-language=id]")
+            page.wait_for_selector("#text-log li[data-direction=out]:has-text('Di mana lokasi Anda?')")
+            page.fill("#text-input", "Apakah Anda bisa keluar rumah?")
+            page.click("#text-form button")
+            page.wait_for_selector("#text-log li:has-text('Apakah Anda bisa keluar rumah?')")
+            page.screenshot(path=str(live.tmp / "console-text-chat.png"), full_page=True)
+        finally:
+            browser.close()
+    wait_for("both replies at the gateway", lambda: len(gateway.texts_to(number)) == 3 or None)
+    assert gateway.texts_to(number)[1:] == ["Di mana lokasi Anda?", "Apakah Anda bisa keluar rumah?"]
+    assert dialogs == []
+    stored = live.read(lambda s: s.get(answer["incident_id"]))  # type: ignore[index]
+    assert stored is not None and stored.operator == "operator1" and stored.operator_answered_at
