@@ -1,5 +1,6 @@
 """Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator and
-one token per AML gateway.
+one token per AML gateway, one token per agency (its dispatch system reads the incidents sent
+to it: docs/agencies.md).
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
 later runs read the same file so softphones keep working. No default password exists.
@@ -28,6 +29,15 @@ class Secrets:
     operator_passwords: dict[str, str] = field(default_factory=dict)
     aml_tokens: dict[str, str] = field(default_factory=dict)
     hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/calls/hep.py)
+    agency_tokens: dict[str, str] = field(default_factory=dict)
+
+    def agency_of(self, token: str) -> str | None:
+        """The agency whose token this is (compared in constant time), or None."""
+        found = None
+        for name, known in self.agency_tokens.items():
+            if _random.compare_digest(known.encode(), token.encode()):
+                found = name
+        return found
 
     def aml_token(self, name: str) -> str:
         try:
@@ -46,7 +56,21 @@ def _token() -> str:
     return _random.token_urlsafe(_TOKEN_BYTES)
 
 
-def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway_names: tuple[str, ...] = ()) -> Secrets:
+def _named(data: dict[str, object], key: str, names: tuple[str, ...]) -> tuple[dict[str, str], bool]:
+    """The `key` table of generated tokens, with one for every name (changed: some were made)."""
+    table = data.get(key)
+    changed = not isinstance(table, dict)
+    out = {str(k): str(v) for k, v in table.items()} if isinstance(table, dict) else {}
+    for name in names:
+        if not out.get(name):
+            out[name] = _token()
+            changed = True
+    data[key] = out
+    return out, changed
+
+
+def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway_names: tuple[str, ...] = (),
+                   agency_names: tuple[str, ...] = ()) -> Secrets:
     """Return the secrets in `data_dir`, generating any that are missing (file mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
@@ -82,6 +106,8 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
             tokens[name] = _token()
             changed = True
     data["aml_tokens"] = tokens
+    agencies, made = _named(data, "agency_tokens", agency_names)
+    changed = changed or made
     if changed:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -96,4 +122,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         operator_passwords={str(k): str(v) for k, v in ops.items()},
         aml_tokens={str(k): str(v) for k, v in tokens.items()},
         hep_password=str(data["hep_password"]),
+        agency_tokens=agencies,
     )

@@ -113,6 +113,12 @@ class Settings:
     )
     guard_interval: float = _setting(1.0, "Seconds between two looks of the guard (`ivr112 guard`).")
     aml_rate_per_minute: int = _setting(120, "Most AML messages one gateway may send per minute; more are answered 429.")
+    centre_domain: str = _setting(
+        "ivr112.invalid", "The centre's own domain name: it names incidents to the agencies (urn:emergency:uid:incidentid:N:DOMAIN)."
+    )
+    agency_base_url: str = _setting(
+        "", "Base URL at which agencies read incidents, locations by reference and EIDOs (/agency/v1/...); empty: http://http_host:http_port."
+    )
     retention_days: int = _setting(
         90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."
     )
@@ -121,6 +127,10 @@ class Settings:
         """Resolve a path setting against the project folder."""
         p = Path(value)
         return p if p.is_absolute() else PROJECT_DIR / p
+
+    @property
+    def agency_url(self) -> str:
+        return self.agency_base_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
 
     @property
     def data_path(self) -> Path:
