@@ -129,10 +129,11 @@ def pidf_lo(location: StoredLocation | None, *, entity: str, when: str) -> str:
     )
 
 
-def _block(name: str, data_provider: str, body: str) -> str:
-    ns = f"{NS_ADDITIONAL}:{name}"
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{name} xmlns="{ns}" xmlns:ad="{NS_ADDITIONAL}">'
-            f"<ad:DataProviderReference>{escape(data_provider)}</ad:DataProviderReference>{body}</{name}>\n")
+def _block(block: str, data_provider: str, body: str) -> str:
+    """An RFC 7852 block: root EmergencyCallData.<block> in the namespace ...:EmergencyCallData:<block>."""
+    name, ns = f"{PURPOSE}.{block}", f"{NS_ADDITIONAL}:{block}"
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<{name} xmlns="{ns}">'
+            f"<DataProviderReference>{escape(data_provider)}</DataProviderReference>{body}</{name}>\n")
 
 
 def service_info(centre: Centre, incident_id: int, *, called: str) -> str:
@@ -140,7 +141,7 @@ def service_info(centre: Centre, incident_id: int, *, called: str) -> str:
     environment nor type, so they are "unknown"; the number dialled (112 or a legacy short
     code) and the centre's service ride in our own namespace (the schema's extension point)."""
     ref = incident_urn(incident_id, centre.domain)
-    return _block("EmergencyCallData.ServiceInfo", ref,
+    return _block("ServiceInfo", ref,
                   "<ServiceEnvironment>unknown</ServiceEnvironment><ServiceType>unknown</ServiceType>"
                   "<ServiceMobility>Unknown</ServiceMobility>"
                   f'<ivr:ServiceNumber xmlns:ivr="{NS_OURS}">{escape(called)}</ivr:ServiceNumber>'
@@ -150,7 +151,7 @@ def service_info(centre: Centre, incident_id: int, *, called: str) -> str:
 def provider_info(centre: Centre, incident_id: int) -> str:
     """RFC 7852 §4.1 ProviderInfo: our centre, the one handing the call over."""
     ref = incident_urn(incident_id, centre.domain)
-    return _block("EmergencyCallData.ProviderInfo", ref,
+    return _block("ProviderInfo", ref,
                   f"<DataProviderString>{escape(centre.name)}</DataProviderString>"
                   f"<ProviderID>{escape(centre.domain)}</ProviderID><ProviderIDSeries>domain</ProviderIDSeries>"
                   "<TypeOfProvider>Other</TypeOfProvider>")
@@ -159,4 +160,4 @@ def provider_info(centre: Centre, incident_id: int) -> str:
 def comment(centre: Centre, incident_id: int, notes: str) -> str:
     """RFC 7852 §4.6 Comment: the operators' notes on the incident, as they are now."""
     ref = incident_urn(incident_id, centre.domain)
-    return _block("EmergencyCallData.Comment", ref, f'<Comment xml:lang="id">{escape(notes)}</Comment>')
+    return _block("Comment", ref, f'<Comment xml:lang="id">{escape(notes)}</Comment>')

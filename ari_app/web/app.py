@@ -18,7 +18,7 @@ from aiohttp import web
 from ari_app.ari.errors import AriError
 from ari_app.service import Service
 from ari_app.storage import StoreUnavailable
-from ari_app.web import aml_door, aml_http
+from ari_app.web import agency_http, aml_door, aml_http
 from ari_app.web import api as http
 from ari_app.web.aml_door import AmlDoor
 from ari_app.web.console_auth import Sessions
@@ -53,6 +53,7 @@ def build_apps(service: Service) -> tuple[web.Application, web.Application]:
     app[aml_http.LIMITER_KEY] = limiter
     app.add_routes(http.routes)
     app.add_routes(aml_http.routes)
+    app.add_routes(agency_http.routes)
     return app, aml_door.build_door_app(service, limiter)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -14,10 +15,11 @@ import pytest
 from defusedxml import ElementTree
 
 from tests.integration.stack import Sipp, Stack, sipp_args
+from tests.support import plan as plan_file
 
 pytestmark = pytest.mark.asterisk
 
-POLICE_1 = 5071
+POLICE_1, SAR = 5071, 5075
 PRESS_AFTER_MS = "1500"
 SAMPIT = (-2.5330, 112.9500)
 CIRCLE = ('<gs:Circle srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>-2.5330 112.9500</gml:pos>'
@@ -104,3 +106,73 @@ def test_a_caller_with_no_position_still_reaches_the_police_with_the_call_info_a
     assert invite.header("Geolocation") == []
     assert invite.part("application/pidf+xml") is None
     assert f"urn:emergency:uid:incidentid:{incident.id:010d}:" in ", ".join(invite.header("Call-Info"))
+
+
+def _urls(call_info: str) -> dict[str, str]:
+    return {purpose: url for url, purpose in re.findall(r"<([^>]+)>;purpose=EmergencyCallData\.(\w+)", call_info)}
+
+
+def test_the_police_read_the_incident_behind_the_invite_and_no_other_agency_can(live: Stack) -> None:
+    caller = "081250017003"
+    invite = _press_1(live, caller, pidf=True)
+    incident = live.incident_for(caller)
+    assert incident is not None
+    urls = _urls(", ".join(invite.header("Call-Info")))
+    base = urls["Comment"].rsplit("/", 1)[0]
+    police, fire = live.agency_token("police"), live.agency_token("fire")
+    # The EIDO: the incident the INVITE named, with the caller, the call and the position.
+    status, kind, body = live.agency_get(base, police)
+    assert (status, kind) == (200, "application/emergency.eido+json"), body
+    eido = json.loads(body)
+    assert eido["$id"] == urls["IncidentId"] == eido["incidentComponent"]["incidentTrackingIdentifier"]
+    call = eido["callComponent"][0]
+    assert call["callbackNumber"] == caller and call["calledNumber"] == "112"
+    assert call["callStartTimeStamp"] == incident.arrived_at
+    best = next(loc for loc in eido["locationComponent"] if loc["$id"] == call["locationReference"])
+    assert (best["latitude"], best["longitude"], best["uncertaintyRadiusMeters"]) == (
+        pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
+    assert best["kecamatan"] == "Mentawa Baru Ketapang"
+    assert _position(best["locationByValue"])[:2] == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]))
+    assert "callRecordingUrl" not in call  # recordings are not shared unless the plan says so
+    # The RFC 7852 blocks the Call-Info points to.
+    for block in ("ServiceInfo", "ProviderInfo", "Comment"):
+        status, kind, body = live.agency_get(urls[block], police)
+        assert (status, kind) == (200, f"application/emergencycalldata.{block.lower()}+xml"), body
+        assert ElementTree.fromstring(body).tag == f"{{urn:ietf:params:xml:ns:EmergencyCallData:{block}}}EmergencyCallData.{block}"
+    # Every door refuses another agency's token (as if the incident did not exist) and no token.
+    for url in (base, f"{base}/location", *(urls[b] for b in ("ServiceInfo", "ProviderInfo", "Comment"))):
+        assert live.agency_get(url, fire)[0] == 404, url
+        assert live.agency_get(url, None)[0] == 401, url
+        assert live.agency_get(url, "not-a-token")[0] == 401, url
+    listed = json.loads(live.agency_get(base.rsplit("/", 1)[0], fire)[2])
+    assert incident.id not in [row["id"] for row in listed]
+    assert incident.id in [row["id"] for row in json.loads(live.agency_get(base.rsplit("/", 1)[0], police)[2])]
+    # No agency token in the app's log.
+    assert police not in live.app_log.read_text() and fire not in live.app_log.read_text()
+
+
+def test_an_agency_marked_location_reference_gets_a_url_it_reads_the_pidf_lo_from(live: Stack) -> None:
+    caller = "081250017004"
+    original = live.plan_file.read_text()
+    doc = plan_file.load(live.plan_file)
+    doc["agencies"]["sar"]["location"] = "reference"
+    plan_file.write(doc, live.plan_file)
+    try:
+        assert "reloaded" in live.ivr112("reload").stdout
+        sar = live.sipp("agency_saves_invite", port=live.trunk_ports[SAR], background=True, timeout=60)
+        call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", CIRCLE)), "-s", "112", "-d", "4000",
+                         steps=[("pause", PRESS_AFTER_MS), ("dtmf", "4")], timeout=60)
+        assert call.returncode == 0, call.report()
+        assert sar.wait() == 0, sar.report()
+    finally:
+        live.plan_file.write_text(original)
+        live.ivr112("reload", check=False)
+    invite = received_invite(sar)
+    assert invite.part("application/pidf+xml") is None  # no body: the agency fetches it
+    assert invite.header("Geolocation-Routing") == ["no"]
+    url = re.fullmatch(r"<(http://[^>]+/location)>", invite.header("Geolocation")[0])
+    assert url, invite.header("Geolocation")
+    status, kind, body = live.agency_get(url.group(1), live.agency_token("sar"))
+    assert (status, kind) == (200, "application/pidf+xml"), body
+    assert _position(body.decode()) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
+    assert live.agency_get(url.group(1), live.agency_token("police"))[0] == 404
