@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 from defusedxml import ElementTree
 
-from tests.integration.stack import Sipp, Stack, sipp_args
+from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
 from tests.support import plan as plan_file
 
 pytestmark = pytest.mark.asterisk
@@ -176,3 +176,23 @@ def test_an_agency_marked_location_reference_gets_a_url_it_reads_the_pidf_lo_fro
     assert (status, kind) == (200, "application/pidf+xml"), body
     assert _position(body.decode()) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
     assert live.agency_get(url.group(1), live.agency_token("police"))[0] == 404
+
+
+def test_an_operators_blind_transfer_to_the_police_carries_the_callers_position(live: Stack) -> None:
+    caller, operator_name = "081250017005", "operator1"
+    port = live.sipp_port()
+    live.register_operator(operator_name, port)
+    operator = live.sipp("answer", port=port, background=True, timeout=60)
+    call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", CIRCLE)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "9000")], background=True, timeout=60)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    police = live.sipp("agency_saves_invite", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    live.ivr112("transfer", str(incident.id), "police")
+    assert operator.wait() == 0, operator.report()
+    assert call.wait() == 0, call.report()
+    assert police.wait() == 0, police.report()
+    invite = received_invite(police)
+    pidf = invite.part("application/pidf+xml")
+    assert pidf is not None and pidf["Content-ID"] == invite.header("Geolocation")[0].replace("cid:", "")
+    assert _position(pidf.get_content()) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
+    assert f"urn:emergency:uid:incidentid:{incident.id:010d}:" in ", ".join(invite.header("Call-Info"))
