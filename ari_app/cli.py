@@ -53,9 +53,11 @@ from ivr.settings import Settings, load_settings, setting_fields
 log = logging.getLogger("ivr112")
 
 
-def _secrets(settings: Settings) -> Secrets:
+def _secrets(settings: Settings, plans: PlanSet | None = None) -> Secrets:
+    """The generated secrets; with `plans`, a token is made for any agency that has none."""
+    agencies = tuple(sorted({name for plan in plans.plans for name in plan.agencies})) if plans else ()
     return load_or_create(
-        settings.data_path, tuple(op.name for op in settings.operators), tuple(g.name for g in settings.aml_gateways)
+        settings.data_path, tuple(op.name for op in settings.operators), tuple(g.name for g in settings.aml_gateways), agencies
     )
 
 
@@ -118,7 +120,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ari_app.web.app import serve
 
     plans = _plans(settings)
-    secrets = _secrets(settings)
+    secrets = _secrets(settings, plans)
     prompts.require(plans.plans, settings.data_path)
     door = aml_door.prepare(settings)  # a certificate problem is said now, before any call is taken
     console = console_door.prepare(settings)
@@ -485,9 +487,11 @@ def _console_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
-    secrets = _secrets(settings)
+    secrets = _secrets(settings, _plans(settings))
     print(f"file:           {settings.data_path / 'secrets.yaml'} (mode 0600)")
     print(f"console_secret: {secrets.console_secret}")
+    for name, token in sorted(secrets.agency_tokens.items()):  # each given to its agency only (docs/agencies.md)
+        print(f"agency {name}: {token}")
     print("ARI and AMI secrets are in the same file; they are only for the app and Asterisk.")
     return 0
 

@@ -41,6 +41,7 @@ from ari_app.operators.free_operators import FreeOperators
 from ari_app.storage import AsyncStore
 from ari_app.texts import TextsRoom
 from ivr import prompts
+from ivr.agency_data import Centre
 from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
@@ -193,6 +194,9 @@ class Service:
 
     def leg_progress(self, leg_id: str) -> LegProgress | None:
         return self.hep.leg_progress(leg_id) if self.hep.listening else None
+
+    def centre(self, plan: Plan) -> Centre:
+        return Centre(name=plan.name, domain=self.settings.centre_domain, base_url=self.settings.agency_url)
 
     def call_started(self, number: str, channel_id: str) -> None:
         self.metrics.arrived.inc()

@@ -109,6 +109,11 @@ class Agency:
     trunks: tuple[Trunk, ...]
     on_failure: Target
     mark: Mark | None = field(default=None, compare=False)
+    # What leaves the centre with a call (docs/agencies.md): the caller's position by
+    # "value" (PIDF-LO in the INVITE), by "reference" (a URL the agency reads) or "none";
+    # recordings are personal data (UU 27/2022) and shared only when set.
+    location: str = "value"
+    share_recordings: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import ipaddress
 import re
 from typing import Any
 
+from ivr.agency_data import LOCATION_MODES
 from ivr.location.geo import load_boundaries
 from ivr.plan import (
     DIAL_RE,
@@ -535,7 +536,8 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
         if not isinstance(aval, Map):
             r.problem(amap.at(aname), f"agency '{aname}' must be a mapping with label, trunks and on_failure")
             continue
-        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout", "response_timeout"), f"agency '{aname}'")
+        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout", "response_timeout", "location", "share_recordings"),
+               f"agency '{aname}'")
         label = r.text(aval, "label", default=aname)
         default_ring = int(r.number(aval, "ring_timeout", 20, low=5, high=120, integer=True))
         default_response = r.number(aval, "response_timeout", RESPONSE_TIMEOUT_S, low=0.5, high=30)
@@ -582,5 +584,20 @@ def _agencies(r: _Reader, doc: Map) -> dict[str, Agency]:
                 amap.key_at(aname),
                 f"agency '{aname}' has no on_failure rule; add 'on_failure: {{queue: operators}}' so a caller whose agency does not answer reaches a person",
             )
-        agencies[aname] = Agency(aname, label, tuple(trunks), on_failure or Target("queue", ""), amap.key_at(aname))
+        location, recordings = _agency_data(r, aval, aname)
+        agencies[aname] = Agency(aname, label, tuple(trunks), on_failure or Target("queue", ""), amap.key_at(aname),
+                                 location=location, share_recordings=recordings)
     return agencies
+
+
+def _agency_data(r: _Reader, aval: Map, aname: str) -> tuple[str, bool]:
+    """What of the incident leaves the centre with a call to this agency (docs/agencies.md)."""
+    location = aval.get("location", "value")
+    if location not in LOCATION_MODES:
+        r.problem(aval.at("location"), f"agency '{aname}': location must be one of {', '.join(LOCATION_MODES)}, found {location!r}")
+        location = "value"
+    recordings = aval.get("share_recordings", False)
+    if not isinstance(recordings, bool):
+        r.problem(aval.at("share_recordings"), f"agency '{aname}': share_recordings must be true or false (recordings are personal data)")
+        recordings = False
+    return str(location), recordings

@@ -1,6 +1,7 @@
 """Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator
 (softphone) and another for the operator's browser phone (the console hands it to the page; the
-operator never sees it), and one token per AML gateway.
+operator never sees it), one token per AML gateway, and one token per agency (its dispatch
+system reads the incidents sent to it: docs/agencies.md).
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
 later runs read the same file so softphones keep working. No default password exists.
@@ -30,6 +31,15 @@ class Secrets:
     aml_tokens: dict[str, str] = field(default_factory=dict)
     hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/calls/hep.py)
     webrtc_passwords: dict[str, str] = field(default_factory=dict)
+    agency_tokens: dict[str, str] = field(default_factory=dict)
+
+    def agency_of(self, token: str) -> str | None:
+        """The agency whose token this is (compared in constant time), or None."""
+        found = None
+        for name, known in self.agency_tokens.items():
+            if _random.compare_digest(known.encode(), token.encode()):
+                found = name
+        return found
 
     def aml_token(self, name: str) -> str:
         try:
@@ -55,7 +65,8 @@ def _token() -> str:
     return _random.token_urlsafe(_TOKEN_BYTES)
 
 
-def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway_names: tuple[str, ...] = ()) -> Secrets:
+def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway_names: tuple[str, ...] = (),
+                   agency_names: tuple[str, ...] = ()) -> Secrets:
     """Return the secrets in `data_dir`, generating any that are missing (file mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / SECRETS_FILE
@@ -74,7 +85,8 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
             data[key] = _token()
             changed = True
     tables: dict[str, dict[str, str]] = {}
-    for key, names in (("operator_passwords", operator_names), ("webrtc_passwords", operator_names), ("aml_tokens", gateway_names)):
+    for key, names in (("operator_passwords", operator_names), ("webrtc_passwords", operator_names), ("aml_tokens", gateway_names),
+                       ("agency_tokens", agency_names)):
         table = data.get(key)
         if not isinstance(table, dict):
             table = {}
@@ -99,4 +111,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         aml_tokens=tables["aml_tokens"],
         hep_password=str(data["hep_password"]),
         webrtc_passwords=tables["webrtc_passwords"],
+        agency_tokens=tables["agency_tokens"],
     )

@@ -158,6 +158,12 @@ class Settings:
     text_join_minutes: int = _setting(30, "A text joins the incident of a call from the same number that arrived within this many minutes.")
     text_retry_s: float = _setting(5.0, "Seconds before a reply that could not be delivered is tried again (doubling each time).")
     text_retry_max_s: float = _setting(300.0, "Longest wait, in seconds, between two tries of a reply.")
+    centre_domain: str = _setting(
+        "ivr112.invalid", "The centre's own domain name: it names incidents to the agencies (urn:emergency:uid:incidentid:N:DOMAIN)."
+    )
+    agency_base_url: str = _setting(
+        "", "Base URL at which agencies read incidents, locations by reference and EIDOs (/agency/v1/...); empty: http://http_host:http_port."
+    )
     retention_days: int = _setting(
         90, "Days positions and recordings of a call are kept (UU 27/2022 personal data); older ones are deleted hourly."
     )
@@ -166,6 +172,10 @@ class Settings:
         """Resolve a path setting against the project folder."""
         p = Path(value)
         return p if p.is_absolute() else PROJECT_DIR / p
+
+    @property
+    def agency_url(self) -> str:
+        return self.agency_base_url.rstrip("/") or f"http://{self.http_host}:{self.http_port}"
 
     @property
     def data_path(self) -> Path:

@@ -169,7 +169,7 @@ def _trunks(plans: PlanSet) -> str:
                 out.append(
                     f"; {agency.label}, trunk {i}\n{note}[{ep}]\ntype = endpoint\ncontext = {REFUSE_CONTEXT}\n"
                     f"disallow = all\nallow = {','.join(CODECS)}\naors = {ep}\n{auth}direct_media = no\nrtp_symmetric = yes\n"
-                    f"send_pai = yes\nsend_connected_line = no\n{MEDIA_BIND}"
+                    f"send_pai = yes\nsend_connected_line = no\ngeoloc_outgoing_call_profile = ivr112-agency\n{MEDIA_BIND}"
                 )
                 out.append(f"[{ep}]\ntype = aor\ncontact = sip:{trunk.host}:{trunk.port}{transport}\n")
                 if trunk.username:

@@ -21,6 +21,7 @@ from ari_app.asterisk.render import trunk_dial
 from ari_app.calls.hep import LEG_HEADER
 from ari_app.calls.ports import TrunkSilent
 from ivr import agency as ag
+from ivr import agency_data as data
 from ivr import trunks
 from ivr.plan import Agency, Plan
 
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 PEER_ARG = "agency"
 SERVICE_HEADER = "X-Ivr112-Service-Number"
 INCIDENT_HEADER = "X-Ivr112-Incident"
+CALL_INFO_HEADER = "Call-Info"
+GEOLOCATION_HEADER = "Geolocation"
+GEOLOCATION_ROUTING_HEADER = "Geolocation-Routing"
 
 # An agency leg that hangs up this soon after answering has not taken the call (an SBC
 # that answers and drops, a trunk with no one behind it): the caller goes on to the next
@@ -176,6 +180,7 @@ class AgencyLeg:
         variables = {f"PJSIP_HEADER(add,{SERVICE_HEADER})": call.called, f"PJSIP_HEADER(add,{LEG_HEADER})": peer_id}
         if call.incident is not None:
             variables[f"PJSIP_HEADER(add,{INCIDENT_HEADER})"] = str(call.incident.id)
+            variables.update(await self._agency_data(call.incident.id))
         try:
             await call.ari.originate(
                 action.endpoint, app=call.ari.app, app_args=f"{PEER_ARG},{self.channel_id}",
@@ -184,6 +189,29 @@ class AgencyLeg:
             )
         except AriError as exc:  # the trunk's fate otherwise arrives as PeerEvents
             await self.carry(self.machine.handle(ag.OriginateFailed(action.leg, str(exc))))
+
+    async def _agency_data(self, incident_id: int) -> dict[str, str]:
+        """What travels with this leg's INVITE (docs/agencies.md): the RFC 7852 Call-Info and
+        the caller's best position, by value (Asterisk builds the PIDF-LO body from the
+        GEOLOC_PROFILE written here) or by reference (a Geolocation header to our URL)."""
+        plan = self.call.plan
+        if plan is None:
+            return {}
+        centre = self.call.peers.centre(plan)
+        out = {f"PJSIP_HEADER(add,{CALL_INFO_HEADER})": data.call_info(centre, incident_id)}
+        mode = self.agency.location
+        if mode == "reference":
+            out[f"PJSIP_HEADER(add,{GEOLOCATION_HEADER})"] = data.geolocation_reference(centre, incident_id)
+            out[f"PJSIP_HEADER(add,{GEOLOCATION_ROUTING_HEADER})"] = "no"
+        elif mode == "value":
+            try:
+                best = data.best_position(await self.call.store.run(lambda s: s.locations(incident_id)))
+            except Exception as exc:  # the call goes through without its position rather than not at all
+                log.warning("[%s] no position for %s: the store failed: %s", self.channel_id, self.name, exc)
+                best = None
+            if best is not None:
+                out.update(data.geoloc_variables(best))
+        return out
 
     async def _bridge(self, leg: int) -> None:
         bridge_id = f"{self.channel_id}-bridge"

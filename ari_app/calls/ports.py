@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from ari_app.ari.events import Channel
 from ari_app.calls.hep import LegProgress
 from ari_app.store import IncidentStore
+from ivr.agency_data import Centre
 from ivr.plan import Plan
 from ivr.store import Incident
 
@@ -118,6 +119,9 @@ class PeerRegistry(Protocol):
         """This caller will not use the operator promised to it."""
 
     def leg_progress(self, leg_id: str) -> LegProgress | None: ...
+
+    def centre(self, plan: Plan) -> Centre:
+        """Who we are to the agencies (their references point back here)."""
 
 
 # The app's own events about a call --------------------------------------------------------

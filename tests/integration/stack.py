@@ -237,6 +237,19 @@ class Stack:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.load(resp)
 
+    def agency_token(self, agency: str) -> str:
+        return load_or_create(self.settings.data_path).agency_tokens[agency]
+
+    def agency_get(self, url: str, token: str | None) -> tuple[int, str, bytes]:
+        """GET a URL of the agencies' door (as the INVITE names it) with an agency's token:
+        status, content type and body."""
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, resp.headers.get_content_type(), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get_content_type(), exc.read()
+
     def post(self, path: str, body: bytes, *, content_type: str, token: str | None = None) -> tuple[int, Any]:
         """POST to the app's HTTP side; returns status and JSON answer."""
         headers = {"Content-Type": content_type}

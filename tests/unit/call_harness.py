@@ -13,6 +13,7 @@ from ari_app.asterisk.layout import Layout
 from ari_app.calls.controller import CallController
 from ari_app.calls.hep import LegProgress
 from ari_app.calls.locating import Locator
+from ivr.agency_data import Centre
 from ivr.plan import Plan, parse_plan
 from ivr.yamlsrc import load_yaml
 from tests.unit.fake_call_ari import FakeCallAri
@@ -98,6 +99,9 @@ class FakePeers:
 
     def person_declined(self, channel_id: str) -> None:
         self.declined.append(channel_id)
+
+    def centre(self, plan: Plan) -> Centre:
+        return Centre(name=plan.name, domain="112.test.invalid", base_url="http://127.0.0.1:8112")
 
     def leg_progress(self, leg_id: str) -> LegProgress | None:
         return self.progress.get(leg_id)

@@ -1,0 +1,141 @@
+"""The agencies' door: what an agency's dispatch system reads about the incidents sent to it.
+
+Every request carries `Authorization: Bearer <the agency's token>` (generated per agency in
+the secrets; `ivr112 secrets` prints them). An agency sees an incident only once the centre
+has dialled it for that incident (a trunk dialled, or an operator's transfer or conference);
+any other incident answers 404, the same as one that does not exist, so a token cannot
+learn which incidents exist. Paths are those the trunk's INVITE points to (ivr.agency_data).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from ari_app.service import Service
+from ari_app.store import IncidentStore
+from ari_app.web.keys import APP_KEY
+from ivr import agency_data as data
+from ivr.eido import EidoSource, eido
+from ivr.plan import Agency
+from ivr.store import Incident, IncidentEvent, now
+
+routes = web.RouteTableDef()
+log = logging.getLogger(__name__)
+PREFIX = "/agency/v1/incidents"
+XML_DOCUMENTS: dict[str, Callable[[data.Centre, Incident], str]] = {
+    "ServiceInfo": lambda centre, inc: data.service_info(centre, inc.id, called=inc.called_number),
+    "ProviderInfo": lambda centre, inc: data.provider_info(centre, inc.id),
+    "Comment": lambda centre, inc: data.comment(centre, inc.id, inc.notes or ""),
+}
+
+
+def _service(request: web.Request) -> Service:
+    return request.app[APP_KEY]
+
+
+def _agency(request: web.Request) -> str:
+    """The agency whose token the request carries; 401 otherwise (the token is never logged)."""
+    header = request.headers.get("Authorization", "")
+    token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    name = _service(request).secrets.agency_of(token) if token else None
+    if name is None:
+        raise web.HTTPUnauthorized(text='{"error": "an agency token is needed: Authorization: Bearer <token>"}',
+                                   content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="ivr112 agency"'})
+    return name
+
+
+def sent_to(agency: str, incident: Incident, events: list[IncidentEvent]) -> bool:
+    """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a transfer)."""
+    return incident.route == f"agency:{agency}" or any(
+        e.kind in ("trunk_dial", "transfer") and e.detail.get("agency") == agency for e in events)
+
+
+def _not_found() -> web.HTTPNotFound:
+    return web.HTTPNotFound(text='{"error": "no such incident for this agency"}', content_type="application/json")
+
+
+async def _incident(request: web.Request) -> tuple[str, Incident, list[IncidentEvent], data.Centre, Agency | None]:
+    """The incident of the path, if the requesting agency may read it; 404 otherwise."""
+    agency = _agency(request)
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 12:
+        raise _not_found()
+    incident_id = int(raw)
+    service = _service(request)
+    row = await service.store.get(incident_id)
+    events = await service.store.events(incident_id) if row is not None else []
+    if row is None or not sent_to(agency, row, events):
+        log.info("agency %s asked for incident %s: not sent to it", agency, raw)
+        raise _not_found()
+    plan = service.plans.plan_for(row.plan_id)
+    return agency, row, events, service.centre(plan), plan.agencies.get(agency)
+
+
+@routes.get(PREFIX)
+async def incidents(request: web.Request) -> web.Response:
+    """The incidents sent to this agency, newest first: id, URN, times, where to read each."""
+    agency = _agency(request)
+    service = _service(request)
+
+    def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
+        rows = [(inc, store.events(inc.id)) for inc in store.recent(200)]
+        return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
+
+    rows = await service.store.run(mine)
+    out = []
+    for inc, _events in rows:
+        centre = service.centre(service.plans.plan_for(inc.plan_id))
+        out.append({"id": inc.id, "urn": data.incident_urn(inc.id, centre.domain), "arrived_at": inc.arrived_at,
+                    "ended_at": inc.ended_at, "url": data.incident_url(centre, inc.id)})
+    return web.json_response(out)
+
+
+@routes.get(PREFIX + "/{id}")
+async def incident_eido(request: web.Request) -> web.Response:
+    """The incident as an EIDO (NENA-STA-021), as it is now."""
+    agency, row, events, centre, plan_agency = await _incident(request)
+    store = _service(request).store
+    locations = await store.run(lambda s: s.locations(row.id))
+    recordings = await store.run(lambda s: s.recordings(row.id))
+    share = plan_agency is not None and plan_agency.share_recordings
+    body = eido(EidoSource(row, events, locations, recordings), centre=centre, agency=agency, share_recordings=share,
+                recording_url=data.incident_url(centre, row.id, "recordings"))
+    return web.json_response(body, content_type="application/emergency.eido+json")
+
+
+@routes.get(PREFIX + "/{id}/location")
+async def location(request: web.Request) -> web.Response:
+    """The caller's best position as PIDF-LO: what a `Geolocation:` reference points to (RFC 6442)."""
+    _agency_name, row, _events, centre, _a = await _incident(request)
+    locations = await _service(request).store.run(lambda s: s.locations(row.id))
+    body = data.pidf_lo(data.best_position(locations), entity=data.incident_urn(row.id, centre.domain), when=now())
+    return web.Response(text=body, content_type="application/pidf+xml")
+
+
+@routes.get(PREFIX + "/{id}/{block}")
+async def additional_data(request: web.Request) -> web.Response:
+    """An RFC 7852 block the INVITE's Call-Info points to (ServiceInfo, ProviderInfo, Comment)."""
+    block = request.match_info["block"]
+    if block not in XML_DOCUMENTS:
+        raise web.HTTPNotFound(text='{"error": "no such document"}', content_type="application/json")
+    _agency_name, row, _events, centre, _a = await _incident(request)
+    return web.Response(text=XML_DOCUMENTS[block](centre, row), content_type=data.CONTENT_TYPES[block])
+
+
+@routes.get(PREFIX + "/{id}/recordings/{rec}")
+async def recording(request: web.Request) -> web.StreamResponse:
+    """A recording of the call, only for an agency whose plan entry shares recordings."""
+    _agency_name, row, _events, _centre, plan_agency = await _incident(request)
+    if plan_agency is None or not plan_agency.share_recordings:
+        raise web.HTTPForbidden(text='{"error": "recordings are not shared with this agency (share_recordings)"}',
+                                content_type="application/json")
+    service = _service(request)
+    rec_id = request.match_info["rec"]
+    found = next((r for r in await service.store.run(lambda s: s.recordings(row.id)) if str(r.id) == rec_id), None)
+    path = service.layout.host(found.path) if found is not None else None
+    if path is None or not path.exists():
+        raise web.HTTPNotFound(text='{"error": "no such recording"}', content_type="application/json")
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
