@@ -227,6 +227,17 @@ def test_every_listening_socket_is_on_loopback_and_demands_its_authentication(br
     auth[("tcp", cfg.aml_port)] = (f"AML door: TLS 1.2+, then gateway token; no token -> {door_none}, wrong -> {door_wrong}, "
                                    f"plain HTTP -> {door_plain}")
 
+    # Asterisk's TLS side (browser phones' SIP over wss): the same HTTP server as ARI, so
+    # ARI there asks for its password too; the WebSocket's SIP REGISTER needs the operator's
+    # generated browser-phone password (PJSIP digest, as on UDP).
+    if cfg.webrtc_port:
+        tls_ari = f"https://{cfg.webrtc_host}:{cfg.webrtc_port}/ari/asterisk/info"
+        operators_ca = cfg.data_path / "tls" / "operators-ca.pem"
+        tls_none, tls_wrong = _http(tls_ari, cafile=operators_ca), _http(tls_ari, _basic(ARI_USER, "wrong"), cafile=operators_ca)
+        assert (tls_none, tls_wrong) == (401, 401), (tls_none, tls_wrong)
+        auth[("tcp", cfg.webrtc_port)] = (f"Asterisk TLS (wss for browser phones): TLS with the operators' CA; ARI there none -> "
+                                          f"{tls_none}, wrong -> {tls_wrong}; SIP REGISTER over wss: operator's generated password (digest)")
+
     # SIP: strangers on loopback are the placeholder carrier (127.0.0.0/8): they reach the
     # service numbers only; a name of an operator must authenticate.
     operator_number = _sip_invite(cfg.sip_host, cfg.sip_port, "operator1", "*11")

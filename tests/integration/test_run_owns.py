@@ -64,7 +64,12 @@ class Runs:
         return proc
 
     def read_log(self, n: int) -> str:
+        """The end of run n's output (for an assertion's message)."""
         return self.log(n).read_text(errors="replace")[-3000:]
+
+    def said(self, n: int, words: str) -> bool:
+        """Whether run n printed `words` at any time (its start lines scroll out of the end)."""
+        return words in self.log(n).read_text(errors="replace")
 
     def guards(self) -> list[int]:
         """Pids of every guard process watching this instance (by their command line)."""
@@ -157,7 +162,7 @@ def test_an_app_that_fails_takes_its_asterisk_and_guard_along(runs: Runs) -> Non
         run = runs.start()
         asterisk = wait_for("the run to start Asterisk", runs.asterisk, timeout=UP_S, interval=0.05)
         assert run.wait(timeout=UP_S) != 0
-    assert "address already in use" in runs.read_log(0)
+    assert runs.said(0, "address already in use"), runs.read_log(0)
     runs.wait_all_gone(asterisk)
 
 
@@ -179,7 +184,7 @@ def test_what_a_run_killed_with_its_guard_left_is_adopted_and_stopped_by_the_nex
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=GONE_S + 10) == 0, runs.read_log(1)
     runs.wait_all_gone(asterisk)
-    assert f"adopting Asterisk instance '{runs.s.settings.instance}' (pid {asterisk})" in runs.read_log(1)
+    assert runs.said(1, f"adopting Asterisk instance '{runs.s.settings.instance}' (pid {asterisk})"), runs.read_log(1)
 
 
 def test_an_asterisk_started_by_hand_is_used_by_a_run_and_left_running_after_it(runs: Runs) -> None:
@@ -192,6 +197,6 @@ def test_an_asterisk_started_by_hand_is_used_by_a_run_and_left_running_after_it(
     assert run.wait(timeout=GONE_S + 10) == 0, runs.read_log(0)
     wait_for("no guard left", lambda: not runs.guards(), timeout=GONE_S)
     assert runs.asterisk() == asterisk and runs.s.ivr112("asterisk", "status", check=False).returncode == 0
-    assert "this run uses it and leaves it running" in runs.read_log(0)
+    assert runs.said(0, "this run uses it and leaves it running"), runs.read_log(0)
     runs.s.asterisk_down()
     assert runs.asterisk() is None
