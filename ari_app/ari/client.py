@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from ari_app.ari.errors import UNAVAILABLE_HINT, AriUnavailable
-from ari_app.ari.events import ApplicationReplaced, Event, parse_event
+from ari_app.ari.event_parsing import parse_event
+from ari_app.ari.events import ApplicationReplaced, Event
 from ari_app.ari.rest.applications import ApplicationRequests
 from ari_app.ari.rest.bridges import BridgeRequests
 from ari_app.ari.rest.channels import ChannelRequests

@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 
 from ari_app.ari.errors import AriNotFound, AriServerError
-from ari_app.ari.events import Channel, parse_channel
+from ari_app.ari.event_parsing import parse_channel
+from ari_app.ari.events import Channel
 from ari_app.ari.rest.transport import AriRest, seg
 
 _log = logging.getLogger(__name__)
