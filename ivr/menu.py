@@ -50,153 +50,12 @@ real phone line such races are normal, not errors.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
+from ivr import menu_events as ev
+from ivr.menu_events import State
+from ivr.menu_silent_prank import entry_no_input, prank_event, prank_warning, silent_event, silent_prompt
 from ivr.plan import Menu, Plan, Target
-
-# The prompt name that stands for the supervisor's current major-incident message.
-ANNOUNCEMENT = "@announcement"
-
-
-class State(enum.Enum):
-    GREETING = "greeting"
-    ANNOUNCEMENT = "announcement"
-    ASK_LOCATION = "ask_location"
-    RECORDING = "recording"
-    KECAMATAN_PROMPT = "kecamatan_prompt"
-    KECAMATAN_WAIT = "kecamatan_wait"
-    SILENT_PROMPT = "silent_prompt"
-    SILENT_WAIT = "silent_wait"
-    PRANK_PROMPT = "prank_prompt"
-    PRANK_WAIT = "prank_wait"
-    MENU_PROMPT = "menu_prompt"
-    MENU_WAIT = "menu_wait"
-    ROUTED = "routed"
-    ENDED = "ended"
-
-
-# Events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PromptDone:
-    """The prompt list last asked for finished playing (or was stopped)."""
-
-
-@dataclass(frozen=True)
-class Digit:
-    digit: str
-
-
-@dataclass(frozen=True)
-class InputTimeout:
-    """No digit came within the WaitDigits timeout."""
-
-
-@dataclass(frozen=True)
-class HungUp:
-    pass
-
-
-@dataclass(frozen=True)
-class LocationGood:
-    """A position at least as precise as the plan asks is on the incident: no need to ask."""
-
-
-@dataclass(frozen=True)
-class RecordingDone:
-    """The caller's spoken description ended (silence, '#', time limit, or failure).
-    `talked` is False when Asterisk heard no speech in it, None when unknown."""
-
-    talked: bool | None = None
-
-
-@dataclass(frozen=True)
-class Spoke:
-    """Asterisk heard the caller talking (TALK_DETECT)."""
-
-
-@dataclass(frozen=True)
-class PersonFree:
-    """An operator is free for this caller now (plan `operators_first`): the caller is taken
-    to them at once, or, during the greeting, as soon as it ends."""
-
-
-Event = PromptDone | Digit | InputTimeout | HungUp | LocationGood | RecordingDone | Spoke | PersonFree
-
-
-# Actions ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Play:
-    prompts: tuple[str, ...]
-    language: str
-    interruptible: bool
-    beep_after: bool = False  # the tone that says "speak now"
-
-
-@dataclass(frozen=True)
-class StopPlayback:
-    pass
-
-
-@dataclass(frozen=True)
-class StopRecording:
-    """End the caller's location recording now; what was said so far is kept."""
-
-
-@dataclass(frozen=True)
-class WaitDigits:
-    timeout: float
-
-
-@dataclass(frozen=True)
-class RecordVoice:
-    """Record what the caller says after a beep; ends on silence, '#', or max_seconds."""
-
-    max_seconds: int
-    silence_seconds: int
-
-
-@dataclass(frozen=True)
-class KecamatanChosen:
-    """The caller keyed in the number of their kecamatan (from the plan's location.kecamatan)."""
-
-    name: str
-    digits: str
-
-
-@dataclass(frozen=True)
-class Route:
-    """Hand the call to a person: target.kind is 'queue' or 'agency'."""
-
-    target: Target
-    reason: str
-    language: str
-    priority: str = "normal"  # "urgent", "normal" or "low": place in the operators' queue
-    flags: tuple[str, ...] = ()  # facts for the incident, e.g. "silent_needs_help"
-
-
-@dataclass(frozen=True)
-class EndCall:
-    """The system ends the call (only a prank-flagged caller who pressed no key)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class Step:
-    """A fact about the call worth keeping on the incident (menu entered, digit, choice)."""
-
-    kind: str
-    detail: dict[str, str] = field(default_factory=dict)
-
-
-Action = Play | StopPlayback | StopRecording | WaitDigits | RecordVoice | KecamatanChosen | Route | EndCall | Step
-
 
 # States a free operator never takes a caller out of.
 _NOT_FOR_A_PERSON = frozenset({State.PRANK_PROMPT, State.PRANK_WAIT, State.ROUTED, State.ENDED})
@@ -215,105 +74,105 @@ class CallFlow:
         self.menu: Menu | None = None
         self.attempts = 0
         self.collected = ""
-        self.route: Route | None = None
+        self.route: ev.Route | None = None
         self.location_good = False
         self.person_free = False  # an operator is free for this caller (operators_first)
 
     # The flow's whole life is: start(), then handle() for each event until ROUTED/ENDED.
 
-    def start(self) -> list[Action]:
+    def start(self) -> list[ev.Action]:
         if self.prank:
-            return self._prank_warning(first=True)
+            return prank_warning(self, first=True)
         self.state = State.GREETING
         greeting = self.plan.entry.greeting
         if not greeting:
-            return self._go(self.plan.entry.then, "entry")
-        return [Play(greeting, self.language, interruptible=self.plan.entry.then.kind == "menu")]
+            return self.go(self.plan.entry.then, "entry")
+        return [ev.Play(greeting, self.language, interruptible=self.plan.entry.then.kind == "menu")]
 
-    def handle(self, event: Event) -> list[Action]:
-        if isinstance(event, HungUp):
+    def handle(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.HungUp):
             self.state = State.ENDED
             return []
-        if isinstance(event, LocationGood):
+        if isinstance(event, ev.LocationGood):
             self.location_good = True
             return []
-        if isinstance(event, Spoke):
+        if isinstance(event, ev.Spoke):
             self.spoke = True
             return []
-        if isinstance(event, PersonFree):
+        if isinstance(event, ev.PersonFree):
             return self._person_free()
-        if isinstance(event, Digit):
+        if isinstance(event, ev.Digit):
             self.pressed = True
         in_state = _IN_STATE.get(self.state)
         return in_state(self, event) if in_state is not None else []  # ROUTED, ENDED: nothing more to do
 
     # Each state's handling of the events that move a caller on (the table _IN_STATE below) --
 
-    def _in_greeting(self, event: Event) -> list[Action]:
-        if isinstance(event, PromptDone):
+    def _in_greeting(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.PromptDone):
             if self.announcement and not self.person_free:
                 self.state = State.ANNOUNCEMENT
-                return [Step("announcement", {}), Play((ANNOUNCEMENT,), self.language, interruptible=True)]
+                return [ev.Step("announcement", {}), ev.Play((ev.ANNOUNCEMENT,), self.language, interruptible=True)]
             return self._after_greeting()
-        if isinstance(event, Digit) and self.plan.entry.then.kind == "menu":
-            return [StopPlayback(), *self._entry_with(event.digit)]
+        if isinstance(event, ev.Digit) and self.plan.entry.then.kind == "menu":
+            return [ev.StopPlayback(), *self._entry_with(event.digit)]
         return []
 
-    def _in_announcement(self, event: Event) -> list[Action]:
+    def _in_announcement(self, event: ev.Event) -> list[ev.Action]:
         # Any key ("I am calling about something else") or the message's end: go on.
-        if isinstance(event, Digit):
-            return [StopPlayback(), Step("announcement_skipped", {"digit": event.digit}), *self._after_greeting()]
-        if isinstance(event, PromptDone):
+        if isinstance(event, ev.Digit):
+            return [ev.StopPlayback(), ev.Step("announcement_skipped", {"digit": event.digit}), *self._after_greeting()]
+        if isinstance(event, ev.PromptDone):
             return self._after_greeting()
         return []
 
-    def _in_ask_location(self, event: Event) -> list[Action]:
-        if isinstance(event, PromptDone):
+    def _in_ask_location(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.PromptDone):
             self.state = State.RECORDING
             policy = self.plan.location
-            return [RecordVoice(policy.record_seconds, policy.silence_seconds)]
-        if isinstance(event, Digit):
+            return [ev.RecordVoice(policy.record_seconds, policy.silence_seconds)]
+        if isinstance(event, ev.Digit):
             # A key means the caller would rather use the menu: no recording.
-            return [StopPlayback(), Step("location_skipped", {"digit": event.digit}), *self._entry_with(event.digit)]
+            return [ev.StopPlayback(), ev.Step("location_skipped", {"digit": event.digit}), *self._entry_with(event.digit)]
         return []
 
-    def _in_recording(self, event: Event) -> list[Action]:
-        if not isinstance(event, RecordingDone):
+    def _in_recording(self, event: ev.Event) -> list[ev.Action]:
+        if not isinstance(event, ev.RecordingDone):
             return []
         if event.talked is False and not self.pressed and self.plan.silent.prompt:
-            return self._silent(self._entry_no_input())
+            return silent_prompt(self, entry_no_input(self))
         return self._after_recording()
 
-    def _in_kecamatan_prompt(self, event: Event) -> list[Action]:
-        if isinstance(event, Digit):
+    def _in_kecamatan_prompt(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.Digit):
             self.state = State.KECAMATAN_WAIT
-            return [StopPlayback(), *self._kecamatan_digit(event.digit)]
-        if isinstance(event, PromptDone):
+            return [ev.StopPlayback(), *self._kecamatan_digit(event.digit)]
+        if isinstance(event, ev.PromptDone):
             self.state = State.KECAMATAN_WAIT
-            return [WaitDigits(self.plan.location.kecamatan_timeout)]
+            return [ev.WaitDigits(self.plan.location.kecamatan_timeout)]
         return []
 
-    def _in_kecamatan_wait(self, event: Event) -> list[Action]:
-        if isinstance(event, Digit):
+    def _in_kecamatan_wait(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.Digit):
             return self._kecamatan_digit(event.digit)
-        if isinstance(event, InputTimeout):
+        if isinstance(event, ev.InputTimeout):
             return self._kecamatan_done()
         return []
 
-    def _in_menu_prompt(self, event: Event) -> list[Action]:
-        if isinstance(event, Digit):
+    def _in_menu_prompt(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.Digit):
             self.state = State.MENU_WAIT
-            return [StopPlayback()] + self._collect(event.digit)
-        if isinstance(event, PromptDone):
+            return [ev.StopPlayback()] + self._collect(event.digit)
+        if isinstance(event, ev.PromptDone):
             self.state = State.MENU_WAIT
             assert self.menu is not None
-            return [WaitDigits(self.menu.timeout)]
+            return [ev.WaitDigits(self.menu.timeout)]
         return []
 
-    def _in_menu_wait(self, event: Event) -> list[Action]:
-        if isinstance(event, Digit):
+    def _in_menu_wait(self, event: ev.Event) -> list[ev.Action]:
+        if isinstance(event, ev.Digit):
             return self._collect(event.digit)
-        if isinstance(event, InputTimeout):
+        if isinstance(event, ev.InputTimeout):
             if self.collected:
                 return self._wrong()
             return self._no_input()
@@ -321,161 +180,95 @@ class CallFlow:
 
     # Internals -------------------------------------------------------------------------
 
-    def _after_greeting(self) -> list[Action]:
+    def _after_greeting(self) -> list[ev.Action]:
         """Ask where the caller is when no good enough position is known yet."""
         if self.person_free:
-            return self._to_person()
+            return self.to_person()
         if self.plan.location.ask_prompt and not self.location_good:
             self.state = State.ASK_LOCATION
-            return [Step("ask_location", {}), Play((self.plan.location.ask_prompt,), self.language, interruptible=True, beep_after=True)]
-        return self._go(self.plan.entry.then, "entry")
+            return [ev.Step("ask_location", {}), ev.Play((self.plan.location.ask_prompt,), self.language, interruptible=True, beep_after=True)]
+        return self.go(self.plan.entry.then, "entry")
 
-    def _after_recording(self) -> list[Action]:
+    def _after_recording(self) -> list[ev.Action]:
         """Offer the kecamatan by keypad once, when the plan has one; then on to the menu."""
         policy = self.plan.location
         if policy.kecamatan_prompt and policy.kecamatan:
             self.state = State.KECAMATAN_PROMPT
             self.collected = ""
-            return [Step("ask_kecamatan", {}), Play((policy.kecamatan_prompt,), self.language, interruptible=True)]
-        return self._go(self.plan.entry.then, "entry")
+            return [ev.Step("ask_kecamatan", {}), ev.Play((policy.kecamatan_prompt,), self.language, interruptible=True)]
+        return self.go(self.plan.entry.then, "entry")
 
-    def _kecamatan_digit(self, digit: str) -> list[Action]:
+    def _kecamatan_digit(self, digit: str) -> list[ev.Action]:
         if digit == "#":
             return self._kecamatan_done()
         self.collected += digit
         if any(number.startswith(self.collected) and number != self.collected for number in self.plan.location.kecamatan):
-            return [WaitDigits(self.plan.location.kecamatan_timeout)]
+            return [ev.WaitDigits(self.plan.location.kecamatan_timeout)]
         return self._kecamatan_done()
 
-    def _kecamatan_done(self) -> list[Action]:
+    def _kecamatan_done(self) -> list[ev.Action]:
         """One pass only: a known number is kept, anything else is noted, and the call goes on."""
         digits, self.collected = self.collected, ""
         name = self.plan.location.kecamatan.get(digits)
         if name is not None:
-            steps: list[Action] = [Step("kecamatan", {"digits": digits, "kecamatan": name}), KecamatanChosen(name, digits)]
+            steps: list[ev.Action] = [ev.Step("kecamatan", {"digits": digits, "kecamatan": name}), ev.KecamatanChosen(name, digits)]
         else:
-            steps = [Step("kecamatan_skipped", {"digits": digits})]
-        return steps + self._go(self.plan.entry.then, "entry")
+            steps = [ev.Step("kecamatan_skipped", {"digits": digits})]
+        return steps + self.go(self.plan.entry.then, "entry")
 
-    def _entry_with(self, digit: str) -> list[Action]:
+    def _entry_with(self, digit: str) -> list[ev.Action]:
         """A caller who knows the menu need not hear it: the digit counts at once."""
         if self.plan.entry.then.kind != "menu":
-            return self._go(self.plan.entry.then, "entry")
+            return self.go(self.plan.entry.then, "entry")
         menu = self.plan.menus[self.plan.entry.then.name]
         return self._enter(menu, replay=False, play=False) + self._collect(digit)
 
-    def _enter(self, menu: Menu, *, replay: bool, play: bool = True) -> list[Action]:
+    def _enter(self, menu: Menu, *, replay: bool, play: bool = True) -> list[ev.Action]:
         self.menu = menu
         self.collected = ""
-        steps: list[Action] = []
+        steps: list[ev.Action] = []
         if not replay:
             self.attempts = 0
-            steps.append(Step("menu", {"menu": menu.name}))
+            steps.append(ev.Step("menu", {"menu": menu.name}))
         if not play:
             self.state = State.MENU_WAIT
             return steps
         if self.person_free and self.plan.operators_first.may_leave(menu.name):
-            return steps + self._to_person()
+            return steps + self.to_person()
         self.state = State.MENU_PROMPT
         prompts = (menu.retry_prompts if replay else ()) + menu.prompts
-        return steps + [Play(prompts, self.language, interruptible=True)]
+        return steps + [ev.Play(prompts, self.language, interruptible=True)]
 
-    def _collect(self, digit: str) -> list[Action]:
+    def _collect(self, digit: str) -> list[ev.Action]:
         assert self.menu is not None
         self.collected += digit
         options = self.menu.options
         if self.collected in options:
             choice = self.collected
-            return [Step("choice", {"menu": self.menu.name, "digits": choice})] + self._go(options[choice], f"pressed {choice}")
+            return [ev.Step("choice", {"menu": self.menu.name, "digits": choice})] + self.go(options[choice], f"pressed {choice}")
         if any(opt.startswith(self.collected) for opt in options):
-            return [WaitDigits(self.menu.timeout)]
+            return [ev.WaitDigits(self.menu.timeout)]
         return self._wrong()
 
-    def _no_input(self) -> list[Action]:
+    def _no_input(self) -> list[ev.Action]:
         assert self.menu is not None
         self.attempts += 1
-        step = Step("no_input", {"menu": self.menu.name, "attempt": str(self.attempts)})
+        step = ev.Step("no_input", {"menu": self.menu.name, "attempt": str(self.attempts)})
         if self.attempts > self.menu.no_input_retries and self.menu.no_input is not None:
             if self.plan.silent.prompt and not self.pressed and not self.spoke:
-                return [step] + self._silent(self.menu.no_input)
-            return [step] + self._go(self.menu.no_input, "no input")
+                return [step] + silent_prompt(self, self.menu.no_input)
+            return [step] + self.go(self.menu.no_input, "no input")
         return [step] + self._enter(self.menu, replay=True)
 
-    def _wrong(self) -> list[Action]:
+    def _wrong(self) -> list[ev.Action]:
         assert self.menu is not None
         self.attempts += 1
-        step = Step("wrong_input", {"menu": self.menu.name, "digits": self.collected, "attempt": str(self.attempts)})
+        step = ev.Step("wrong_input", {"menu": self.menu.name, "digits": self.collected, "attempt": str(self.attempts)})
         if self.attempts > self.menu.wrong_input_retries and self.menu.wrong_input is not None:
-            return [step] + self._go(self.menu.wrong_input, "wrong input")
+            return [step] + self.go(self.menu.wrong_input, "wrong input")
         return [step] + self._enter(self.menu, replay=True)
 
-    # Silent callers and prank-flagged numbers ------------------------------------------
-
-    def _entry_no_input(self) -> Target:
-        """Where silence leads from the entry: the first menu's no_input rule, or entry.then."""
-        then = self.plan.entry.then
-        menu = self.plan.menus.get(then.name) if then.kind == "menu" else None
-        if menu is not None and menu.no_input is not None:
-            return menu.no_input
-        return then if then.kind in ("queue", "agency") else Target("queue", self.plan.default_queue.name)
-
-    def _silent(self, target: Target) -> list[Action]:
-        if self.person_free:
-            return self._to_person(flags=("silent",))
-        self.silent_target = target
-        self.state = State.SILENT_PROMPT
-        self.collected = ""
-        return [Step("silent", {}), Play((self.plan.silent.prompt,), self.language, interruptible=True)]
-
-    def _silent_event(self, event: Event) -> list[Action]:
-        policy = self.plan.silent
-        target = self.silent_target
-        assert target is not None
-        if isinstance(event, PromptDone) and self.state is State.SILENT_PROMPT:
-            self.state = State.SILENT_WAIT
-            return [WaitDigits(policy.timeout)]
-        if isinstance(event, InputTimeout) and self.state is State.SILENT_WAIT:
-            return self._go(target, "silent caller", flags=("silent",))
-        if not isinstance(event, Digit):
-            return []
-        stop: list[Action] = [StopPlayback()] if self.state is State.SILENT_PROMPT else []
-        self.state = State.SILENT_WAIT
-        self.collected += event.digit
-        wanted = policy.key * policy.presses
-        if self.collected == wanted:
-            return [*stop, Step("silent_help", {"digits": self.collected}),
-                    *self._go(target, "silent caller pressed the help key", priority="urgent", flags=("silent_needs_help",))]
-        if wanted.startswith(self.collected):
-            return [*stop, WaitDigits(policy.timeout)]
-        return [*stop, *self._go(target, f"pressed {self.collected} at the silent prompt")]
-
-    def _prank_warning(self, *, first: bool) -> list[Action]:
-        self.state = State.PRANK_PROMPT
-        if first:
-            self.attempts = 0
-        return [Step("prank_warning", {"attempt": str(self.attempts + 1)}),
-                Play((self.plan.prank.prompt,), self.language, interruptible=True)]
-
-    def _prank_event(self, event: Event) -> list[Action]:
-        policy = self.plan.prank
-        if isinstance(event, Digit):
-            if event.digit != policy.key:
-                return []
-            stop: list[Action] = [StopPlayback()] if self.state is State.PRANK_PROMPT else []
-            target = Target("queue", self.plan.default_queue.name)
-            return [*stop, *self._go(target, "prank-flagged number pressed the key", priority="low", flags=("prank_flagged",))]
-        if isinstance(event, PromptDone) and self.state is State.PRANK_PROMPT:
-            self.state = State.PRANK_WAIT
-            return [WaitDigits(policy.timeout)]
-        if isinstance(event, InputTimeout) and self.state is State.PRANK_WAIT:
-            self.attempts += 1
-            if self.attempts < 2:
-                return self._prank_warning(first=False)
-            self.state = State.ENDED
-            return [Step("prank_no_key", {}), EndCall("prank-flagged number pressed no key after two warnings")]
-        return []
-
-    # Operators first ---------------------------------------------------------------------
+    # Operators first (silent callers and prank-flagged numbers: ivr.menu_silent_prank) ----
 
     @property
     def may_take_person(self) -> bool:
@@ -489,36 +282,38 @@ class CallFlow:
             return not self.collected and policy.may_leave(self.menu.name if self.menu else None)
         return True
 
-    def _person_free(self) -> list[Action]:
+    def _person_free(self) -> list[ev.Action]:
         if not self.may_take_person:
             return []
         self.person_free = True
         if self.state is State.GREETING:
-            return [Step("operator_free", {"state": self.state.value})]  # the greeting ends first
-        stop: list[Action] = []
+            return [ev.Step("operator_free", {"state": self.state.value})]  # the greeting ends first
+        stop: list[ev.Action] = []
         if self.state in (State.ANNOUNCEMENT, State.ASK_LOCATION, State.KECAMATAN_PROMPT, State.MENU_PROMPT, State.SILENT_PROMPT):
-            stop.append(StopPlayback())
+            stop.append(ev.StopPlayback())
         elif self.state is State.RECORDING:
-            stop.append(StopRecording())
+            stop.append(ev.StopRecording())
         flags = ("silent",) if self.state in (State.SILENT_PROMPT, State.SILENT_WAIT) and not self.pressed else ()
-        return [*stop, Step("operator_free", {"state": self.state.value}), *self._to_person(flags=flags)]
+        return [*stop, ev.Step("operator_free", {"state": self.state.value}), *self.to_person(flags=flags)]
 
-    def _to_person(self, *, flags: tuple[str, ...] = ()) -> list[Action]:
-        return self._go(Target("queue", self.plan.default_queue.name), "an operator is free", flags=flags)
+    def to_person(self, *, flags: tuple[str, ...] = ()) -> list[ev.Action]:
+        """Route to the plan's first queue: an operator is free for this caller."""
+        return self.go(Target("queue", self.plan.default_queue.name), "an operator is free", flags=flags)
 
-    def _go(self, target: Target, reason: str, *, priority: str = "normal", flags: tuple[str, ...] = ()) -> list[Action]:
+    def go(self, target: Target, reason: str, *, priority: str = "normal", flags: tuple[str, ...] = ()) -> list[ev.Action]:
+        """Follow `target`: route to a person (ROUTED), enter a menu, switch language or repeat."""
         if target.kind in ("queue", "agency"):
             self.state = State.ROUTED
-            self.route = Route(target, reason, self.language, priority, flags)
+            self.route = ev.Route(target, reason, self.language, priority, flags)
             return [self.route]
         if target.kind == "menu":
             return self._enter(self.plan.menus[target.name], replay=False)
         if target.kind == "language":
             self.language = target.name
-            step = Step("language", {"language": target.name})
+            step = ev.Step("language", {"language": target.name})
             menu = self.menu or self.plan.menus.get(self.plan.entry.then.name)
             if menu is None:
-                return [step] + self._go(self.plan.entry.then, reason)
+                return [step] + self.go(self.plan.entry.then, reason)
             return [step] + self._enter(menu, replay=False)
         # repeat: the current menu again, without counting it as an attempt
         assert self.menu is not None
@@ -527,17 +322,17 @@ class CallFlow:
 
 # Which method takes an event in each state (HungUp, LocationGood, Spoke and PersonFree are
 # taken in every state by CallFlow.handle itself); a state not listed ignores the event.
-_IN_STATE: dict[State, Callable[[CallFlow, Event], list[Action]]] = {
+_IN_STATE: dict[State, Callable[[CallFlow, ev.Event], list[ev.Action]]] = {
     State.GREETING: CallFlow._in_greeting,
     State.ANNOUNCEMENT: CallFlow._in_announcement,
     State.ASK_LOCATION: CallFlow._in_ask_location,
     State.RECORDING: CallFlow._in_recording,
     State.KECAMATAN_PROMPT: CallFlow._in_kecamatan_prompt,
     State.KECAMATAN_WAIT: CallFlow._in_kecamatan_wait,
-    State.SILENT_PROMPT: CallFlow._silent_event,
-    State.SILENT_WAIT: CallFlow._silent_event,
-    State.PRANK_PROMPT: CallFlow._prank_event,
-    State.PRANK_WAIT: CallFlow._prank_event,
+    State.SILENT_PROMPT: silent_event,
+    State.SILENT_WAIT: silent_event,
+    State.PRANK_PROMPT: prank_event,
+    State.PRANK_WAIT: prank_event,
     State.MENU_PROMPT: CallFlow._in_menu_prompt,
     State.MENU_WAIT: CallFlow._in_menu_wait,
 }

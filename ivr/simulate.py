@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.errors import Ivr112Error
-from ivr.menu import (
+from ivr.menu import CallFlow
+from ivr.menu_events import (
     Action,
-    CallFlow,
     Digit,
     EndCall,
     Event,

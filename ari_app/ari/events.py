@@ -1,19 +1,16 @@
-"""Typed ARI events: the WebSocket's JSON turned into frozen dataclasses.
+"""Typed ARI events: frozen dataclasses for what the WebSocket sends, and the type names.
 
-`parse_event` never raises: Asterisk versions differ in what they send, and one odd
-message must not take down the event loop, so missing fields get empty defaults and
-anything unrecognised becomes an `UnknownEvent` that still knows its channel.
+They are built from JSON by `ari_app.ari.event_parsing.parse_event`, which never raises:
+missing fields get empty defaults, and anything unrecognised becomes an `UnknownEvent`
+that still knows its channel.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypedDict
 
-_log = logging.getLogger(__name__)
+from ari_app.ari.json_fields import JsonDict, json_dict, json_str
 
 # Event type names as Asterisk spells them.
 STASIS_START = "StasisStart"
@@ -34,8 +31,6 @@ CHANNEL_TALKING_STARTED = "ChannelTalkingStarted"
 
 _CHANNEL_TARGET = "channel:"
 _BRIDGE_TARGET = "bridge:"
-
-JsonDict = Mapping[str, Any]
 
 
 def target_channel_id(target_uri: str) -> str | None:
@@ -273,12 +268,12 @@ class UnknownEvent(_EventBase):
 
     @property
     def channel_id(self) -> str | None:
-        channel = _dict(self.raw, "channel")
-        if channel_id := _str(channel, "id"):
+        channel = json_dict(self.raw, "channel")
+        if channel_id := json_str(channel, "id"):
             return channel_id
         # PlaybackContinuing, RecordingStarted and the like name their target instead.
         for key in ("playback", "recording"):
-            if found := target_channel_id(_str(_dict(self.raw, key), "target_uri")):
+            if found := target_channel_id(json_str(json_dict(self.raw, key), "target_uri")):
                 return found
         return None
 
@@ -301,253 +296,3 @@ Event = (
     | Dial
     | UnknownEvent
 )
-
-
-# Total accessors: each returns a default instead of raising on a missing or
-# mistyped field, which is what lets parse_event promise never to raise.
-def _dict(data: object, key: str) -> JsonDict:
-    if isinstance(data, Mapping):
-        value = data.get(key)
-        if isinstance(value, Mapping):
-            return value
-    return {}
-
-
-def _str(data: JsonDict, key: str) -> str:
-    value = data.get(key)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return ""
-
-
-def _int(data: JsonDict, key: str) -> int:
-    value = data.get(key)
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            return 0
-    return 0
-
-
-def parse_channel(data: object) -> Channel:
-    """Return the Channel described by an ARI Channel JSON object (defaults for gaps)."""
-    if not isinstance(data, Mapping):
-        return Channel()
-    caller = _dict(data, "caller")
-    connected = _dict(data, "connected")
-    dialplan = _dict(data, "dialplan")
-    return Channel(
-        id=_str(data, "id"),
-        name=_str(data, "name"),
-        state=_str(data, "state"),
-        caller_number=_str(caller, "number"),
-        caller_name=_str(caller, "name"),
-        connected_number=_str(connected, "number"),
-        dialplan_context=_str(dialplan, "context"),
-        dialplan_exten=_str(dialplan, "exten"),
-        dialplan_app=_str(dialplan, "app_name"),
-        language=_str(data, "language"),
-        creationtime=_str(data, "creationtime"),
-    )
-
-
-class _Common(TypedDict):
-    application: str
-    timestamp: str
-
-
-def _common(data: JsonDict) -> _Common:
-    return {
-        "application": _str(data, "application"),
-        "timestamp": _str(data, "timestamp"),
-    }
-
-
-def _channel(data: JsonDict) -> Channel:
-    return parse_channel(data.get("channel"))
-
-
-def _stasis_start(data: JsonDict) -> Event:
-    args = data.get("args")
-    arg_list = args if isinstance(args, list) else []
-    return StasisStart(
-        **_common(data),
-        channel=_channel(data),
-        args=tuple(str(a) for a in arg_list if isinstance(a, (str, int, float))),
-    )
-
-
-def _stasis_end(data: JsonDict) -> Event:
-    return StasisEnd(**_common(data), channel=_channel(data))
-
-
-def _dtmf(data: JsonDict) -> Event:
-    return ChannelDtmfReceived(
-        **_common(data),
-        channel=_channel(data),
-        digit=_str(data, "digit"),
-        duration_ms=_int(data, "duration_ms"),
-    )
-
-
-class _PlaybackFields(TypedDict):
-    playback_id: str
-    target_uri: str
-    media_uri: str
-    state: str
-
-
-def _playback_fields(data: JsonDict) -> _PlaybackFields:
-    playback = _dict(data, "playback")
-    return {
-        "playback_id": _str(playback, "id"),
-        "target_uri": _str(playback, "target_uri"),
-        "media_uri": _str(playback, "media_uri"),
-        "state": _str(playback, "state"),
-    }
-
-
-def _playback_started(data: JsonDict) -> Event:
-    return PlaybackStarted(**_common(data), **_playback_fields(data))
-
-
-def _playback_finished(data: JsonDict) -> Event:
-    return PlaybackFinished(**_common(data), **_playback_fields(data))
-
-
-def _hangup_request(data: JsonDict) -> Event:
-    return ChannelHangupRequest(
-        **_common(data),
-        channel=_channel(data),
-        cause=_int(data, "cause"),
-        soft=data.get("soft") is True,
-    )
-
-
-def _destroyed(data: JsonDict) -> Event:
-    return ChannelDestroyed(
-        **_common(data),
-        channel=_channel(data),
-        cause=_int(data, "cause"),
-        cause_txt=_str(data, "cause_txt"),
-    )
-
-
-def _state_change(data: JsonDict) -> Event:
-    return ChannelStateChange(**_common(data), channel=_channel(data))
-
-
-def _talking_started(data: JsonDict) -> Event:
-    return ChannelTalkingStarted(**_common(data), channel=_channel(data))
-
-
-def _replaced(data: JsonDict) -> Event:
-    return ApplicationReplaced(**_common(data))
-
-
-class _RecordingFields(TypedDict):
-    name: str
-    format: str
-    state: str
-    target_uri: str
-    duration: int
-    cause: str
-    talking_duration: int
-
-
-def _recording(data: JsonDict) -> _RecordingFields:
-    recording = _dict(data, "recording")
-    return {
-        "name": _str(recording, "name"),
-        "format": _str(recording, "format"),
-        "state": _str(recording, "state"),
-        "target_uri": _str(recording, "target_uri"),
-        "duration": _int(recording, "duration"),
-        "cause": _str(recording, "cause"),
-        "talking_duration": talking if isinstance(talking := recording.get("talking_duration"), int) and not isinstance(talking, bool) else -1,
-    }
-
-
-def _recording_finished(data: JsonDict) -> Event:
-    return RecordingFinished(**_common(data), **_recording(data))
-
-
-def _recording_failed(data: JsonDict) -> Event:
-    return RecordingFailed(**_common(data), **_recording(data))
-
-
-def _entered_bridge(data: JsonDict) -> Event:
-    return ChannelEnteredBridge(
-        **_common(data),
-        channel=_channel(data),
-        bridge_id=_str(_dict(data, "bridge"), "id"),
-    )
-
-
-def _left_bridge(data: JsonDict) -> Event:
-    return ChannelLeftBridge(
-        **_common(data),
-        channel=_channel(data),
-        bridge_id=_str(_dict(data, "bridge"), "id"),
-    )
-
-
-def _dial(data: JsonDict) -> Event:
-    caller = data.get("caller")
-    return Dial(
-        **_common(data),
-        peer=parse_channel(data.get("peer")),
-        caller=parse_channel(caller) if isinstance(caller, Mapping) else None,
-        dialstatus=_str(data, "dialstatus"),
-        dialstring=_str(data, "dialstring"),
-    )
-
-
-_PARSERS: dict[str, Callable[[JsonDict], Event]] = {
-    STASIS_START: _stasis_start,
-    STASIS_END: _stasis_end,
-    CHANNEL_DTMF_RECEIVED: _dtmf,
-    PLAYBACK_STARTED: _playback_started,
-    PLAYBACK_FINISHED: _playback_finished,
-    CHANNEL_HANGUP_REQUEST: _hangup_request,
-    CHANNEL_DESTROYED: _destroyed,
-    CHANNEL_STATE_CHANGE: _state_change,
-    APPLICATION_REPLACED: _replaced,
-    RECORDING_FINISHED: _recording_finished,
-    RECORDING_FAILED: _recording_failed,
-    CHANNEL_ENTERED_BRIDGE: _entered_bridge,
-    CHANNEL_LEFT_BRIDGE: _left_bridge,
-    DIAL: _dial,
-    CHANNEL_TALKING_STARTED: _talking_started,
-}
-
-
-def parse_event(data: object) -> Event:
-    """Return the typed event for one decoded WebSocket message; never raises.
-
-    A non-object, or an object with an unknown `type`, gives an `UnknownEvent`.
-    """
-    if not isinstance(data, Mapping):
-        return UnknownEvent(raw={"unparsed": data})
-    event_type = _str(data, "type")
-    parser = _PARSERS.get(event_type)
-    if parser is not None:
-        try:
-            return parser(data)
-        # The accessors are total; this only backstops the never-raise promise.
-        except Exception:
-            _log.warning(
-                "could not read a %s event; passing it on as unknown",
-                event_type,
-                exc_info=True,
-            )
-    return UnknownEvent(type=event_type, raw=dict(data), **_common(data))

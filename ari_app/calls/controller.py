@@ -40,10 +40,10 @@ from ari_app.calls.ports import (
 )
 from ari_app.operators.free_operators import RANK, OperatorFree
 from ivr import callbacks
-from ivr.menu import (
+from ivr.menu import CallFlow
+from ivr.menu_events import (
     ANNOUNCEMENT,
     Action,
-    CallFlow,
     Digit,
     EndCall,
     HungUp,
@@ -63,7 +63,7 @@ from ivr.menu import (
     StopRecording,
     WaitDigits,
 )
-from ivr.menu import Event as FlowEvent
+from ivr.menu_events import Event as FlowEvent
 from ivr.plan import Agency, Plan, Target
 from ivr.priority import CallerHistory, queue_priority
 from ivr.store import Incident, now

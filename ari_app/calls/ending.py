@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ari_app.ari.errors import AriError, AriNotFound, AriUnprocessable
 from ari_app.asterisk.render import QUEUE_CONTEXT
 from ivr import callbacks
-from ivr.menu import HungUp, State
+from ivr.menu_events import HungUp, State
 from ivr.store import now
 
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ from ari_app.calls.locating import dereference, since
 from ari_app.calls.ports import LocationArrived
 from ivr import callbacks, classify
 from ivr.location import Location
-from ivr.menu import CallFlow, LocationGood
+from ivr.menu import CallFlow
+from ivr.menu_events import LocationGood
 from ivr.plan import Plan
 from ivr.priority import CallerHistory
 from ivr.store import now

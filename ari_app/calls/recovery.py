@@ -20,7 +20,7 @@ from ari_app.calls.controller import CallController
 from ari_app.calls.ports import CallAri, CallStore, PlanSource
 from ari_app.storage import StoreUnavailable
 from ivr import callbacks
-from ivr.menu import PromptDone
+from ivr.menu_events import PromptDone
 from ivr.plan import Plan
 from ivr.store import RecordStore, now
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
-from ivr.menu import RecordingDone, RecordVoice
+from ivr.menu_events import RecordingDone, RecordVoice
 
 if TYPE_CHECKING:
     from ari_app.calls.controller import CallController

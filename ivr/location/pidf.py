@@ -1,6 +1,7 @@
-"""PIDF-LO (RFC 4119, shapes of RFC 5491 §5, civic address of RFC 5139) into `Location`s, the
-same from Asterisk's GEOLOC_PROFILE(location_info) text, and the PIDF part of a multipart
-SIP body. Hostile XML (entities, DTDs, huge bodies) is refused by defusedxml, never expanded.
+"""PIDF-LO (RFC 4119, shapes of RFC 5491 §5, civic address of RFC 5139) into `Location`s, and
+the PIDF part of a multipart SIP body. Hostile XML (entities, DTDs, huge bodies) is refused by
+defusedxml, never expanded. The numbers and shapes are read by `ivr.location.shapes`; the same
+location as Asterisk's GEOLOC_PROFILE text, by `ivr.location.geoloc_profile`.
 
 Each shape is read on its own: a shape with bad numbers or impossible coordinates is left out
 and named; LocationParseError comes only when nothing usable remains.
@@ -8,9 +9,7 @@ and named; LocationParseError comes only when nothing usable remains.
 
 from __future__ import annotations
 
-import math
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
@@ -20,14 +19,12 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 
-from ivr.location import Location, LocationParseError
-from ivr.location.geo import haversine_m
+from ivr.location import Location, LocationParseError, shapes
 
 PIDF_CONTENT_TYPE = "application/pidf+xml"
 MAX_PIDF_BYTES = 64_000
 MAX_MULTIPART_BYTES = 512_000
 MAX_LOCATIONS = 50  # one document never needs more; bounds what a sender can make us store
-MAX_GEOLOC_INFO_CHARS = 10_000
 MAX_TEXT = 200  # longest civic part, method or id kept
 
 NAMESPACE_PREFIXES = {
@@ -39,130 +36,10 @@ NAMESPACE_PREFIXES = {
     "urn:ietf:params:xml:ns:pidf:geopriv10:civicAddr": "ca",
     "urn:ietf:params:xml:ns:pidf:geopriv10:civicLoc": "cl",  # RFC 4119's first civic schema
 }
-METRE_UOMS = {"", "urn:ogc:def:uom:epsg::9001", "m", "metre", "metres", "meter", "meters"}
 OWNERS = ("tuple", "device", "person")
 
-# RFC 5491 shape → (our shape, the length giving the radius of uncertainty)
-SHAPES: dict[str, tuple[str, str | None]] = {
-    "point": ("point", None),
-    "circle": ("circle", "radius"),
-    "sphere": ("circle", "radius"),
-    "ellipse": ("ellipse", "semimajoraxis"),
-    "ellipsoid": ("ellipse", "semimajoraxis"),
-    # The circle of the outer radius holds the whole band: coarse but never too small.
-    "arcband": ("circle", "outerradius"),
-    "polygon": ("polygon", None),
-    "prism": ("polygon", None),
-}
-LENGTHS = ("radius", "semimajoraxis", "semiminoraxis", "verticalaxis", "innerradius", "outerradius", "height")
-
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?")
 _DMS = re.compile(r"(\d{1,3}):(\d{1,2}):(\d{1,2}(?:\.\d+)?)([NSEW])")
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-
-
-class _Skip(Exception):
-    """One shape we cannot use; the message says which element and why."""
-
-
-@dataclass(frozen=True)
-class _Geo:
-    latitude: float
-    longitude: float
-    radius_m: float | None
-    shape: str
-    polygon: tuple[tuple[float, float], ...] = ()
-    detail: dict[str, str] = field(default_factory=dict)
-
-
-# Numbers and shapes, shared by the XML and the GEOLOC_PROFILE readers ------------------------
-
-
-def _number(text: str, what: str) -> float:
-    text = text.strip()
-    if not _NUMBER.fullmatch(text):
-        raise _Skip(f"{what}: expected a number, found {_clip(text)!r}")
-    value = float(text)
-    if not math.isfinite(value):
-        raise _Skip(f"{what}: {_clip(text)!r} is too large to be a coordinate or a distance")
-    return value
-
-
-def _length(text: str, uom: str, what: str) -> float:
-    if uom.strip().lower() not in METRE_UOMS:
-        raise _Skip(f"{what}: unit {_clip(uom)!r} is not metres; expected uom=\"urn:ogc:def:uom:EPSG::9001\"")
-    value = _number(text, what)
-    if value < 0:
-        raise _Skip(f"{what}: a distance cannot be negative, found {value:g}")
-    return value
-
-
-def _position(text: str, what: str) -> tuple[float, ...]:
-    parts = text.split()
-    if len(parts) not in (2, 3):
-        raise _Skip(f"{what}: expected \"latitude longitude\" (optionally altitude), found {_clip(text)!r}")
-    return tuple(_number(p, what) for p in parts)
-
-
-def _position_list(text: str, dimension: int, what: str) -> list[tuple[float, ...]]:
-    values = [_number(p, what) for p in text.split()]
-    if not values or len(values) % dimension:
-        raise _Skip(f"{what}: {len(values)} numbers do not make {dimension}-D positions")
-    return [tuple(values[i : i + dimension]) for i in range(0, len(values), dimension)]
-
-
-def _check(lat: float, lon: float, what: str) -> None:
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise _Skip(f"{what}: latitude {lat:g}, longitude {lon:g} is not on Earth (|lat| ≤ 90, |lon| ≤ 180; latitude comes first)")
-
-
-def _centroid(ring: list[tuple[float, float]]) -> tuple[float, float]:
-    """Area centroid in the lat/lon plane (fine for the few kilometres a polygon spans);
-    the mean of the vertices when the ring has no area."""
-    area2 = cx = cy = 0.0
-    n = len(ring)
-    for i in range(n):
-        (y1, x1), (y2, x2) = ring[i], ring[(i + 1) % n]
-        cross = x1 * y2 - x2 * y1
-        area2 += cross
-        cx += (x1 + x2) * cross
-        cy += (y1 + y2) * cross
-    if abs(area2) < 1e-18:
-        return sum(p[0] for p in ring) / n, sum(p[1] for p in ring) / n
-    return cy / (3 * area2), cx / (3 * area2)
-
-
-def _build(kind: str, positions: list[tuple[float, ...]], lengths: dict[str, float], what: str) -> _Geo:
-    shape, radius_key = SHAPES[kind]
-    detail: dict[str, str] = {}
-    if shape == "polygon":
-        ring = [(p[0], p[1]) for p in positions]
-        for lat, lon in ring:
-            _check(lat, lon, what)
-        if len(ring) > 1 and ring[0] == ring[-1]:
-            ring.pop()
-        if len(set(ring)) < 3:
-            raise _Skip(f"{what}: a polygon needs at least 3 distinct positions, found {len(set(ring))}")
-        lat, lon = _centroid(ring)
-        return _Geo(lat, lon, max(haversine_m((lat, lon), p) for p in ring), shape, tuple(ring), detail)
-    if len(positions) != 1:
-        raise _Skip(f"{what}: expected one centre position, found {len(positions)}")
-    pos = positions[0]
-    _check(pos[0], pos[1], what)
-    if len(pos) == 3:
-        detail["altitude_m"] = f"{pos[2]:g}"
-    radius: float | None = None
-    if radius_key is not None:
-        if radius_key not in lengths:
-            raise _Skip(f"{what}: {kind} without its {radius_key}")
-        radius = lengths[radius_key]
-    if shape == "ellipse" and "semiminoraxis" in lengths:
-        detail["semi_minor_m"] = f"{lengths['semiminoraxis']:g}"
-    return _Geo(pos[0], pos[1], radius, shape, (), detail)
-
-
-def _clip(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _iso_time(text: str) -> str:
@@ -209,14 +86,14 @@ def _srs(el: Element, what: str) -> int:
         return 2
     if srs.endswith("4979"):
         return 3
-    raise _Skip(f"{what}: srsName {_clip(srs)!r} is not WGS84 latitude/longitude; expected urn:ogc:def:crs:EPSG::4326")
+    raise shapes.Skip(f"{what}: srsName {shapes.clip(srs)!r} is not WGS84 latitude/longitude; expected urn:ogc:def:crs:EPSG::4326")
 
 
 def _dms(text: str, what: str) -> tuple[float, ...]:
     """RFC 4119's old gml:coordinates, "37:46:30N 122:25:10W"."""
     found = _DMS.findall(text)
     if len(found) != 2 or found[0][3] not in "NS" or found[1][3] not in "EW":
-        raise _Skip(f"{what}: expected \"dd:mm:ssN ddd:mm:ssE\", found {_clip(text)!r}")
+        raise shapes.Skip(f"{what}: expected \"dd:mm:ssN ddd:mm:ssE\", found {shapes.clip(text)!r}")
     out = []
     for d, m, s, hemi in found:
         value = int(d) + int(m) / 60 + float(s) / 3600
@@ -224,42 +101,39 @@ def _dms(text: str, what: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _xml_shape(el: Element, where: str) -> _Geo:
+def _xml_shape(el: Element, where: str) -> shapes.Geo:
     kind = _local(el).lower()
     what = f"{where}{_name(el)}"
     dimension = _srs(el, what)
     lengths: dict[str, float] = {}
     positions: list[tuple[float, ...]] = []
-    if SHAPES[kind][0] == "polygon":
+    if shapes.SHAPES[kind][0] == "polygon":
         polygon = el if kind == "polygon" else next((d for d in el.iter() if _local(d) == "Polygon"), None)
         exterior = None if polygon is None else _child(polygon, "exterior")
         ring = None if exterior is None else _child(exterior, "LinearRing")
         if ring is None or polygon is None:
-            raise _Skip(f"{what}: no gml:exterior/gml:LinearRing")
+            raise shapes.Skip(f"{what}: no gml:exterior/gml:LinearRing")
         pos_list = _child(ring, "posList")
         if pos_list is not None:
             dim_attr = pos_list.get("srsDimension") or ring.get("srsDimension") or ""
             if dim_attr.strip() in ("2", "3"):
                 dimension = int(dim_attr)
-            positions = _position_list(_text(pos_list), dimension, f"{what} {_name(pos_list)}")
+            positions = shapes.position_list(_text(pos_list), dimension, f"{what} {_name(pos_list)}")
         else:
-            positions = [_position(_text(p), f"{what} {_name(p)}") for p in ring if _local(p) == "pos"]
+            positions = [shapes.position(_text(p), f"{what} {_name(p)}") for p in ring if _local(p) == "pos"]
     else:
         pos = _child(el, "pos")
         coordinates = _child(el, "coordinates")
         if pos is not None:
-            positions = [_position(_text(pos), f"{what} {_name(pos)}")]
+            positions = [shapes.position(_text(pos), f"{what} {_name(pos)}")]
         elif coordinates is not None:
             positions = [_dms(_text(coordinates), f"{what} {_name(coordinates)}")]
         for c in el:
-            if _local(c).lower() in LENGTHS:
-                lengths[_local(c).lower()] = _length(_text(c), c.get("uom") or "", f"{what} {_name(c)}")
-    geo = _build(kind, positions, lengths, what)
-    return geo if kind in ("point", "circle", "ellipse", "polygon") else _with(geo, gml_shape=_local(el))
+            if _local(c).lower() in shapes.LENGTHS:
+                lengths[_local(c).lower()] = shapes.length(_text(c), c.get("uom") or "", f"{what} {_name(c)}")
+    geo = shapes.build(kind, positions, lengths, what)
+    return geo if kind in ("point", "circle", "ellipse", "polygon") else shapes.with_detail(geo, gml_shape=_local(el))
 
-
-def _with(geo: _Geo, **more: str) -> _Geo:
-    return _Geo(geo.latitude, geo.longitude, geo.radius_m, geo.shape, geo.polygon, {**geo.detail, **more})
 
 
 def _civic(el: Element) -> dict[str, str]:
@@ -315,7 +189,7 @@ def parse_pidf(xml: bytes | str, *, max_bytes: int = MAX_PIDF_BYTES) -> list[Loc
             method_el = _child(geopriv, "method")
             method = _text(method_el)[:MAX_TEXT] if method_el is not None else ""
             for info in (i for i in geopriv if _local(i) == "location-info"):
-                shapes: list[_Geo] = []
+                read: list[shapes.Geo] = []
                 civic: dict[str, str] = {}
                 # RFC 4119 wrapped its gml:Point in a gml:location element.
                 children = [s for c in info for s in (list(c) if _local(c) == "location" else [c])]
@@ -325,17 +199,17 @@ def parse_pidf(xml: bytes | str, *, max_bytes: int = MAX_PIDF_BYTES) -> list[Loc
                         civic.update(_civic(shape))
                         if not civic:
                             problems.append(f"{where}{_name(shape)} has no address parts")
-                    elif local.lower() in SHAPES:
+                    elif local.lower() in shapes.SHAPES:
                         try:
-                            shapes.append(_xml_shape(shape, where))
-                        except _Skip as exc:
+                            read.append(_xml_shape(shape, where))
+                        except shapes.Skip as exc:
                             problems.append(str(exc))
-                for geo in shapes:
+                for geo in read:
                     found.append(Location(
                         source="pidf", latitude=geo.latitude, longitude=geo.longitude, radius_m=geo.radius_m, shape=geo.shape,
                         method=method, measured_at=measured_at, civic=dict(civic), polygon=geo.polygon, detail={**detail, **geo.detail},
                     ))
-                if civic and not shapes:
+                if civic and not read:
                     found.append(Location(source="pidf", shape="civic", method=method, measured_at=measured_at, civic=civic,
                                           detail=dict(detail)))
     if found:
@@ -346,104 +220,6 @@ def parse_pidf(xml: bytes | str, *, max_bytes: int = MAX_PIDF_BYTES) -> list[Loc
     if not geoprivs:
         raise LocationParseError("the PIDF document carries no location: no gp:geopriv in any tuple, dm:device or dm:person")
     raise LocationParseError("the PIDF-LO has gp:geopriv but no shape or ca:civicAddress in its gp:location-info")
-
-
-# Asterisk's GEOLOC_PROFILE(location_info) ----------------------------------------------------
-
-
-def _pairs(text: str) -> list[tuple[str, str]]:
-    """`key="value", key2="value, with comma"`: comma- or space-separated, values quoted or bare."""
-    out: list[tuple[str, str]] = []
-    i, n = 0, len(text)
-    while i < n:
-        while i < n and (text[i].isspace() or text[i] == ","):
-            i += 1
-        if i >= n:
-            break
-        key = _KEY.match(text, i)
-        if key is None or key.end() >= n or text[key.end()] != "=":
-            raise LocationParseError(f"GEOLOC_PROFILE location_info: expected key=\"value\" at character {i + 1}, found {_clip(text[i:], 30)!r}")
-        i = key.end() + 1
-        if i < n and text[i] == '"':
-            end = text.find('"', i + 1)
-            if end < 0:
-                raise LocationParseError(f"GEOLOC_PROFILE location_info: the value of {key.group()} has no closing quote")
-            value, i = text[i + 1 : end], end + 1
-        else:
-            end = text.find(",", i)
-            end = n if end < 0 else end
-            value, i = text[i:end].strip(), end
-        out.append((key.group(), value))
-    return out
-
-
-def _unit_split(value: str) -> tuple[str, str]:
-    """'25' → ('25', ''); '25 urn:ogc:def:uom:EPSG::9001' → ('25', 'urn:...')."""
-    number, _, unit = value.strip().partition(" ")
-    return number, unit.strip()
-
-
-def parse_geoloc_profile(location_info: str, *, format: str, method: str) -> Location | None:
-    """The position Asterisk read from the INVITE's PIDF-LO (source "pidf"), from
-    GEOLOC_PROFILE(location_info) with its format ("GML" or "civicAddress") and method.
-    None when there is nothing to read or it is a URI (the Geolocation header carries those);
-    LocationParseError when the text or its numbers are broken."""
-    if len(location_info) > MAX_GEOLOC_INFO_CHARS:
-        raise LocationParseError(f"GEOLOC_PROFILE location_info of {len(location_info)} characters refused (at most {MAX_GEOLOC_INFO_CHARS})")
-    if not location_info.strip():
-        return None
-    pairs = _pairs(location_info)
-    keys = {k.lower() for k, _ in pairs}
-    fmt = format.strip().lower()
-    if not fmt:
-        fmt = "gml" if "shape" in keys else "uri" if keys == {"uri"} else "civicaddress"
-    method = method.strip()[:MAX_TEXT]
-    if fmt == "uri":
-        return None
-    if fmt == "civicaddress":
-        civic = {k: v.strip()[:MAX_TEXT] for k, v in pairs if v.strip() and k.lower() != "lang"}
-        if not civic:
-            return None
-        return Location(source="pidf", shape="civic", method=method, civic=civic, detail={"via": "GEOLOC_PROFILE"})
-    if fmt != "gml":
-        raise LocationParseError(f"GEOLOC_PROFILE format {_clip(format)!r} unknown; expected GML, civicAddress or URI")
-    return _geoloc_gml(pairs, method)
-
-
-def _geoloc_gml(pairs: list[tuple[str, str]], method: str) -> Location:
-    """GEOLOC_PROFILE's GML shape (shape=..., pos=..., radius=...) as a Location."""
-    shape = next((v for k, v in pairs if k.lower() == "shape"), "").strip()
-    if shape.lower() not in SHAPES:
-        raise LocationParseError(f"GEOLOC_PROFILE location_info: shape {_clip(shape)!r} unknown; expected one of Point, Circle, Ellipse, Polygon, ...")
-    crs = next((v for k, v in pairs if k.lower() == "crs"), "").strip().lower()
-    if crs not in ("", "2d", "3d", "unknown"):
-        raise LocationParseError(f"GEOLOC_PROFILE location_info: crs {_clip(crs)!r} unknown; expected 2d or 3d")
-    try:
-        positions, lengths = _gml_figures(pairs, crs)
-        geo = _build(shape.lower(), positions, lengths, f"GEOLOC_PROFILE {shape}")
-    except _Skip as exc:
-        raise LocationParseError(str(exc)) from exc
-    detail = {"via": "GEOLOC_PROFILE", **geo.detail}
-    if shape.lower() not in ("point", "circle", "ellipse", "polygon"):
-        detail["gml_shape"] = shape
-    return Location(source="pidf", latitude=geo.latitude, longitude=geo.longitude, radius_m=geo.radius_m, shape=geo.shape,
-                    method=method, polygon=geo.polygon, detail=detail)
-
-
-def _gml_figures(pairs: list[tuple[str, str]], crs: str) -> tuple[list[tuple[float, ...]], dict[str, float]]:
-    """The positions and lengths (radius, axes, ...) among GEOLOC_PROFILE's pairs."""
-    positions: list[tuple[float, ...]] = []
-    lengths: dict[str, float] = {}
-    for key, value in pairs:
-        k = key.lower()
-        if k in ("pos", "pos3d"):
-            positions.append(_position(value, key))
-        elif k in ("poslist", "points"):
-            positions.extend(_position_list(value, 3 if crs == "3d" else 2, key))
-        elif k in LENGTHS:
-            number, unit = _unit_split(value)
-            lengths[k] = _length(number, unit, key)
-    return positions, lengths
 
 
 # Multipart SIP bodies -------------------------------------------------------------------------

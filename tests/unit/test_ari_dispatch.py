@@ -22,11 +22,11 @@ from fake_ari import (
 
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelConsumer, ChannelDispatcher
+from ari_app.ari.event_parsing import parse_event
 from ari_app.ari.events import (
     CHANNEL_DESTROYED,
     ChannelDtmfReceived,
     Event,
-    parse_event,
 )
 from tests.support.poll import eventually
 

@@ -10,6 +10,7 @@ from fake_ari import APP, channel_json, event_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ari_app.ari.event_parsing import parse_channel, parse_event
 from ari_app.ari.events import (
     APPLICATION_REPLACED,
     CHANNEL_DESTROYED,
@@ -41,8 +42,6 @@ from ari_app.ari.events import (
     StasisEnd,
     StasisStart,
     UnknownEvent,
-    parse_channel,
-    parse_event,
 )
 
 

@@ -14,7 +14,7 @@ from ari_app.calls.controller import AGENCY_DROP_S, TrunkSilent
 from ari_app.calls.ending import GONE_BEFORE_FOLLOWED
 from ari_app.calls.hep import LegProgress
 from ari_app.calls.ports import PeerEvent
-from ivr.menu import State
+from ivr.menu_events import State
 from tests.unit.call_harness import CALLER, CHANNEL, Call, channel
 from tests.unit.fake_call_ari import ari_error
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from ivr.location import Location, LocationParseError
 from ivr.location.geo import haversine_m, point_in_polygon
-from ivr.location.pidf import multipart_pidf, parse_geoloc_profile, parse_pidf
+from ivr.location.geoloc_profile import parse_geoloc_profile
+from ivr.location.pidf import multipart_pidf, parse_pidf
 
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

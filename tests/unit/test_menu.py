@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ivr.errors import PlanError
-from ivr.menu import (
+from ivr.menu import CallFlow
+from ivr.menu_events import (
     ANNOUNCEMENT,
-    CallFlow,
     Digit,
     EndCall,
     HungUp,

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ivr.menu import CallFlow, Digit, PersonFree, PromptDone, RecordingDone, Route, State, Step, StopPlayback, StopRecording
+from ivr.menu import CallFlow
+from ivr.menu_events import (
+    Digit,
+    PersonFree,
+    PromptDone,
+    RecordingDone,
+    Route,
+    State,
+    Step,
+    StopPlayback,
+    StopRecording,
+)
 from ivr.plan import parse_plan
 from ivr.yamlsrc import load_yaml
 

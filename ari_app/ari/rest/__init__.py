@@ -1,0 +1,1 @@
+"""ARI's REST requests, one module per resource over one transport (`transport.AriRest`)."""

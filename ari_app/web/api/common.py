@@ -1,0 +1,57 @@
+"""What every API handler needs: the service, who is asking, errors as JSON, forms and ids."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from ari_app.service import Service
+from ari_app.web.console_auth import Principal
+from ari_app.web.keys import APP_KEY, SESSIONS_KEY
+
+
+def service_of(request: web.Request) -> Service:
+    """The running service the app was made for."""
+    return request.app[APP_KEY]
+
+
+def who(request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
+    """The logged-in person (or the system's bearer key); 401/403 otherwise."""
+    return request.app[SESSIONS_KEY].who(request, role=role, changes=changes)
+
+
+def authorised(request: web.Request) -> None:
+    """Reading: any logged-in person or the bearer key."""
+    who(request)
+
+
+def error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    """An HTTP error of `status` whose JSON body is {"error": message}."""
+    return status(text=json.dumps({"error": message}, ensure_ascii=False), content_type="application/json")
+
+
+async def read_form(request: web.Request) -> dict[str, str]:
+    """The request's form fields (files left out); 400 when it cannot be read."""
+    try:
+        data = await request.post()
+    except (ValueError, HttpProcessingError):  # a multipart body without its boundary, a broken part
+        raise error(web.HTTPBadRequest, "the form could not be read: send application/x-www-form-urlencoded") from None
+    return {k: v for k, v in data.items() if isinstance(v, str)}
+
+
+def incident_id_of(request: web.Request) -> int:
+    """The {id} of the URL as an incident id; 400 when it is not one."""
+    try:
+        return row_id(request.match_info["id"])
+    except ValueError:
+        raise error(web.HTTPBadRequest, "incident id must be a number") from None
+
+
+def row_id(text: str) -> int:
+    """A row id from the URL; ValueError for what is no number or too big for SQLite."""
+    value = int(text)
+    if not 0 <= value < 2**63:
+        raise ValueError(text)
+    return value

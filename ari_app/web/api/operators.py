@@ -1,0 +1,49 @@
+"""Operators at the desk: their states, logging in and out, pausing, and their log."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ari_app.operators.desk import SOFTPHONE, DeskError
+from ari_app.web.api.common import authorised, error, read_form, service_of, who
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/operators")
+async def operators(request: web.Request) -> web.Response:
+    authorised(request)
+    service = service_of(request)
+    return web.json_response({"ami_connected": service.desk.connected, "operators": service.desk.view()})
+
+
+@routes.post("/api/operators/{name}/{action:login|logout|pause|resume}")
+async def operator_action(request: web.Request) -> web.Response:
+    """Log an operator in to every queue, out, pause them (form: reason) or resume them.
+    An operator acts for themselves; a supervisor for anyone."""
+    me = who(request, changes=True)
+    desk = service_of(request).desk
+    name, action = request.match_info["name"], request.match_info["action"]
+    if not me.supervisor and me.name != name:
+        raise error(web.HTTPForbidden, f"{me.name} may change only their own state, not {name}'s")
+    form = await read_form(request)
+    try:
+        if action == "login":
+            await desk.login(name, form.get("phone", "") or SOFTPHONE)
+        elif action == "logout":
+            await desk.logout(name)
+        elif action == "pause":
+            await desk.pause(name, form.get("reason", "") or "pause")
+        else:
+            await desk.resume(name)
+    except DeskError as exc:
+        raise error(web.HTTPConflict, str(exc)) from None
+    return web.json_response({"ok": True, "operator": name, "action": action})
+
+
+@routes.get("/api/operators/{name}/log")
+async def operator_log(request: web.Request) -> web.Response:
+    authorised(request)
+    name = request.match_info["name"]
+    rows = await service_of(request).store.run(lambda s: s.operator_log(name))
+    return web.json_response(rows)
