@@ -13,14 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
-from ari_app.asterisk import process
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
 from ari_app.calls.agency_leg import PEER_ARG
@@ -35,17 +33,15 @@ from ari_app.live import Hub
 from ari_app.memory import QuietTrim
 from ari_app.metrics import LiveCounts, Metrics
 from ari_app.operators.actions import OperatorActions
-from ari_app.operators.ami import AmiError
 from ari_app.operators.desk import Desk
 from ari_app.operators.free_operators import FreeOperators
+from ari_app.plan_reload import PlanRegistry, PlanReloader, ReloadResult
 from ari_app.storage import AsyncStore
 from ari_app.texts import TextsRoom
-from ivr import prompts
 from ivr.agency_data import Centre
-from ivr.errors import Ivr112Error, PlanError
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
-from ivr.plan import Plan, PlanSet, load_plans
+from ivr.plan import Plan, PlanSet
 from ivr.secrets import Secrets
 from ivr.settings import Settings
 
@@ -56,32 +52,6 @@ EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unrea
 RETENTION_INTERVAL_S = 3600.0
 # One resource's life: start, yield while the app runs, stop (aiohttp's cleanup_ctx shape).
 Resource = Callable[[], AsyncIterator[None]]
-
-
-class PlanRegistry:
-    """The plans being served; swapped whole on reload (a call keeps the Plan it started with)."""
-
-    def __init__(self, plans: PlanSet) -> None:
-        self.current = plans
-
-    def plan_for(self, plan_id: str) -> Plan:
-        plan = self.current.by_id(plan_id)
-        if plan is None:
-            plan = self.current.default
-            if plan_id:
-                log.warning("no plan with id %r; serving the call with plan %r", plan_id, plan.id)
-        return plan
-
-    @property
-    def ids(self) -> list[str]:
-        return [p.id for p in self.current.plans]
-
-
-@dataclass(frozen=True)
-class ReloadResult:
-    ok: bool
-    problems: tuple[str, ...]
-    plans: tuple[str, ...]
 
 
 class PeerForwarder:
@@ -124,6 +94,7 @@ class Service:
         self.hub = Hub()
         self.announcements = Announcements(settings.data_path, self.layout)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
+        self.reloader = PlanReloader(settings, secrets, self.layout, self.plans, self.desk.ami)
         self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
         self.desk.on_change = self.free_operators.kick
         self.actions = OperatorActions(settings=settings, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout,
@@ -138,7 +109,6 @@ class Service:
         # Memory freed by calls that malloc keeps is handed back when no call is in hand.
         self.quiet_trim = QuietTrim(lambda: bool(self.controllers or self.live_calls))
         self._forgetting: set[asyncio.Task[None]] = set()
-        self._reload_lock = asyncio.Lock()
         self._stack: contextlib.AsyncExitStack | None = None
         self.ari_connects = 0
         self._ivr_seen: tuple[tuple[str, str], ...] = ()  # the calls in the menu the wall last showed
@@ -290,48 +260,7 @@ class Service:
 
     async def reload(self) -> ReloadResult:
         """Validate the configured plans and switch to them; a refused reload changes nothing."""
-        async with self._reload_lock:
-            loop = asyncio.get_running_loop()
-            try:
-                own_sip = (self.settings.sip_host, self.settings.sip_port)
-                plans = await loop.run_in_executor(None, lambda: load_plans(self.settings.plan_paths, own_sip=own_sip))
-            except PlanError as exc:
-                problems = tuple(str(p) for p in exc.problems)
-                log.error("reload refused, the running plans stay:\n  %s", "\n  ".join(problems))
-                return ReloadResult(False, problems, tuple(self.plans.ids))
-            try:
-                managed = await loop.run_in_executor(None, self._apply, plans)
-                if managed:
-                    await self._reload_asterisk()
-            except Ivr112Error as exc:
-                log.error("reload refused, the running plans stay: %s", exc)
-                return ReloadResult(False, (str(exc),), tuple(self.plans.ids))
-            self.plans.current = plans
-            log.info("plans reloaded: %s", ", ".join(self.plans.ids))
-            return ReloadResult(True, (), tuple(self.plans.ids))
-
-    def _apply(self, plans: PlanSet) -> bool:
-        """Prompts for the new plans, and Asterisk's config files rendered for them (in a
-        thread); True when there is a managed Asterisk to reload."""
-        prompts.build(plans.plans, self.settings.data_path)
-        files = prompts.require(plans.plans, self.settings.data_path)
-        if process.read_pid(self.layout) is None:
-            log.warning("no Asterisk instance '%s' managed here; only the app's plans were switched", self.layout.instance)
-            return False
-        process.prepare(self.settings, self.secrets, plans, files, self.layout)
-        return True
-
-    async def _reload_asterisk(self) -> None:
-        """Asterisk reloads SIP, the dialplan and the queues: over the AMI link the app holds
-        (no new process, about a millisecond each), else by `asterisk -rx` as the command does."""
-        if self.desk.ami.connected:
-            try:
-                for command in process.RELOAD_COMMANDS:
-                    await self.desk.ami.action("Command", Command=command)
-                return
-            except AmiError as exc:
-                log.warning("reload over AMI failed (%s); reloading with asterisk -rx", exc)
-        await asyncio.get_running_loop().run_in_executor(None, process.reload_modules, self.layout)
+        return await self.reloader.reload()
 
     # Life cycle -------------------------------------------------------------------------
 
