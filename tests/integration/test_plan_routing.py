@@ -157,7 +157,11 @@ def test_wrong_digits_replay_the_menu_once_then_reach_the_operators(live: Stack)
     # step written just after the incident is closed).
     kinds = wait_for("the caller on the callback list", lambda: "callback_listed" in (k := _kinds(live, incident)) and k, timeout=10)
     assert kinds.count("wrong_input") == 2
-    assert [k for k in kinds if k in ("wrong_input", "route")][-1] == "route" and incident.route == "queue:operators"
+    assert [k for k in kinds if k in ("wrong_input", "route")][-1] == "route"
+    # The flow sent the caller to the operators; with nobody logged in, the queue may then
+    # overflow to the provincial centre (recorded as a later route) before the caller hangs up.
+    first_route = next(e.detail["target"] for e in live.incident_events(incident.id) if e.kind == "route")
+    assert first_route == "queue:operators"
     assert kinds[-1] == "callback_listed"
     # The first key cut the greeting short; being wrong, it brought "not an option" and the menu.
     prompts = [e.detail["prompts"] for e in live.incident_events(incident.id) if e.kind == "prompt"]

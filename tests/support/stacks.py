@@ -33,7 +33,7 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asteri
         yield s
     finally:
         s.stop_all_sipp()
-        s.app_stop()
+        s.app_stop(settle=not asterisk)  # Asterisk is stopped next: no next call to wait for
         if asterisk:
             s.asterisk_down()
         shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
