@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # libatomic1: Playwright's driver (the browser tests) needs libatomic.so.1, which a minimal
 # Debian 12 does not have. postgresql-15: the store's tests run on PostgreSQL too, on a
-# server they start themselves.
-APT_PACKAGES := debootstrap sip-tester espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15
+# server they start themselves. nftables: `nft -c` checks the ruleset `ivr112 firewall` makes.
+APT_PACKAGES := debootstrap sip-tester nftables espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos jssip

@@ -105,6 +105,11 @@ class Settings:
         "Host names and addresses the made console certificate is for (list; comma-separated in the environment); "
         "empty: console_host (unless a wildcard), this machine's name, localhost and 127.0.0.1.",
     )
+    operators_lan: tuple[str, ...] = _setting(
+        (),
+        "Networks (address/prefix) of the operators' PCs and softphones (list; comma-separated in the environment): "
+        "`ivr112 firewall` lets SIP, the console's HTTPS and the browser phone in from them.",
+    )
     login_failures_account: int = _setting(5, "Wrong console passwords for one account that lock it for login_lockout_minutes.")
     login_failures_address: int = _setting(20, "Wrong console passwords from one address that lock that address for login_lockout_minutes.")
     login_lockout_minutes: float = _setting(
@@ -203,9 +208,9 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name.endswith("_tls_names") and items in ([], [""], None):
+        if name.endswith(("_tls_names", "_lan")) and items in ([], [""], None):
             return ()
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             what = {"plans": "plan files", "supervisors": "account names"}.get(name, "host names or addresses")

@@ -1,4 +1,4 @@
-"""The server's commands: `ivr112 install`, `uninstall`, `backup`, `restore`."""
+"""The server's commands: `ivr112 install`, `uninstall`, `firewall`, `backup`, `restore`."""
 
 from __future__ import annotations
 
@@ -62,6 +62,18 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_firewall(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.deploy.firewall import ruleset
+
+    text = ruleset(settings, origin="the settings and plans")
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    Path(args.out).write_text(text)
+    print(f"ruleset written: {args.out}; check it with `nft -c -f {args.out}`, apply it with `nft -f {args.out}`")
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     """The server's subcommands, on the `ivr112` command's parser."""
     for name, func, help_text in (
@@ -77,6 +89,9 @@ def add_parsers(sub: Any) -> None:
             p.add_argument("--purge", action="store_true", help="also delete /var/lib/ivr112 (the store!), /etc/ivr112 and the user")
         p.set_defaults(func=func)
 
+    p = sub.add_parser("firewall", help="the nftables ruleset: SIP only from the carriers and the operators' LAN (nothing applied)")
+    p.add_argument("-o", "--out", default="-", help="file the ruleset is written to (default: print it)")
+    p.set_defaults(func=cmd_firewall)
     p = sub.add_parser("backup", help="a dated archive of the store (online), secrets, certificates and plans")
     p.add_argument("-o", "--out", default=".", help="folder the archive is written to")
     p.add_argument("--recordings", action="store_true", help="the recordings too (large)")
