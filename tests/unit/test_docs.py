@@ -298,6 +298,7 @@ def test_the_docs_quote_the_tool_where_a_reader_first_needs_it() -> None:
     assert ("README.md", "kotim") in runs  # the first call, as the tool walks it
     assert ("plan.md", "polisi") in runs  # the example error of "edit, check, try"
     assert ("README.md", "server") in runs  # going live: install, firewall, backup
+    assert ("carrier.md", "kotim") in runs  # the carrier's test call, walked through the plan
 
 
 @pytest.mark.parametrize("run", list(quoted_runs()), ids=lambda r: f"{r.doc}-{r.scenario}-{r.commands[0][0]}")
