@@ -14,6 +14,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ivr.errors import ConfigError
 from ivr.plan import load_plans
 from ivr.settings import Settings
 
@@ -31,10 +32,18 @@ class Door:
     sources: tuple[str, ...]
 
 
-def _networks(addresses: Iterable[str]) -> tuple[list[str], list[str]]:
+def _network(address: str, door: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(address, strict=False)
+    except ValueError:
+        raise ConfigError(f"{address!r}, a source of {door}, is not an address or network (address/prefix); "
+                          "fix operators_lan, aml_gateways' addresses or the plan's carriers: match:") from None
+
+
+def _networks(addresses: Iterable[str], door: str) -> tuple[list[str], list[str]]:
     """The addresses as nft set elements, IPv4 and IPv6 apart, overlaps merged (an interval
     set refuses two elements that overlap, as a carrier's SBC inside the operators' LAN)."""
-    nets = [ipaddress.ip_network(a, strict=False) for a in addresses]
+    nets = [_network(a, door) for a in addresses]
     out: dict[int, list[str]] = {4: [], 6: []}
     for version in (4, 6):
         same = [n for n in nets if n.version == version]
@@ -79,7 +88,7 @@ def ruleset(settings: Settings, *, origin: str = "") -> str:
     sets: list[str] = []
     rules = ['\t\tiif "lo" accept comment "loopback: always"', "\t\tct state established,related accept"]
     for door in doors(settings):
-        v4, v6 = _networks(door.sources)
+        v4, v6 = _networks(door.sources, door.what)
         sets += _set(f"{door.name}_v4", "ipv4_addr", v4) + _set(f"{door.name}_v6", "ipv6_addr", v6)
         match = _match(door.protocols, door.ports)
         rules += [

@@ -20,6 +20,12 @@ PLAN = PROJECT_DIR / "dialplans" / "kotim.yaml"
 
 
 def firewall(tmp_path: Path, carrier: str, **settings: str) -> str:
+    done = run_firewall(tmp_path, carrier, **settings)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def run_firewall(tmp_path: Path, carrier: str, **settings: str) -> subprocess.CompletedProcess[str]:
     """The ruleset printed for Kotim's plan with its carrier matching `carrier`."""
     text = PLAN.read_text()
     assert text.count("match: [127.0.0.0/8]") == 1
@@ -30,10 +36,8 @@ def firewall(tmp_path: Path, carrier: str, **settings: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IVR112_")}
     env |= {"IVR112_DATA_DIR": str(tmp_path / "var"), "IVR112_PLANS": str(plan)}
     env |= {f"IVR112_{k.upper()}": v for k, v in settings.items()}
-    done = subprocess.run([sys.executable, "-m", "ari_app.cli", "firewall"], capture_output=True, text=True, cwd=PROJECT_DIR,
+    return subprocess.run([sys.executable, "-m", "ari_app.cli", "firewall"], capture_output=True, text=True, cwd=PROJECT_DIR,
                           env=env, check=False, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def nft_check(ruleset: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -83,3 +87,10 @@ def test_the_ruleset_follows_the_plans_carrier_and_merges_overlaps(tmp_path: Pat
     inside = firewall(tmp_path, "10.20.0.9", operators_lan="10.20.0.0/24")
     assert "elements = { 10.20.0.0/24 }" in inside
     assert nft_check(inside, tmp_path).returncode == 0
+
+
+def test_a_mistyped_lan_is_named_not_turned_into_a_ruleset(tmp_path: Path) -> None:
+    done = run_firewall(tmp_path, "203.0.113.8/29", operators_lan="10.20.0.0/33")
+    assert done.returncode != 0 and done.stdout == ""
+    assert "'10.20.0.0/33'" in done.stderr and "fix operators_lan" in done.stderr
+    assert "Traceback" not in done.stderr
