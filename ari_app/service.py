@@ -349,6 +349,10 @@ class Service:
         return life
 
     async def start(self) -> None:
+        from ari_app.deploy.firewall import exposure_warnings
+
+        for warning in exposure_warnings(self.settings, self.plans.current):
+            log.warning(warning)
         stack = contextlib.AsyncExitStack()
         for _name, life in self.resources():
             await stack.enter_async_context(contextlib.asynccontextmanager(life)())

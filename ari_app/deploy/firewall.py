@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ivr.errors import ConfigError
-from ivr.plan import load_plans
+from ivr.plan import PlanSet, load_plans
 from ivr.settings import Settings
 
 TABLE = "ivr112"
@@ -50,6 +50,30 @@ def _networks(addresses: Iterable[str], door: str) -> tuple[list[str], list[str]
         for net in ipaddress.collapse_addresses(same):  # type: ignore[type-var]
             out[version].append(str(net.network_address) if net.num_addresses == 1 else str(net))
     return out[4], out[6]
+
+
+def _beyond_loopback(address: str) -> bool:
+    try:
+        return not ipaddress.ip_network(address, strict=False).is_loopback
+    except ValueError:
+        return address != "localhost"
+
+
+def exposure_warnings(settings: Settings, plans: PlanSet) -> list[str]:
+    """What the app warns of at start when SIP listens beyond loopback without anybody named to
+    let in: no carrier outside loopback in the plans, or no operators' network."""
+    if not _beyond_loopback(settings.sip_host):
+        return []
+    where = f"SIP listens on {settings.sip_host}:{settings.sip_port}, beyond loopback"
+    fix = "then make and apply the firewall (`ivr112 firewall`, docs/operations.md)"
+    found = []
+    carriers = [m for plan in plans.plans for c in plan.carriers for m in c.match]
+    if not any(_beyond_loopback(m) for m in carriers):
+        found.append(f"{where}, but no plan names a carrier's SBC outside loopback (carriers: match:): "
+                     f"put the carriers' SBC addresses in the plan, {fix}")
+    if not settings.operators_lan:
+        found.append(f"{where}, but operators_lan is empty: set the operators' network, {fix}")
+    return found
 
 
 def doors(settings: Settings) -> list[Door]:

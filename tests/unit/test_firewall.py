@@ -94,3 +94,19 @@ def test_a_mistyped_lan_is_named_not_turned_into_a_ruleset(tmp_path: Path) -> No
     assert done.returncode != 0 and done.stdout == ""
     assert "'10.20.0.0/33'" in done.stderr and "fix operators_lan" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_sip_beyond_loopback_without_carriers_or_lan_is_warned_of_at_start() -> None:
+    from ari_app.deploy.firewall import exposure_warnings
+    from ivr.plan import load_plans
+    from ivr.settings import load_settings
+
+    plans = load_plans([PLAN])  # Kotim's placeholder carrier matches 127.0.0.0/8 only
+    quiet = load_settings(environ={})
+    assert exposure_warnings(quiet, plans) == []  # on loopback: nobody else can reach it
+    open_ = load_settings(environ={"IVR112_SIP_HOST": "0.0.0.0"})
+    warned = exposure_warnings(open_, plans)
+    assert len(warned) == 2
+    assert "no plan names a carrier's SBC outside loopback" in warned[0] and "operators_lan is empty" in warned[1]
+    named = load_settings(environ={"IVR112_SIP_HOST": "0.0.0.0", "IVR112_OPERATORS_LAN": "10.20.0.0/24"})
+    assert [w for w in exposure_warnings(named, plans) if "operators_lan" in w] == []
