@@ -137,6 +137,9 @@ def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: 
             assert box and shape and shape["x"] <= box["x"] <= shape["x"] + shape["width"]  # on the map, not off it
             assert shape["y"] <= box["y"] <= shape["y"] + shape["height"]
             assert page.text_content("#text-position") == "Posisi: -2.53300, 112.95010"
+            page.click("#text-quick button[data-quick=safe][data-language=id]")
+            page.wait_for_selector("#text-log li[data-direction=out]:has-text('Apakah Anda aman?')")
+            page.locator("#texts").screenshot(path=str(live.tmp / "console-text-chat.png"))  # docs/console-text-chat.png
         finally:
             browser.close()
 
