@@ -160,6 +160,7 @@ class Settings:
     text_rate_per_number: int = _setting(
         10, "Texts one number may send per minute; beyond it the SMS door answers 429 (the gateway retries) and SIP texts are marked flood."
     )
+    text_rate_window_s: float = _setting(60.0, "The window, in seconds, over which text_rate_per_number is counted (and the 429's Retry-After).")
     text_join_minutes: int = _setting(30, "A text joins the incident of a call from the same number that arrived within this many minutes.")
     text_retry_s: float = _setting(5.0, "Seconds before a reply that could not be delivered is tried again (doubling each time).")
     text_retry_max_s: float = _setting(300.0, "Longest wait, in seconds, between two tries of a reply.")

@@ -21,9 +21,6 @@ from ivr.texts import auto_reply, clean_text
 
 log = logging.getLogger(__name__)
 
-WINDOW_S = 60.0
-
-
 @dataclass(frozen=True)
 class Taken:
     """What the door tells the sender's side: the incident and whether this number is over its budget."""
@@ -34,20 +31,24 @@ class Taken:
 
 
 class NumberBudget:
-    """Texts per number per minute before the number counts as flooding (it is slowed, never blocked)."""
+    """Texts per number per window (a minute unless set) before the number counts as flooding
+    (it is slowed, never blocked)."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float], window_s: float = 60.0) -> None:
         self.per_minute = per_minute
+        self.window_s = window_s
         self._clock = clock
         self._seen: dict[str, deque[float]] = {}
 
     def over(self, number: str) -> bool:
         now = self._clock()
         seen = self._seen.setdefault(number, deque())
-        while seen and now - seen[0] > WINDOW_S:
+        while seen and now - seen[0] > self.window_s:
             seen.popleft()
+        if len(seen) >= self.per_minute:
+            return True  # not counted: a gateway retrying a refused text must get in once the window moves on
         seen.append(now)
-        return len(seen) > self.per_minute
+        return False
 
 
 class TextDesk:
@@ -57,7 +58,7 @@ class TextDesk:
         self.store = store
         self.outbox = outbox
         self.publish = publish
-        self.budget = NumberBudget(settings.text_rate_per_number, clock)
+        self.budget = NumberBudget(settings.text_rate_per_number, clock, settings.text_rate_window_s)
         self.received = 0
 
     def over_budget(self, number: str) -> bool:

@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()  # the SMS door: on the console's port and on the AML door
 console_routes = web.RouteTableDef()  # the console's API
-RETRY_AFTER_S = "60"
 
 
 def _json(status: int, **body: object) -> web.Response:
@@ -52,11 +51,11 @@ async def sms_in(request: web.Request) -> web.Response:
     desk = service.texts.desk
     flooding = desk.over_budget(number)
     if flooding:
-        log.warning("SMS texts from %s over %d per minute: gateway %s asked to retry later", number,
-                    desk.budget.per_minute, gateway)
+        log.warning("SMS texts from %s over %d per %g s: gateway %s asked to retry later (429)", number,
+                    desk.budget.per_minute, desk.budget.window_s, gateway)
         service.metrics.failure("text_flood")
         return web.json_response({"accepted": False, "error": "too many texts from this number; send it again later"},
-                                 status=429, headers={"Retry-After": RETRY_AFTER_S})
+                                 status=429, headers={"Retry-After": str(max(1, round(desk.budget.window_s)))})
     try:
         taken = await desk.receive(door="sms", number=number, address=number, raw=text.encode("utf-8", "surrogateescape"))
     except TextRefused as exc:

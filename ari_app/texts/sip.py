@@ -7,6 +7,7 @@ subscription also brings every channel event of the carrier's calls, which must 
 the calls' application. Replies leave by `PUT /endpoints/sendMessage` through the carrier's
 endpoint. A multipart MESSAGE (DEC112: text, PIDF-LO, Call-Info) gets 415 from Asterisk;
 its copy in the HEP capture is read here, so the text and the position are kept anyway.
+So is a text/plain MESSAGE over 1023 bytes, which Asterisk answers 202 but hands to ARI empty.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 TEXTS_APP_SUFFIX = "-texts"
 TEXT_MESSAGE_RECEIVED = "TextMessageReceived"
+# res_pjsip_messaging prints a body into a 1024-byte buffer: a longer one reaches ARI empty
+# (Asterisk still answers 202), so such a text is read from the HEP copy.
+ASTERISK_MAX_BODY = 1023
 
 
 def sender_number(uri: str) -> str:
@@ -96,6 +100,10 @@ class SipTexts:
         sender = str(message.get("from", ""))
         number = sender_number(sender) or "unknown"
         address = reply_address(endpoint, str(variables.get("Contact", "")), sender)
+        if not str(message.get("body", "")).strip():
+            log.warning("SIP text from %s reached ARI empty: an empty MESSAGE, or one over %d bytes "
+                        "(Asterisk empties it; the app takes that one from the HEP copy)", number, ASTERISK_MAX_BODY)
+            return
         try:
             await self.desk.receive(door="sip", number=number, address=address, raw=str(message.get("body", "")),
                                     flooding=self.desk.over_budget(number))
@@ -110,20 +118,33 @@ class SipTexts:
         await self.ari.request("PUT", "/endpoints/sendMessage",
                                params={"to": item.address, "from": f"sip:{self.text_from}@{self.sip_host}", "body": item.body})
 
-    # The HEP copy of MESSAGEs Asterisk refused (multipart) -------------------------------
+    # The HEP copy of MESSAGEs Asterisk refused (multipart) or emptied (long) ------------
 
     def on_hep_message(self, message: bytes) -> None:
-        """A MESSAGE seen in the capture: a multipart one is taken here (a plain one came by ARI)."""
+        """A MESSAGE seen in the capture: a multipart one, or a text/plain one too long for
+        Asterisk, is taken here (a plain one of at most ASTERISK_MAX_BODY bytes came by ARI)."""
         content_type = sip_header(message, "Content-Type", "c")
-        if not content_type.lower().startswith("multipart/"):
+        kind = content_type.lower()
+        if kind.startswith("multipart/"):
+            work = self._multipart(message, content_type)
+        elif (kind.startswith("text/plain") and len(sip_body(message)) > ASTERISK_MAX_BODY
+              and sip_user(sip_header(message, "From", "f")) != self.text_from):  # not our own reply
+            work = self._long_plain(message)
+        else:
             return
-        task = asyncio.get_running_loop().create_task(self._multipart(message, content_type))
+        task = asyncio.get_running_loop().create_task(work)
         self._hep_tasks.add(task)
         task.add_done_callback(self._hep_tasks.discard)
 
+    async def _long_plain(self, message: bytes) -> None:
+        body = sip_body(message)
+        number = sender_number(sip_header(message, "From", "f")) or "unknown"
+        log.warning("SIP text from %s of %d bytes: Asterisk passes at most %d (it reached ARI empty); "
+                    "taken from the HEP copy", number, len(body), ASTERISK_MAX_BODY)
+        await self._keep_from_hep(message, number, body, None, "SIP text")
+
     async def _multipart(self, message: bytes, content_type: str) -> None:
-        sender = sip_header(message, "From", "f")
-        number = sender_number(sender) or "unknown"
+        number = sender_number(sip_header(message, "From", "f")) or "unknown"
         headers = {"Call-Info": sip_header(message, "Call-Info")}
         try:
             parts = parse_multipart(content_type, sip_body(message), headers)
@@ -136,15 +157,19 @@ class SipTexts:
                 location = parse_pidf(parts.pidf)[0]
             except (LocationParseError, IndexError) as exc:
                 log.warning("multipart SIP text from %s: its PIDF-LO is unreadable (%s); text kept without position", number, exc)
+        await self._keep_from_hep(message, number, parts.text, location, "multipart SIP text")
+
+    async def _keep_from_hep(self, message: bytes, number: str, raw: bytes | str, location: Location | None,
+                             what: str) -> None:
         endpoint = self.endpoints()[0] if self.endpoints() else ""
-        address = reply_address(endpoint, sip_header(message, "Contact", "m"), sender)
+        address = reply_address(endpoint, sip_header(message, "Contact", "m"), sip_header(message, "From", "f"))
         try:
-            await self.desk.receive(door="sip", number=number, address=address, raw=parts.text, location=location,
+            await self.desk.receive(door="sip", number=number, address=address, raw=raw, location=location,
                                     flooding=self.desk.over_budget(number))
         except TextRefused as exc:
-            log.warning("multipart SIP text from %s refused: %s", number, exc)
+            log.warning("%s from %s refused: %s", what, number, exc)
         except StoreUnavailable as exc:
-            log.error("multipart SIP text from %s NOT KEPT, the store is down (%s): %.500r", number, exc, parts.text)
+            log.error("%s from %s NOT KEPT, the store is down (%s): %.500r", what, number, exc, raw)
 
 
 def carrier_endpoints(plans: Any) -> list[str]:

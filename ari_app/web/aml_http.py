@@ -101,6 +101,7 @@ async def _admit(request: web.Request) -> tuple[Service, str] | web.Response:
         service.metrics.failure("aml_refused")
         return _json(401, accepted=False, error="unknown sender: send the gateway's token (ivr112 aml token NAME)")
     if request.content_length is not None and request.content_length > MAX_BODY:
+        log.warning("%s from gateway %s refused: %d bytes, at most %d", request.path, gateway, request.content_length, MAX_BODY)
         return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
     if not request.app[LIMITER_KEY].allow(gateway):
         log.warning("AML gateway %s over its budget of %d per minute", gateway, service.settings.aml_rate_per_minute)
@@ -116,6 +117,7 @@ async def _receive(request: web.Request) -> tuple[Service, str, str] | web.Respo
         return admitted
     data = await request.content.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
+        log.warning("%s from gateway %s refused: over %d bytes", request.path, admitted[1], MAX_BODY)
         return _json(413, accepted=False, error=f"an AML message is at most {MAX_BODY} bytes")
     return admitted[0], admitted[1], data.decode("utf-8", errors="replace")
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ivr.texts import AUTO_REPLY
+from tests.integration.browser import FLAGS, chromium_path, log_in
 from tests.integration.stack import Stack, sipp_args
 from tests.support.net import free_port
 from tests.support.poll import wait_for
@@ -111,7 +112,9 @@ def test_a_sip_text_to_112_is_an_incident_answered_automatically_then_by_the_ope
     assert wait_for("the reply's answer time", lambda: live.read(lambda s: s.get(incident.id)).operator_answered_at)  # type: ignore[union-attr]
 
 
-def test_a_dec112_multipart_text_is_kept_with_its_position(live: Stack) -> None:
+def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: Stack) -> None:
+    from playwright.sync_api import sync_playwright
+
     number = "081200000002"
     sent = live.sipp("text_dec112", *sipp_args(("caller", number), ("text", "Saya tuli, kecelakaan di jalan")), "-s", "112",
                      timeout=15)
@@ -120,6 +123,25 @@ def test_a_dec112_multipart_text_is_kept_with_its_position(live: Stack) -> None:
     assert _texts(live, incident.id)[0]["body"] == "Saya tuli, kecelakaan di jalan"
     located = live.locations(incident.id)
     assert located and abs((located[0].latitude or 0) + 2.533) < 0.001 and abs((located[0].longitude or 0) - 112.9501) < 0.001
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            log_in(live, page, "operator1")
+            page.click(f"#text-list button[data-incident='{incident.id}']")
+            dot = page.wait_for_selector("#text-map circle.dot[data-source=pidf]")
+            assert page.locator("#text-map path").count() == 17  # Kotim's kecamatan, from the plan's GeoJSON
+            assert dot is not None and dot.text_content() == "text (sip)"
+            box, shape = dot.bounding_box(), page.locator("#text-map").bounding_box()
+            assert box and shape and shape["x"] <= box["x"] <= shape["x"] + shape["width"]  # on the map, not off it
+            assert shape["y"] <= box["y"] <= shape["y"] + shape["height"]
+            assert page.text_content("#text-position") == "Posisi: -2.53300, 112.95010"
+            page.click("#text-quick button[data-quick=safe][data-language=id]")
+            page.wait_for_selector("#text-log li[data-direction=out]:has-text('Apakah Anda aman?')")
+            page.locator("#texts").screenshot(path=str(live.tmp / "console-text-chat.png"))  # docs/console-text-chat.png
+        finally:
+            browser.close()
 
 
 def test_an_sms_is_answered_through_the_gateway_even_when_it_was_down(live: Stack, gateway: Gateway) -> None:

@@ -340,11 +340,11 @@ function drawTransferButtons() {
 }
 
 // The map: the kecamatan drawn from the plan's own GeoJSON, positions with their circles.
+// The incident's map by default; the text chat panel draws its conversation's on its own.
 
 const SVG = "http://www.w3.org/2000/svg";
 
-function drawMap(locations) {
-  const svg = $("#map");
+function drawMap(locations, svg = $("#map")) {
   svg.replaceChildren();
   if (!boundaries) return;
   const rings = [];

@@ -78,6 +78,7 @@ async function openText(id) {
   where.textContent = last ? `${tx("position")}: ${last.latitude.toFixed(5)}, ${last.longitude.toFixed(5)}${last.radius_m ? " ±" + Math.round(last.radius_m) + " m" : ""}`
                            : tx("noposition");
   where.dataset.located = last ? "yes" : "no";
+  await drawTextMap(data.locations);
   const quick = document.querySelector("#text-quick");
   quick.replaceChildren();
   for (const [key, texts] of Object.entries(textQuick)) {
@@ -91,6 +92,13 @@ async function openText(id) {
     }
   }
   document.querySelector("#text-closed").hidden = !data.incident.closed_at;
+}
+
+// The conversation's positions on the console's map of the plan's kecamatan (console.js's drawMap).
+async function drawTextMap(locations) {
+  if (typeof drawMap !== "function") return;
+  if (!boundaries) boundaries = await textApi("/api/boundaries").catch(() => null);
+  drawMap(locations, document.querySelector("#text-map"));
 }
 
 async function sendText(form) {
