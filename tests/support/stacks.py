@@ -32,11 +32,17 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asteri
             s.app_start()
         yield s
     finally:
-        s.stop_all_sipp()
-        s.app_stop(settle=not asterisk)  # Asterisk is stopped next: no next call to wait for
-        if asterisk:
-            s.asterisk_down()
-        shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
+        # Each step even when one before it failed: a stop that raised must not leave this
+        # stack's Asterisk running for the rest of the machine's life.
+        try:
+            s.stop_all_sipp()
+            s.app_stop(settle=not asterisk)  # Asterisk is stopped next: no next call to wait for
+        finally:
+            try:
+                if asterisk:
+                    s.asterisk_down()
+            finally:
+                shutil.rmtree(s.layout.host(s.layout.inner), ignore_errors=True)
 
 
 @contextmanager
