@@ -43,11 +43,7 @@ def shift_plan(tmp: Path, *, operators_first: bool) -> tuple[Path, dict[int, int
     5 s wrap-up), with the agencies' placeholder ports moved to free ports (SIPp answers
     there) and operators_first set for this arm."""
     doc = plan_doc.load()
-    ports: dict[int, int] = {}
-    for where in plan_doc.placeholders(doc):
-        port = int(plan_doc.get_key(doc, f"{where}.port"))
-        ports.setdefault(port, free_port(socket.SOCK_DGRAM))
-        plan_doc.set_key(doc, f"{where}.port", ports[port])
+    ports = plan_doc.move_placeholder_ports(doc)
     plan_doc.set_key(doc, "operators_first", operators_first)
     plan_doc.set_key(doc, "location.boundaries", str(PROJECT_DIR / "dialplans" / "kotim-kecamatan.geojson"))
     path = plan_doc.write(doc, tmp / "plan.yaml")

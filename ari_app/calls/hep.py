@@ -107,9 +107,6 @@ class LegProgress:
     final: int | None = None  # the final status code, if one came
     reason: str = ""  # its reason phrase
 
-    def describe(self) -> str:
-        return f"SIP {self.final} {self.reason}".strip() if self.final else ""
-
 
 def sip_status(message: bytes) -> tuple[int, str] | None:
     """(code, reason) of a SIP response to an INVITE; None for a request or another method's response."""

@@ -6,7 +6,6 @@ operator's reply is stored with its outbox row and handed to the outbox to deliv
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any
 from ari_app.storage import AsyncStore
 from ari_app.store.texts import Received
 from ari_app.texts.outbox import Outbox
+from ivr.budget import SlidingBudget
 from ivr.location import Location
 from ivr.settings import Settings
 from ivr.texts import auto_reply, clean_text
@@ -30,27 +30,6 @@ class Taken:
     flooding: bool
 
 
-class NumberBudget:
-    """Texts per number per window (a minute unless set) before the number counts as flooding
-    (it is slowed, never blocked)."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float], window_s: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window_s = window_s
-        self._clock = clock
-        self._seen: dict[str, deque[float]] = {}
-
-    def over(self, number: str) -> bool:
-        now = self._clock()
-        seen = self._seen.setdefault(number, deque())
-        while seen and now - seen[0] > self.window_s:
-            seen.popleft()
-        if len(seen) >= self.per_minute:
-            return True  # not counted: a gateway retrying a refused text must get in once the window moves on
-        seen.append(now)
-        return False
-
-
 class TextDesk:
     def __init__(self, settings: Settings, store: AsyncStore, outbox: Outbox, *, publish: Callable[[str, dict[str, Any]], None],
                  clock: Callable[[], float]) -> None:
@@ -58,12 +37,13 @@ class TextDesk:
         self.store = store
         self.outbox = outbox
         self.publish = publish
-        self.budget = NumberBudget(settings.text_rate_per_number, clock, settings.text_rate_window_s)
+        # Texts per number per window before the number counts as flooding (slowed, never blocked).
+        self.budget = SlidingBudget(settings.text_rate_per_number, settings.text_rate_window_s, clock)
         self.received = 0
 
     def over_budget(self, number: str) -> bool:
         """True when this number sent more than its budget in the last minute (counted now)."""
-        return self.budget.over(number)
+        return not self.budget.allow(number)
 
     async def receive(self, *, door: str, number: str, address: str, raw: bytes | str, location: Location | None = None,
                       flooding: bool = False) -> Taken:

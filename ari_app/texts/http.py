@@ -52,7 +52,7 @@ async def sms_in(request: web.Request) -> web.Response:
     flooding = desk.over_budget(number)
     if flooding:
         log.warning("SMS texts from %s over %d per %g s: gateway %s asked to retry later (429)", number,
-                    desk.budget.per_minute, desk.budget.window_s, gateway)
+                    desk.budget.limit, desk.budget.window_s, gateway)
         service.metrics.failure("text_flood")
         return web.json_response({"accepted": False, "error": "too many texts from this number; send it again later"},
                                  status=429, headers={"Retry-After": str(max(1, round(desk.budget.window_s)))})

@@ -15,6 +15,7 @@ from ari_app.service import Service
 from ari_app.web import aml_http
 from ari_app.web.keys import APP_KEY
 from ari_app.web.tls import WILDCARDS, TlsFiles, default_hostnames, door_files, server_context
+from ivr.budget import SlidingBudget
 from ivr.settings import Settings
 
 TLS_FOLDER = "tls"
@@ -32,13 +33,7 @@ class AmlDoor:
 def hostnames(settings: Settings) -> list[str]:
     """The names the made certificate is for: `aml_tls_names`, else the door's address, this
     machine's name, localhost and 127.0.0.1."""
-    return door_names(settings.aml_tls_names, settings.aml_host)
-
-
-def door_names(configured: tuple[str, ...], host: str) -> list[str]:
-    """A door's certificate names: the configured ones, else its address (unless a wildcard),
-    this machine's name, localhost and 127.0.0.1."""
-    return default_hostnames(host, configured)
+    return default_hostnames(settings.aml_host, settings.aml_tls_names)
 
 
 def prepare(settings: Settings) -> AmlDoor:
@@ -53,7 +48,7 @@ def prepare(settings: Settings) -> AmlDoor:
     return AmlDoor(server_context(files), files, f"https://{host}:{settings.aml_port}/aml")
 
 
-def build_door_app(service: Service, limiter: aml_http.RateLimiter) -> web.Application:
+def build_door_app(service: Service, limiter: SlidingBudget) -> web.Application:
     """The door's own application: the AML routes only, sharing the console's rate budget."""
     app = web.Application()
     app[APP_KEY] = service

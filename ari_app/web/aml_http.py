@@ -18,14 +18,13 @@ import hmac
 import ipaddress
 import json
 import logging
-import time
-from collections import deque
 
 from aiohttp import web
 
 from ari_app.calls.controller import LocationArrived
 from ari_app.service import Service
 from ari_app.web.keys import APP_KEY
+from ivr.budget import SlidingBudget
 from ivr.location import LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn, parse_aml_http, parse_aml_sms
 
@@ -37,25 +36,12 @@ MAX_BODY = 16 * 1024
 WINDOW_S = 60.0
 
 
-class RateLimiter:
-    """At most `per_minute` messages per gateway in any 60 s."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._seen: dict[str, deque[float]] = {}
-
-    def allow(self, gateway: str) -> bool:
-        now = time.monotonic()
-        seen = self._seen.setdefault(gateway, deque())
-        while seen and now - seen[0] > WINDOW_S:
-            seen.popleft()
-        if len(seen) >= self.per_minute:
-            return False
-        seen.append(now)
-        return True
+def rate_limiter(per_minute: int) -> SlidingBudget:
+    """At most `per_minute` messages per gateway in any 60 s (one budget across both ports)."""
+    return SlidingBudget(per_minute, WINDOW_S)
 
 
-LIMITER_KEY: web.AppKey[RateLimiter] = web.AppKey("ivr112_aml_limiter")
+LIMITER_KEY: web.AppKey[SlidingBudget] = web.AppKey("ivr112_aml_limiter")
 # Set on the AML door's application: AML from any address (the token or address decides).
 TLS_DOOR: web.AppKey[bool] = web.AppKey("ivr112_aml_tls_door")
 
@@ -65,6 +51,13 @@ def _from_this_machine(request: web.Request) -> bool:
         return ipaddress.ip_address(request.remote or "").is_loopback
     except ValueError:
         return False
+
+
+def _unreadable(service: Service, what: str, gateway: str, exc: Exception) -> web.Response:
+    """A message that cannot be read: logged, counted, and answered 400 with why."""
+    log.warning("%s from gateway %s skipped: %s", what, gateway, exc)
+    service.metrics.failure("location_unreadable")
+    return _json(400, accepted=False, error=str(exc)[:300])
 
 
 def _json(status: int, **body: object) -> web.Response:
@@ -154,9 +147,7 @@ async def aml_https(request: web.Request) -> web.Response:
             fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=100))
         message = parse_aml_http(fields)
     except (LocationParseError, ValueError) as exc:
-        log.warning("AML HTTPS from gateway %s skipped: %s", gateway, exc)
-        service.metrics.failure("location_unreadable")
-        return _json(400, accepted=False, error=str(exc)[:300])
+        return _unreadable(service, "AML HTTPS", gateway, exc)
     return await _attach(service, message, gateway=gateway, kind="aml_http", raw=text)
 
 
@@ -176,9 +167,7 @@ async def aml_sms(request: web.Request) -> web.Response:
         message = parse_aml_sms(text)
         number = normalise_msisdn(sender) if sender else message.number
     except (LocationParseError, ValueError) as exc:
-        log.warning("AML SMS from gateway %s skipped: %s", gateway, exc)
-        service.metrics.failure("location_unreadable")
-        return _json(400, accepted=False, error=str(exc)[:300])
+        return _unreadable(service, "AML SMS", gateway, exc)
     if not number:
         return _json(400, accepted=False, error="say which number sent the SMS: from=08...")
     if message.location is None:

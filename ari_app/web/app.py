@@ -63,7 +63,7 @@ def build_apps(service: Service, console_url: str = "") -> tuple[web.Application
     """The console's application (it starts and stops the service; served on loopback and,
     when `console_url` is given, over HTTPS there) and the AML door's."""
     settings = service.settings
-    limiter = aml_http.RateLimiter(settings.aml_rate_per_minute)
+    limiter = aml_http.rate_limiter(settings.aml_rate_per_minute)
     app = web.Application(middlewares=[console_login.audit_and_hsts])
     # One cleanup_ctx entry per resource of the service, in its start order; aiohttp stops
     # them in reverse, each one even when a later one failed to start.

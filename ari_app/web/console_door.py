@@ -7,8 +7,8 @@ to the operators' PCs to trust.
 
 from __future__ import annotations
 
-from ari_app.web.aml_door import TLS_FOLDER, AmlDoor, door_names
-from ari_app.web.tls import WILDCARDS, door_files, server_context
+from ari_app.web.aml_door import TLS_FOLDER, AmlDoor
+from ari_app.web.tls import WILDCARDS, default_hostnames, door_files, server_context
 from ivr.settings import Settings
 
 # What a listener serves with (context, files, URL) is the same for both doors.
@@ -16,7 +16,7 @@ ConsoleDoor = AmlDoor
 
 
 def hostnames(settings: Settings) -> list[str]:
-    return door_names(settings.console_tls_names, settings.console_host)
+    return default_hostnames(settings.console_host, settings.console_tls_names)
 
 
 def prepare(settings: Settings) -> ConsoleDoor | None:

@@ -466,8 +466,8 @@ def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
     return out
 
 
-def start_stack(tmp: Path, instance: str, **settings: Any) -> Stack:
+def start_stack(tmp: Path, instance: str, **overrides: Any) -> Stack:
+    """A stack's files (plan, settings with `overrides`), nothing started yet."""
     plan_file, ports = make_test_plan(tmp)
-    config = make_config(tmp, instance, plans=[str(plan_file)], **settings)
-    settings = load_settings(config)
-    return Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports)
+    config = make_config(tmp, instance, plans=[str(plan_file)], **overrides)
+    return Stack(config=config, settings=load_settings(config), tmp=tmp, plan_file=plan_file, trunk_ports=ports)

@@ -100,16 +100,24 @@ def make_test_plan(tmp: Path, changes: Mapping[str, object] = {}) -> tuple[Path,
     timeouts are cut so a trunk nobody answers fails fast.
     """
     doc = load(KOTIM)
-    ports: dict[int, int] = {}
-    found = list(placeholders(doc))
-    if not found:
-        raise PlanPathError(f"{KOTIM} has no placeholder trunk left for SIPp to stand in; update the tests to the plan")
-    for where in found:
-        port = int(get_key(doc, f"{where}.port"))
-        ports.setdefault(port, free_port(socket.SOCK_DGRAM))
-        set_key(doc, f"{where}.port", ports[port])
+    ports = move_placeholder_ports(doc)
+    for where in placeholders(doc):
         if get_key(doc, where).get("ring_timeout") == PLACEHOLDER_RING_TIMEOUT:
             set_key(doc, f"{where}.ring_timeout", TEST_RING_TIMEOUT)
     for key, value in {**TEST_CHANGES, **changes}.items():
         set_key(doc, key, value)
     return write(doc, tmp / "plan.yaml"), ports
+
+
+def move_placeholder_ports(doc: Any) -> dict[int, int]:
+    """Move every placeholder address of the plan (agency trunks, carriers' callbacks) to a
+    free local port, one per placeholder port; returns the map placeholder port -> free port."""
+    found = list(placeholders(doc))
+    if not found:
+        raise PlanPathError(f"{KOTIM} has no placeholder trunk left for SIPp to stand in; update the tests to the plan")
+    ports: dict[int, int] = {}
+    for where in found:
+        port = int(get_key(doc, f"{where}.port"))
+        ports.setdefault(port, free_port(socket.SOCK_DGRAM))
+        set_key(doc, f"{where}.port", ports[port])
+    return ports

@@ -138,7 +138,7 @@ def _request(peer: str, *, door: bool) -> web.Request:
     service: Any = SimpleNamespace(settings=Settings(aml_host="10.20.0.5", aml_port=8113),
                                    metrics=SimpleNamespace(failure=failures.append), secrets=SimpleNamespace(aml_tokens={}))
     app[APP_KEY] = service
-    app[aml_http.LIMITER_KEY] = aml_http.RateLimiter(10)
+    app[aml_http.LIMITER_KEY] = aml_http.rate_limiter(10)
     if door:
         app[aml_http.TLS_DOOR] = True
     transport = SimpleNamespace(get_extra_info=lambda name, default=None: (peer, 40000) if name == "peername" else default)
