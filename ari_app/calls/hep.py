@@ -192,6 +192,8 @@ class HepStore(asyncio.DatagramProtocol):
 
     def _response(self, message: bytes) -> None:
         """Note a response to one of our trunk legs' INVITEs (others are not kept)."""
+        if not self._progress or not message.startswith(b"SIP/2.0 "):
+            return  # no leg watched, or a request: nothing to read (most packets)
         call_id = sip_header(message, "Call-ID", "i")
         known = self._progress.get(call_id)
         if known is None:

@@ -63,6 +63,7 @@ class Desk:
         self.waiting: dict[str, dict[str, str]] = {}
         # Told after every queue event and resync: the free operators may have changed.
         self.on_change: Callable[[], object] | None = None
+        self._reconciling: asyncio.Future[int] | None = None  # the queue_log reading under way
 
     @staticmethod
     def _wrapups(plans: PlanSet) -> dict[str, int]:
@@ -73,6 +74,9 @@ class Desk:
 
     async def close(self) -> None:
         await self.ami.close()
+        if self._reconciling is not None and not self._reconciling.done():
+            self._reconciling.cancel()
+            await asyncio.gather(self._reconciling, return_exceptions=True)
 
     @property
     def connected(self) -> bool:
@@ -201,7 +205,14 @@ class Desk:
         """Fill in from Asterisk's queue_log what the incidents miss: the queue a caller
         joined and the operator who answered, while the app (or its AMI link) was away.
         Returns how many incidents were corrected. Only fills what is empty: safe to run
-        at every (re)connect, beside the live AMI events."""
+        at every (re)connect, beside the live AMI events. At the app's start the ARI and
+        AMI connections both ask at once: the second waits for the first's reading."""
+        running = self._reconciling
+        if running is None or running.done():
+            running = self._reconciling = asyncio.ensure_future(self._reconcile())
+        return await asyncio.shield(running)
+
+    async def _reconcile(self) -> int:
         lines = await asyncio.get_running_loop().run_in_executor(None, self._read_queue_log)
         plans: PlanSet = self.plans.current
         names = {p.asterisk_queue(q): (p, q) for p in plans.plans for q in p.queues}

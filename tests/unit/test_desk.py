@@ -4,6 +4,7 @@ the incident's queue steps, a caller lost in the queue put on the callback list)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -100,3 +101,20 @@ async def test_a_caller_the_app_never_met_who_gives_up_in_the_queue_is_called_ba
     store = recorded(desk)
     ami.event({"Event": "QueueCallerAbandon", "Queue": QUEUE, "Uniqueid": "never-seen", "CallerIDNum": "0819", "HoldTime": "30"})
     await eventually(lambda: callbacks.get(store.store, "0819") is not None, what="0819 on the callback list")
+
+
+async def test_two_reconciles_at_once_read_the_queue_log_once(desk: Desk) -> None:
+    """At the app's start the ARI and AMI connections both reconcile: one reading serves both."""
+    reads = 0
+    real = desk._read_queue_log
+
+    def counted() -> list[str]:
+        nonlocal reads
+        reads += 1
+        return real()
+
+    desk._read_queue_log = counted  # type: ignore[method-assign]
+    assert await asyncio.gather(desk.reconcile(), desk.reconcile()) == [0, 0]
+    assert reads == 1
+    await desk.reconcile()
+    assert reads == 2  # a later reconnect reads again
