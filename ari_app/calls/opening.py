@@ -34,6 +34,19 @@ def carrier_of(channel: ev.Channel) -> str:
     return channel.name.split("/", 1)[-1].rsplit("-", 1)[0]
 
 
+def incident_fields(ch: ev.Channel, plan: Plan, called: str) -> dict[str, str]:
+    """What a call's incident opens with, however the app meets the call (at its start, back
+    from the dialplan, or found after a reconnect). arrived_at is the INVITE's arrival
+    (the channel's creation): the dialplan's Answer() waits up to 0.5 s for media before
+    Stasis, a call met late may have waited much longer, and the 15 s the centre is judged
+    by start at the INVITE."""
+    fields = {"channel_id": ch.id, "plan_id": plan.id, "caller_number": ch.caller_number, "called_number": called,
+              "carrier": carrier_of(ch), "language": plan.default_language}
+    if ch.created_at:
+        fields["arrived_at"] = ch.created_at
+    return fields
+
+
 async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> None:
     """A new call: write its incident, answer it, learn what can be known, start the menu."""
     ch = event.channel
@@ -46,11 +59,7 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     # channel that reached us another way, beside the incident's first write so that it
     # never waits on the store's fsyncs (synchronous=FULL).
     opened, answer_result = await asyncio.gather(
-        # arrived_at from the INVITE's arrival: the dialplan's Answer() waits up to 0.5 s for
-        # media before Stasis, and the 15 s the centre is judged by start at the INVITE.
-        call.store.open_incident(channel_id=ch.id, plan_id=plan.id, caller_number=ch.caller_number, called_number=call.called,
-                                 carrier=carrier_of(ch), language=plan.default_language,
-                                 **({"arrived_at": ch.created_at} if ch.created_at else {})),
+        call.store.open_incident(**incident_fields(ch, plan, call.called)),
         call.ari.answer(ch.id),
         return_exceptions=True,
     )
@@ -89,10 +98,7 @@ async def back_for_agency(call: CallController, event: ev.StasisStart, name: str
     if incident is None:
         # A call the app never met: it came while the app was away and the fallback queued it.
         call.caller = ch.caller_number
-        incident = call.incident = await call.store.open_incident(
-            channel_id=ch.id, plan_id=plan.id, caller_number=ch.caller_number, called_number=next(iter(plan.numbers), ""),
-            carrier=carrier_of(ch), language=plan.default_language,
-        )
+        incident = call.incident = await call.store.open_incident(**incident_fields(ch, plan, next(iter(plan.numbers), "")))
         await call.step("recovered", {"state": ch.state, "via": via or "transfer"})
     call.caller = call.caller or incident.caller_number
     call.called = call.called or incident.called_number

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError, AriNotFound
 from ari_app.calls.controller import CallController
+from ari_app.calls.opening import incident_fields
 from ari_app.calls.ports import CallAri, CallStore, PlanSource
 from ari_app.storage import StoreUnavailable
 from ivr import callbacks
@@ -49,8 +50,7 @@ async def take_over(call: CallController, channel: ev.Channel, plan: Plan) -> No
     call.caller = channel.caller_number
     call.incident = await call.store.by_channel(channel.id)
     if call.incident is None:
-        call.incident = await call.store.open_incident(channel_id=channel.id, plan_id=plan.id, caller_number=channel.caller_number,
-                                                       called_number=call.called)
+        call.incident = await call.store.open_incident(**incident_fields(channel, plan, call.called))
     await call.step("recovered", {"state": channel.state})
     log.warning("[%s] taking over call left in Stasis (incident %d): to the operators", channel.id, call.incident.id)
     await call.subscribe()

@@ -116,3 +116,16 @@ async def test_an_unknown_agency_after_a_reload_still_reaches_the_operators(serv
     await eventually(lambda: bool(ari.named("continue_in_dialplan")), what="the caller handed to the operators")
     assert store.details("recovered")  # a call the app never met
     assert ari.named("continue_in_dialplan")[-1].args["extension"] == "t-ops"
+
+
+async def test_a_call_the_app_never_met_is_timed_from_its_invite_not_from_when_the_app_saw_it(service: Service) -> None:
+    # Queued by the dialplan's fallback while the app was away, then transferred back to it:
+    # the time to a person is judged from the INVITE, so the incident starts at the channel's creation.
+    _, store = fakes(service)
+    met_late = ev.Channel(id=CHANNEL, name="PJSIP/carrier-a-0000002a", state="Up", caller_number="0812",
+                          creationtime="2026-12-01T08:00:00.250+0700")
+    await service._on_event(ev.StasisStart(channel=met_late, args=("t", "112", f"{AGENCY_ENTRY}police", "transfer")))
+    await eventually(lambda: bool(store.details("recovered")), what="the call taken on record")
+    opened = next(fields for name, fields in store.calls if name == "open_incident")
+    assert opened["arrived_at"] == "2026-12-01T01:00:00.250+00:00"
+    assert opened["carrier"] == "carrier-a"
