@@ -9,6 +9,8 @@ is said in `notes` so the door can log it. Markup stays as the characters the se
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -151,3 +153,47 @@ def quick_reply(key: str, language: str) -> str:
 def auto_reply(language: str) -> str:
     """The first automatic answer: Indonesian, with English after it for a visitor."""
     return AUTO_REPLY["id"] if language == "id" else f"{AUTO_REPLY['id']}\n{AUTO_REPLY['en']}"
+
+
+# The texts' journal ---------------------------------------------------------------------
+# Asterisk's dialplan writes every SIP MESSAGE a carrier sends to 112 as one line of a daily
+# file, before the app is told (ari_app/asterisk/render.py writes that dialplan): the app
+# takes the texts from there, so a text that came while the app (or its store) was away is
+# taken when it is back. One line: JOURNAL_VERSION, the time, the carrier's endpoint, then
+# From, To, Contact, Call-ID and the body, each base64 (whatever bytes the sender put there).
+JOURNAL_VERSION = "v1"
+JOURNAL_SUFFIX = ".journal"
+_JOURNAL_FIELDS = ("from_uri", "to_uri", "contact", "call_id", "body")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One SIP MESSAGE as Asterisk's dialplan wrote it in the texts' journal."""
+
+    at: str
+    endpoint: str
+    from_uri: str
+    to_uri: str
+    contact: str
+    call_id: str
+    body: bytes
+
+
+def parse_journal_line(line: bytes) -> JournalEntry:
+    """One journal line (without its newline). Raises TextRefused for a line that is not one
+    (a line cut by a crash of Asterisk, or written by something else)."""
+    fields = line.rstrip(b"\r").split(b" ")
+    if len(fields) != 3 + len(_JOURNAL_FIELDS) or fields[0].decode("latin-1") != JOURNAL_VERSION:
+        raise TextRefused(f"journal line of {len(fields)} fields is not a {JOURNAL_VERSION} line: {line[:80]!r}")
+    try:
+        decoded = [base64.b64decode(f, validate=True) for f in fields[3:]]
+        at, endpoint = fields[1].decode("ascii"), fields[2].decode("ascii")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise TextRefused(f"journal line not readable ({exc}): {line[:80]!r}") from None
+    text = {name: value.decode("utf-8", errors="replace") for name, value in zip(_JOURNAL_FIELDS[:-1], decoded[:-1], strict=True)}
+    return JournalEntry(at=at, endpoint=endpoint, body=decoded[-1], **text)
+
+
+def journal_key(file_name: str, offset: int) -> str:
+    """The key a journal line is kept under: its file and byte offset (a text is kept once)."""
+    return f"journal:{file_name}:{offset}"

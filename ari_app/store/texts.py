@@ -57,10 +57,16 @@ class Received:
 
 class TextTables(Tables):
     def receive_text(self, *, door: str, number: str, address: str, body: str, notes: str, join_since: str,
-                     language: str = "id", plan_id: str = "", called: str = "112") -> Received:
-        """Keep a received text on its conversation's incident (opened when there is none); one transaction."""
-        at = now()
+                     language: str = "id", plan_id: str = "", called: str = "112", at: str = "",
+                     source_key: str | None = None) -> Received | None:
+        """Keep a received text on its conversation's incident (opened when there is none); one
+        transaction. `at`: when it arrived (now if empty). None when a text with the same
+        `source_key` is kept already (read twice from the journal)."""
+        at = at or now()
         with self.engine.begin() as conn:
+            if source_key is not None and conn.execute(
+                    select(text_messages.c.id).where(text_messages.c.source_key == source_key)).first() is not None:
+                return None
             found = self._conversation(conn, number, join_since)
             new = found is None or TEXT_FLAG not in (found.flags or "").split(",")
             if found is None:
@@ -78,8 +84,14 @@ class TextTables(Tables):
                 found = incident_row(conn.execute(select(incidents).where(incidents.c.id == found.id)).one()._mapping)
             message_id = int(conn.execute(text_messages.insert().values(
                 incident_id=found.id, at=at, door=door, direction="in", number=number, address=address, body=body,
-                author=None, notes=notes or None).returning(text_messages.c.id)).scalar_one())
+                author=None, notes=notes or None, source_key=source_key).returning(text_messages.c.id)).scalar_one())
         return Received(found, message_id, new)
+
+    def source_keys(self, prefix: str) -> set[str]:
+        """The source keys of the received texts kept whose key starts with `prefix` (one journal file's)."""
+        query = select(text_messages.c.source_key).where(text_messages.c.source_key.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(query)}
 
     def _conversation(self, conn: Any, number: str, since: str) -> Incident | None:
         """The open incident this number's text belongs to: its open text conversation, or its

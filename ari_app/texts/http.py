@@ -65,6 +65,8 @@ async def sms_in(request: web.Request) -> web.Response:
         log.error("SMS text from %s not taken, the store is down (%s): the gateway keeps it and retries", number, exc)
         return web.json_response({"accepted": False, "error": "cannot keep the text now; send it again"}, status=503,
                                  headers={"Retry-After": "5"})
+    if taken is None:  # only a text read with a key can have been kept before; the SMS door gives none
+        return _json(200, accepted=True)
     return _json(200, accepted=True, incident_id=taken.incident_id)
 
 

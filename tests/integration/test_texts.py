@@ -5,6 +5,7 @@ here a test server on loopback that can be taken down)."""
 
 from __future__ import annotations
 
+import signal
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -110,6 +111,38 @@ def test_a_sip_text_to_112_is_an_incident_answered_automatically_then_by_the_ope
     assert AUTO_REPLY["id"] in received
     assert "Bantuan sedang menuju" in received
     assert wait_for("the reply's answer time", lambda: live.read(lambda s: s.get(incident.id)).operator_answered_at)  # type: ignore[union-attr]
+    assert "not in the texts' journal" not in live.app_log.read_text()  # taken from the journal Asterisk wrote
+
+
+def test_a_sip_text_sent_while_the_app_is_down_is_taken_when_it_is_back_and_kept_once(live: Stack) -> None:
+    number, later = "081200000006", "081200000007"
+    phone_port = live.sipp_port()
+    phone = live.sipp("text_receiver", "-m", "1", port=phone_port, background=True, timeout=90)
+    live.app_stop(signal.SIGKILL)  # a crash: the texts' ARI application stays subscribed, nobody behind it
+    try:
+        sent = live.sipp("text_message", *sipp_args(("caller", number), ("text", "Saya tidak bisa bicara, rumah terbakar"),
+                                                    ("reply_port", str(phone_port))), "-s", "112", timeout=15)
+        assert sent.returncode == 0, sent.report()  # Asterisk's 202, with nobody to tell
+        assert live.incident_for(number) is None
+    finally:
+        live.app_start()
+    incident = wait_for("the text taken from the journal", lambda: live.incident_for(number))
+    assert "text" in (incident.flags or "")
+    assert [t["body"] for t in _texts(live, incident.id) if t["direction"] == "in"] == ["Saya tidak bisa bicara, rumah terbakar"]
+    assert incident.id in [c["id"] for c in live.api("/api/texts")["conversations"]]  # in the operators' text list
+    assert phone.wait() == 0, phone.report()
+    assert AUTO_REPLY["id"] in phone.messages()  # the sender is told, once the app is back
+
+    # Read again after a restart, the journal's lines are kept once: a text sent after the
+    # restart is taken after the old lines, so by then they were read again.
+    live.app_stop()
+    live.app_start()
+    sent = live.sipp("text_message", *sipp_args(("caller", later), ("text", "Tolong"), ("reply_port", str(live.sipp_port()))),
+                     "-s", "112", timeout=15)
+    assert sent.returncode == 0, sent.report()
+    wait_for("the later text's incident", lambda: live.incident_for(later))
+    assert len([t for t in _texts(live, incident.id) if t["direction"] == "in"]) == 1
+    assert [i.id for i in live.incidents() if i.caller_number == number] == [incident.id]
 
 
 def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: Stack) -> None:

@@ -1,0 +1,148 @@
+"""The texts' journal, read. Asterisk answers a SIP MESSAGE (202) before anyone kept it; so
+its dialplan writes each MESSAGE a carrier sends to 112 as a line of a daily file in the
+instance's spool (`<spool>/texts/YYYYMMDD.journal`, rendered in ari_app/asterisk/render.py)
+before it tells the app. This reader takes every complete line it has not taken yet, in
+order, and hands it to the SIP door; a text is kept under its line's key (file and byte
+offset), so a line read again (after a restart, or a crash between the store's commit and
+the next line) is kept once.
+
+It reads when woken (the ARI event of a new MESSAGE, an ARI reconnect), every POLL_S
+seconds besides, and at start: a text that came while the app was down is taken then. A
+line the store cannot take now (StoreUnavailable) stops the round; it is taken in a later
+one, so the journal is also what keeps SIP texts while the store is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ari_app.storage import AsyncStore, StoreUnavailable
+from ivr.texts import JOURNAL_SUFFIX, JournalEntry, TextRefused, journal_key, parse_journal_line
+
+log = logging.getLogger(__name__)
+
+POLL_S = 1.0
+SEEN_MAX = 512  # (From, body) of the lines read lately, for the ARI event's check
+
+Take = Callable[[JournalEntry, str], Awaitable[None]]
+
+
+class Journal:
+    def __init__(self, directory: Path, store: AsyncStore, take: Take, *, poll_s: float = POLL_S) -> None:
+        self.directory = directory
+        self.store = store
+        self.take = take
+        self.poll_s = poll_s
+        self._offsets: dict[str, int] = {}  # file name -> bytes read and handled
+        self._seen: deque[tuple[str, bytes]] = deque(maxlen=SEEN_MAX)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._store_down = False
+        self.taken = 0
+
+    def kick(self) -> None:
+        """Read the journal now (a MESSAGE was just announced)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ivr112-texts-journal")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.catch_up()
+            except Exception:  # a bug here must not end the reading for good
+                log.exception("texts' journal %s: reading failed; tried again in %g s", self.directory, self.poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            self._wake.clear()
+
+    def saw(self, from_uri: str, body: str) -> bool:
+        """True when a line with this From and body was read (the ARI event's MESSAGE is in the journal)."""
+        wanted = (from_uri, body.encode("utf-8", "surrogateescape"))
+        if wanted in self._seen:
+            self._seen.remove(wanted)
+            return True
+        return False
+
+    async def catch_up(self) -> int:
+        """Take every complete line not taken yet, file by file in date order; returns how many
+        lines were handled. Stops at the first one the store cannot take."""
+        async with self._lock:
+            handled = 0
+            for path in await asyncio.to_thread(self._files):
+                try:
+                    handled += await self._file(path)
+                except StoreUnavailable as exc:
+                    if not self._store_down:
+                        log.error("texts' journal: SIP texts wait in %s until the store takes them (%s)", path, exc)
+                    self._store_down = True
+                    return handled
+            if self._store_down and handled:
+                log.warning("texts' journal: the store takes texts again; the waiting ones are kept")
+            self._store_down = False
+            return handled
+
+    def _files(self) -> list[Path]:
+        try:
+            return sorted(p for p in self.directory.iterdir() if p.name.endswith(JOURNAL_SUFFIX))
+        except FileNotFoundError:
+            return []
+
+    async def _file(self, path: Path) -> int:
+        name = path.name
+        if name not in self._offsets:
+            # First look at this file since the start: which of its lines were kept before.
+            prefix = journal_key(name, 0).rsplit(":", 1)[0] + ":"
+            kept = await self.store.run(lambda s: s.source_keys(prefix))
+            self._offsets[name] = 0
+        else:
+            kept = set()
+        start = self._offsets[name]
+        lines = await asyncio.to_thread(_complete_lines, path, start)
+        entries: list[tuple[int, JournalEntry | None]] = []
+        for offset, line in lines:
+            entry = None
+            if journal_key(name, offset) not in kept:
+                try:
+                    entry = parse_journal_line(line)
+                    self._seen.append((entry.from_uri, entry.body))
+                except TextRefused as exc:
+                    log.warning("texts' journal %s at byte %d: line skipped, %s", name, offset, exc)
+            entries.append((offset, entry))
+        handled = 0
+        for (offset, entry), (_, line) in zip(entries, lines, strict=True):
+            if entry is not None:
+                await self.take(entry, journal_key(name, offset))  # StoreUnavailable: stop here, this line again later
+                handled += 1
+            self._offsets[name] = offset + len(line) + 1
+        self.taken += handled
+        return handled
+
+
+def _complete_lines(path: Path, start: int) -> list[tuple[int, bytes]]:
+    """The complete lines (ended by a newline) from byte `start`, each with its offset; a line
+    Asterisk is still writing is left for the next read."""
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    out: list[tuple[int, bytes]] = []
+    at = 0
+    while (end := data.find(b"\n", at)) >= 0:
+        out.append((start + at, data[at:end]))
+        at = end + 1
+    return out
