@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from ivr.errors import Ivr112Error
 
 DOORS = ("sip", "sms")
+TEXT_FLAG = "text"  # an incident's flag: it has a text conversation
+TEXT_CHANNEL_PREFIX = "text-"  # the channel id of an incident a text opened: text-<door>-<number>-<time>
 MAX_MULTIPART_BYTES = 64 * 1024
 MAX_PARTS = 8
 # Characters a person never types: C0/C1 controls except tab and newline, and bidi overrides
@@ -30,6 +32,14 @@ _CALL_ID = re.compile(r"urn:emergency:uid:callid:([^;>\s]{1,128})", re.IGNORECAS
 AUTO_REPLY = {
     "id": "112: Pesan Anda sudah kami terima. Petugas akan segera membalas. Jika bisa, kirim lokasi Anda.",
     "en": "112: We received your message. An operator will answer you shortly. If you can, send your location.",
+}
+
+# What an operator sends by default to open a conversation with a silent voice caller's
+# number (the caller may not be able to speak; UK 999 operators do the same).
+START_TEXT = {
+    "id": "112: Kami menerima panggilan tanpa suara dari nomor ini. Jika Anda butuh bantuan dan tidak bisa bicara, "
+          "balas SMS ini.",
+    "en": "112: We had a silent call from this number. If you need help and cannot speak, reply to this SMS.",
 }
 
 # The console's quick replies, Indonesian first; the key is what the console sends back.

@@ -17,8 +17,7 @@ from ari_app.store.base import Tables, insert_once
 from ari_app.store.incidents import incident_row
 from ari_app.store.schema import incidents, text_messages, text_outbox
 from ivr.store import Incident, now
-
-TEXT_FLAG = "text"
+from ivr.texts import TEXT_CHANNEL_PREFIX, TEXT_FLAG
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class TextTables(Tables):
             found = self._conversation(conn, number, join_since)
             new = found is None or TEXT_FLAG not in (found.flags or "").split(",")
             if found is None:
-                channel = f"text-{door}-{number}-{at}"
+                channel = f"{TEXT_CHANNEL_PREFIX}{door}-{number}-{at}"
                 row = {"channel_id": channel, "plan_id": plan_id, "caller_number": number, "called_number": called,
                        "carrier": door, "language": language, "arrived_at": at, "queued_at": at, "flags": TEXT_FLAG,
                        "priority": "normal"}
@@ -103,9 +102,13 @@ class TextTables(Tables):
         row = conn.execute(query).first()
         return incident_row(row._mapping) if row is not None else None
 
-    def send_text(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str) -> int:
+    def send_text(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str,
+                  starts: bool = False) -> int:
         """Keep a reply and put it in the outbox, in one transaction; returns the message's id.
-        The first reply by a person is the incident's operator answer time."""
+        The first reply by a person is the operator answer time of a conversation a text
+        opened (not of a call). `starts`: an operator opens the conversation (a silent
+        caller's incident): the incident gets the `text` flag and is open again, so the
+        caller's answer joins it."""
         at = now()
         with self.engine.begin() as conn:
             message_id = int(conn.execute(text_messages.insert().values(
@@ -113,8 +116,16 @@ class TextTables(Tables):
                 author=author).returning(text_messages.c.id)).scalar_one())
             conn.execute(text_outbox.insert().values(message_id=message_id, door=door, address=address, body=body, attempts=0,
                                                      next_at=at))
-            if author != "auto":
-                conn.execute(incidents.update().where(incidents.c.id == incident_id, incidents.c.operator_answered_at.is_(None))
+            if starts:
+                flags: str | None = conn.execute(select(incidents.c.flags).where(incidents.c.id == incident_id)).scalar_one()
+                if TEXT_FLAG not in (flags or "").split(","):
+                    flags = ",".join([f for f in (flags or "").split(",") if f] + [TEXT_FLAG])
+                conn.execute(incidents.update().where(incidents.c.id == incident_id).values(flags=flags, closed_at=None))
+            elif author != "auto":
+                # A conversation a text opened is answered by its first human reply; a call's
+                # answer times stay the call's (a text does not answer a call nobody took).
+                conn.execute(incidents.update().where(incidents.c.id == incident_id, incidents.c.operator_answered_at.is_(None),
+                                                      incidents.c.channel_id.startswith(TEXT_CHANNEL_PREFIX, autoescape=True))
                              .values(operator_answered_at=at, operator=author, answered_at=at))
         return message_id
 

@@ -83,10 +83,15 @@ class TextDesk:
             self.publish("incident", {"id": incident_id, "kind": "location", "detail": {"source": "text"}})
         return Taken(incident_id, got.new_conversation, flooding)
 
-    async def reply(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str) -> int:
-        """Keep a reply with its outbox row, then wake the outbox; returns the message id."""
+    async def reply(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str,
+                    starts: bool = False) -> int:
+        """Keep a reply with its outbox row, then wake the outbox; returns the message id.
+        `starts`: the operator opens the conversation (see TextTables.send_text)."""
         message_id: int = await self.store.run(
-            lambda s: s.send_text(incident_id, door=door, number=number, address=address, body=body, author=author))
+            lambda s: s.send_text(incident_id, door=door, number=number, address=address, body=body, author=author,
+                                  starts=starts))
+        if starts:
+            await self.store.add_event(incident_id, "text_started", {"door": door, "by": author})
         self.outbox.kick()
         self.publish("incident", {"id": incident_id, "kind": "text", "detail": {"door": door, "direction": "out"}})
         return message_id

@@ -23,7 +23,7 @@ from ari_app.web import aml_http
 from ari_app.web.keys import APP_KEY, SESSIONS_KEY
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
-from ivr.texts import QUICK_REPLIES, TextRefused, quick_reply
+from ivr.texts import QUICK_REPLIES, START_TEXT, TextRefused, quick_reply
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,37 @@ async def conversation(request: web.Request) -> web.Response:
     locations = await store.run(lambda s: s.locations(incident_id))
     return web.json_response({"incident": dataclasses.asdict(incident), "texts": [dataclasses.asdict(t) for t in texts],
                               "locations": [dataclasses.asdict(x) for x in locations]})
+
+
+@console_routes.post("/api/texts/{id}/start")
+async def start(request: web.Request) -> web.Response:
+    """An operator opens a text conversation with the caller of an incident (a silent voice
+    caller), by SMS through the carrier's gateway (form: text, else the standard opening in
+    `language`). The caller's answer joins the incident."""
+    me = request.app[SESSIONS_KEY].who(request, changes=True)
+    incident_id = _incident_id(request)
+    service = _service(request)
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    body = form.get("text", "").strip() or START_TEXT.get(form.get("language", "id"), START_TEXT["id"])
+    if len(body) > service.settings.text_max_chars:
+        raise web.HTTPBadRequest(text='{"error": "at most text_max_chars characters"}', content_type="application/json")
+    if not service.settings.sms_gateway_url:
+        raise web.HTTPConflict(text='{"error": "no SMS gateway: set sms_gateway_url (docs/settings.md)"}',
+                               content_type="application/json")
+    incident = await service.store.get(incident_id)
+    if incident is None:
+        raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
+    try:
+        number = normalise_msisdn(incident.caller_number or "")
+    except LocationParseError:
+        log.warning("operator %s cannot text incident %d: caller number %.40r takes no SMS", me.name, incident_id,
+                    incident.caller_number)
+        raise web.HTTPConflict(text='{"error": "the caller\'s number is withheld or not a phone number: no SMS possible"}',
+                               content_type="application/json") from None
+    message_id = await service.texts.desk.reply(incident_id, door="sms", number=number, address=number, body=body,
+                                                author=me.name, starts=True)
+    log.info("operator %s opened a text conversation with %s on incident %d", me.name, number, incident_id)
+    return web.json_response({"ok": True, "incident_id": incident_id, "message_id": message_id, "number": number})
 
 
 @console_routes.post("/api/texts/{id}/reply")

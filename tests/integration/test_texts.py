@@ -8,12 +8,14 @@ from __future__ import annotations
 import signal
 import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ivr.texts import AUTO_REPLY
+from ivr.secrets import load_or_create
+from ivr.texts import AUTO_REPLY, START_TEXT
 from tests.integration.browser import FLAGS, chromium_path, log_in
 from tests.integration.stack import Stack, sipp_args
 from tests.support.net import free_port
@@ -247,3 +249,47 @@ def test_an_operator_answers_a_text_in_the_console_chat_panel(live: Stack, gatew
     assert dialogs == []
     stored = live.read(lambda s: s.get(answer["incident_id"]))  # type: ignore[index]
     assert stored is not None and stored.operator == "operator1" and stored.operator_answered_at
+
+
+def test_an_operator_opens_a_text_conversation_with_a_silent_callers_number(live: Stack, gateway: Gateway) -> None:
+    number = "081200000008"
+    call = live.sipp("caller", *sipp_args(("caller", number)), "-s", "112", "-d", "1500", timeout=20)  # says nothing, hangs up
+    assert call.returncode == 0, call.report()
+    incident = wait_for("the silent call's incident to end", lambda: (i := live.incident_for(number)) and i.ended_at and i, timeout=40)
+
+    status, answer = live.console(f"/api/texts/{incident.id}/start", {"language": "id"})
+    assert status == 200, answer
+    wait_for("the opening SMS at the gateway", lambda: gateway.texts_to(number) or None)
+    assert gateway.texts_to(number) == [START_TEXT["id"]]
+    assert incident.id in [c["id"] for c in live.api("/api/texts")["conversations"]]
+
+    status, answer = _sms(live, number, "Ya, saya disekap, tidak bisa bicara")
+    assert status == 200 and answer["incident_id"] == incident.id, answer  # type: ignore[index]  # joins the call's incident
+    texts = _texts(live, incident.id)
+    assert [(t["direction"], t["author"]) for t in texts] == [("out", "system"), ("in", "")]  # no automatic answer: a person started it
+    status, _ = live.console(f"/api/texts/{incident.id}/reply", {"quick": "coming", "language": "id"})
+    assert status == 200
+    wait_for("the reply by SMS", lambda: "Bantuan sedang menuju" in gateway.texts_to(number) or None)
+    stored = live.read(lambda s: s.get(incident.id))
+    assert stored is not None and stored.operator_answered_at == incident.operator_answered_at  # the call's figures untouched
+
+    withheld = "anonymous"
+    call = live.sipp("caller", *sipp_args(("caller", withheld)), "-s", "112", "-d", "500", timeout=20)
+    hidden = wait_for("the withheld call's incident", lambda: live.incident_for(withheld))
+    status, answer = live.console(f"/api/texts/{hidden.id}/start", {})
+    assert status == 409 and "no SMS possible" in answer["error"], answer  # type: ignore[index]
+
+
+def test_the_supervisors_figures_and_csv_count_texts_apart_from_calls(live: Stack) -> None:
+    before = live.api("/api/figures")
+    status, answer = _sms(live, "081200000009", "Ada orang pingsan")
+    assert status == 200, answer
+    after = live.api("/api/figures")
+    assert after["texts"]["conversations"] == before["texts"]["conversations"] + 1
+    assert after["texts"]["by_door"]["sms"] == before["texts"]["by_door"]["sms"] + 1
+    assert after["calls"] == before["calls"]  # a text is no call
+    csv_text = urllib.request.urlopen(urllib.request.Request(
+        f"http://{live.settings.http_host}:{live.settings.http_port}/api/figures.csv",
+        headers={"Authorization": f"Bearer {load_or_create(live.settings.data_path).console_secret}"}), timeout=5).read().decode()
+    assert f",texts.conversations,{after['texts']['conversations']}" in csv_text
+    assert ",texts.first_reply_median_s," in csv_text

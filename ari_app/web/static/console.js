@@ -18,6 +18,8 @@ const TEXT = {
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
     seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
     within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
+    text_conversations: "Percakapan teks (SIP / SMS)", text_waiting: "Teks belum dibalas petugas",
+    text_first_reply: "Balasan petugas pertama, median (dtk)",
     answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
     announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
     announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
@@ -55,6 +57,8 @@ const TEXT = {
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
     seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
     within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
+    text_conversations: "Text conversations (SIP / SMS)", text_waiting: "Texts no operator answered yet",
+    text_first_reply: "First operator reply, median (s)",
     answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
     announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
     announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
@@ -501,6 +505,9 @@ async function refreshFigures() {
   $("#fig-within20").textContent = show(f.answered_within_20s_pct);
   $("#fig-abandoned").textContent = show(f.abandoned);
   for (const c of ["emergency", "information", "prank", "ghost"]) $(`#fig-${c}`).textContent = show(f.categories[c]);
+  $("#fig-texts").textContent = `${show(f.texts.conversations)} (${show(f.texts.by_door.sip)} / ${show(f.texts.by_door.sms)})`;
+  $("#fig-texts-waiting").textContent = show(f.texts.waiting);
+  $("#fig-texts-reply").textContent = show(f.texts.first_reply_median_s);
   $("#fig-operators").replaceChildren(...Object.entries(f.per_operator).map(([name, o]) => {
     const row = document.createElement("tr");
     for (const text of [name, o.answered, o.mean_answer_s]) {
