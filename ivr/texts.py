@@ -170,10 +170,15 @@ def auto_reply(language: str) -> str:
 # file, before the app is told (ari_app/asterisk/render.py writes that dialplan): the app
 # takes the texts from there, so a text that came while the app (or its store) was away is
 # taken when it is back. One line: JOURNAL_VERSION, the time, the carrier's endpoint, then
-# From, To, Contact, Call-ID and the body, each base64 (whatever bytes the sender put there).
+# From, To, Contact, Call-ID, the original content type (EDGE_CONTENT_TYPE, set by the SIP
+# edge for a multipart MESSAGE it passes on as text/plain), Call-Info and the body, each
+# base64 (whatever bytes the sender put there).
 JOURNAL_VERSION = "v1"
 JOURNAL_SUFFIX = ".journal"
-_JOURNAL_FIELDS = ("from_uri", "to_uri", "contact", "call_id", "body")
+_JOURNAL_FIELDS = ("from_uri", "to_uri", "contact", "call_id", "content_type", "call_info", "body")
+# The header with which the SIP edge (config/kamailio/edge.cfg) keeps a multipart MESSAGE's
+# own Content-Type when it hands it to Asterisk as text/plain (Asterisk takes no other).
+EDGE_CONTENT_TYPE = "X-Ivr112-Content-Type"
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,8 @@ class JournalEntry:
     to_uri: str
     contact: str
     call_id: str
+    content_type: str
+    call_info: str
     body: bytes
 
 

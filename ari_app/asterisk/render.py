@@ -18,7 +18,7 @@ from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
-from ivr.texts import JOURNAL_SUFFIX, JOURNAL_VERSION
+from ivr.texts import EDGE_CONTENT_TYPE, JOURNAL_SUFFIX, JOURNAL_VERSION
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
@@ -57,7 +57,8 @@ def call_recording_name(channel_id: str) -> str:
 TEXT_CONTEXT = "ivr112-texts"
 # Any R-URI user a carrier may send a text to (112, +62112, sos...): one character or more.
 TEXT_EXTEN = "_[+0-9A-Za-z*#]!"
-JOURNAL_FIELDS = ("MESSAGE(from)", "MESSAGE(to)", "MESSAGE_DATA(Contact)", "MESSAGE_DATA(Call-ID)", "MESSAGE(body)")
+JOURNAL_FIELDS = ("MESSAGE(from)", "MESSAGE(to)", "MESSAGE_DATA(Contact)", "MESSAGE_DATA(Call-ID)",
+                  f"MESSAGE_DATA({EDGE_CONTENT_TYPE})", "MESSAGE_DATA(Call-Info)", "MESSAGE(body)")
 
 
 def carrier_endpoint(name: str) -> str:

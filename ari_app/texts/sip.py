@@ -33,7 +33,7 @@ from ari_app.texts.journal import Journal
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.location.pidf import parse_pidf
-from ivr.texts import JournalEntry, TextRefused, parse_multipart, sip_address, sip_user
+from ivr.texts import EDGE_CONTENT_TYPE, JournalEntry, TextRefused, parse_multipart, sip_address, sip_user
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,16 @@ class SipTexts:
                         "the app takes that one from the HEP copy)", number, ASTERISK_MAX_BODY)
             return
         address = reply_address(entry.endpoint, entry.contact, entry.from_uri)
+        raw: bytes | str = entry.body
+        location: Location | None = None
+        if entry.content_type.lower().startswith("multipart/"):  # DEC112, passed on by the SIP edge
+            got = read_multipart(number, entry.content_type, entry.body, entry.call_info)
+            if got is None:
+                return
+            raw, location = got
         try:
-            await self.desk.receive(door="sip", number=number, address=address, raw=entry.body, at=entry.at, key=key,
-                                    flooding=self.desk.over_budget(number))
+            await self.desk.receive(door="sip", number=number, address=address, raw=raw, at=entry.at, key=key,
+                                    location=location, flooding=self.desk.over_budget(number))
         except TextRefused as exc:
             log.warning("SIP text from %s refused: %s", number, exc)
 
@@ -153,14 +160,19 @@ class SipTexts:
     # The HEP copy of MESSAGEs Asterisk refused (multipart) or emptied (long) ------------
 
     def on_hep_message(self, message: bytes) -> None:
-        """A MESSAGE seen in the capture: a multipart one, or a text/plain one too long for
-        Asterisk, is taken here (a plain one of at most ASTERISK_MAX_BODY bytes is in the journal)."""
-        content_type = sip_header(message, "Content-Type", "c")
+        """A MESSAGE seen in the capture: a multipart one Asterisk refused (415), or one too
+        long for Asterisk (it passes it on empty), is taken here. What Asterisk passed on
+        whole is in the journal: a text/plain one of at most ASTERISK_MAX_BODY bytes, and a
+        multipart one the SIP edge handed over as text/plain (EDGE_CONTENT_TYPE)."""
+        original = sip_header(message, EDGE_CONTENT_TYPE)
+        content_type = original or sip_header(message, "Content-Type", "c")
         kind = content_type.lower()
+        long = len(sip_body(message)) > ASTERISK_MAX_BODY
+        if original and not long:
+            return
         if kind.startswith("multipart/"):
             work = self._multipart(message, content_type)
-        elif (kind.startswith("text/plain") and len(sip_body(message)) > ASTERISK_MAX_BODY
-              and sip_user(sip_header(message, "From", "f")) != self.text_from):  # not our own reply
+        elif kind.startswith("text/plain") and long and sip_user(sip_header(message, "From", "f")) != self.text_from:  # not our reply
             work = self._long_plain(message)
         else:
             return
@@ -177,25 +189,31 @@ class SipTexts:
 
     async def _multipart(self, message: bytes, content_type: str) -> None:
         number = sender_number(sip_header(message, "From", "f")) or "unknown"
-        headers = {"Call-Info": sip_header(message, "Call-Info")}
-        try:
-            parts = parse_multipart(content_type, sip_body(message), headers)
-        except TextRefused as exc:
-            log.warning("multipart SIP text from %s refused: %s", number, exc)
-            return
-        location: Location | None = None
-        if parts.pidf:
-            try:
-                location = parse_pidf(parts.pidf)[0]
-            except (LocationParseError, IndexError) as exc:
-                log.warning("multipart SIP text from %s: its PIDF-LO is unreadable (%s); text kept without position", number, exc)
-        await self._keep_from_hep(message, number, parts.text, location, "multipart SIP text")
+        got = read_multipart(number, content_type, sip_body(message), sip_header(message, "Call-Info"))
+        if got is not None:
+            await self._keep_from_hep(message, number, got[0], got[1], "multipart SIP text")
 
     async def _keep_from_hep(self, message: bytes, number: str, raw: bytes | str, location: Location | None,
                              what: str) -> None:
         endpoint = self.endpoints()[0] if self.endpoints() else ""
         address = reply_address(endpoint, sip_header(message, "Contact", "m"), sip_header(message, "From", "f"))
         await self._keep(number, address, raw, what=what, location=location)
+
+
+def read_multipart(number: str, content_type: str, body: bytes, call_info: str) -> tuple[str, Location | None] | None:
+    """The text and the position (PIDF-LO) of a DEC112 multipart MESSAGE; None (logged) when it is broken."""
+    try:
+        parts = parse_multipart(content_type, body, {"Call-Info": call_info})
+    except TextRefused as exc:
+        log.warning("multipart SIP text from %s refused: %s", number, exc)
+        return None
+    location: Location | None = None
+    if parts.pidf:
+        try:
+            location = parse_pidf(parts.pidf)[0]
+        except (LocationParseError, IndexError) as exc:
+            log.warning("multipart SIP text from %s: its PIDF-LO is unreadable (%s); text kept without position", number, exc)
+    return parts.text, location
 
 
 def carrier_endpoints(plans: Any) -> list[str]:

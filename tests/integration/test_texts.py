@@ -6,6 +6,8 @@ here a test server on loopback that can be taken down)."""
 from __future__ import annotations
 
 import signal
+import socket
+import subprocess
 import threading
 import urllib.parse
 import urllib.request
@@ -17,7 +19,7 @@ import pytest
 from ivr.secrets import load_or_create
 from ivr.texts import AUTO_REPLY, START_TEXT
 from tests.integration.browser import FLAGS, chromium_path, log_in
-from tests.integration.stack import Stack, sipp_args
+from tests.integration.stack import Stack, sipp_args, stop_process
 from tests.support.net import free_port
 from tests.support.poll import wait_for
 from tests.support.stacks import healed, running_stack
@@ -74,6 +76,30 @@ def text_stack(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway) -> It
     with running_stack(tmp_path_factory, "texts", sms_gateway_url=f"http://127.0.0.1:{gateway.port}/send",
                        text_retry_s=0.5, text_retry_max_s=1.0, text_rate_per_number=3) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def edge(text_stack: Stack) -> Iterator[str]:
+    """The cluster's SIP edge (Kamailio with config/kamailio/edge.cfg) on loopback, this
+    stack's Asterisk its one call node; its address (host:port)."""
+    from ari_app.cluster import kamailio
+    from ari_app.cluster.topology import Cluster, Part
+
+    host, port = text_stack.settings.sip_host, free_port(socket.SOCK_DGRAM)
+    here = Part("edge", host)
+    cluster = Cluster(name="texts", bridge="-", prefix_len=24, host_address=host, edge=here, edge_sip_port=port,
+                      database=here, database_port=0, nodes=(Part("node1", host),), callers=here)
+    folder = text_stack.tmp / "edge"
+    cfg = kamailio.render(cluster, folder, node_sip_port=text_stack.settings.sip_port)
+    run = folder / "run"
+    kamailio.check(cfg, run)
+    with (folder / "kamailio.log").open("ab") as out:
+        proc = subprocess.Popen(kamailio.command(cfg, run), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for("the edge to see its node up", lambda: kamailio.node_states(run).get(host) == "up" or None, timeout=20)
+        yield f"{host}:{port}"
+    finally:
+        stop_process(proc, 5)
 
 
 @pytest.fixture
@@ -153,7 +179,8 @@ def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: 
     number = "081200000002"
     sent = live.sipp("text_dec112", *sipp_args(("caller", number), ("text", "Saya tuli, kecelakaan di jalan")), "-s", "112",
                      timeout=15)
-    assert sent.returncode == 0, sent.report()  # Asterisk's 415: the app takes it from the HEP copy
+    assert sent.returncode == 0, sent.report()
+    assert "SIP/2.0 415" in sent.messages()  # Asterisk's own answer: the app takes it from the HEP copy
     incident = wait_for("the multipart text's incident", lambda: live.incident_for(number))
     assert _texts(live, incident.id)[0]["body"] == "Saya tuli, kecelakaan di jalan"
     located = live.locations(incident.id)
@@ -293,3 +320,19 @@ def test_the_supervisors_figures_and_csv_count_texts_apart_from_calls(live: Stac
         headers={"Authorization": f"Bearer {load_or_create(live.settings.data_path).console_secret}"}), timeout=5).read().decode()
     assert f",texts.conversations,{after['texts']['conversations']}" in csv_text
     assert ",texts.first_reply_median_s," in csv_text
+
+
+def test_through_the_sip_edge_a_dec112_sender_gets_202_and_the_text_keeps_its_position(live: Stack, edge: str) -> None:
+    number = "081200000010"
+    live.app_stop(signal.SIGKILL)  # and it holds while the app is away: the node journals it
+    try:
+        sent = live.sipp("text_dec112", *sipp_args(("caller", number), ("text", "Saya tuli, motor saya ditabrak")), "-s", "112",
+                         timeout=15, target=edge)
+        assert sent.returncode == 0, sent.report()
+        assert "SIP/2.0 202" in sent.messages() and "SIP/2.0 415" not in sent.messages()
+    finally:
+        live.app_start()
+    incident = wait_for("the DEC112 text's incident", lambda: live.incident_for(number))
+    assert [t["body"] for t in _texts(live, incident.id) if t["direction"] == "in"] == ["Saya tuli, motor saya ditabrak"]
+    located = live.locations(incident.id)
+    assert located and abs((located[0].latitude or 0) + 2.533) < 0.001 and abs((located[0].longitude or 0) - 112.9501) < 0.001

@@ -59,9 +59,10 @@ def test_a_journal_line_is_read_back_whatever_bytes_the_sender_sent_and_a_broken
         return base64.b64encode(raw).decode()
 
     body = "Tolong <b>\u00e9 \u202e".encode() + b"\xff"
-    line = f"v1 2026-12-01T10:00:00.000+00:00 carrier-lokal {b64(b'<sip:0812@h>')} {b64(b'<sip:112@h>')}  {b64(b'c@x')} {b64(body)}"
+    line = f"v1 2026-12-01T10:00:00.000+00:00 carrier-lokal {b64(b'<sip:0812@h>')} {b64(b'<sip:112@h>')}  {b64(b'c@x')} {b64(b'multipart/mixed;boundary=b')}  {b64(body)}"
     entry = parse_journal_line(line.encode())
     assert (entry.from_uri, entry.contact, entry.call_id, entry.body) == ("<sip:0812@h>", "", "c@x", body)
+    assert (entry.content_type, entry.call_info) == ("multipart/mixed;boundary=b", "")
     assert entry.at == "2026-12-01T10:00:00.000+00:00" and entry.endpoint == "carrier-lokal"
     for broken in (b"", b"v1 cut", line.encode().replace(b"v1", b"v2", 1), line.encode()[:-3] + b"!!!"):
         with pytest.raises(TextRefused):
