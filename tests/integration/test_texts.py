@@ -336,3 +336,24 @@ def test_through_the_sip_edge_a_dec112_sender_gets_202_and_the_text_keeps_its_po
     assert [t["body"] for t in _texts(live, incident.id) if t["direction"] == "in"] == ["Saya tuli, motor saya ditabrak"]
     located = live.locations(incident.id)
     assert located and abs((located[0].latitude or 0) + 2.533) < 0.001 and abs((located[0].longitude or 0) - 112.9501) < 0.001
+
+
+def test_in_chromium_an_operator_texts_a_silent_caller_from_the_callback_list(live: Stack, gateway: Gateway) -> None:
+    from playwright.sync_api import sync_playwright
+
+    number = "081200000011"
+    call = live.sipp("caller", *sipp_args(("caller", number)), "-s", "112", "-d", "1500", timeout=20)  # silent, hangs up
+    assert call.returncode == 0, call.report()
+    incident = wait_for("the silent call's incident to end", lambda: (i := live.incident_for(number)) and i.ended_at and i, timeout=40)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            log_in(live, page, "operator1")
+            page.click(f"#callback-list button[data-text-caller='{incident.id}']")
+            page.wait_for_selector(f"#text-log li[data-direction=out]:has-text('{START_TEXT['id'][:40]}')")
+            assert page.text_content("#text-number") and number in (page.text_content("#text-number") or "")
+        finally:
+            browser.close()
+    wait_for("the opening SMS at the gateway", lambda: gateway.texts_to(number) or None)
+    assert gateway.texts_to(number) == [START_TEXT["id"]]

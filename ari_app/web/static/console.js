@@ -15,6 +15,7 @@ const TEXT = {
     classify: "Klasifikasi", emergency: "Darurat", information: "Informasi", prank: "Iseng", ghost: "Hening",
     notes: "Catatan", transfer: "Sambungkan ke instansi", close: "Tutup insiden", callbacks: "Daftar panggil balik",
     wall: "Papan pengawas", operator: "Petugas", call_back: "Panggil balik", conference: "konferensi",
+    text_caller: "Kirim SMS ke penelepon",
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
     seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
     within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
@@ -54,6 +55,7 @@ const TEXT = {
     classify: "Classify", emergency: "Emergency", information: "Information", prank: "Prank", ghost: "Ghost",
     notes: "Notes", transfer: "Transfer to agency", close: "Close incident", callbacks: "Callback list",
     wall: "Supervisor wall", operator: "Operator", call_back: "Call back", conference: "conference",
+    text_caller: "Text the caller (SMS)",
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
     seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
     within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
@@ -315,6 +317,8 @@ document.querySelectorAll("#classify [data-category]").forEach((button) => {
   });
 });
 
+$("#text-incident").addEventListener("click", () => { if (current) textCaller(current.id); });
+
 $("#close-incident").addEventListener("click", async () => {
   if (!current) return;
   try {
@@ -537,6 +541,25 @@ async function refreshFigures() {
 
 // Callbacks --------------------------------------------------------------------------------------
 
+// A silent caller may not be able to speak: the operator opens a text conversation with the
+// caller's number, by SMS through the carrier's gateway (docs/text112.md); the chat panel takes it.
+async function textCaller(incidentId) {
+  try {
+    await api(`/api/texts/${incidentId}/start`, { language: lang });
+    await refreshTexts();
+    await openText(incidentId);  // the chat panel (texts.js)
+  } catch (err) { say(err.message); }
+}
+
+function textCallerButton(incidentId) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.textCaller = String(incidentId);
+  button.textContent = t("text_caller");
+  button.addEventListener("click", () => textCaller(incidentId));
+  return button;
+}
+
 async function refreshCallbacks() {
   const list = await api("/api/callbacks");
   $("#callback-list").replaceChildren(...(list.length ? list.map((c) => {
@@ -549,6 +572,7 @@ async function refreshCallbacks() {
       try { await api(`/api/callbacks/${encodeURIComponent(c.number)}/call`, {}); await refreshCallbacks(); } catch (err) { say(err.message); }
     });
     li.appendChild(button);
+    if (c.incident_id !== null) li.appendChild(textCallerButton(c.incident_id));
     return li;
   }) : [item(t("none"))]));
 }
