@@ -12,7 +12,9 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -119,6 +121,28 @@ def _texts(live: Stack, incident_id: int, **want: str) -> list[dict[str, str]]:
     return [t for t in texts if all(want_ in (t.get(k) or "") for k, want_ in want.items())]
 
 
+@contextmanager
+def _console(live: Stack) -> Iterator[Any]:
+    """operator1's console in Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            log_in(live, page, "operator1")
+            yield page
+        finally:
+            browser.close()
+
+
+def _silent_call(live: Stack, number: str) -> Any:
+    """A 112 call from `number` that says nothing and hangs up; its incident once ended."""
+    call = live.sipp("caller", *sipp_args(("caller", number)), "-s", "112", "-d", "1500", timeout=20)
+    assert call.returncode == 0, call.report()
+    return wait_for("the silent call's incident to end", lambda: (i := live.incident_for(number)) and i.ended_at and i, timeout=40)
+
+
 def test_a_sip_text_to_112_is_an_incident_answered_automatically_then_by_the_operator(live: Stack) -> None:
     number = "081200000001"
     phone_port = live.sipp_port()
@@ -174,8 +198,6 @@ def test_a_sip_text_sent_while_the_app_is_down_is_taken_when_it_is_back_and_kept
 
 
 def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: Stack) -> None:
-    from playwright.sync_api import sync_playwright
-
     number = "081200000002"
     sent = live.sipp("text_dec112", *sipp_args(("caller", number), ("text", "Saya tuli, kecelakaan di jalan")), "-s", "112",
                      timeout=15)
@@ -186,24 +208,18 @@ def test_a_dec112_multipart_text_puts_its_position_on_the_chat_panels_map(live: 
     located = live.locations(incident.id)
     assert located and abs((located[0].latitude or 0) + 2.533) < 0.001 and abs((located[0].longitude or 0) - 112.9501) < 0.001
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            log_in(live, page, "operator1")
-            page.click(f"#text-list button[data-incident='{incident.id}']")
-            dot = page.wait_for_selector("#text-map circle.dot[data-source=pidf]")
-            assert page.locator("#text-map path").count() == 17  # Kotim's kecamatan, from the plan's GeoJSON
-            assert dot is not None and dot.text_content() == "text (sip)"
-            box, shape = dot.bounding_box(), page.locator("#text-map").bounding_box()
-            assert box and shape and shape["x"] <= box["x"] <= shape["x"] + shape["width"]  # on the map, not off it
-            assert shape["y"] <= box["y"] <= shape["y"] + shape["height"]
-            assert page.text_content("#text-position") == "Posisi: -2.53300, 112.95010"
-            page.click("#text-quick button[data-quick=safe][data-language=id]")
-            page.wait_for_selector("#text-log li[data-direction=out]:has-text('Apakah Anda aman?')")
-            page.locator("#texts").screenshot(path=str(live.tmp / "console-text-chat.png"))  # docs/console-text-chat.png
-        finally:
-            browser.close()
+    with _console(live) as page:
+        page.click(f"#text-list button[data-incident='{incident.id}']")
+        dot = page.wait_for_selector("#text-map circle.dot[data-source=pidf]")
+        assert page.locator("#text-map path").count() == 17  # Kotim's kecamatan, from the plan's GeoJSON
+        assert dot is not None and dot.text_content() == "text (sip)"
+        box, shape = dot.bounding_box(), page.locator("#text-map").bounding_box()
+        assert box and shape and shape["x"] <= box["x"] <= shape["x"] + shape["width"]  # on the map, not off it
+        assert shape["y"] <= box["y"] <= shape["y"] + shape["height"]
+        assert page.text_content("#text-position") == "Posisi: -2.53300, 112.95010"
+        page.click("#text-quick button[data-quick=safe][data-language=id]")
+        page.wait_for_selector("#text-log li[data-direction=out]:has-text('Apakah Anda aman?')")
+        page.locator("#texts").screenshot(path=str(live.tmp / "console-text-chat.png"))  # docs/console-text-chat.png
 
 
 def test_an_sms_is_answered_through_the_gateway_even_when_it_was_down(live: Stack, gateway: Gateway) -> None:
@@ -280,9 +296,7 @@ def test_an_operator_answers_a_text_in_the_console_chat_panel(live: Stack, gatew
 
 def test_an_operator_opens_a_text_conversation_with_a_silent_callers_number(live: Stack, gateway: Gateway) -> None:
     number = "081200000008"
-    call = live.sipp("caller", *sipp_args(("caller", number)), "-s", "112", "-d", "1500", timeout=20)  # says nothing, hangs up
-    assert call.returncode == 0, call.report()
-    incident = wait_for("the silent call's incident to end", lambda: (i := live.incident_for(number)) and i.ended_at and i, timeout=40)
+    incident = _silent_call(live, number)
 
     status, answer = live.console(f"/api/texts/{incident.id}/start", {"language": "id"})
     assert status == 200, answer
@@ -302,6 +316,7 @@ def test_an_operator_opens_a_text_conversation_with_a_silent_callers_number(live
 
     withheld = "anonymous"
     call = live.sipp("caller", *sipp_args(("caller", withheld)), "-s", "112", "-d", "500", timeout=20)
+    assert call.returncode == 0, call.report()
     hidden = wait_for("the withheld call's incident", lambda: live.incident_for(withheld))
     status, answer = live.console(f"/api/texts/{hidden.id}/start", {})
     assert status == 409 and "no SMS possible" in answer["error"], answer  # type: ignore[index]
@@ -339,21 +354,11 @@ def test_through_the_sip_edge_a_dec112_sender_gets_202_and_the_text_keeps_its_po
 
 
 def test_in_chromium_an_operator_texts_a_silent_caller_from_the_callback_list(live: Stack, gateway: Gateway) -> None:
-    from playwright.sync_api import sync_playwright
-
     number = "081200000011"
-    call = live.sipp("caller", *sipp_args(("caller", number)), "-s", "112", "-d", "1500", timeout=20)  # silent, hangs up
-    assert call.returncode == 0, call.report()
-    incident = wait_for("the silent call's incident to end", lambda: (i := live.incident_for(number)) and i.ended_at and i, timeout=40)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            log_in(live, page, "operator1")
-            page.click(f"#callback-list button[data-text-caller='{incident.id}']")
-            page.wait_for_selector(f"#text-log li[data-direction=out]:has-text('{START_TEXT['id'][:40]}')")
-            assert page.text_content("#text-number") and number in (page.text_content("#text-number") or "")
-        finally:
-            browser.close()
+    incident = _silent_call(live, number)
+    with _console(live) as page:
+        page.click(f"#callback-list button[data-text-caller='{incident.id}']")
+        page.wait_for_selector(f"#text-log li[data-direction=out]:has-text('{START_TEXT['id'][:40]}')")
+        assert number in (page.text_content("#text-number") or "")
     wait_for("the opening SMS at the gateway", lambda: gateway.texts_to(number) or None)
     assert gateway.texts_to(number) == [START_TEXT["id"]]
