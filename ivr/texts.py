@@ -172,8 +172,9 @@ def auto_reply(language: str) -> str:
 # taken when it is back. One line: JOURNAL_VERSION, the time, the carrier's endpoint, then
 # From, To, Contact, Call-ID, the original content type (EDGE_CONTENT_TYPE, set by the SIP
 # edge for a multipart MESSAGE it passes on as text/plain), Call-Info and the body, each
-# base64 (whatever bytes the sender put there).
+# base64 (whatever bytes the sender put there) of JOURNAL_MARK and the value.
 JOURNAL_VERSION = "v1"
+JOURNAL_MARK = "."
 JOURNAL_SUFFIX = ".journal"
 _JOURNAL_FIELDS = ("from_uri", "to_uri", "contact", "call_id", "content_type", "call_info", "body")
 # The header with which the SIP edge (config/kamailio/edge.cfg) keeps a multipart MESSAGE's
@@ -207,6 +208,9 @@ def parse_journal_line(line: bytes) -> JournalEntry:
         at, endpoint = fields[1].decode("ascii"), fields[2].decode("ascii")
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise TextRefused(f"journal line not readable ({exc}): {line[:80]!r}") from None
+    if not all(d.startswith(JOURNAL_MARK.encode()) for d in decoded):
+        raise TextRefused(f"journal line with a field not marked {JOURNAL_MARK!r}: {line[:80]!r}")
+    decoded = [d[len(JOURNAL_MARK):] for d in decoded]
     text = {name: value.decode("utf-8", errors="replace") for name, value in zip(_JOURNAL_FIELDS[:-1], decoded[:-1], strict=True)}
     return JournalEntry(at=at, endpoint=endpoint, body=decoded[-1], **text)
 

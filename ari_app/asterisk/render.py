@@ -18,7 +18,7 @@ from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
-from ivr.texts import EDGE_CONTENT_TYPE, JOURNAL_SUFFIX, JOURNAL_VERSION
+from ivr.texts import EDGE_CONTENT_TYPE, JOURNAL_MARK, JOURNAL_SUFFIX, JOURNAL_VERSION
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
@@ -75,7 +75,8 @@ def text_context(name: str) -> str:
 
 def _text_context(name: str, layout: Layout) -> str:
     """The carrier's MESSAGE context: each text to the journal, before the app is told."""
-    fields = " ".join(f"${{BASE64_ENCODE(${{{f}}})}}" for f in JOURNAL_FIELDS)
+    # Each field behind JOURNAL_MARK: BASE64_ENCODE of an empty value logs a WARNING and gives nothing.
+    fields = " ".join(f"${{BASE64_ENCODE({JOURNAL_MARK}${{{f}}})}}" for f in JOURNAL_FIELDS)
     line = f"{JOURNAL_VERSION} ${{STRFTIME(,UTC,%Y-%m-%dT%H:%M:%S.%3q+00:00)}} {carrier_endpoint(name)} {fields}"
     journal = f"{layout.texts_journal}/${{STRFTIME(,UTC,%Y%m%d)}}{JOURNAL_SUFFIX}"
     return f"[{text_context(name)}]\nexten => {TEXT_EXTEN},1,Set(FILE({journal},,,al,u)={line})\n"

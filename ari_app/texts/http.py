@@ -12,7 +12,9 @@ door, this machine only on the console's port). The text is stored before the 20
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -70,6 +72,26 @@ async def sms_in(request: web.Request) -> web.Response:
     return _json(200, accepted=True, incident_id=taken.incident_id)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _store_down_is_503(handler: Handler) -> Handler:
+    """The console's text API while the store fails: a 503 the operator can act on (nothing
+    was kept nor sent), not a 500."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StoreUnavailable as exc:
+            log.error("%s %s: the store is down (%s); the operator is asked to try again", request.method, request.path, exc)
+            raise web.HTTPServiceUnavailable(
+                text='{"error": "the store is down: nothing was kept nor sent; try again in a moment"}',
+                content_type="application/json", headers={"Retry-After": "5"}) from None
+
+    return guarded
+
+
 def _service(request: web.Request) -> Service:
     return request.app[APP_KEY]
 
@@ -85,6 +107,7 @@ def _incident_id(request: web.Request) -> int:
 
 
 @console_routes.get("/api/texts")
+@_store_down_is_503
 async def conversations(request: web.Request) -> web.Response:
     """The open text conversations, newest first."""
     request.app[SESSIONS_KEY].who(request)
@@ -94,6 +117,7 @@ async def conversations(request: web.Request) -> web.Response:
 
 
 @console_routes.get("/api/texts/{id}")
+@_store_down_is_503
 async def conversation(request: web.Request) -> web.Response:
     """One conversation: the incident, its texts in order, and its positions."""
     request.app[SESSIONS_KEY].who(request)
@@ -109,6 +133,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 
 @console_routes.post("/api/texts/{id}/start")
+@_store_down_is_503
 async def start(request: web.Request) -> web.Response:
     """An operator opens a text conversation with the caller of an incident (a silent voice
     caller), by SMS through the carrier's gateway (form: text, else the standard opening in
@@ -140,6 +165,7 @@ async def start(request: web.Request) -> web.Response:
 
 
 @console_routes.post("/api/texts/{id}/reply")
+@_store_down_is_503
 async def reply(request: web.Request) -> web.Response:
     """An operator's reply (form: text, or quick = a quick reply's key and language id/en);
     it goes back by the door the last text came in by."""

@@ -103,3 +103,9 @@ def test_a_sip_text_sent_while_postgresql_is_down_is_kept_and_answered_once_it_i
     assert [t.body for t in texts if t.direction == "in"] == ["Saya tuli, ada perampokan"]
     assert phone.wait() == 0, phone.report()
     assert AUTO_REPLY["id"] in phone.messages()
+    server.stop()  # an operator's reply cannot be kept now: refused, clearly, not lost silently
+    try:
+        status, answer = live.console(f"/api/texts/{incident.id}/reply", {"text": "Di mana Anda?"})
+        assert status == 503 and "nothing was kept nor sent" in answer["error"], answer
+    finally:
+        server.start()

@@ -23,7 +23,7 @@ AT = "2026-12-01T10:00:00.000+00:00"
 def _line(number: str, body: bytes, *, contact: str = "") -> bytes:
     """A line as the carrier's MESSAGE context writes it (ari_app/asterisk/render.py)."""
     fields = [f"<sip:{number}@10.0.0.9:5060>", "<sip:112@127.0.0.1>", contact, "call-1@x", "", ""]
-    encoded = [base64.b64encode(f.encode()).decode() for f in fields] + [base64.b64encode(body).decode()]
+    encoded = [base64.b64encode(b"." + f.encode()).decode() for f in fields] + [base64.b64encode(b"." + body).decode()]
     return f"v1 {AT} carrier-lokal {' '.join(encoded)}\n".encode()
 
 
