@@ -362,3 +362,21 @@ def test_in_chromium_an_operator_texts_a_silent_caller_from_the_callback_list(li
         assert number in (page.text_content("#text-number") or "")
     wait_for("the opening SMS at the gateway", lambda: gateway.texts_to(number) or None)
     assert gateway.texts_to(number) == [START_TEXT["id"]]
+
+
+def test_a_sip_text_the_journal_could_not_take_is_kept_from_the_ari_event(live: Stack) -> None:
+    number = "081200000012"
+    folder = live.layout.host(live.layout.texts_journal)
+    modes = {p: p.stat().st_mode for p in [folder, *folder.iterdir()]}
+    for path in modes:  # Asterisk runs as its own user: FILE() cannot append any more (a full disk, say)
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        sent = live.sipp("text_message", *sipp_args(("caller", number), ("text", "Tolong, saya dikunci"),
+                                                    ("reply_port", str(live.sipp_port()))), "-s", "112", timeout=15)
+        assert sent.returncode == 0, sent.report()
+        incident = wait_for("the text kept from the ARI event", lambda: live.incident_for(number))
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+    assert [t["body"] for t in _texts(live, incident.id) if t["direction"] == "in"] == ["Tolong, saya dikunci"]
+    assert "is not in the texts' journal" in live.app_log.read_text()  # said at ERROR, with where to look
