@@ -124,7 +124,13 @@ class Journal:
         handled = 0
         for (offset, entry), (_, line) in zip(entries, lines, strict=True):
             if entry is not None:
-                await self.take(entry, journal_key(name, offset))  # StoreUnavailable: stop here, this line again later
+                try:
+                    await self.take(entry, journal_key(name, offset))
+                except StoreUnavailable:
+                    raise  # stop here: this line again in a later round
+                except Exception:
+                    # A bug on one line must not hold back every text after it; the line stays in the file.
+                    log.exception("texts' journal %s at byte %d: line NOT TAKEN (a bug), skipped: %r", name, offset, line)
                 handled += 1
             self._offsets[name] = offset + len(line) + 1
         self.taken += handled

@@ -100,3 +100,25 @@ async def test_a_journal_line_waits_while_the_store_is_down_and_is_kept_when_it_
         assert desk.kept == ["tolong"] and await _texts(store) == ["tolong"]
     finally:
         await store.close()
+
+
+async def test_a_line_that_fails_for_a_bug_is_logged_and_does_not_hold_back_the_next_texts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    (folder / "20261201.journal").write_bytes(_line("0811", b"satu") + _line("0812", b"dua"))
+    store = AsyncStore(tmp_path)
+    await store.open()
+    try:
+        desk = Desk(store)
+
+        async def take(entry: JournalEntry, key: str) -> None:
+            if entry.body == b"satu":
+                raise ValueError("a bug")
+            await desk.take(entry, key)
+
+        assert await Journal(folder, store, take).catch_up() == 2
+        assert desk.kept == ["dua"]
+        assert "line NOT TAKEN (a bug)" in caplog.text and "a bug" in caplog.text
+    finally:
+        await store.close()
