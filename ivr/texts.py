@@ -215,6 +215,11 @@ def parse_journal_line(line: bytes) -> JournalEntry:
     return JournalEntry(at=at, endpoint=endpoint, body=decoded[-1], **text)
 
 
+def journal_prefix(file_name: str) -> str:
+    """What the keys of one journal file's lines start with."""
+    return f"journal:{file_name}:"
+
+
 def journal_key(file_name: str, offset: int) -> str:
     """The key a journal line is kept under: its file and byte offset (a text is kept once)."""
-    return f"journal:{file_name}:{offset}"
+    return f"{journal_prefix(file_name)}{offset}"

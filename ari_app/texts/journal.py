@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ari_app.storage import AsyncStore, StoreUnavailable
-from ivr.texts import JOURNAL_SUFFIX, JournalEntry, TextRefused, journal_key, parse_journal_line
+from ivr.texts import JOURNAL_SUFFIX, JournalEntry, TextRefused, journal_key, journal_prefix, parse_journal_line
 
 log = logging.getLogger(__name__)
 
@@ -102,28 +102,28 @@ class Journal:
 
     async def _file(self, path: Path) -> int:
         name = path.name
+        kept: set[str] = set()
         if name not in self._offsets:
             # First look at this file since the start: which of its lines were kept before.
-            prefix = journal_key(name, 0).rsplit(":", 1)[0] + ":"
-            kept = await self.store.run(lambda s: s.source_keys(prefix))
+            kept = await self.store.run(lambda s: s.source_keys(journal_prefix(name)))
             self._offsets[name] = 0
-        else:
-            kept = set()
-        start = self._offsets[name]
-        lines = await asyncio.to_thread(_complete_lines, path, start)
-        entries: list[tuple[int, JournalEntry | None]] = []
+        lines = await asyncio.to_thread(_complete_lines, path, self._offsets[name])
+        # All read first, so that the ARI events of lines still waiting (store down) find them.
+        entries: list[tuple[int, bytes, JournalEntry | TextRefused | None]] = []
         for offset, line in lines:
-            entry = None
+            entry: JournalEntry | TextRefused | None = None
             if journal_key(name, offset) not in kept:
                 try:
                     entry = parse_journal_line(line)
                     self._seen.append((entry.from_uri, entry.body))
                 except TextRefused as exc:
-                    log.warning("texts' journal %s at byte %d: line skipped, %s", name, offset, exc)
-            entries.append((offset, entry))
+                    entry = exc
+            entries.append((offset, line, entry))
         handled = 0
-        for (offset, entry), (_, line) in zip(entries, lines, strict=True):
-            if entry is not None:
+        for offset, line, entry in entries:
+            if isinstance(entry, TextRefused):
+                log.warning("texts' journal %s at byte %d: line skipped, %s", name, offset, entry)
+            elif entry is not None:
                 try:
                     await self.take(entry, journal_key(name, offset))
                 except StoreUnavailable:

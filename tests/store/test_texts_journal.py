@@ -75,10 +75,10 @@ async def test_journal_lines_are_kept_in_order_and_once_even_read_again_after_a_
 
 
 async def test_a_journal_line_waits_while_the_store_is_down_and_is_kept_when_it_is_back(
-        store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "texts"
     folder.mkdir()
-    (folder / "20261201.journal").write_bytes(_line("0811", b"tolong"))
+    (folder / "20261201.journal").write_bytes(_line("0811", b"tolong") + b"not a journal line\n")
     down = True
     real = TextTables.receive_text
 
@@ -94,10 +94,12 @@ async def test_a_journal_line_waits_while_the_store_is_down_and_is_kept_when_it_
         desk = Desk(store)
         journal = Journal(folder, store, desk.take)
         assert await journal.catch_up() == 0
-        assert desk.kept == []
+        assert await journal.catch_up() == 0  # tried again each round, said once
+        assert desk.kept == [] and caplog.text.count("SIP texts wait in") == 1
         down = False
         assert await journal.catch_up() == 1
         assert desk.kept == ["tolong"] and await _texts(store) == ["tolong"]
+        assert caplog.text.count("line skipped") == 1
     finally:
         await store.close()
 
