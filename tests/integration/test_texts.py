@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -176,12 +177,16 @@ def test_a_sip_text_sent_while_the_app_is_down_is_taken_when_it_is_back_and_kept
                                                     ("reply_port", str(phone_port))), "-s", "112", timeout=15)
         assert sent.returncode == 0, sent.report()  # Asterisk's 202, with nobody to tell
         assert live.incident_for(number) is None
+        restarted = datetime.now(UTC).isoformat(timespec="milliseconds")
     finally:
         live.app_start()
     incident = wait_for("the text taken from the journal", lambda: live.incident_for(number))
     assert "text" in (incident.flags or "")
-    assert [t["body"] for t in _texts(live, incident.id) if t["direction"] == "in"] == ["Saya tidak bisa bicara, rumah terbakar"]
-    assert incident.id in [c["id"] for c in live.api("/api/texts")["conversations"]]  # in the operators' text list
+    texts = [t for t in _texts(live, incident.id) if t["direction"] == "in"]
+    assert [t["body"] for t in texts] == ["Saya tidak bisa bicara, rumah terbakar"]
+    assert texts[0]["at"] < restarted and incident.arrived_at < restarted  # when it came, not when the app read it
+    with _console(live) as page:  # the operator sees it in the console's text list
+        page.wait_for_selector(f"#text-list button[data-incident='{incident.id}']")
     assert phone.wait() == 0, phone.report()
     assert AUTO_REPLY["id"] in phone.messages()  # the sender is told, once the app is back
 
