@@ -215,11 +215,12 @@ def parse_journal_line(line: bytes) -> JournalEntry:
     return JournalEntry(at=at, endpoint=endpoint, body=decoded[-1], **text)
 
 
-def journal_prefix(file_name: str) -> str:
-    """What the keys of one journal file's lines start with."""
-    return f"journal:{file_name}:"
+def journal_prefix(node: str, file_name: str) -> str:
+    """What the keys of one journal file's lines start with. `node`: the cluster node's name
+    (every node has its own journal and all share the store), empty on a single machine."""
+    return f"journal:{node}/{file_name}:" if node else f"journal:{file_name}:"
 
 
-def journal_key(file_name: str, offset: int) -> str:
-    """The key a journal line is kept under: its file and byte offset (a text is kept once)."""
-    return f"{journal_prefix(file_name)}{offset}"
+def journal_key(node: str, file_name: str, offset: int) -> str:
+    """The key a journal line is kept under: its node, file and byte offset (a text is kept once)."""
+    return f"{journal_prefix(node, file_name)}{offset}"

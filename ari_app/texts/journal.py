@@ -33,8 +33,9 @@ Take = Callable[[JournalEntry, str], Awaitable[None]]
 
 
 class Journal:
-    def __init__(self, directory: Path, store: AsyncStore, take: Take, *, poll_s: float = POLL_S) -> None:
+    def __init__(self, directory: Path, store: AsyncStore, take: Take, *, node: str = "", poll_s: float = POLL_S) -> None:
         self.directory = directory
+        self.node = node  # the cluster node's name: its lines' keys differ from another node's
         self.store = store
         self.take = take
         self.poll_s = poll_s
@@ -105,14 +106,14 @@ class Journal:
         kept: set[str] = set()
         if name not in self._offsets:
             # First look at this file since the start: which of its lines were kept before.
-            kept = await self.store.run(lambda s: s.source_keys(journal_prefix(name)))
+            kept = await self.store.run(lambda s: s.source_keys(journal_prefix(self.node, name)))
             self._offsets[name] = 0
         lines = await asyncio.to_thread(_complete_lines, path, self._offsets[name])
         # All read first, so that the ARI events of lines still waiting (store down) find them.
         entries: list[tuple[int, bytes, JournalEntry | TextRefused | None]] = []
         for offset, line in lines:
             entry: JournalEntry | TextRefused | None = None
-            if journal_key(name, offset) not in kept:
+            if journal_key(self.node, name, offset) not in kept:
                 try:
                     entry = parse_journal_line(line)
                     self._seen.append((entry.from_uri, entry.body))
@@ -125,7 +126,7 @@ class Journal:
                 log.warning("texts' journal %s at byte %d: line skipped, %s", name, offset, entry)
             elif entry is not None:
                 try:
-                    await self.take(entry, journal_key(name, offset))
+                    await self.take(entry, journal_key(self.node, name, offset))
                 except StoreUnavailable:
                     raise  # stop here: this line again in a later round
                 except Exception:

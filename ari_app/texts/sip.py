@@ -61,9 +61,9 @@ def reply_address(endpoint: str, contact: str, sender: str) -> str:
 
 class SipTexts:
     def __init__(self, desk: TextDesk, *, ari: AriClient, texts_ari: AriClient, endpoints: Callable[[], list[str]],
-                 text_from: str, sip_host: str, journal_dir: Path) -> None:
+                 text_from: str, sip_host: str, journal_dir: Path, node: str = "") -> None:
         self.desk = desk
-        self.journal = Journal(journal_dir, desk.store, self._take_from_journal)
+        self.journal = Journal(journal_dir, desk.store, self._take_from_journal, node=node)
         self.ari = ari
         self.texts_ari = texts_ari
         self.endpoints = endpoints

@@ -124,3 +124,18 @@ async def test_a_line_that_fails_for_a_bug_is_logged_and_does_not_hold_back_the_
         assert "line NOT TAKEN (a bug)" in caplog.text and "a bug" in caplog.text
     finally:
         await store.close()
+
+
+async def test_two_nodes_journals_with_the_same_file_and_offsets_both_keep_their_texts(tmp_path: Path) -> None:
+    store = AsyncStore(tmp_path)
+    await store.open()
+    try:
+        desk = Desk(store)
+        for node, body in (("node1", b"dari node1"), ("node2", b"dari node2")):  # one shared store, a journal each
+            folder = tmp_path / node
+            folder.mkdir()
+            (folder / "20261201.journal").write_bytes(_line("0811", body))
+            assert await Journal(folder, store, desk.take, node=node).catch_up() == 1
+        assert desk.kept == ["dari node1", "dari node2"]
+    finally:
+        await store.close()
