@@ -39,7 +39,8 @@ class TextsRoom:
         layout = Layout(settings.root_path, settings.instance)
         self.sip = SipTexts(self.desk, ari=ari, texts_ari=texts_ari, endpoints=lambda: carrier_endpoints(plans),
                             text_from=settings.text_from, sip_host=settings.sip_host,
-                            journal_dir=layout.host(layout.texts_journal), node=settings.node_name)
+                            journal_dir=layout.host(layout.texts_journal), node=settings.node_name,
+                            journal_days=settings.text_journal_days)
         self.hep = hep
 
     async def _send_sip(self, item: Any) -> None:

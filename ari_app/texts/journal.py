@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ari_app.storage import AsyncStore, StoreUnavailable
@@ -33,8 +34,10 @@ Take = Callable[[JournalEntry, str], Awaitable[None]]
 
 
 class Journal:
-    def __init__(self, directory: Path, store: AsyncStore, take: Take, *, node: str = "", poll_s: float = POLL_S) -> None:
+    def __init__(self, directory: Path, store: AsyncStore, take: Take, *, node: str = "", poll_s: float = POLL_S,
+                 keep_days: int = 0) -> None:
         self.directory = directory
+        self.keep_days = keep_days  # a file all taken is removed this many days after its day (0: never)
         self.node = node  # the cluster node's name: its lines' keys differ from another node's
         self.store = store
         self.take = take
@@ -93,7 +96,21 @@ class Journal:
             if self._store_down and handled:
                 log.warning("texts' journal: the store takes texts again; the waiting ones are kept")
             self._store_down = False
+            await asyncio.to_thread(self._prune)
             return handled
+
+    def _prune(self) -> None:
+        """Remove the files older than keep_days whose every line was taken (read to their end)."""
+        if self.keep_days <= 0:
+            return
+        oldest = (datetime.now(UTC).date() - timedelta(days=self.keep_days)).strftime("%Y%m%d")
+        for path in self._files():
+            day = path.name.removesuffix(JOURNAL_SUFFIX)
+            if day.isdigit() and day < oldest and self._offsets.get(path.name, -1) == path.stat().st_size:
+                path.unlink()
+                del self._offsets[path.name]
+                log.info("texts' journal %s removed: all its texts are in the store and it is over %d days old",
+                         path, self.keep_days)
 
     def _files(self) -> list[Path]:
         try:

@@ -61,9 +61,9 @@ def reply_address(endpoint: str, contact: str, sender: str) -> str:
 
 class SipTexts:
     def __init__(self, desk: TextDesk, *, ari: AriClient, texts_ari: AriClient, endpoints: Callable[[], list[str]],
-                 text_from: str, sip_host: str, journal_dir: Path, node: str = "") -> None:
+                 text_from: str, sip_host: str, journal_dir: Path, node: str = "", journal_days: int = 0) -> None:
         self.desk = desk
-        self.journal = Journal(journal_dir, desk.store, self._take_from_journal, node=node)
+        self.journal = Journal(journal_dir, desk.store, self._take_from_journal, node=node, keep_days=journal_days)
         self.ari = ari
         self.texts_ari = texts_ari
         self.endpoints = endpoints

@@ -139,3 +139,21 @@ async def test_two_nodes_journals_with_the_same_file_and_offsets_both_keep_their
         assert desk.kept == ["dari node1", "dari node2"]
     finally:
         await store.close()
+
+
+async def test_an_old_file_is_removed_once_all_its_texts_are_kept_and_not_before(tmp_path: Path) -> None:
+    folder = tmp_path / "texts"
+    folder.mkdir()
+    old, waiting, recent = folder / "20200101.journal", folder / "20200102.journal", folder / "29991231.journal"
+    old.write_bytes(_line("0811", b"lama"))
+    waiting.write_bytes(_line("0812", b"menunggu") + _line("0813", b"belum selesai")[:20])  # its last line still being written
+    recent.write_bytes(_line("0814", b"baru"))
+    store = AsyncStore(tmp_path)
+    await store.open()
+    try:
+        desk = Desk(store)
+        assert await Journal(folder, store, desk.take, keep_days=30).catch_up() == 3
+        assert sorted(desk.kept) == ["baru", "lama", "menunggu"]
+        assert not old.exists() and waiting.exists() and recent.exists()
+    finally:
+        await store.close()
