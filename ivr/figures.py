@@ -4,17 +4,24 @@ NENA-STA-020.1-2020: 90% of calls answered by a person within 15 s, 95% within 2
 counted from the call's arrival to the moment a person (operator or agency) answered.
 Abandoned calls ended before any person answered. Categories are the operators'
 classifications; prank and ghost shares are of classified calls.
+
+Text conversations (incidents a text opened: ivr/texts.py, TEXT_CHANNEL_PREFIX) are counted
+apart, in `texts`: by door, answered by a person or not, and the time from the first text to
+the first human reply (the automatic answer does not count). A call whose caller then texted
+stays a call (`texts.calls_with_texts` counts those).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ivr.store import Incident
+from ivr.texts import DOORS, TEXT_CHANNEL_PREFIX, TEXT_FLAG
 
 CATEGORIES = ("emergency", "information", "prank", "ghost")
 
@@ -31,6 +38,49 @@ def person_answer_s(incident: Incident, agency_answers: dict[int, str]) -> float
     return _seconds(incident.arrived_at, min(times)) if times else None
 
 
+def is_text_conversation(incident: Incident) -> bool:
+    """True for an incident a text opened (not a call, even one whose caller then texted)."""
+    return incident.channel_id.startswith(TEXT_CHANNEL_PREFIX)
+
+
+@dataclass
+class TextFigures:
+    conversations: int = 0
+    answered: int = 0
+    waiting: int = 0  # no human reply yet, not closed
+    closed_unanswered: int = 0
+    by_door: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DOORS, 0))
+    categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    first_reply_s: list[float] = field(default_factory=list)
+    calls_with_texts: int = 0
+
+    def add(self, incident: Incident) -> None:
+        self.conversations += 1
+        if incident.carrier in self.by_door:
+            self.by_door[incident.carrier] += 1
+        if incident.category in self.categories:
+            self.categories[incident.category] += 1
+        reply = _seconds(incident.arrived_at, incident.operator_answered_at)
+        if reply is not None:
+            self.answered += 1
+            self.first_reply_s.append(reply)
+        elif incident.closed_at or incident.ended_at:
+            self.closed_unanswered += 1
+        else:
+            self.waiting += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        times = sorted(self.first_reply_s)
+        return {
+            "conversations": self.conversations, "answered": self.answered, "waiting": self.waiting,
+            "closed_unanswered": self.closed_unanswered, "by_door": self.by_door, "categories": self.categories,
+            "first_reply_mean_s": round(sum(times) / len(times), 1) if times else None,
+            "first_reply_median_s": round(statistics.median(times), 1) if times else None,
+            "first_reply_max_s": round(times[-1], 1) if times else None,
+            "calls_with_texts": self.calls_with_texts,
+        }
+
+
 @dataclass
 class Figures:
     calls: int = 0
@@ -41,6 +91,7 @@ class Figures:
     in_progress: int = 0
     categories: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     per_operator: dict[str, dict[str, float]] = field(default_factory=dict)
+    texts: TextFigures = field(default_factory=TextFigures)
 
     @staticmethod
     def share(part: int, whole: int) -> float | None:
@@ -57,6 +108,7 @@ class Figures:
             "prank_pct": self.share(self.categories["prank"], classified),
             "ghost_pct": self.share(self.categories["ghost"], classified),
             "per_operator": self.per_operator,
+            "texts": self.texts.as_dict(),
         }
 
 
@@ -64,7 +116,11 @@ def figures(incidents: list[Incident], agency_answers: dict[int, str]) -> Figure
     out = Figures()
     waits: dict[str, list[float]] = {}
     for incident in incidents:
+        if is_text_conversation(incident):
+            out.texts.add(incident)
+            continue
         out.calls += 1
+        out.texts.calls_with_texts += TEXT_FLAG in (incident.flags or "").split(",")
         answer = person_answer_s(incident, agency_answers)
         if answer is not None:
             out.answered += 1

@@ -164,6 +164,9 @@ class Settings:
     text_join_minutes: int = _setting(30, "A text joins the incident of a call from the same number that arrived within this many minutes.")
     text_retry_s: float = _setting(5.0, "Seconds before a reply that could not be delivered is tried again (doubling each time).")
     text_retry_max_s: float = _setting(300.0, "Longest wait, in seconds, between two tries of a reply.")
+    text_journal_days: int = _setting(
+        30, "Days a file of the SIP texts' journal is kept once all its texts are in the store; then it is removed (0: never)."
+    )
     centre_domain: str = _setting(
         "ivr112.invalid", "The centre's own domain name: it names incidents to the agencies (urn:emergency:uid:incidentid:N:DOMAIN)."
     )

@@ -9,6 +9,8 @@ is said in `notes` so the door can log it. Markup stays as the characters the se
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -17,6 +19,8 @@ from email.message import EmailMessage
 from ivr.errors import Ivr112Error
 
 DOORS = ("sip", "sms")
+TEXT_FLAG = "text"  # an incident's flag: it has a text conversation
+TEXT_CHANNEL_PREFIX = "text-"  # the channel id of an incident a text opened: text-<door>-<number>-<time>
 MAX_MULTIPART_BYTES = 64 * 1024
 MAX_PARTS = 8
 # Characters a person never types: C0/C1 controls except tab and newline, and bidi overrides
@@ -28,6 +32,14 @@ _CALL_ID = re.compile(r"urn:emergency:uid:callid:([^;>\s]{1,128})", re.IGNORECAS
 AUTO_REPLY = {
     "id": "112: Pesan Anda sudah kami terima. Petugas akan segera membalas. Jika bisa, kirim lokasi Anda.",
     "en": "112: We received your message. An operator will answer you shortly. If you can, send your location.",
+}
+
+# What an operator sends by default to open a conversation with a silent voice caller's
+# number (the caller may not be able to speak; UK 999 operators do the same).
+START_TEXT = {
+    "id": "112: Kami menerima panggilan tanpa suara dari nomor ini. Jika Anda butuh bantuan dan tidak bisa bicara, "
+          "balas SMS ini.",
+    "en": "112: We had a silent call from this number. If you need help and cannot speak, reply to this SMS.",
 }
 
 # The console's quick replies, Indonesian first; the key is what the console sends back.
@@ -151,3 +163,64 @@ def quick_reply(key: str, language: str) -> str:
 def auto_reply(language: str) -> str:
     """The first automatic answer: Indonesian, with English after it for a visitor."""
     return AUTO_REPLY["id"] if language == "id" else f"{AUTO_REPLY['id']}\n{AUTO_REPLY['en']}"
+
+
+# The texts' journal ---------------------------------------------------------------------
+# Asterisk's dialplan writes every SIP MESSAGE a carrier sends to 112 as one line of a daily
+# file, before the app is told (ari_app/asterisk/render.py writes that dialplan): the app
+# takes the texts from there, so a text that came while the app (or its store) was away is
+# taken when it is back. One line: JOURNAL_VERSION, the time, the carrier's endpoint, then
+# From, To, Contact, Call-ID, the original content type (EDGE_CONTENT_TYPE, set by the SIP
+# edge for a multipart MESSAGE it passes on as text/plain), Call-Info and the body, each
+# base64 (whatever bytes the sender put there) of JOURNAL_MARK and the value.
+JOURNAL_VERSION = "v1"
+JOURNAL_MARK = "."
+JOURNAL_SUFFIX = ".journal"
+_JOURNAL_FIELDS = ("from_uri", "to_uri", "contact", "call_id", "content_type", "call_info", "body")
+# The header with which the SIP edge (config/kamailio/edge.cfg) keeps a multipart MESSAGE's
+# own Content-Type when it hands it to Asterisk as text/plain (Asterisk takes no other).
+EDGE_CONTENT_TYPE = "X-Ivr112-Content-Type"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One SIP MESSAGE as Asterisk's dialplan wrote it in the texts' journal."""
+
+    at: str
+    endpoint: str
+    from_uri: str
+    to_uri: str
+    contact: str
+    call_id: str
+    content_type: str
+    call_info: str
+    body: bytes
+
+
+def parse_journal_line(line: bytes) -> JournalEntry:
+    """One journal line (without its newline). Raises TextRefused for a line that is not one
+    (a line cut by a crash of Asterisk, or written by something else)."""
+    fields = line.rstrip(b"\r").split(b" ")
+    if len(fields) != 3 + len(_JOURNAL_FIELDS) or fields[0].decode("latin-1") != JOURNAL_VERSION:
+        raise TextRefused(f"journal line of {len(fields)} fields is not a {JOURNAL_VERSION} line: {line[:80]!r}")
+    try:
+        decoded = [base64.b64decode(f, validate=True) for f in fields[3:]]
+        at, endpoint = fields[1].decode("ascii"), fields[2].decode("ascii")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise TextRefused(f"journal line not readable ({exc}): {line[:80]!r}") from None
+    if not all(d.startswith(JOURNAL_MARK.encode()) for d in decoded):
+        raise TextRefused(f"journal line with a field not marked {JOURNAL_MARK!r}: {line[:80]!r}")
+    decoded = [d[len(JOURNAL_MARK):] for d in decoded]
+    text = {name: value.decode("utf-8", errors="replace") for name, value in zip(_JOURNAL_FIELDS[:-1], decoded[:-1], strict=True)}
+    return JournalEntry(at=at, endpoint=endpoint, body=decoded[-1], **text)
+
+
+def journal_prefix(node: str, file_name: str) -> str:
+    """What the keys of one journal file's lines start with. `node`: the cluster node's name
+    (every node has its own journal and all share the store), empty on a single machine."""
+    return f"journal:{node}/{file_name}:" if node else f"journal:{file_name}:"
+
+
+def journal_key(node: str, file_name: str, offset: int) -> str:
+    """The key a journal line is kept under: its node, file and byte offset (a text is kept once)."""
+    return f"{journal_prefix(node, file_name)}{offset}"

@@ -64,6 +64,11 @@ class Layout:
         return f"{self.spool}/recording"
 
     @property
+    def texts_journal(self) -> str:
+        """Where the dialplan writes each SIP MESSAGE to 112, one line per text, a file per day (ari_app/texts/journal.py)."""
+        return f"{self.spool}/texts"
+
+    @property
     def config_file(self) -> str:
         return f"{self.etc}/asterisk.conf"
 

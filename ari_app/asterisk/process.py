@@ -93,7 +93,8 @@ def alive(pid: int) -> bool:
 def prepare(settings: Settings, secrets: Secrets, plans: PlanSet, prompt_files: list[PromptFile], layout: Layout) -> None:
     """Write the instance folder: rendered config, prompt files, empty run/log/spool folders."""
     uid, gid = _asterisk_ids(layout.root)
-    for inner in (layout.inner, layout.etc, layout.run, layout.log, layout.lib, layout.spool, layout.recordings, layout.sounds):
+    for inner in (layout.inner, layout.etc, layout.run, layout.log, layout.lib, layout.spool, layout.recordings,
+                  layout.texts_journal, layout.sounds):
         path = layout.host(inner)
         path.mkdir(parents=True, exist_ok=True)
         os.chown(path, uid, gid)

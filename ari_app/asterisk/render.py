@@ -18,6 +18,7 @@ from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Settings
+from ivr.texts import EDGE_CONTENT_TYPE, JOURNAL_MARK, JOURNAL_SUFFIX, JOURNAL_VERSION
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
 PLACEHOLDER = re.compile(r"@@([a-z_]+)@@")
@@ -47,10 +48,17 @@ def call_recording_name(channel_id: str) -> str:
     return f"call-{channel_id}"
 
 
-# SIP MESSAGEs from carriers go to a context with no extensions: the dialplan has no
-# destination for them, so Asterisk hands them to the ARI app subscribed to the carrier's
-# endpoint (TextMessageReceived) instead of running Stasis() on a Message channel.
+# SIP MESSAGEs from a carrier go to a context of their own (not the carrier's calls' context,
+# where a MESSAGE to 112 would run Stasis() on a Message channel). Asterisk hands a MESSAGE
+# to every handler that has a destination for it, the dialplan first, then the ARI app
+# subscribed to the carrier's endpoint (main/message.c, msg_q_cb): this context writes it
+# as a line of the texts' journal (ivr/texts.py, JOURNAL_VERSION), which the app reads,
+# and ARI's TextMessageReceived tells the app to read it now.
 TEXT_CONTEXT = "ivr112-texts"
+# Any R-URI user a carrier may send a text to (112, +62112, sos...): one character or more.
+TEXT_EXTEN = "_[+0-9A-Za-z*#]!"
+JOURNAL_FIELDS = ("MESSAGE(from)", "MESSAGE(to)", "MESSAGE_DATA(Contact)", "MESSAGE_DATA(Call-ID)",
+                  f"MESSAGE_DATA({EDGE_CONTENT_TYPE})", "MESSAGE_DATA(Call-Info)", "MESSAGE(body)")
 
 
 def carrier_endpoint(name: str) -> str:
@@ -59,6 +67,19 @@ def carrier_endpoint(name: str) -> str:
 
 def carrier_context(name: str) -> str:
     return f"ivr112-carrier-{name}"
+
+
+def text_context(name: str) -> str:
+    return f"{TEXT_CONTEXT}-{name}"
+
+
+def _text_context(name: str, layout: Layout) -> str:
+    """The carrier's MESSAGE context: each text to the journal, before the app is told."""
+    # Each field behind JOURNAL_MARK: BASE64_ENCODE of an empty value logs a WARNING and gives nothing.
+    fields = " ".join(f"${{BASE64_ENCODE({JOURNAL_MARK}${{{f}}})}}" for f in JOURNAL_FIELDS)
+    line = f"{JOURNAL_VERSION} ${{STRFTIME(,UTC,%Y-%m-%dT%H:%M:%S.%3q+00:00)}} {carrier_endpoint(name)} {fields}"
+    journal = f"{layout.texts_journal}/${{STRFTIME(,UTC,%Y%m%d)}}{JOURNAL_SUFFIX}"
+    return f"[{text_context(name)}]\nexten => {TEXT_EXTEN},1,Set(FILE({journal},,,al,u)={line})\n"
 
 
 def plan_context(plan: Plan) -> str:
@@ -108,7 +129,7 @@ def _goto_person(plan: Plan, target: Target) -> str:
 MEDIA_BIND = "media_address = @@sip_host@@\nbind_rtp_to_media_address = yes\n"
 
 
-def _carriers(plans: PlanSet) -> tuple[str, str]:
+def _carriers(plans: PlanSet, layout: Layout) -> tuple[str, str]:
     """PJSIP sections of the carriers and their dialplan contexts."""
     endpoints: list[str] = []
     contexts: list[str] = []
@@ -123,7 +144,7 @@ def _carriers(plans: PlanSet) -> tuple[str, str]:
                     f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
                     f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n{MEDIA_BIND}"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
-                    f"message_context = {TEXT_CONTEXT}\n"
+                    f"message_context = {text_context(c.name)}\n"
                 )
                 endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
                 if c.callback_host:
@@ -132,6 +153,7 @@ def _carriers(plans: PlanSet) -> tuple[str, str]:
             lines += [f"exten => {n},1,Goto({plan_context(plan)},{n},1)" for n in plan.numbers]
     for name, lines in seen.items():
         contexts.append(f"[{carrier_context(name)}]\n" + "\n".join(lines) + f"\ninclude => {REFUSE_CONTEXT}\n")
+        contexts.append(_text_context(name, layout))
     return "\n".join(endpoints), "\n".join(contexts)
 
 
@@ -334,7 +356,7 @@ def _operator_codes(plans: PlanSet, layout: Layout) -> str:
 
 def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout) -> dict[str, str]:
     """Every config file of the instance, by file name."""
-    carrier_sections, carrier_contexts = _carriers(plans)
+    carrier_sections, carrier_contexts = _carriers(plans, layout)
     default = plans.default
     values = {
         "instance": layout.instance,

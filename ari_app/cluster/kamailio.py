@@ -26,13 +26,13 @@ def module_dir() -> str:
     return str(found[0].parent) + "/"
 
 
-def render(cluster: Cluster, folder: Path) -> Path:
+def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT) -> Path:
     """Write the edge's config and dispatcher list into `folder`; return the config's path."""
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "dispatcher.list"
     listing.write_text(
         "# set destination flags priority attributes: the call nodes\n"
-        + "".join(f"1 sip:{n.address}:{NODE_SIP_PORT} 0 0 name={n.name}\n" for n in cluster.nodes)
+        + "".join(f"1 sip:{n.address}:{node_sip_port} 0 0 name={n.name}\n" for n in cluster.nodes)
     )
     values = {
         "edge": cluster.edge.address, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),

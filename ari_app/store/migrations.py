@@ -77,11 +77,19 @@ def _m004_texts(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _m007_text_source_keys(conn: Connection) -> None:
+    """A received text keeps where it was read (its journal line), unique: read twice, kept once."""
+    _add_missing_columns(conn, schema.text_messages)
+    for index in schema.text_messages.indexes:
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS = (
     Migration(1, "tables", _m001_tables),
     Migration(2, "event write keys", _m002_event_write_keys),
     Migration(3, "console audit", _m003_console_audit),
     Migration(4, "texts", _m004_texts),
+    Migration(7, "text source keys", _m007_text_source_keys),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -200,7 +200,10 @@ text_messages = Table(
     Column("body", Text, nullable=False),
     Column("author", Text),  # the operator who wrote a reply; "auto" for the first answer
     Column("notes", Text),  # what cleaning did to a received text
+    # Where a received text was read (its line in the texts' journal): a text read twice is kept once.
+    Column("source_key", Text),
     Index("idx_text_messages_incident", "incident_id"),
+    Index("idx_text_messages_source_key", "source_key", unique=True),
 )
 
 # Replies waiting to be delivered: a row is written with its message, and removed from the

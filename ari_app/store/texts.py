@@ -17,8 +17,7 @@ from ari_app.store.base import Tables, insert_once
 from ari_app.store.incidents import incident_row
 from ari_app.store.schema import incidents, text_messages, text_outbox
 from ivr.store import Incident, now
-
-TEXT_FLAG = "text"
+from ivr.texts import TEXT_CHANNEL_PREFIX, TEXT_FLAG
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,20 @@ class Received:
 
 class TextTables(Tables):
     def receive_text(self, *, door: str, number: str, address: str, body: str, notes: str, join_since: str,
-                     language: str = "id", plan_id: str = "", called: str = "112") -> Received:
-        """Keep a received text on its conversation's incident (opened when there is none); one transaction."""
-        at = now()
+                     language: str = "id", plan_id: str = "", called: str = "112", at: str = "",
+                     source_key: str | None = None) -> Received | None:
+        """Keep a received text on its conversation's incident (opened when there is none); one
+        transaction. `at`: when it arrived (now if empty). None when a text with the same
+        `source_key` is kept already (read twice from the journal)."""
+        at = at or now()
         with self.engine.begin() as conn:
+            if source_key is not None and conn.execute(
+                    select(text_messages.c.id).where(text_messages.c.source_key == source_key)).first() is not None:
+                return None
             found = self._conversation(conn, number, join_since)
             new = found is None or TEXT_FLAG not in (found.flags or "").split(",")
             if found is None:
-                channel = f"text-{door}-{number}-{at}"
+                channel = f"{TEXT_CHANNEL_PREFIX}{door}-{number}-{at}"
                 row = {"channel_id": channel, "plan_id": plan_id, "caller_number": number, "called_number": called,
                        "carrier": door, "language": language, "arrived_at": at, "queued_at": at, "flags": TEXT_FLAG,
                        "priority": "normal"}
@@ -78,8 +83,14 @@ class TextTables(Tables):
                 found = incident_row(conn.execute(select(incidents).where(incidents.c.id == found.id)).one()._mapping)
             message_id = int(conn.execute(text_messages.insert().values(
                 incident_id=found.id, at=at, door=door, direction="in", number=number, address=address, body=body,
-                author=None, notes=notes or None).returning(text_messages.c.id)).scalar_one())
+                author=None, notes=notes or None, source_key=source_key).returning(text_messages.c.id)).scalar_one())
         return Received(found, message_id, new)
+
+    def source_keys(self, prefix: str) -> set[str]:
+        """The source keys of the received texts kept whose key starts with `prefix` (one journal file's)."""
+        query = select(text_messages.c.source_key).where(text_messages.c.source_key.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(query)}
 
     def _conversation(self, conn: Any, number: str, since: str) -> Incident | None:
         """The open incident this number's text belongs to: its open text conversation, or its
@@ -91,9 +102,13 @@ class TextTables(Tables):
         row = conn.execute(query).first()
         return incident_row(row._mapping) if row is not None else None
 
-    def send_text(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str) -> int:
+    def send_text(self, incident_id: int, *, door: str, number: str, address: str, body: str, author: str,
+                  starts: bool = False) -> int:
         """Keep a reply and put it in the outbox, in one transaction; returns the message's id.
-        The first reply by a person is the incident's operator answer time."""
+        The first reply by a person is the operator answer time of a conversation a text
+        opened (not of a call). `starts`: an operator opens the conversation (a silent
+        caller's incident): the incident gets the `text` flag and is open again, so the
+        caller's answer joins it."""
         at = now()
         with self.engine.begin() as conn:
             message_id = int(conn.execute(text_messages.insert().values(
@@ -101,8 +116,16 @@ class TextTables(Tables):
                 author=author).returning(text_messages.c.id)).scalar_one())
             conn.execute(text_outbox.insert().values(message_id=message_id, door=door, address=address, body=body, attempts=0,
                                                      next_at=at))
-            if author != "auto":
-                conn.execute(incidents.update().where(incidents.c.id == incident_id, incidents.c.operator_answered_at.is_(None))
+            if starts:
+                flags: str | None = conn.execute(select(incidents.c.flags).where(incidents.c.id == incident_id)).scalar_one()
+                if TEXT_FLAG not in (flags or "").split(","):
+                    flags = ",".join([f for f in (flags or "").split(",") if f] + [TEXT_FLAG])
+                conn.execute(incidents.update().where(incidents.c.id == incident_id).values(flags=flags, closed_at=None))
+            elif author != "auto":
+                # A conversation a text opened is answered by its first human reply; a call's
+                # answer times stay the call's (a text does not answer a call nobody took).
+                conn.execute(incidents.update().where(incidents.c.id == incident_id, incidents.c.operator_answered_at.is_(None),
+                                                      incidents.c.channel_id.startswith(TEXT_CHANNEL_PREFIX, autoescape=True))
                              .values(operator_answered_at=at, operator=author, answered_at=at))
         return message_id
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ari_app.ari.client import AriClient
+from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER
 from ari_app.calls.hep import HepStore
 from ari_app.storage import AsyncStore
@@ -35,8 +36,11 @@ class TextsRoom:
         )
         self.outbox = Outbox(settings, store, send_sip=self._send_sip)
         self.desk = TextDesk(settings, store, self.outbox, publish=publish, clock=time.monotonic)
+        layout = Layout(settings.root_path, settings.instance)
         self.sip = SipTexts(self.desk, ari=ari, texts_ari=texts_ari, endpoints=lambda: carrier_endpoints(plans),
-                            text_from=settings.text_from, sip_host=settings.sip_host)
+                            text_from=settings.text_from, sip_host=settings.sip_host,
+                            journal_dir=layout.host(layout.texts_journal), node=settings.node_name,
+                            journal_days=settings.text_journal_days)
         self.hep = hep
 
     async def _send_sip(self, item: Any) -> None:

@@ -12,7 +12,9 @@ door, this machine only on the console's port). The text is stored before the 20
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -23,7 +25,7 @@ from ari_app.web import aml_http
 from ari_app.web.keys import APP_KEY, SESSIONS_KEY
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
-from ivr.texts import QUICK_REPLIES, TextRefused, quick_reply
+from ivr.texts import QUICK_REPLIES, START_TEXT, TextRefused, quick_reply
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,29 @@ async def sms_in(request: web.Request) -> web.Response:
         log.error("SMS text from %s not taken, the store is down (%s): the gateway keeps it and retries", number, exc)
         return web.json_response({"accepted": False, "error": "cannot keep the text now; send it again"}, status=503,
                                  headers={"Retry-After": "5"})
+    if taken is None:  # only a text read with a key can have been kept before; the SMS door gives none
+        return _json(200, accepted=True)
     return _json(200, accepted=True, incident_id=taken.incident_id)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _store_down_is_503(handler: Handler) -> Handler:
+    """The console's text API while the store fails: a 503 the operator can act on (nothing
+    was kept nor sent), not a 500."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StoreUnavailable as exc:
+            log.error("%s %s: the store is down (%s); the operator is asked to try again", request.method, request.path, exc)
+            raise web.HTTPServiceUnavailable(
+                text='{"error": "the store is down: nothing was kept nor sent; try again in a moment"}',
+                content_type="application/json", headers={"Retry-After": "5"}) from None
+
+    return guarded
 
 
 def _service(request: web.Request) -> Service:
@@ -83,6 +107,7 @@ def _incident_id(request: web.Request) -> int:
 
 
 @console_routes.get("/api/texts")
+@_store_down_is_503
 async def conversations(request: web.Request) -> web.Response:
     """The open text conversations, newest first."""
     request.app[SESSIONS_KEY].who(request)
@@ -92,6 +117,7 @@ async def conversations(request: web.Request) -> web.Response:
 
 
 @console_routes.get("/api/texts/{id}")
+@_store_down_is_503
 async def conversation(request: web.Request) -> web.Response:
     """One conversation: the incident, its texts in order, and its positions."""
     request.app[SESSIONS_KEY].who(request)
@@ -106,7 +132,40 @@ async def conversation(request: web.Request) -> web.Response:
                               "locations": [dataclasses.asdict(x) for x in locations]})
 
 
+@console_routes.post("/api/texts/{id}/start")
+@_store_down_is_503
+async def start(request: web.Request) -> web.Response:
+    """An operator opens a text conversation with the caller of an incident (a silent voice
+    caller), by SMS through the carrier's gateway (form: text, else the standard opening in
+    `language`). The caller's answer joins the incident."""
+    me = request.app[SESSIONS_KEY].who(request, changes=True)
+    incident_id = _incident_id(request)
+    service = _service(request)
+    form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+    body = form.get("text", "").strip() or START_TEXT.get(form.get("language", "id"), START_TEXT["id"])
+    if len(body) > service.settings.text_max_chars:
+        raise web.HTTPBadRequest(text='{"error": "at most text_max_chars characters"}', content_type="application/json")
+    if not service.settings.sms_gateway_url:
+        raise web.HTTPConflict(text='{"error": "no SMS gateway: set sms_gateway_url (docs/settings.md)"}',
+                               content_type="application/json")
+    incident = await service.store.get(incident_id)
+    if incident is None:
+        raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
+    try:
+        number = normalise_msisdn(incident.caller_number or "")
+    except LocationParseError:
+        log.warning("operator %s cannot text incident %d: caller number %.40r takes no SMS", me.name, incident_id,
+                    incident.caller_number)
+        raise web.HTTPConflict(text='{"error": "the caller\'s number is withheld or not a phone number: no SMS possible"}',
+                               content_type="application/json") from None
+    message_id = await service.texts.desk.reply(incident_id, door="sms", number=number, address=number, body=body,
+                                                author=me.name, starts=True)
+    log.info("operator %s opened a text conversation with %s on incident %d", me.name, number, incident_id)
+    return web.json_response({"ok": True, "incident_id": incident_id, "message_id": message_id, "number": number})
+
+
 @console_routes.post("/api/texts/{id}/reply")
+@_store_down_is_503
 async def reply(request: web.Request) -> web.Response:
     """An operator's reply (form: text, or quick = a quick reply's key and language id/en);
     it goes back by the door the last text came in by."""

@@ -1,8 +1,9 @@
 """The fault suite (issue 7), text to 112 (issue 19): hostile texts at both doors. The SMS
 door gets an oversized body, binary bytes (NUL, not UTF-8), script markup, a text longer
 than text_max_chars and a flood from one number; the SIP door (SIPp through Asterisk 22)
-gets script markup, a text longer than text_max_chars, a DEC112 multipart MESSAGE whose
-boundary is wrong and one whose PIDF-LO is garbage.
+gets script markup, dialplan expressions with a forged journal line, a text longer than
+text_max_chars, a DEC112 multipart MESSAGE whose boundary is wrong and one whose PIDF-LO is
+garbage.
 
 Each is refused or cleaned with a log line that names it; the flooding number is slowed
 (429), never blocked: once the window has moved on its next text is taken. The app stays up.
@@ -81,8 +82,14 @@ class SipFault:
     log: str
 
 
+# Dialplan syntax in a text: the journal's dialplan reads the body through MESSAGE(body) and
+# Asterisk does not evaluate what a function returns; nor can the body add a journal line.
+DIALPLAN = "${FILE(/etc/passwd)} $[1+1] ${EPOCH} v1 2026 carrier-lokal Lg== Lg== Lg== Lg== Lg== Lg== Lg=="
+
 SIP_FAULTS = [
     SipFault("script markup", "081300000011", "text_message", SCRIPT, True, "markup kept as plain characters"),
+    SipFault("dialplan expressions, a forged journal line", "081300000015", "text_message", DIALPLAN, True,
+             "from 081300000015 via sip kept on incident"),
     # Over 1023 bytes: Asterisk answers 202 and hands ARI an empty body; the app reads the HEP copy.
     SipFault("over Asterisk's 1023 bytes and text_max_chars", "081300000012", "text_message", "tolong " * 200, True,
              "Asterisk passes at most 1023 (it reached ARI empty); taken from the HEP copy"),
@@ -166,6 +173,8 @@ def test_hostile_texts_at_both_doors_are_refused_or_cleaned_and_a_flood_is_slowe
     assert script is not None and live.api(f"/api/texts/{script.id}")["texts"][0]["body"] == SCRIPT
     long_sip = live.incident_for("081300000012")
     assert long_sip is not None and len(live.api(f"/api/texts/{long_sip.id}")["texts"][0]["body"]) == MAX_CHARS
+    dialplan = live.incident_for("081300000015")
+    assert dialplan is not None and live.api(f"/api/texts/{dialplan.id}")["texts"][0]["body"] == DIALPLAN
     garbage = live.incident_for("081300000014")
     assert garbage is not None and live.locations(garbage.id) == []
 

@@ -348,8 +348,8 @@ class Stack:
         return free_port(socket.SOCK_DGRAM)
 
     def sipp(self, scenario: str, *args: str, port: int | None = None, background: bool = False,
-             timeout: float = 60, steps: Sequence[tuple[str, str]] = (), calls: int = 1) -> Sipp:
-        """Run SIPp with a scenario from tests/sipp against this stack's SIP port.
+             timeout: float = 60, steps: Sequence[tuple[str, str]] = (), calls: int = 1, target: str = "") -> Sipp:
+        """Run SIPp with a scenario from tests/sipp against this stack's SIP port (or `target`, host:port).
 
         `steps` (for the caller) adds what the caller does after the answer.
         """
@@ -358,7 +358,7 @@ class Stack:
         workdir.mkdir()
         file = caller_scenario(workdir, steps, scenario) if steps else SIPP_DIR / f"{scenario}.xml"
         cmd = [
-            SIPP, f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
+            SIPP, target or f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
             "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_media_port()),
             "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
             "-trace_err", "-trace_logs", "-trace_msg", *args,

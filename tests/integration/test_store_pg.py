@@ -81,3 +81,31 @@ def test_postgresql_stopped_in_the_middle_of_a_call_loses_nothing_and_doubles_no
     assert "prompt" in [e.kind for e in events]
     entry = live.read(lambda s: s.callback(caller))  # nobody answered: listed once
     assert entry is not None and entry.calls == 1 and entry.incident_id == incident.id
+
+
+def test_a_sip_text_sent_while_postgresql_is_down_is_kept_and_answered_once_it_is_back(live: Stack, server: pg.PostgresServer) -> None:
+    from ivr.texts import AUTO_REPLY
+
+    number = "081250007003"
+    phone_port = live.sipp_port()
+    phone = live.sipp("text_receiver", "-m", "1", port=phone_port, background=True, timeout=90)
+    server.stop()
+    try:
+        sent = live.sipp("text_message", *sipp_args(("caller", number), ("text", "Saya tuli, ada perampokan"),
+                                                    ("reply_port", str(phone_port))), "-s", "112", timeout=15)
+        assert sent.returncode == 0, sent.report()  # Asterisk's 202: the text is in the journal only
+        wait_for("the text said to wait in the journal", lambda: "SIP texts wait in" in live.app_log.read_text() or None,
+                 timeout=20)
+    finally:
+        server.start()
+    incident = wait_for("the text kept once PostgreSQL is back", lambda: live.incident_for(number), timeout=40)
+    texts = live.read(lambda s: s.texts(incident.id))
+    assert [t.body for t in texts if t.direction == "in"] == ["Saya tuli, ada perampokan"]
+    assert phone.wait() == 0, phone.report()
+    assert AUTO_REPLY["id"] in phone.messages()
+    server.stop()  # an operator's reply cannot be kept now: refused, clearly, not lost silently
+    try:
+        status, answer = live.console(f"/api/texts/{incident.id}/reply", {"text": "Di mana Anda?"})
+        assert status == 503 and "nothing was kept nor sent" in answer["error"], answer
+    finally:
+        server.start()

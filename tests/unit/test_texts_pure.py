@@ -48,3 +48,24 @@ def test_quick_replies_retries_and_sip_addresses() -> None:
     assert [retry_after(n, first_s=5, longest_s=30) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 30, 30]
     assert sip_user('"x" <sip:0812@10.0.0.1:5060>;tag=1') == "0812"
     assert sip_address('"x" <sip:0812@10.0.0.1:5060>;tag=1') == "sip:0812@10.0.0.1:5060"
+
+
+def test_a_journal_line_is_read_back_whatever_bytes_the_sender_sent_and_a_broken_one_is_refused() -> None:
+    import base64
+
+    from ivr.texts import parse_journal_line
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(b"." + raw).decode()  # each value behind the journal's mark, as the dialplan writes it
+
+    body = "Tolong <b>\u00e9 \u202e".encode() + b"\xff"
+    fields = [b64(v) for v in (b"<sip:0812@h>", b"<sip:112@h>", b"", b"c@x", b"multipart/mixed;boundary=b", b"", body)]
+    line = f"v1 2026-12-01T10:00:00.000+00:00 carrier-lokal {' '.join(fields)}"
+    entry = parse_journal_line(line.encode())
+    assert (entry.from_uri, entry.contact, entry.call_id, entry.body) == ("<sip:0812@h>", "", "c@x", body)
+    assert (entry.content_type, entry.call_info) == ("multipart/mixed;boundary=b", "")
+    assert entry.at == "2026-12-01T10:00:00.000+00:00" and entry.endpoint == "carrier-lokal"
+    unmarked = line.replace(fields[3], base64.b64encode(b"c@x").decode())
+    for broken in (b"", b"v1 cut", line.encode().replace(b"v1", b"v2", 1), line.encode()[:-3] + b"!!!", unmarked.encode()):
+        with pytest.raises(TextRefused):
+            parse_journal_line(broken)

@@ -15,9 +15,12 @@ const TEXT = {
     classify: "Klasifikasi", emergency: "Darurat", information: "Informasi", prank: "Iseng", ghost: "Hening",
     notes: "Catatan", transfer: "Sambungkan ke instansi", close: "Tutup insiden", callbacks: "Daftar panggil balik",
     wall: "Papan pengawas", operator: "Petugas", call_back: "Panggil balik", conference: "konferensi",
+    text_caller: "Kirim SMS ke penelepon",
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
     seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
     within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
+    text_conversations: "Percakapan teks (SIP / SMS)", text_waiting: "Teks belum dibalas petugas",
+    text_first_reply: "Balasan petugas pertama, median (dtk)",
     answered: "Dijawab", mean_answer: "Rata-rata jawab (dtk)", announce: "Pesan kejadian besar",
     announce_id: "Teks Bahasa Indonesia", announce_en: "Teks bahasa Inggris", announce_on: "Aktifkan", announce_off: "Matikan",
     announce_is_on: "Aktif: penelepon mendengarnya setelah salam", announce_is_off: "Tidak aktif",
@@ -52,9 +55,12 @@ const TEXT = {
     classify: "Classify", emergency: "Emergency", information: "Information", prank: "Prank", ghost: "Ghost",
     notes: "Notes", transfer: "Transfer to agency", close: "Close incident", callbacks: "Callback list",
     wall: "Supervisor wall", operator: "Operator", call_back: "Call back", conference: "conference",
+    text_caller: "Text the caller (SMS)",
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
     seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
     within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
+    text_conversations: "Text conversations (SIP / SMS)", text_waiting: "Texts no operator answered yet",
+    text_first_reply: "First operator reply, median (s)",
     answered: "Answered", mean_answer: "Mean answer (s)", announce: "Major-incident message",
     announce_id: "Indonesian text", announce_en: "English text", announce_on: "Switch on", announce_off: "Switch off",
     announce_is_on: "On: callers hear it after the greeting", announce_is_off: "Off",
@@ -311,6 +317,8 @@ document.querySelectorAll("#classify [data-category]").forEach((button) => {
   });
 });
 
+$("#text-incident").addEventListener("click", () => { if (current) textCaller(current.id); });
+
 $("#close-incident").addEventListener("click", async () => {
   if (!current) return;
   try {
@@ -501,6 +509,9 @@ async function refreshFigures() {
   $("#fig-within20").textContent = show(f.answered_within_20s_pct);
   $("#fig-abandoned").textContent = show(f.abandoned);
   for (const c of ["emergency", "information", "prank", "ghost"]) $(`#fig-${c}`).textContent = show(f.categories[c]);
+  $("#fig-texts").textContent = `${show(f.texts.conversations)} (${show(f.texts.by_door.sip)} / ${show(f.texts.by_door.sms)})`;
+  $("#fig-texts-waiting").textContent = show(f.texts.waiting);
+  $("#fig-texts-reply").textContent = show(f.texts.first_reply_median_s);
   $("#fig-operators").replaceChildren(...Object.entries(f.per_operator).map(([name, o]) => {
     const row = document.createElement("tr");
     for (const text of [name, o.answered, o.mean_answer_s]) {
@@ -530,6 +541,25 @@ async function refreshFigures() {
 
 // Callbacks --------------------------------------------------------------------------------------
 
+// A silent caller may not be able to speak: the operator opens a text conversation with the
+// caller's number, by SMS through the carrier's gateway (docs/text112.md); the chat panel takes it.
+async function textCaller(incidentId) {
+  try {
+    await api(`/api/texts/${incidentId}/start`, { language: lang });
+    await refreshTexts();
+    await openText(incidentId);  // the chat panel (texts.js)
+  } catch (err) { say(err.message); }
+}
+
+function textCallerButton(incidentId) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.textCaller = String(incidentId);
+  button.textContent = t("text_caller");
+  button.addEventListener("click", () => textCaller(incidentId));
+  return button;
+}
+
 async function refreshCallbacks() {
   const list = await api("/api/callbacks");
   $("#callback-list").replaceChildren(...(list.length ? list.map((c) => {
@@ -542,6 +572,7 @@ async function refreshCallbacks() {
       try { await api(`/api/callbacks/${encodeURIComponent(c.number)}/call`, {}); await refreshCallbacks(); } catch (err) { say(err.message); }
     });
     li.appendChild(button);
+    if (c.incident_id !== null) li.appendChild(textCallerButton(c.incident_id));
     return li;
   }) : [item(t("none"))]));
 }
