@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from ari_app.agency_push import AgencyPush
 from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
@@ -103,6 +104,7 @@ class Service:
         self.callback_calls = self.actions.callback_calls
         self.texts = TextsRoom(settings, secrets, store=self.store, ari=self.ari, hep=self.hep, plans=self.plans,
                                publish=self.hub.publish)
+        self.agency_push = AgencyPush(settings, secrets, self.store, self.plans, self.centre)
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
                                  new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -143,6 +145,7 @@ class Service:
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+        self.agency_push.changed(incident_id)
         learned = kind in LEARNING and any(c.in_ivr and c.incident and c.incident.id == incident_id for c in self.controllers.values())
         self._ivr_moved(learned=learned)
         self.metrics.events.labels(kind=kind).inc()
@@ -305,6 +308,7 @@ class Service:
             ("memory-trim", self._task_life(self.quiet_trim.run, "ivr112-memory-trim")),
             ("operators-first", self._task_life(self.free_operators.run, "ivr112-operators-first")),
             ("texts", self._texts_life),
+            ("agency-push", self._task_life(self.agency_push.run, "ivr112-agency-push")),
         ]
 
     async def _store_life(self) -> AsyncIterator[None]:

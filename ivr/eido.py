@@ -31,6 +31,19 @@ class EidoSource:
     recordings: Sequence[Recording]
 
 
+def sent_to(agency: str, incident: Incident, events: Sequence[IncidentEvent]) -> bool:
+    """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a
+    transfer or conference): only then may the agency read it or be sent it."""
+    return incident.route == f"agency:{agency}" or any(
+        e.kind in ("trunk_dial", "transfer") and e.detail.get("agency") == agency for e in events)
+
+
+def agency_eido(source: EidoSource, *, centre: data.Centre, agency: str, share_recordings: bool) -> dict[str, Any]:
+    """The EIDO as `agency` reads it at the door or is pushed it: recordings by URL only when shared."""
+    return eido(source, centre=centre, agency=agency, share_recordings=share_recordings,
+                recording_url=data.incident_url(centre, source.incident.id, "recordings"))
+
+
 def _status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
     if any(e.kind == "trunk_answered" and e.detail.get("agency") == agency for e in events):
         return "Closed" if incident.ended_at else "Connected"

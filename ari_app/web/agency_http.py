@@ -18,7 +18,7 @@ from ari_app.service import Service
 from ari_app.store import IncidentStore
 from ari_app.web.keys import APP_KEY
 from ivr import agency_data as data
-from ivr.eido import EidoSource, eido
+from ivr.eido import agency_eido, sent_to
 from ivr.plan import Agency
 from ivr.store import Incident, IncidentEvent, now
 
@@ -45,12 +45,6 @@ def _agency(request: web.Request) -> str:
         raise web.HTTPUnauthorized(text='{"error": "an agency token is needed: Authorization: Bearer <token>"}',
                                    content_type="application/json", headers={"WWW-Authenticate": 'Bearer realm="ivr112 agency"'})
     return name
-
-
-def sent_to(agency: str, incident: Incident, events: list[IncidentEvent]) -> bool:
-    """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a transfer)."""
-    return incident.route == f"agency:{agency}" or any(
-        e.kind in ("trunk_dial", "transfer") and e.detail.get("agency") == agency for e in events)
 
 
 def _not_found() -> web.HTTPNotFound:
@@ -96,13 +90,12 @@ async def incidents(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/{id}")
 async def incident_eido(request: web.Request) -> web.Response:
     """The incident as an EIDO (NENA-STA-021), as it is now."""
-    agency, row, events, centre, plan_agency = await _incident(request)
-    store = _service(request).store
-    locations = await store.run(lambda s: s.locations(row.id))
-    recordings = await store.run(lambda s: s.recordings(row.id))
+    agency, row, _events, centre, plan_agency = await _incident(request)
+    source = await _service(request).store.run(lambda s: s.eido_source(row.id))
+    if source is None:
+        raise _not_found()
     share = plan_agency is not None and plan_agency.share_recordings
-    body = eido(EidoSource(row, events, locations, recordings), centre=centre, agency=agency, share_recordings=share,
-                recording_url=data.incident_url(centre, row.id, "recordings"))
+    body = agency_eido(source, centre=centre, agency=agency, share_recordings=share)
     return web.json_response(body, content_type="application/emergency.eido+json")
 
 

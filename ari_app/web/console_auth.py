@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import time
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from ivr.hosts import loopback_host
 
 COOKIE = "ivr112_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -117,10 +118,4 @@ def secure_cookie(request: web.Request) -> bool:
     """Secure cookies need HTTPS, except that browsers treat this machine as secure too."""
     if request.secure:
         return True
-    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback_host((request.host or "").rsplit(":", 1)[0].strip("[]"))
