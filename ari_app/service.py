@@ -257,7 +257,9 @@ class Service:
 
     async def transfer(self, incident_id: int, agency: str, *, mode: str = "blind") -> str:
         """Move an answered caller to an agency, blind or as a three-way conference."""
-        return await self.actions.transfer(incident_id, agency, mode=mode)
+        exten = await self.actions.transfer(incident_id, agency, mode=mode)
+        self.incident_changed(incident_id, "transfer", {"agency": agency, "mode": mode})  # its page and webhook learn of it
+        return exten
 
     # Reload -----------------------------------------------------------------------------
 

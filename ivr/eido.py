@@ -44,7 +44,8 @@ def agency_eido(source: EidoSource, *, centre: data.Centre, agency: str, share_r
                 recording_url=data.incident_url(centre, source.incident.id, "recordings"))
 
 
-def _status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
+def incident_status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
+    """The incident as the agency sees it: Open (sent, not answered), Connected (its trunk answered), Closed (the call ended)."""
     if any(e.kind == "trunk_answered" and e.detail.get("agency") == agency for e in events):
         return "Closed" if incident.ended_at else "Connected"
     return "Closed" if incident.ended_at else "Open"
@@ -95,7 +96,7 @@ def eido(source: EidoSource, *, centre: data.Centre, agency: str, share_recordin
         "incidentComponent": {
             "incidentTrackingIdentifier": urn,
             "incidentTypeCommonRegistryText": INCIDENT_TYPES.get(inc.category or "", "Unclassified"),
-            "incidentStatusCommonRegistryText": _status(inc, agency, source.events),
+            "incidentStatusCommonRegistryText": incident_status(inc, agency, source.events),
             "incidentPriority": inc.priority, "incidentFlags": [f for f in (inc.flags or "").split(",") if f],
             "incidentCreationTimeStamp": inc.arrived_at, "incidentClosedTimeStamp": inc.closed_at,
             "locationReference": best_ref,

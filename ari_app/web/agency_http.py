@@ -51,21 +51,36 @@ def _not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound(text='{"error": "no such incident for this agency"}', content_type="application/json")
 
 
-async def _incident(request: web.Request) -> tuple[str, Incident, list[IncidentEvent], data.Centre, Agency | None]:
-    """The incident of the path, if the requesting agency may read it; 404 otherwise."""
-    agency = _agency(request)
-    raw = request.match_info["id"]
+async def incident_of(service: Service, agency: str, raw: str) -> tuple[Incident, list[IncidentEvent], data.Centre, Agency | None]:
+    """Incident `raw` (the path's id), if `agency` may read it: the centre sent it there; 404
+    otherwise, the same as for an incident that does not exist. Shared by the agencies'
+    token door and their dispatchers' page (ari_app/web/agency_page.py)."""
     if not raw.isdigit() or len(raw) > 12:
         raise _not_found()
     incident_id = int(raw)
-    service = _service(request)
     row = await service.store.get(incident_id)
     events = await service.store.events(incident_id) if row is not None else []
     if row is None or not sent_to(agency, row, events):
         log.info("agency %s asked for incident %s: not sent to it", agency, raw)
         raise _not_found()
     plan = service.plans.plan_for(row.plan_id)
-    return agency, row, events, service.centre(plan), plan.agencies.get(agency)
+    return row, events, service.centre(plan), plan.agencies.get(agency)
+
+
+async def sent_incidents(service: Service, agency: str) -> list[tuple[Incident, list[IncidentEvent]]]:
+    """The incidents sent to `agency` among the newest 200, newest first, with their events."""
+
+    def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
+        rows = [(inc, store.events(inc.id)) for inc in store.recent(200)]
+        return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
+
+    return await service.store.run(mine)
+
+
+async def _incident(request: web.Request) -> tuple[str, Incident, list[IncidentEvent], data.Centre, Agency | None]:
+    """The incident of the path, if the requesting agency may read it; 404 otherwise."""
+    agency = _agency(request)
+    return agency, *await incident_of(_service(request), agency, request.match_info["id"])
 
 
 @routes.get(PREFIX)
@@ -73,12 +88,7 @@ async def incidents(request: web.Request) -> web.Response:
     """The incidents sent to this agency, newest first: id, URN, times, where to read each."""
     agency = _agency(request)
     service = _service(request)
-
-    def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
-        rows = [(inc, store.events(inc.id)) for inc in store.recent(200)]
-        return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
-
-    rows = await service.store.run(mine)
+    rows = await sent_incidents(service, agency)
     out = []
     for inc, _events in rows:
         centre = service.centre(service.plans.plan_for(inc.plan_id))
@@ -122,11 +132,14 @@ async def additional_data(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.StreamResponse:
     """A recording of the call, only for an agency whose plan entry shares recordings."""
     _agency_name, row, _events, _centre, plan_agency = await _incident(request)
+    return await shared_recording(_service(request), row, plan_agency, request.match_info["rec"])
+
+
+async def shared_recording(service: Service, row: Incident, plan_agency: Agency | None, rec_id: str) -> web.FileResponse:
+    """A recording of an incident sent to the agency, only when its plan entry shares recordings (403 otherwise)."""
     if plan_agency is None or not plan_agency.share_recordings:
         raise web.HTTPForbidden(text='{"error": "recordings are not shared with this agency (share_recordings)"}',
                                 content_type="application/json")
-    service = _service(request)
-    rec_id = request.match_info["rec"]
     found = next((r for r in await service.store.run(lambda s: s.recordings(row.id)) if str(r.id) == rec_id), None)
     path = service.layout.host(found.path) if found is not None else None
     if path is None or not path.exists():
