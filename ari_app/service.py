@@ -39,7 +39,7 @@ from ari_app.operators.free_operators import FreeOperators
 from ari_app.plan_reload import PlanRegistry, PlanReloader, ReloadResult
 from ari_app.storage import AsyncStore
 from ari_app.texts import TextsRoom
-from ivr.agency_data import Centre
+from ivr.agency_data import Centre, centre_of
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet
@@ -169,7 +169,7 @@ class Service:
         return self.hep.leg_progress(leg_id) if self.hep.listening else None
 
     def centre(self, plan: Plan) -> Centre:
-        return Centre(name=plan.name, domain=self.settings.centre_domain, base_url=self.settings.agency_url)
+        return centre_of(plan.name, self.settings)
 
     def call_started(self, number: str, channel_id: str) -> None:
         self.metrics.arrived.inc()
