@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from tests.support.net import free_port
 class Post:
     headers: dict[str, str]
     body: bytes
+    at: float  # when it arrived (Unix seconds)
 
 
 class Receiver:
@@ -44,7 +46,7 @@ class Receiver:
             raise web.HTTPTemporaryRedirect(self.redirect_to)
         body = await request.read()
         with self._lock:
-            self.posts.append(Post(dict(request.headers), body))
+            self.posts.append(Post(dict(request.headers), body, time.time()))
         return web.json_response({"ok": True})
 
     async def _start(self) -> None:
