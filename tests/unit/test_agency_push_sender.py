@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from ari_app.agency_push import AgencyPush
 from ari_app.plan_reload import PlanRegistry
 from ari_app.storage import AsyncStore
+from ari_app.store import open_store
 from ivr import agency_push as push
 from ivr.agency_data import centre_of
 from ivr.plan import PlanSet, parse_plan
@@ -114,3 +116,54 @@ async def test_one_agency_down_holds_only_its_own_line_and_a_redirect_is_never_f
         last = json.loads(taken[-1][1])
         assert last["notesComponent"][0]["noteText"] == "Rumah terbakar"
         assert last["incidentComponent"]["incidentStatusCommonRegistryText"] == "Closed"
+
+
+async def test_a_receiver_that_answers_too_late_is_sent_the_same_version_again(tmp_path: Path) -> None:
+    """A timeout is a failure even if the receiver kept the POST: it gets the version again, and dedupes on it."""
+    slow = Hook()
+    first = asyncio.Event()
+
+    async def late(request: web.Request) -> web.Response:
+        slow.got.append((200, dict(request.headers), await request.read()))
+        if not first.is_set():
+            first.set()
+            await asyncio.sleep(2)  # longer than agency_push_timeout_s: the sender gives up on this answer
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/eido", late)
+    slow.runner = web.AppRunner(app)
+    await slow.runner.setup()
+    await web.TCPSite(slow.runner, "127.0.0.1", slow.port).start()
+    text = BASE.replace("    on_failure: {queue: ops}\n", f"    on_failure: {{queue: ops}}\n    webhook: http://127.0.0.1:{slow.port}/eido\n", 1)
+    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
+    settings = Settings(data_dir=str(tmp_path), agency_push_retry_s=0.05, agency_push_retry_max_s=0.2, agency_push_timeout_s=0.3)
+    store = AsyncStore(tmp_path)
+    await store.open()
+    sender = AgencyPush(settings, Secrets("a", "b", "c", agency_webhook_secrets={"police": "k"}), store, plans,
+                        lambda plan: centre_of(plan.name, settings))
+    task = None
+    try:
+        incident = await store.open_incident(channel_id="c1", plan_id="t", caller_number="0812", called_number="112")
+        await store.run(lambda s: s.add_event(incident.id, "trunk_dial", {"agency": "police"}))
+        sender.changed(incident.id)
+        task = asyncio.create_task(sender.run())
+        sent = await eventually(lambda: [p for p in _pushes(tmp_path) if p.sent_at], what="version 1 marked sent", within_s=10)
+    finally:
+        if task is not None:
+            task.cancel()
+        await store.close()
+        await slow.runner.cleanup()
+    assert [p.version for p in sent] == [1]
+    versions = [int(h[push.VERSION_HEADER]) for _s, h, _b in slow.got]
+    assert versions == [1, 1]  # the answer lost to the timeout, then taken
+    assert sent[0].attempts == 1  # one failed try (the timeout) before it was taken
+
+
+def _pushes(tmp_path: Path) -> list[Any]:
+    """The police's outbox rows, read as another reader of the store's file would."""
+    s = open_store(tmp_path)
+    try:
+        return s.pushes("police")
+    finally:
+        s.close()
