@@ -31,11 +31,16 @@ class EidoSource:
     recordings: Sequence[Recording]
 
 
+# The incident events that send an incident to an agency (sent_to), and that its status reads.
+SENDING = ("trunk_dial", "transfer")
+ANSWERED = "trunk_answered"
+
+
 def sent_to(agency: str, incident: Incident, events: Sequence[IncidentEvent]) -> bool:
     """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a
     transfer or conference): only then may the agency read it or be sent it."""
     return incident.route == f"agency:{agency}" or any(
-        e.kind in ("trunk_dial", "transfer") and e.detail.get("agency") == agency for e in events)
+        e.kind in SENDING and e.detail.get("agency") == agency for e in events)
 
 
 def agency_eido(source: EidoSource, *, centre: data.Centre, agency: str, share_recordings: bool) -> dict[str, Any]:
@@ -46,7 +51,7 @@ def agency_eido(source: EidoSource, *, centre: data.Centre, agency: str, share_r
 
 def incident_status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
     """The incident as the agency sees it: Open (sent, not answered), Connected (its trunk answered), Closed (the call ended)."""
-    if any(e.kind == "trunk_answered" and e.detail.get("agency") == agency for e in events):
+    if any(e.kind == ANSWERED and e.detail.get("agency") == agency for e in events):
         return "Closed" if incident.ended_at else "Connected"
     return "Closed" if incident.ended_at else "Open"
 

@@ -18,7 +18,7 @@ from ari_app.service import Service
 from ari_app.store import IncidentStore
 from ari_app.web.keys import APP_KEY
 from ivr import agency_data as data
-from ivr.eido import agency_eido, sent_to
+from ivr.eido import ANSWERED, SENDING, agency_eido, sent_to
 from ivr.plan import Agency
 from ivr.store import Incident, IncidentEvent, now
 
@@ -67,11 +67,12 @@ async def incident_of(service: Service, agency: str, raw: str) -> tuple[Incident
     return row, events, service.centre(plan), plan.agencies.get(agency)
 
 
-async def sent_incidents(service: Service, agency: str) -> list[tuple[Incident, list[IncidentEvent]]]:
-    """The incidents sent to `agency` among the newest 200, newest first, with their events."""
+async def sent_incidents(service: Service, agency: str, *, kinds: tuple[str, ...] = ()) -> list[tuple[Incident, list[IncidentEvent]]]:
+    """The incidents sent to `agency` among the newest 200, newest first, with their events
+    that send an incident to an agency or answer it, and those of `kinds` (two queries)."""
 
     def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
-        rows = [(inc, store.events(inc.id)) for inc in store.recent(200)]
+        rows = store.recent_with_events(200, (*SENDING, ANSWERED, *kinds))
         return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
 
     return await service.store.run(mine)

@@ -20,7 +20,7 @@ from ari_app.service import Service
 from ari_app.web.agency_http import incident_of, sent_incidents, shared_recording
 from ari_app.web.api.common import error, read_form, service_of, who
 from ari_app.web.api.console import STATIC, content_policy
-from ivr.eido import agency_eido, incident_status
+from ivr.eido import SENDING, agency_eido, incident_status
 from ivr.store import Incident, IncidentEvent
 
 routes = web.RouteTableDef()
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 ACK = "agency_ack"  # the incident event of an agency's acknowledgement
 NOTE_MAX = 200
-SENDING = ("trunk_dial", "transfer")  # the incident events that send an incident to an agency (ivr.eido.sent_to)
 
 
 def _me(request: web.Request, *, changes: bool = False) -> tuple[str, str]:
@@ -55,7 +54,7 @@ async def page(request: web.Request) -> web.FileResponse:
 async def incidents(request: web.Request) -> web.Response:
     """The incidents sent to my agency, newest first."""
     _name, agency = _me(request)
-    rows = await sent_incidents(service_of(request), agency)
+    rows = await sent_incidents(service_of(request), agency, kinds=(ACK,))
     return web.json_response([_summary(inc, events, agency) for inc, events in rows])
 
 

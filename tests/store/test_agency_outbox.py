@@ -39,3 +39,14 @@ def test_each_agency_line_starts_at_its_oldest_undelivered_update(store: Inciden
     assert [h.version for h in store.push_heads("police")] == [2]
     store.push_dropped(store.push_heads("police")[0].id, why="no webhook")
     assert [h.version for h in store.push_heads("police")] == [3]
+
+
+def test_the_newest_incidents_come_with_only_the_events_asked_for(store: IncidentStore) -> None:
+    a = store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0812", called_number="112")
+    b = store.open_incident(channel_id="c2", plan_id="kotim", caller_number="0813", called_number="112")
+    store.add_event(a.id, "prompt", {"name": "greeting"})
+    store.add_event(a.id, "trunk_dial", {"agency": "police"})
+    store.add_event(a.id, "trunk_answered", {"agency": "police"})
+    got = store.recent_with_events(10, ("trunk_dial", "trunk_answered"))
+    assert [(inc.id, [e.kind for e in events]) for inc, events in got] == [(b.id, []), (a.id, ["trunk_dial", "trunk_answered"])]
+    assert store.recent_with_events(1, ("trunk_dial",))[0][0].id == b.id
