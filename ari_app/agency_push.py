@@ -69,6 +69,7 @@ class AgencyPush:
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
+        self._lines: dict[str, asyncio.Task[None]] = {}  # the agencies being delivered to now
 
     def has_webhooks(self) -> bool:
         return any(a.webhook for plan in self.plans.current.plans for a in plan.agencies.values())
@@ -97,6 +98,10 @@ class AgencyPush:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(0.05, wait))
         finally:
+            lines = list(self._lines.values())
+            for task in lines:
+                task.cancel()
+            await asyncio.gather(*lines, return_exceptions=True)
             await self._session.close()
 
     async def _catch_up(self) -> None:
@@ -137,19 +142,37 @@ class AgencyPush:
     # Out to the webhooks ----------------------------------------------------------------
 
     async def deliver_due(self) -> float:
-        """Deliver each agency's due updates in order; returns seconds until the next one is due."""
+        """Start delivering each agency's line whose oldest update is due (one task per agency,
+        so a receiver that hangs until its timeout delays no other agency, nor the queueing of
+        new versions); returns seconds until the next update is due."""
         heads: list[PushItem] = await self.store.run(lambda s: s.push_heads())
-        due = [h for h in heads if _seconds_until(h.next_at) <= 0]
-        later = [_seconds_until(h.next_at) for h in heads if h not in due]
-        if due:
-            await asyncio.gather(*(self._deliver_line(h) for h in due))
-            return 0.0  # look again at once: a line that failed now has its next time written
+        later = []
+        for head in heads:
+            if head.agency in self._lines:
+                continue  # being delivered; its end wakes the loop
+            wait = _seconds_until(head.next_at)
+            if wait > 0:
+                later.append(wait)
+                continue
+            task = asyncio.create_task(self._deliver_line(head), name=f"ivr112-push-{head.agency}")
+            self._lines[head.agency] = task
+            task.add_done_callback(functools.partial(self._line_done, head.agency))
         return min([self.settings.agency_push_retry_max_s, *later])
+
+    def _line_done(self, agency: str, _task: asyncio.Task[None]) -> None:
+        self._lines.pop(agency, None)
+        self._wake.set()  # look again: its next try's time is written, or more came meanwhile
 
     async def _deliver_line(self, item: PushItem | None) -> None:
         """One agency's updates, oldest first, until one fails or none is left."""
-        while item is not None and await self._deliver(item):
-            item = await self._next(item.agency)
+        try:
+            while item is not None and await self._deliver(item):
+                item = await self._next(item.agency)
+        except StoreUnavailable as exc:
+            log.error("agency push: %s's updates wait for the store (%s)", item.agency if item else "?", exc)
+        except Exception as exc:  # loud; the line is held a while (no loop of errors), then taken up again
+            log.error("agency push: delivering %s's updates failed: %r", item.agency if item else "?", exc)
+            await asyncio.sleep(self.settings.agency_push_retry_max_s)
 
     async def _next(self, agency: str) -> PushItem | None:
         heads = await self.store.run(lambda s: s.push_heads(agency))

@@ -167,3 +167,51 @@ def _pushes(tmp_path: Path) -> list[Any]:
         return s.pushes("police")
     finally:
         s.close()
+
+
+async def test_a_receiver_that_hangs_delays_no_other_agency(tmp_path: Path) -> None:
+    """While the police's system holds a POST open until the timeout, the fire service is sent a new version."""
+    police, fire = Hook(), Hook()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        police.got.append((0, dict(request.headers), await request.read()))
+        held.set()
+        await release.wait()  # answers only when the test is over
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/eido", hang)
+    police.runner = web.AppRunner(app)
+    await police.runner.setup()
+    await web.TCPSite(police.runner, "127.0.0.1", police.port).start()
+    await fire.start()
+    text = BASE.replace("""  police:
+    trunks: [{host: 127.0.0.1, port: 5071, number: "110"}]
+    on_failure: {queue: ops}
+""", AGENCIES.replace("POLICE", str(police.port)).replace("FIRE", str(fire.port)))
+    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
+    settings = Settings(data_dir=str(tmp_path), agency_push_retry_s=0.05, agency_push_retry_max_s=0.2, agency_push_timeout_s=20)
+    store = AsyncStore(tmp_path)
+    await store.open()
+    sender = AgencyPush(settings, Secrets("a", "b", "c", agency_webhook_secrets={"police": "p", "fire": "f"}), store, plans,
+                        lambda plan: centre_of(plan.name, settings))
+    task = asyncio.create_task(sender.run())
+    try:
+        incident = await store.open_incident(channel_id="c1", plan_id="t", caller_number="0812", called_number="112")
+        await store.run(lambda s: s.add_event(incident.id, "trunk_dial", {"agency": "police"}))
+        await store.run(lambda s: s.add_event(incident.id, "trunk_dial", {"agency": "fire"}))
+        sender.changed(incident.id)
+        await eventually(held.is_set, what="the police's system holding the first POST")
+        await store.run(lambda s: s.update(incident.id, notes="Dua orang terjebak"))
+        sender.changed(incident.id)
+        await eventually(lambda: len(fire.taken()) == 2, what="the fire service's second version")
+        assert held.is_set() and len(police.got) == 1  # the police's first POST still unanswered
+    finally:
+        release.set()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
+        for hook in (police, fire):
+            assert hook.runner is not None
+            await hook.runner.cleanup()
