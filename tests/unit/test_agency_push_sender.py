@@ -54,9 +54,9 @@ class Hook:
             raise web.HTTPTemporaryRedirect(self.redirect_to)
         return web.Response(status=self.answer)
 
-    async def start(self) -> None:
+    async def start(self, handler: Any = None) -> None:
         app = web.Application()
-        app.router.add_post("/eido", self.take)
+        app.router.add_post("/eido", handler or self.take)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
@@ -65,20 +65,30 @@ class Hook:
         return [headers for status, headers, _body in self.got if status == 200]
 
 
+def two_agencies(police: Hook, fire: Hook) -> str:
+    """The test plan with the police's and the fire service's webhooks on these receivers."""
+    return BASE.replace("""  police:
+    trunks: [{host: 127.0.0.1, port: 5071, number: "110"}]
+    on_failure: {queue: ops}
+""", AGENCIES.replace("POLICE", str(police.port)).replace("FIRE", str(fire.port)))
+
+
+async def sender_for(text: str, tmp_path: Path, **timing: float) -> tuple[AgencyPush, AsyncStore]:
+    """A sender over an opened SQLite store in `tmp_path`, serving the plan `text`."""
+    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
+    settings = Settings(data_dir=str(tmp_path), **timing)
+    store = AsyncStore(tmp_path)
+    await store.open()
+    secrets = Secrets("a", "b", "c", agency_webhook_secrets={"police": "police-key", "fire": "fire-key"})
+    return AgencyPush(settings, secrets, store, plans, lambda plan: centre_of(plan.name, settings)), store
+
+
 async def test_one_agency_down_holds_only_its_own_line_and_a_redirect_is_never_followed(tmp_path: Path) -> None:
     police, fire, elsewhere = Hook(), Hook(), Hook()
     for hook in (police, fire, elsewhere):
         await hook.start()
-    text = BASE.replace("""  police:
-    trunks: [{host: 127.0.0.1, port: 5071, number: "110"}]
-    on_failure: {queue: ops}
-""", AGENCIES.replace("POLICE", str(police.port)).replace("FIRE", str(fire.port)))
-    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
-    settings = Settings(data_dir=str(tmp_path), agency_push_retry_s=0.05, agency_push_retry_max_s=0.2, agency_push_timeout_s=2)
-    secrets = Secrets("a", "b", "c", agency_webhook_secrets={"police": "police-key", "fire": "fire-key"})
-    store = AsyncStore(tmp_path)
-    await store.open()
-    sender = AgencyPush(settings, secrets, store, plans, lambda plan: centre_of(plan.name, settings))
+    sender, store = await sender_for(two_agencies(police, fire), tmp_path, agency_push_retry_s=0.05,
+                                     agency_push_retry_max_s=0.2, agency_push_timeout_s=2)
     try:
         incident = await store.open_incident(channel_id="c1", plan_id="t", caller_number="0812", called_number="112")
         await store.run(lambda s: s.add_event(incident.id, "trunk_dial", {"agency": "police"}))
@@ -130,18 +140,10 @@ async def test_a_receiver_that_answers_too_late_is_sent_the_same_version_again(t
             await asyncio.sleep(2)  # longer than agency_push_timeout_s: the sender gives up on this answer
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/eido", late)
-    slow.runner = web.AppRunner(app)
-    await slow.runner.setup()
-    await web.TCPSite(slow.runner, "127.0.0.1", slow.port).start()
+    await slow.start(late)
     text = BASE.replace("    on_failure: {queue: ops}\n", f"    on_failure: {{queue: ops}}\n    webhook: http://127.0.0.1:{slow.port}/eido\n", 1)
-    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
-    settings = Settings(data_dir=str(tmp_path), agency_push_retry_s=0.05, agency_push_retry_max_s=0.2, agency_push_timeout_s=0.3)
-    store = AsyncStore(tmp_path)
-    await store.open()
-    sender = AgencyPush(settings, Secrets("a", "b", "c", agency_webhook_secrets={"police": "k"}), store, plans,
-                        lambda plan: centre_of(plan.name, settings))
+    sender, store = await sender_for(text, tmp_path, agency_push_retry_s=0.05, agency_push_retry_max_s=0.2,
+                                     agency_push_timeout_s=0.3)
     task = None
     try:
         incident = await store.open_incident(channel_id="c1", plan_id="t", caller_number="0812", called_number="112")
@@ -180,22 +182,10 @@ async def test_a_receiver_that_hangs_delays_no_other_agency(tmp_path: Path) -> N
         await release.wait()  # answers only when the test is over
         return web.Response(status=200)
 
-    app = web.Application()
-    app.router.add_post("/eido", hang)
-    police.runner = web.AppRunner(app)
-    await police.runner.setup()
-    await web.TCPSite(police.runner, "127.0.0.1", police.port).start()
+    await police.start(hang)
     await fire.start()
-    text = BASE.replace("""  police:
-    trunks: [{host: 127.0.0.1, port: 5071, number: "110"}]
-    on_failure: {queue: ops}
-""", AGENCIES.replace("POLICE", str(police.port)).replace("FIRE", str(fire.port)))
-    plans = PlanRegistry(PlanSet((parse_plan(load_yaml(text, "p.yaml"), "p.yaml"),)))
-    settings = Settings(data_dir=str(tmp_path), agency_push_retry_s=0.05, agency_push_retry_max_s=0.2, agency_push_timeout_s=20)
-    store = AsyncStore(tmp_path)
-    await store.open()
-    sender = AgencyPush(settings, Secrets("a", "b", "c", agency_webhook_secrets={"police": "p", "fire": "f"}), store, plans,
-                        lambda plan: centre_of(plan.name, settings))
+    sender, store = await sender_for(two_agencies(police, fire), tmp_path, agency_push_retry_s=0.05,
+                                     agency_push_retry_max_s=0.2, agency_push_timeout_s=20)
     task = asyncio.create_task(sender.run())
     try:
         incident = await store.open_incident(channel_id="c1", plan_id="t", caller_number="0812", called_number="112")
