@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -39,8 +40,9 @@ class Hub:
                     queue.get_nowait()
                 queue.put_nowait(None)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        """`text/event-stream`: one `event: <kind>` with JSON `data:` per message."""
+    async def stream(self, request: web.Request, keep: Callable[[str, dict[str, Any]], bool] | None = None) -> web.StreamResponse:
+        """`text/event-stream`: one `event: <kind>` with JSON `data:` per message (only those
+        `keep` keeps, when given: an agency's page sees only its own incidents)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(QUEUE_LIMIT)
@@ -56,6 +58,8 @@ class Hub:
                 if item is None:
                     break
                 kind, data = item
+                if keep is not None and not keep(kind, data):
+                    continue
                 await response.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+from ari_app.agency_push import AgencyPush
 from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
@@ -38,7 +39,7 @@ from ari_app.operators.free_operators import FreeOperators
 from ari_app.plan_reload import PlanRegistry, PlanReloader, ReloadResult
 from ari_app.storage import AsyncStore
 from ari_app.texts import TextsRoom
-from ivr.agency_data import Centre
+from ivr.agency_data import Centre, centre_of
 from ivr.location import LocationParseError
 from ivr.location.aml import normalise_msisdn
 from ivr.plan import Plan, PlanSet
@@ -103,6 +104,7 @@ class Service:
         self.callback_calls = self.actions.callback_calls
         self.texts = TextsRoom(settings, secrets, store=self.store, ari=self.ari, hep=self.hep, plans=self.plans,
                                publish=self.hub.publish)
+        self.agency_push = AgencyPush(settings, secrets, self.store, self.plans, self.centre)
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
                                  new_controller=self._controller, desk=self.desk, gone=self._on_event)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
@@ -143,6 +145,7 @@ class Service:
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+        self.agency_push.changed(incident_id)
         learned = kind in LEARNING and any(c.in_ivr and c.incident and c.incident.id == incident_id for c in self.controllers.values())
         self._ivr_moved(learned=learned)
         self.metrics.events.labels(kind=kind).inc()
@@ -166,7 +169,7 @@ class Service:
         return self.hep.leg_progress(leg_id) if self.hep.listening else None
 
     def centre(self, plan: Plan) -> Centre:
-        return Centre(name=plan.name, domain=self.settings.centre_domain, base_url=self.settings.agency_url)
+        return centre_of(plan.name, self.settings)
 
     def call_started(self, number: str, channel_id: str) -> None:
         self.metrics.arrived.inc()
@@ -254,7 +257,9 @@ class Service:
 
     async def transfer(self, incident_id: int, agency: str, *, mode: str = "blind") -> str:
         """Move an answered caller to an agency, blind or as a three-way conference."""
-        return await self.actions.transfer(incident_id, agency, mode=mode)
+        exten = await self.actions.transfer(incident_id, agency, mode=mode)
+        self.incident_changed(incident_id, "transfer", {"agency": agency, "mode": mode})  # its page and webhook learn of it
+        return exten
 
     # Reload -----------------------------------------------------------------------------
 
@@ -305,6 +310,7 @@ class Service:
             ("memory-trim", self._task_life(self.quiet_trim.run, "ivr112-memory-trim")),
             ("operators-first", self._task_life(self.free_operators.run, "ivr112-operators-first")),
             ("texts", self._texts_life),
+            ("agency-push", self._task_life(self.agency_push.run, "ivr112-agency-push")),
         ]
 
     async def _store_life(self) -> AsyncIterator[None]:

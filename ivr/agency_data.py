@@ -11,10 +11,12 @@ Asterisk 22, so the position is written per leg, not templated in the config.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from ivr.settings import Settings
 from ivr.store import StoredLocation
 
 LOCATION_MODES = ("value", "reference", "none")
@@ -38,6 +40,11 @@ class Centre:
     name: str
     domain: str
     base_url: str
+
+
+def centre_of(plan_name: str, settings: Settings) -> Centre:
+    """The centre as agencies see it, for a plan served with these settings."""
+    return Centre(name=plan_name, domain=settings.centre_domain, base_url=settings.agency_url)
 
 
 def best_position(locations: Sequence[StoredLocation]) -> StoredLocation | None:
@@ -72,6 +79,36 @@ def geoloc_variables(location: StoredLocation) -> dict[str, str]:
     if method:
         out["GEOLOC_PROFILE(method)"] = method
     return out
+
+
+CALL_INFO_HEADER = "Call-Info"
+GEOLOCATION_HEADER = "Geolocation"
+GEOLOCATION_ROUTING_HEADER = "Geolocation-Routing"
+# The dialplan's pre-dial handler (ivr112-agency-leg) writes IVR112_LEG_1, _2 ... in order.
+LEG_VARIABLE = "IVR112_LEG_"
+
+
+def leg_variables(centre: Centre, incident_id: int, *, mode: str, best: StoredLocation | None) -> dict[str, str]:
+    """The channel writes that make a trunk leg's INVITE carry the incident (docs/agencies.md):
+    the RFC 7852 Call-Info, and the caller's best position by value (GEOLOC_PROFILE, from which
+    Asterisk builds the PIDF-LO body) or by reference (a Geolocation header to our URL), per
+    the agency's `location` mode."""
+    out = {f"PJSIP_HEADER(add,{CALL_INFO_HEADER})": call_info(centre, incident_id)}
+    if mode == "reference":
+        out[f"PJSIP_HEADER(add,{GEOLOCATION_HEADER})"] = geolocation_reference(centre, incident_id)
+        out[f"PJSIP_HEADER(add,{GEOLOCATION_ROUTING_HEADER})"] = "no"
+    elif mode == "value" and best is not None:
+        out.update(geoloc_variables(best))
+    return out
+
+
+def dialplan_leg_variables(writes: dict[str, str]) -> list[str]:
+    """`leg_variables` for a leg the dialplan dials (an operator's conference): inherited
+    channel variables, one write each in order, base64 so that no comma, quote or colon of a
+    header is parsed on the way (AMI's Variable, Set); the pre-dial handler decodes each one
+    into Set(NAME=VALUE) on the trunk's channel."""
+    return [f"__{LEG_VARIABLE}{n}={base64.b64encode(f'{name}={value}'.encode()).decode()}"
+            for n, (name, value) in enumerate(writes.items(), start=1)]
 
 
 def incident_urn(incident_id: int, domain: str) -> str:

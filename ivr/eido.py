@@ -31,8 +31,27 @@ class EidoSource:
     recordings: Sequence[Recording]
 
 
-def _status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
-    if any(e.kind == "trunk_answered" and e.detail.get("agency") == agency for e in events):
+# The incident events that send an incident to an agency (sent_to), and that its status reads.
+SENDING = ("trunk_dial", "transfer")
+ANSWERED = "trunk_answered"
+
+
+def sent_to(agency: str, incident: Incident, events: Sequence[IncidentEvent]) -> bool:
+    """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a
+    transfer or conference): only then may the agency read it or be sent it."""
+    return incident.route == f"agency:{agency}" or any(
+        e.kind in SENDING and e.detail.get("agency") == agency for e in events)
+
+
+def agency_eido(source: EidoSource, *, centre: data.Centre, agency: str, share_recordings: bool) -> dict[str, Any]:
+    """The EIDO as `agency` reads it at the door or is pushed it: recordings by URL only when shared."""
+    return eido(source, centre=centre, agency=agency, share_recordings=share_recordings,
+                recording_url=data.incident_url(centre, source.incident.id, "recordings"))
+
+
+def incident_status(incident: Incident, agency: str, events: Sequence[IncidentEvent]) -> str:
+    """The incident as the agency sees it: Open (sent, not answered), Connected (its trunk answered), Closed (the call ended)."""
+    if any(e.kind == ANSWERED and e.detail.get("agency") == agency for e in events):
         return "Closed" if incident.ended_at else "Connected"
     return "Closed" if incident.ended_at else "Open"
 
@@ -82,7 +101,7 @@ def eido(source: EidoSource, *, centre: data.Centre, agency: str, share_recordin
         "incidentComponent": {
             "incidentTrackingIdentifier": urn,
             "incidentTypeCommonRegistryText": INCIDENT_TYPES.get(inc.category or "", "Unclassified"),
-            "incidentStatusCommonRegistryText": _status(inc, agency, source.events),
+            "incidentStatusCommonRegistryText": incident_status(inc, agency, source.events),
             "incidentPriority": inc.priority, "incidentFlags": [f for f in (inc.flags or "").split(",") if f],
             "incidentCreationTimeStamp": inc.arrived_at, "incidentClosedTimeStamp": inc.closed_at,
             "locationReference": best_ref,

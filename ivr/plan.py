@@ -114,6 +114,8 @@ class Agency:
     # recordings are personal data (UU 27/2022) and shared only when set.
     location: str = "value"
     share_recordings: bool = False
+    # Where the incident's EIDO is POSTed at every change (ivr/agency_push.py); "" for none.
+    webhook: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from ivr.agency_data import LOCATION_MODES
+from ivr.agency_push import webhook_problem
 from ivr.plan import (
     DIAL_RE,
     RESPONSE_TIMEOUT_S,
@@ -20,7 +21,8 @@ from ivr.yamlsrc import Map, Seq
 def agencies(r: PlanReader, doc: Map) -> dict[str, Agency]:
     agencies: dict[str, Agency] = {}
     for aname, aval, where in r.named(doc, "agencies", "agency", "label, trunks and on_failure", required=False):
-        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout", "response_timeout", "location", "share_recordings"),
+        r.keys(aval, ("label", "trunks", "on_failure", "ring_timeout", "response_timeout", "location", "share_recordings",
+                "webhook"),
                f"agency '{aname}'")
         label = r.text(aval, "label", default=aname)
         default_ring = int(r.number(aval, "ring_timeout", 20, low=5, high=120, integer=True))
@@ -68,13 +70,13 @@ def agencies(r: PlanReader, doc: Map) -> dict[str, Agency]:
                 where,
                 f"agency '{aname}' has no on_failure rule; add 'on_failure: {{queue: operators}}' so a caller whose agency does not answer reaches a person",
             )
-        location, recordings = _agency_data(r, aval, aname)
+        location, recordings, webhook = _agency_data(r, aval, aname)
         agencies[aname] = Agency(aname, label, tuple(trunks), on_failure or Target("queue", ""), where,
-                                 location=location, share_recordings=recordings)
+                                 location=location, share_recordings=recordings, webhook=webhook)
     return agencies
 
 
-def _agency_data(r: PlanReader, aval: Map, aname: str) -> tuple[str, bool]:
+def _agency_data(r: PlanReader, aval: Map, aname: str) -> tuple[str, bool, str]:
     """What of the incident leaves the centre with a call to this agency (docs/agencies.md)."""
     location = aval.get("location", "value")
     if location not in LOCATION_MODES:
@@ -84,4 +86,12 @@ def _agency_data(r: PlanReader, aval: Map, aname: str) -> tuple[str, bool]:
     if not isinstance(recordings, bool):
         r.problem(aval.at("share_recordings"), f"agency '{aname}': share_recordings must be true or false (recordings are personal data)")
         recordings = False
-    return str(location), recordings
+    webhook = ""
+    if "webhook" in aval:
+        value = aval.get("webhook")
+        problem = webhook_problem(value) if isinstance(value, str) else "webhook must be a URL, like https://cad.polres.example/eido"
+        if problem:
+            r.problem(aval.at("webhook"), f"agency '{aname}': {problem}")
+        else:
+            webhook = str(value)
+    return str(location), recordings, webhook

@@ -1,7 +1,8 @@
 """Generated secrets: ARI, AMI, HEP capture and console passwords, one SIP password per operator
 (softphone) and another for the operator's browser phone (the console hands it to the page; the
 operator never sees it), one token per AML gateway, and one token per agency (its dispatch
-system reads the incidents sent to it: docs/agencies.md).
+system reads the incidents sent to it: docs/agencies.md) with a secret per agency that signs the
+EIDOs pushed to its webhook.
 
 Made on first run in `<data_dir>/secrets.yaml` (mode 0600, never committed, never logged);
 later runs read the same file so softphones keep working. No default password exists.
@@ -32,6 +33,8 @@ class Secrets:
     hep_password: str = ""  # Asterisk's HEP capture of the INVITEs to the app (ari_app/calls/hep.py)
     webrtc_passwords: dict[str, str] = field(default_factory=dict)
     agency_tokens: dict[str, str] = field(default_factory=dict)
+    # HMAC-SHA256 keys of the EIDOs pushed to each agency's webhook (ivr/agency_push.py).
+    agency_webhook_secrets: dict[str, str] = field(default_factory=dict)
 
     def agency_of(self, token: str) -> str | None:
         """The agency whose token this is (compared in constant time), or None."""
@@ -86,7 +89,7 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
             changed = True
     tables: dict[str, dict[str, str]] = {}
     for key, names in (("operator_passwords", operator_names), ("webrtc_passwords", operator_names), ("aml_tokens", gateway_names),
-                       ("agency_tokens", agency_names)):
+                       ("agency_tokens", agency_names), ("agency_webhook_secrets", agency_names)):
         table = data.get(key)
         if not isinstance(table, dict):
             table = {}
@@ -112,4 +115,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         hep_password=str(data["hep_password"]),
         webrtc_passwords=tables["webrtc_passwords"],
         agency_tokens=tables["agency_tokens"],
+        agency_webhook_secrets=tables["agency_webhook_secrets"],
     )

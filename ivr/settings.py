@@ -170,6 +170,9 @@ class Settings:
     centre_domain: str = _setting(
         "ivr112.invalid", "The centre's own domain name: it names incidents to the agencies (urn:emergency:uid:incidentid:N:DOMAIN)."
     )
+    agency_push_retry_s: float = _setting(1.0, "Seconds before an EIDO update an agency's webhook did not take is tried again (doubling each time).")
+    agency_push_retry_max_s: float = _setting(30.0, "Longest wait, in seconds, between two tries of an agency's webhook.")
+    agency_push_timeout_s: float = _setting(5.0, "Seconds an agency's webhook has to answer one EIDO update before it counts as failed.")
     agency_base_url: str = _setting(
         "", "Base URL at which agencies read incidents, locations by reference and EIDOs (/agency/v1/...); empty: http://http_host:http_port."
     )
@@ -308,4 +311,7 @@ def load_settings(config_file: str | Path | None = None, *, environ: Mapping[str
     settings = Settings(**values)
     if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"log_level must be DEBUG, INFO, WARNING or ERROR, found {settings.log_level!r}")
+    for name in ("agency_push_retry_s", "agency_push_retry_max_s", "agency_push_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be a number of seconds above 0, found {getattr(settings, name)!r}")
     return settings

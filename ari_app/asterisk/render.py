@@ -28,6 +28,8 @@ OPERATOR_CONTEXT = "ivr112-operators"
 QUEUE_CONTEXT = "ivr112-queue"
 AGENCY_CONTEXT = "ivr112-agency"
 CONFERENCE_CONTEXT = "ivr112-conference"
+# The pre-dial handler that writes the incident's data on an agency leg the dialplan dials (extensions.conf).
+AGENCY_LEG_HANDLER = "ivr112-agency-leg^s^1"
 REFUSE_CONTEXT = "ivr112-refuse"
 CODECS = ("ulaw", "alaw")
 # QUEUESTATUS values after which a caller leaves for the queue's overflow target.
@@ -291,7 +293,7 @@ def _agency_dialplan(settings: Settings, plans: PlanSet) -> str:
                 f" same => n(dial),Verbose(1,ivr112: ${{CHANNEL}} dials {agency.name} from the dialplan)",
             ]
             for i, trunk in enumerate(agency.trunks, start=1):
-                lines.append(f" same => n,Dial({trunk_dial(plan, agency, i, trunk)},{trunk.ring_timeout})")
+                lines.append(f" same => n,Dial({trunk_dial(plan, agency, i, trunk)},{trunk.ring_timeout},b({AGENCY_LEG_HANDLER}))")
             # An agency dialled into an operator's conference that does not answer just ends;
             # the caller is still with the operator.
             lines.append(' same => n,ExecIf($["${IVR112_CONFERENCE}" = "1"]?Hangup())')

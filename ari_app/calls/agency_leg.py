@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 PEER_ARG = "agency"
 SERVICE_HEADER = "X-Ivr112-Service-Number"
 INCIDENT_HEADER = "X-Ivr112-Incident"
-CALL_INFO_HEADER = "Call-Info"
-GEOLOCATION_HEADER = "Geolocation"
-GEOLOCATION_ROUTING_HEADER = "Geolocation-Routing"
 
 # An agency leg that hangs up this soon after answering has not taken the call (an SBC
 # that answers and drops, a trunk with no one behind it): the caller goes on to the next
@@ -197,21 +194,13 @@ class AgencyLeg:
         plan = self.call.plan
         if plan is None:
             return {}
-        centre = self.call.peers.centre(plan)
-        out = {f"PJSIP_HEADER(add,{CALL_INFO_HEADER})": data.call_info(centre, incident_id)}
-        mode = self.agency.location
-        if mode == "reference":
-            out[f"PJSIP_HEADER(add,{GEOLOCATION_HEADER})"] = data.geolocation_reference(centre, incident_id)
-            out[f"PJSIP_HEADER(add,{GEOLOCATION_ROUTING_HEADER})"] = "no"
-        elif mode == "value":
+        best = None
+        if self.agency.location == "value":
             try:
                 best = data.best_position(await self.call.store.run(lambda s: s.locations(incident_id)))
             except Exception as exc:  # the call goes through without its position rather than not at all
                 log.warning("[%s] no position for %s: the store failed: %s", self.channel_id, self.name, exc)
-                best = None
-            if best is not None:
-                out.update(data.geoloc_variables(best))
-        return out
+        return data.leg_variables(self.call.peers.centre(plan), incident_id, mode=self.agency.location, best=best)
 
     async def _bridge(self, leg: int) -> None:
         bridge_id = f"{self.channel_id}-bridge"

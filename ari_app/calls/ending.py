@@ -38,6 +38,7 @@ async def ended(call: CallController, cause: str) -> None:
         call.flow.handle(HungUp())
     if call.incident is not None:
         await call.store.update(call.incident.id, ended_at=now(), end_reason=cause)
+        call.peers.incident_changed(call.incident.id, "ended", {"cause": cause})  # the console and the agencies' push
         log.info("[%s] incident %d ended: %s", call.channel_id, call.incident.id, cause)
         await _unanswered_to_callbacks(call)
 

@@ -88,10 +88,15 @@ def _console_password(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.passwords import hash_password, new_password
 
     roles = {op.name: "operator" for op in settings.operators} | {name: "supervisor" for name in settings.supervisors}
-    role = roles.get(args.name)
+    if args.agency:
+        role = _agency_role(args.name, args.agency, settings, roles)
+    else:
+        role = roles.get(args.name)
+        if role is None:
+            known = ", ".join(sorted(roles)) or "none"
+            print(f"ivr112: no operator or supervisor named {args.name!r} in the settings; known: {known} "
+                  "(an agency's dispatcher: add --agency NAME)", file=sys.stderr)
     if role is None:
-        known = ", ".join(sorted(roles)) or "none"
-        print(f"ivr112: no operator or supervisor named {args.name!r} in the settings; known: {known}", file=sys.stderr)
         return 1
     password = sys.stdin.readline().strip() if args.stdin else new_password()
     if len(password) < 10:
@@ -103,8 +108,22 @@ def _console_password(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         store.close()
     print(f"console account {args.name} ({role}): password {password}" if not args.stdin else f"console account {args.name} ({role}): password set")
-    print(f"log in at http://{settings.http_host}:{settings.http_port}/")
+    print(f"log in at http://{settings.http_host}:{settings.http_port}/" + ("agency" if args.agency else ""))
     return 0
+
+
+def _agency_role(name: str, agency: str, settings: Settings, staff: dict[str, str]) -> str | None:
+    """The role of an agency dispatcher's account (agency:<name>); None, said why, when it cannot be one."""
+    from ari_app.web.console_auth import AGENCY_ROLE
+
+    agencies = sorted({a for plan in load_plans(settings.plan_paths).plans for a in plan.agencies})
+    if agency not in agencies:
+        print(f"ivr112: no agency named {agency!r} in the plans; known: {', '.join(agencies) or 'none'}", file=sys.stderr)
+        return None
+    if name in staff:
+        print(f"ivr112: {name!r} is the centre's {staff[name]}; give the agency's dispatcher a name of its own", file=sys.stderr)
+        return None
+    return AGENCY_ROLE + agency
 
 
 def add_parsers(sub: Any) -> None:
@@ -157,4 +176,5 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--address", help="unlock: the client address to lift instead of an account")
     p.add_argument("--limit", type=int, default=50, help="audit: lines to show")
     p.add_argument("--stdin", action="store_true", help="read the password from standard input instead of generating one")
+    p.add_argument("--agency", help="password: the account is this agency's dispatcher (sees only the incidents sent to it)")
     p.set_defaults(func=cmd_console)

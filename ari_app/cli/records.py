@@ -126,6 +126,8 @@ def cmd_secrets(args: argparse.Namespace, settings: Settings) -> int:
     print(f"console_secret: {secrets.console_secret}")
     for name, token in sorted(secrets.agency_tokens.items()):  # each given to its agency only (docs/agencies.md)
         print(f"agency {name}: {token}")
+    for name, key in sorted(secrets.agency_webhook_secrets.items()):  # the key that signs its webhook's pushes
+        print(f"agency {name} webhook signing secret: {key}")
     print("ARI and AMI secrets are in the same file; they are only for the app and Asterisk.")
     return 0
 

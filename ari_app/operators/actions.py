@@ -15,7 +15,9 @@ from ari_app.calls.callback_call import CallbackCall
 from ari_app.calls.ports import PlanSource
 from ari_app.operators.desk import Desk, DeskError
 from ari_app.storage import AsyncStore
+from ivr import agency_data as data
 from ivr import callbacks
+from ivr.plan import Plan
 from ivr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,20 @@ class OperatorActions:
             if not op_channel:
                 raise DeskError(f"no operator holds incident {incident_id}; use a blind transfer")
             await self.desk.conference(caller.name, op_channel, room=str(incident_id), agency_exten=exten,
-                                       caller_id=incident.caller_number)
+                                       caller_id=incident.caller_number,
+                                       variables=await self._leg_variables(plan, incident_id, agency))
         await self.store.add_event(incident_id, "transfer", {"agency": agency, "mode": mode})
         return exten
+
+    async def _leg_variables(self, plan: Plan, incident_id: int, agency: str) -> list[str]:
+        """What the conference's trunk leg carries (docs/agencies.md), as channel variables the
+        dialplan's pre-dial handler writes on it: the same Call-Info and position as the legs the app dials."""
+        mode = plan.agencies[agency].location
+        best = None
+        if mode == "value":
+            try:
+                best = data.best_position(await self.store.run(lambda s: s.locations(incident_id)))
+            except Exception as exc:  # the agency is dialled without the position rather than not at all
+                log.warning("incident %d: no position for %s's conference leg: the store failed: %s", incident_id, agency, exc)
+        return data.dialplan_leg_variables(data.leg_variables(data.centre_of(plan.name, self.settings), incident_id,
+                                                              mode=mode, best=best))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,7 +229,7 @@ class AmiClient:
 
     # Actions ----------------------------------------------------------------------------
 
-    async def _send(self, name: str, fields: dict[str, str], *, as_list: bool) -> Any:
+    async def _send(self, name: str, fields: Mapping[str, str | list[str]], *, as_list: bool) -> Any:
         manager = self._manager
         if not self.connected or manager is None:
             raise AmiError(f"AMI {name}: not connected to Asterisk")
@@ -240,7 +240,8 @@ class AmiClient:
         except (OSError, AttributeError) as exc:
             raise AmiError(f"AMI {name}: {exc}") from exc
 
-    async def action(self, name: str, **fields: str) -> dict[str, str]:
+    async def action(self, name: str, **fields: str | list[str]) -> dict[str, str]:
+        """Send one action; a list value is sent as that many headers of the name (Variable)."""
         reply = await self._send(name, fields, as_list=False)
         if isinstance(reply, list):
             reply = reply[0] if reply else {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,10 @@ class Desk:
         except AmiError as exc:
             raise DeskError(f"could not move the call: {exc}") from exc
 
-    async def conference(self, caller: str, operator: str, *, room: str, agency_exten: str, caller_id: str) -> None:
-        """Caller and operator into a conference room, and the agency dialled into it."""
+    async def conference(self, caller: str, operator: str, *, room: str, agency_exten: str, caller_id: str,
+                         variables: Sequence[str] = ()) -> None:
+        """Caller and operator into a conference room, and the agency dialled into it (its
+        trunk leg given `variables`, inherited: ivr.agency_data.dialplan_leg_variables)."""
         if not self.ami.connected:
             raise DeskError("Asterisk's AMI is not connected; transfer from the softphone instead")
         try:
@@ -155,7 +157,8 @@ class Desk:
                                     extra_context=CONFERENCE_CONTEXT, extra_exten=room)
             await self.ami.action(
                 "Originate", Channel=f"Local/{agency_exten}@{AGENCY_CONTEXT}", Context=CONFERENCE_CONTEXT, Exten=room,
-                Priority="1", Async="true", CallerID=f'"{caller_id}" <{caller_id}>', Variable="__IVR112_CONFERENCE=1",
+                Priority="1", Async="true", CallerID=f'"{caller_id}" <{caller_id}>',
+                Variable=["__IVR112_CONFERENCE=1", *variables],
             )
         except AmiError as exc:
             raise DeskError(f"could not start the conference: {exc}") from exc

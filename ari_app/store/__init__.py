@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ari_app.store.agency_outbox import AgencyOutboxTables
 from ari_app.store.aml import AmlTables
 from ari_app.store.callbacks import CallbackTables
 from ari_app.store.cells import CellTables
@@ -27,7 +28,7 @@ __all__ = ["IncidentStore", "StoreTooNew", "open_store"]
 
 
 class IncidentStore(IncidentTables, LocationTables, CallbackTables, OperatorTables, ConsoleTables, CellTables, AmlTables,
-                    TextTables):
+                    TextTables, AgencyOutboxTables):
     """Every table group over one engine. Not thread-safe by design: one writer thread uses it."""
 
     @property

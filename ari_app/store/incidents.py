@@ -80,6 +80,19 @@ class IncidentTables(Tables):
         """The newest incidents, newest first."""
         return self._incidents(select(incidents).order_by(incidents.c.id.desc()).limit(limit))
 
+    def recent_with_events(self, limit: int, kinds: tuple[str, ...]) -> list[tuple[Incident, list[IncidentEvent]]]:
+        """The newest incidents, newest first, each with its events of these kinds (two queries)."""
+        rows = self.recent(limit)
+        found: dict[int, list[IncidentEvent]] = {inc.id: [] for inc in rows}
+        if rows:
+            query = (select(incident_events)
+                     .where(incident_events.c.incident_id.in_(list(found)), incident_events.c.kind.in_(kinds))
+                     .order_by(incident_events.c.id))
+            with self.engine.connect() as conn:
+                for r in conn.execute(query):
+                    found[r.incident_id].append(event_row(r))
+        return [(inc, found[inc.id]) for inc in rows]
+
     def open_incidents(self) -> list[Incident]:
         """Incidents whose call has not ended (used to take calls over after a restart)."""
         return self._incidents(select(incidents).where(incidents.c.ended_at.is_(None)).order_by(incidents.c.id))

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from ari_app.store.base import Tables, dumps, loads
-from ari_app.store.schema import aml_inbox, incidents, locations, recordings
+from ari_app.store.schema import agency_outbox, aml_inbox, incidents, locations, recordings
 from ivr.location import Location
 from ivr.store import Recording, StoredLocation, now
 
@@ -56,7 +56,8 @@ class LocationTables(Tables):
             return [Recording(**r._mapping) for r in conn.execute(query)]
 
     def purge(self, *, before: str) -> tuple[int, list[str]]:
-        """Delete positions, recordings and AML messages of calls that arrived before `before`.
+        """Delete positions, recordings, AML messages and EIDOs for agencies' webhooks (they
+        hold the positions) of calls that arrived before `before`.
 
         Returns how many positions went and the recording files to delete (the caller
         deletes the files: they live in Asterisk's folder). Incidents stay, without them.
@@ -67,6 +68,7 @@ class LocationTables(Tables):
             paths = [str(p) for p in found]
             gone = conn.execute(delete(locations).where(locations.c.incident_id.in_(old))).rowcount
             conn.execute(delete(recordings).where(recordings.c.incident_id.in_(old)))
+            conn.execute(delete(agency_outbox).where(agency_outbox.c.incident_id.in_(old)))
             conn.execute(delete(aml_inbox).where(aml_inbox.c.received_at < before))
         return int(gone or 0), paths
 

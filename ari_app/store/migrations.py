@@ -46,7 +46,7 @@ def _m001_tables(conn: Connection) -> None:
     """Every table of the first release: incidents and events, locations, recordings, cells,
     the AML inbox, operators' log, callbacks, prank clears, console users and sessions."""
     for table in schema.metadata.sorted_tables:
-        if table is schema.store_version or table.name.startswith("text_"):
+        if table is schema.store_version or table.name.startswith("text_") or table is schema.agency_outbox:
             continue
         table.create(conn, checkfirst=True)
         _add_missing_columns(conn, table)
@@ -77,6 +77,13 @@ def _m004_texts(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _m006_agency_outbox(conn: Connection) -> None:
+    """The EIDO updates waiting for the agencies' webhooks."""
+    schema.agency_outbox.create(conn, checkfirst=True)
+    for index in schema.agency_outbox.indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _m007_text_source_keys(conn: Connection) -> None:
     """A received text keeps where it was read (its journal line), unique: read twice, kept once."""
     _add_missing_columns(conn, schema.text_messages)
@@ -89,6 +96,7 @@ MIGRATIONS = (
     Migration(2, "event write keys", _m002_event_write_keys),
     Migration(3, "console audit", _m003_console_audit),
     Migration(4, "texts", _m004_texts),
+    Migration(6, "agency outbox", _m006_agency_outbox),
     Migration(7, "text source keys", _m007_text_source_keys),
 )
 LATEST = MIGRATIONS[-1].version

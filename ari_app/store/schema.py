@@ -221,3 +221,27 @@ text_outbox = Table(
     Column("last_error", Text),
     Index("idx_text_outbox_due", "sent_at", "next_at"),
 )
+
+# The EIDO updates waiting for each agency's webhook (issue 17): one row per version of an
+# incident's EIDO for one agency, delivered in id order per agency, marked sent only once
+# the agency's system answered 2xx (ari_app/agency_push.py).
+agency_outbox = Table(
+    "agency_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("agency", Text, nullable=False),
+    Column("plan_id", Text),
+    Column("incident_id", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("eido_id", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("digest", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # When it may be tried next; a sender that takes it moves it past its own timeout first.
+    Column("next_at", Text, nullable=False),
+    Column("sent_at", Text),
+    Column("dropped_at", Text),  # the agency has no webhook any more: kept, never sent
+    Column("last_error", Text),
+    Index("idx_agency_outbox_version", "agency", "incident_id", "version", unique=True),
+    Index("idx_agency_outbox_due", "agency", "sent_at", "dropped_at", "id"),
+)

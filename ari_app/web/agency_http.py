@@ -18,7 +18,7 @@ from ari_app.service import Service
 from ari_app.store import IncidentStore
 from ari_app.web.keys import APP_KEY
 from ivr import agency_data as data
-from ivr.eido import EidoSource, eido
+from ivr.eido import ANSWERED, SENDING, agency_eido, sent_to
 from ivr.plan import Agency
 from ivr.store import Incident, IncidentEvent, now
 
@@ -47,31 +47,41 @@ def _agency(request: web.Request) -> str:
     return name
 
 
-def sent_to(agency: str, incident: Incident, events: list[IncidentEvent]) -> bool:
-    """Whether the centre has dialled `agency` for this incident (its menu, an overflow, a transfer)."""
-    return incident.route == f"agency:{agency}" or any(
-        e.kind in ("trunk_dial", "transfer") and e.detail.get("agency") == agency for e in events)
-
-
 def _not_found() -> web.HTTPNotFound:
     return web.HTTPNotFound(text='{"error": "no such incident for this agency"}', content_type="application/json")
 
 
-async def _incident(request: web.Request) -> tuple[str, Incident, list[IncidentEvent], data.Centre, Agency | None]:
-    """The incident of the path, if the requesting agency may read it; 404 otherwise."""
-    agency = _agency(request)
-    raw = request.match_info["id"]
+async def incident_of(service: Service, agency: str, raw: str) -> tuple[Incident, list[IncidentEvent], data.Centre, Agency | None]:
+    """Incident `raw` (the path's id), if `agency` may read it: the centre sent it there; 404
+    otherwise, the same as for an incident that does not exist. Shared by the agencies'
+    token door and their dispatchers' page (ari_app/web/agency_page.py)."""
     if not raw.isdigit() or len(raw) > 12:
         raise _not_found()
     incident_id = int(raw)
-    service = _service(request)
     row = await service.store.get(incident_id)
     events = await service.store.events(incident_id) if row is not None else []
     if row is None or not sent_to(agency, row, events):
         log.info("agency %s asked for incident %s: not sent to it", agency, raw)
         raise _not_found()
     plan = service.plans.plan_for(row.plan_id)
-    return agency, row, events, service.centre(plan), plan.agencies.get(agency)
+    return row, events, service.centre(plan), plan.agencies.get(agency)
+
+
+async def sent_incidents(service: Service, agency: str, *, kinds: tuple[str, ...] = ()) -> list[tuple[Incident, list[IncidentEvent]]]:
+    """The incidents sent to `agency` among the newest 200, newest first, with their events
+    that send an incident to an agency or answer it, and those of `kinds` (two queries)."""
+
+    def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
+        rows = store.recent_with_events(200, (*SENDING, ANSWERED, *kinds))
+        return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
+
+    return await service.store.run(mine)
+
+
+async def _incident(request: web.Request) -> tuple[str, Incident, list[IncidentEvent], data.Centre, Agency | None]:
+    """The incident of the path, if the requesting agency may read it; 404 otherwise."""
+    agency = _agency(request)
+    return agency, *await incident_of(_service(request), agency, request.match_info["id"])
 
 
 @routes.get(PREFIX)
@@ -79,12 +89,7 @@ async def incidents(request: web.Request) -> web.Response:
     """The incidents sent to this agency, newest first: id, URN, times, where to read each."""
     agency = _agency(request)
     service = _service(request)
-
-    def mine(store: IncidentStore) -> list[tuple[Incident, list[IncidentEvent]]]:
-        rows = [(inc, store.events(inc.id)) for inc in store.recent(200)]
-        return [(inc, events) for inc, events in rows if sent_to(agency, inc, events)]
-
-    rows = await service.store.run(mine)
+    rows = await sent_incidents(service, agency)
     out = []
     for inc, _events in rows:
         centre = service.centre(service.plans.plan_for(inc.plan_id))
@@ -96,13 +101,12 @@ async def incidents(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/{id}")
 async def incident_eido(request: web.Request) -> web.Response:
     """The incident as an EIDO (NENA-STA-021), as it is now."""
-    agency, row, events, centre, plan_agency = await _incident(request)
-    store = _service(request).store
-    locations = await store.run(lambda s: s.locations(row.id))
-    recordings = await store.run(lambda s: s.recordings(row.id))
+    agency, row, _events, centre, plan_agency = await _incident(request)
+    source = await _service(request).store.run(lambda s: s.eido_source(row.id))
+    if source is None:
+        raise _not_found()
     share = plan_agency is not None and plan_agency.share_recordings
-    body = eido(EidoSource(row, events, locations, recordings), centre=centre, agency=agency, share_recordings=share,
-                recording_url=data.incident_url(centre, row.id, "recordings"))
+    body = agency_eido(source, centre=centre, agency=agency, share_recordings=share)
     return web.json_response(body, content_type="application/emergency.eido+json")
 
 
@@ -129,11 +133,14 @@ async def additional_data(request: web.Request) -> web.Response:
 async def recording(request: web.Request) -> web.StreamResponse:
     """A recording of the call, only for an agency whose plan entry shares recordings."""
     _agency_name, row, _events, _centre, plan_agency = await _incident(request)
+    return await shared_recording(_service(request), row, plan_agency, request.match_info["rec"])
+
+
+async def shared_recording(service: Service, row: Incident, plan_agency: Agency | None, rec_id: str) -> web.FileResponse:
+    """A recording of an incident sent to the agency, only when its plan entry shares recordings (403 otherwise)."""
     if plan_agency is None or not plan_agency.share_recordings:
         raise web.HTTPForbidden(text='{"error": "recordings are not shared with this agency (share_recordings)"}',
                                 content_type="application/json")
-    service = _service(request)
-    rec_id = request.match_info["rec"]
     found = next((r for r in await service.store.run(lambda s: s.recordings(row.id)) if str(r.id) == rec_id), None)
     path = service.layout.host(found.path) if found is not None else None
     if path is None or not path.exists():

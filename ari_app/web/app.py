@@ -19,7 +19,7 @@ from ari_app.ari.errors import AriError
 from ari_app.service import Service
 from ari_app.storage import StoreUnavailable
 from ari_app.texts import http as texts_http
-from ari_app.web import agency_http, aml_door, aml_http, console_login, phone
+from ari_app.web import agency_http, agency_page, aml_door, aml_http, console_login, phone
 from ari_app.web import api as http
 from ari_app.web.aml_door import AmlDoor
 from ari_app.web.console_auth import Sessions
@@ -83,6 +83,7 @@ def build_apps(service: Service, console_url: str = "") -> tuple[web.Application
     app.add_routes(texts_http.routes)
     app.add_routes(texts_http.console_routes)
     app.add_routes(agency_http.routes)
+    app.add_routes(agency_page.routes)
     door = aml_door.build_door_app(service, limiter)
     door.add_routes(texts_http.routes)  # the carriers' SMS gateways post texts to the same HTTPS door
     return app, door

@@ -8,6 +8,10 @@
   `X-CSRF-Token`; reading needs only the cookie.
 - Scripts and the `ivr112` command send `Authorization: Bearer <console_secret>` and act
   as the system (supervisor rights; no cookie, so no CSRF).
+- An agency's dispatcher (role `agency:<name>`, `ivr112 console password NAME --agency
+  police`) passes only the doors that ask for an agency (`who(..., agency=True)`: its own
+  page, docs/agencies.md); every other door refuses it, so a door added later is closed
+  to agencies unless it says otherwise.
 Sessions last `SESSION_HOURS`. They are kept in the store (only a hash of each key), so an
 app restart in the middle of a shift does not log the operators out.
 """
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import time
@@ -25,22 +28,30 @@ from typing import Any
 
 from aiohttp import web
 
+from ivr.hosts import loopback_host
+
 COOKIE = "ivr112_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_HOURS = 12
 OPERATOR, SUPERVISOR = "operator", "supervisor"
+AGENCY_ROLE = "agency:"  # + the plan's agency name
 PRINCIPAL = "ivr112_principal"  # the request's key for who made it (the audit log reads it)
 
 
 @dataclass(frozen=True)
 class Principal:
     name: str
-    role: str  # operator or supervisor
+    role: str  # operator, supervisor or agency:<name>
     via: str  # "session" or "bearer"
 
     @property
     def supervisor(self) -> bool:
         return self.role == SUPERVISOR
+
+    @property
+    def agency(self) -> str | None:
+        """The agency whose dispatcher this is; None for the centre's own people."""
+        return self.role[len(AGENCY_ROLE):] if self.role.startswith(AGENCY_ROLE) else None
 
 
 @dataclass
@@ -82,14 +93,19 @@ class Sessions:
             return None
         return session
 
-    def who(self, request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
+    def who(self, request: web.Request, *, role: str | None = None, changes: bool = False,
+            agency: bool | None = False) -> Principal:
         """The caller of `request`, or a 401/403 with what to do. `changes`: the request
-        alters state, so a cookie-borne session must show its CSRF token."""
+        alters state, so a cookie-borne session must show its CSRF token. `agency`: False
+        (the default) lets only the centre's people in, True only an agency's dispatcher,
+        None both (logging out)."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer":
             if not hmac.compare_digest(_raw(token), self.console_secret.encode()):
                 raise _json_error(web.HTTPUnauthorized, "wrong key: send Authorization: Bearer <console_secret> (ivr112 secrets show)")
+            if agency is True:
+                raise _json_error(web.HTTPForbidden, "this door is an agency dispatcher's: log in with an agency account")
             request[PRINCIPAL] = principal = Principal("system", SUPERVISOR, "bearer")
             return principal
         session = self.get(request.cookies.get(COOKIE, ""))
@@ -97,6 +113,11 @@ class Sessions:
             raise _json_error(web.HTTPUnauthorized, "login required: POST /console/login with name and password")
         if changes and not hmac.compare_digest(_raw(request.headers.get(CSRF_HEADER, "")), session.csrf.encode()):
             raise _json_error(web.HTTPForbidden, f"missing or wrong {CSRF_HEADER}: reload the console and try again")
+        mine = session.principal.agency
+        if mine is not None and agency is False:
+            raise _json_error(web.HTTPForbidden, f"this account is agency {mine}'s dispatcher: its page is /agency")
+        if mine is None and agency is True:
+            raise _json_error(web.HTTPForbidden, "this door is an agency dispatcher's: log in with an agency account")
         if role == SUPERVISOR and not session.principal.supervisor:
             raise _json_error(web.HTTPForbidden, "only a supervisor may do this")
         request[PRINCIPAL] = session.principal
@@ -117,10 +138,4 @@ def secure_cookie(request: web.Request) -> bool:
     """Secure cookies need HTTPS, except that browsers treat this machine as secure too."""
     if request.secure:
         return True
-    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return loopback_host((request.host or "").rsplit(":", 1)[0].strip("[]"))

@@ -113,7 +113,7 @@ async def _locked(request: web.Request, lock: Lock) -> None:
 
 @routes.post("/console/logout")
 async def console_logout(request: web.Request) -> web.Response:
-    request.app[SESSIONS_KEY].who(request, changes=True)
+    request.app[SESSIONS_KEY].who(request, changes=True, agency=None)
     key = request.cookies.get(COOKIE, "")
     request.app[SESSIONS_KEY].close(key)
     await request.app[APP_KEY].store.run(lambda s: s.drop_session(key_hash(key)))

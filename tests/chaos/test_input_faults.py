@@ -468,6 +468,9 @@ ROUTES = [
     ("POST", "/console/login"), ("POST", "/console/logout"), ("GET", "/console/session"), ("POST", "/aml"), ("POST", "/aml/sms"),
     ("GET", "/static/{name}"), ("GET", "/metrics"), ("POST", "/api/callbacks/{number}/call"), ("POST", "/api/announcement"),
     ("DELETE", "/api/announcement"), ("POST", "/api/reload"),
+    ("GET", "/agency"), ("GET", "/api/agency/incidents"), ("GET", "/api/agency/incidents/{id}"),
+    ("POST", "/api/agency/incidents/{id}/ack"), ("GET", "/api/agency/incidents/{id}/recordings/{id}.wav"),
+    ("GET", "/agency/v1/incidents"), ("GET", "/agency/v1/incidents/{id}"), ("GET", "/agency/v1/incidents/{id}/{block}"),
 ]
 # With the real key these would ring a softphone, change every caller's greeting or reload the plan: anonymous only.
 ANONYMOUS_ONLY = {"/api/callbacks/{number}/call", "/api/announcement", "/api/reload"}

@@ -196,3 +196,32 @@ def test_an_operators_blind_transfer_to_the_police_carries_the_callers_position(
     assert pidf is not None and pidf["Content-ID"] == invite.header("Geolocation")[0].replace("cid:", "")
     assert _position(pidf.get_content()) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
     assert f"urn:emergency:uid:incidentid:{incident.id:010d}:" in ", ".join(invite.header("Call-Info"))
+
+
+def test_an_operators_conference_leg_to_the_police_carries_the_callers_position_and_call_info(live: Stack) -> None:
+    caller, operator_name = "081250017006", "operator1"
+    port = live.sipp_port()
+    live.register_operator(operator_name, port)
+    # The operator's softphone leaves the conference 4 s after answering; caller and police stay.
+    operator = live.sipp("answer_bye", "-d", "4000", port=port, background=True, timeout=60)
+    call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", CIRCLE)), "-s", "112", "-d", "500",
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "12000")], background=True, timeout=60)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
+    police = live.sipp("agency_saves_invite", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    live.ivr112("transfer", str(incident.id), "police", "--conference")
+    assert operator.wait() == 0, operator.report()
+    assert call.wait() == 0, call.report()
+    assert police.wait() == 0, police.report()
+    invite = received_invite(police)
+    # Dialled by the dialplan (Local channel into the conference), yet the same as the app's own legs.
+    assert invite.header("Content-Type")[0].startswith("multipart/mixed")
+    assert invite.header("Geolocation-Routing") == ["no"]
+    pidf = invite.part("application/pidf+xml")
+    assert pidf is not None and pidf["Content-ID"] == invite.header("Geolocation")[0].replace("cid:", "")
+    assert _position(pidf.get_content()) == (pytest.approx(SAMPIT[0]), pytest.approx(SAMPIT[1]), 25)
+    call_info = ", ".join(invite.header("Call-Info"))
+    assert f"<urn:emergency:uid:incidentid:{incident.id:010d}:" in call_info
+    for block in ("ServiceInfo", "ProviderInfo", "Comment"):
+        assert f"/agency/v1/incidents/{incident.id}/{block}>;purpose=EmergencyCallData.{block}" in call_info, call_info
+    # The police may read it: the conference sent the incident to them.
+    assert live.agency_get(_urls(call_info)["Comment"], live.agency_token("police"))[0] == 200

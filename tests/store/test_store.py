@@ -38,6 +38,8 @@ def test_positions_and_recordings_past_retention_are_deleted_and_the_incident_st
     for inc in (old, new):
         store.add_location(inc.id, Location(source="aml_http", latitude=-2.53, longitude=112.95, radius_m=12), kecamatan="Baamang", description="x")
         store.add_recording(inc.id, kind="caller_location", name=f"r{inc.id}", path=f"/srv/r{inc.id}.wav")
+        store.enqueue_push(agency="police", plan_id="kotim", incident_id=inc.id, eido_id=f"urn:{inc.id}", digest="d",
+                           render=lambda v: '{"locationComponent": []}')
     # The newer call from the same number finds the older position as a hint.
     hint = store.last_location("0812", since="2025-01-01T00:00:00+00:00", before_incident=new.id)
     assert hint is not None and hint.incident_id == old.id
@@ -45,6 +47,7 @@ def test_positions_and_recordings_past_retention_are_deleted_and_the_incident_st
     assert (gone, paths) == (1, [f"/srv/r{old.id}.wav"])
     assert store.locations(old.id) == [] and store.recordings(old.id) == []
     assert len(store.locations(new.id)) == 1
+    assert [p.incident_id for p in store.pushes("police")] == [new.id]  # the EIDOs pushed to agencies hold positions too
     assert store.get(old.id) is not None
 
 

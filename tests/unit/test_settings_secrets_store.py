@@ -60,7 +60,8 @@ def test_the_rendered_config_holds_the_generated_secrets_and_no_sample_password(
     assert "Playback(/srv/ivr112/t1/sounds/kotim/id/greeting)" in files["extensions.conf"]
     # Each agency trunk is an endpoint dialled in order, then the agency's on_failure.
     assert "[kotim-police-2]\ntype = aor\ncontact = sip:127.0.0.1:5072" in files["pjsip.conf"]
-    assert "Dial(PJSIP/110@kotim-police-1,20)\n same => n,Dial(PJSIP/110@kotim-police-2,20)" in files["extensions.conf"]
+    assert ("Dial(PJSIP/110@kotim-police-1,20,b(ivr112-agency-leg^s^1))\n same => n,Dial(PJSIP/110@kotim-police-2,20,b(ivr112-agency-leg^s^1))"
+            in files["extensions.conf"])
     # The operators' queue overflows to the provincial centre, never to nowhere.
     assert "Queue(kotim-operators,r,,,120)" in files["extensions.conf"]
     assert "Goto(ivr112-agency,kotim-provincial,1)" in files["extensions.conf"]

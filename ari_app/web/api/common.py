@@ -17,9 +17,10 @@ def service_of(request: web.Request) -> Service:
     return request.app[APP_KEY]
 
 
-def who(request: web.Request, *, role: str | None = None, changes: bool = False) -> Principal:
-    """The logged-in person (or the system's bearer key); 401/403 otherwise."""
-    return request.app[SESSIONS_KEY].who(request, role=role, changes=changes)
+def who(request: web.Request, *, role: str | None = None, changes: bool = False, agency: bool | None = False) -> Principal:
+    """The logged-in person (or the system's bearer key); 401/403 otherwise. Agencies'
+    dispatchers pass only where `agency` is True (or None): see console_auth."""
+    return request.app[SESSIONS_KEY].who(request, role=role, changes=changes, agency=agency)
 
 
 def authorised(request: web.Request) -> None:

@@ -21,7 +21,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return await service_of(request).hub.stream(request)
 
 
-def _csp(request: web.Request) -> str:
+def content_policy(request: web.Request) -> str:
     """Everything from the app itself; the browser phone's WebSocket (Asterisk) besides."""
     phone = webrtc.ws_url(service_of(request).settings) if webrtc.enabled(service_of(request).settings) else ""
     return f"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self' {phone}; media-src 'self'"
@@ -30,7 +30,7 @@ def _csp(request: web.Request) -> str:
 @routes.get("/")
 async def console_page(request: web.Request) -> web.FileResponse:
     """The operators' and supervisors' console: everything served from here, nothing from a CDN."""
-    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _csp(request), "Cache-Control": "no-cache"})
+    return web.FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": content_policy(request), "Cache-Control": "no-cache"})
 
 
 @routes.get("/static/{name:[a-z0-9_.-]+}")
@@ -38,7 +38,7 @@ async def console_static(request: web.Request) -> web.FileResponse:
     path = STATIC / request.match_info["name"]
     if not path.is_file():
         raise error(web.HTTPNotFound, "no such file")
-    return web.FileResponse(path, headers={"Content-Security-Policy": _csp(request), "Cache-Control": "no-cache"})
+    return web.FileResponse(path, headers={"Content-Security-Policy": content_policy(request), "Cache-Control": "no-cache"})
 
 
 @routes.get("/api/plan")
@@ -54,8 +54,8 @@ async def plan_summary(request: web.Request) -> web.Response:
 
 @routes.get("/api/boundaries")
 async def boundaries(request: web.Request) -> web.Response:
-    """The default plan's kecamatan GeoJSON: the console's map, drawn locally (no tiles)."""
-    who(request)
+    """The default plan's kecamatan GeoJSON: the console's map, drawn locally (no tiles); agencies' pages draw it too."""
+    who(request, agency=None)
     service = service_of(request)
     plan = service.plans.plan_for("")
     path = plan.location.boundaries_path(plan.source)

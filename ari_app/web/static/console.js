@@ -43,6 +43,7 @@ const TEXT = {
     phone_failed: "Gagal mendaftar", phone_ringing: "Panggilan masuk", phone_in_call: "Sedang bicara",
     phone_no_mic: "Mikrofon tidak bisa dipakai", phone_bad: "Kualitas suara buruk", phone_loss: "paket hilang",
     ringing_browser: "Berdering: klik Jawab di panel Telepon",
+    agency_acks: "Tanggapan instansi", unit_dispatched: "Unit diberangkatkan",
   },
   en: {
     title: "112 console", offline: "Disconnected, reconnecting…", online: "Connected", logout: "Log out",
@@ -83,6 +84,7 @@ const TEXT = {
     phone_failed: "Registration failed", phone_ringing: "Incoming call", phone_in_call: "On a call",
     phone_no_mic: "The microphone cannot be used", phone_bad: "Poor call quality", phone_loss: "packets lost",
     ringing_browser: "Ringing: click Answer in the Phone panel",
+    agency_acks: "Agency response", unit_dispatched: "Unit dispatched",
   },
 };
 
@@ -94,34 +96,13 @@ let plan = null;
 let ringing = null;    // the incident ringing my softphone, shown before the answer
 let beforeRing = null; // the incident shown before it rang: back on the page if the ring ends unanswered
 let shown = 0;         // the latest request to show an incident (an older answer arriving late is dropped)
-const $ = (sel) => document.querySelector(sel);
-const t = (key) => TEXT[lang][key] || key;
-
-function translate() {
-  document.documentElement.lang = lang;
-  document.querySelectorAll("[data-t]").forEach((el) => { el.textContent = t(el.dataset.t); });
-  document.querySelectorAll("[data-tp]").forEach((el) => { el.placeholder = t(el.dataset.tp); });
-  $("#lang").textContent = lang === "id" ? "English" : "Bahasa Indonesia";
-}
-
-async function api(path, form) {
-  const options = { credentials: "same-origin", headers: {} };
-  if (form !== undefined) {
-    options.method = "POST";
-    options.headers["X-CSRF-Token"] = me ? me.csrf : "";
-    options.body = new URLSearchParams(form);
-  }
-  const response = await fetch(path, options);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
-  return body;
-}
 
 function say(text) { $("#message").textContent = text; }
 
 // Log in -----------------------------------------------------------------------------------
 
 async function start(session) {
+  if (session.role.startsWith("agency:")) { location.replace("/agency"); return; }  // an agency's dispatcher: its own page
   me = session;
   $("#login-view").hidden = true;
   $("#console-view").hidden = false;
@@ -158,10 +139,7 @@ $("#logout").addEventListener("click", async () => {
   location.reload();
 });
 
-$("#lang").addEventListener("click", () => {
-  lang = lang === "id" ? "en" : "id";
-  localStorage.setItem("ivr112.lang", lang);
-  translate();
+onLanguage(() => {
   if (!me) return;
   drawTransferButtons();
   refreshBoard();
@@ -173,9 +151,7 @@ $("#lang").addEventListener("click", () => {
 // Live updates -----------------------------------------------------------------------------
 
 function listen() {
-  const stream = new EventSource("/api/stream");
-  stream.onopen = () => { $("#live").textContent = t("online"); $("#live").className = "live on"; $("#live").dataset.t = "online"; };
-  stream.onerror = () => { $("#live").textContent = t("offline"); $("#live").className = "live off"; $("#live").dataset.t = "offline"; };
+  const stream = liveStream("/api/stream");
   stream.addEventListener("operator", (e) => {
     const op = JSON.parse(e.data);
     updateWall(op);
@@ -258,12 +234,6 @@ document.querySelectorAll("#shift [data-action]").forEach((button) => {
 
 // The call in hand ---------------------------------------------------------------------------
 
-function item(text) {
-  const li = document.createElement("li");
-  li.textContent = text;
-  return li;
-}
-
 async function showIncident(id) {
   const request = ++shown;
   const incident = await api(`/api/incidents/${id}`);
@@ -287,17 +257,14 @@ async function showIncident(id) {
     ? Math.round((Date.parse(incident.operator_answered_at) - Date.parse(incident.queued_at)) / 1000) : null;
   $("#c-waited").textContent = waited === null ? "-" : `${waited} ${t("seconds")}`;
   $("#c-flags").textContent = incident.flags || t("none");
+  const acks = incident.events.filter((e) => e.kind === "agency_ack");
+  $("#c-acks").replaceChildren(...(acks.length ? acks.map((e) => item(
+    `${t("unit_dispatched")}: ${e.detail.agency} (${e.detail.by}, ${e.at.slice(11, 16)})${e.detail.note ? " — " + e.detail.note : ""}`))
+    : [item(t("none"))]));
   $("#c-locations").replaceChildren(...(incident.locations.length
     ? incident.locations.map((l) => item(l.description + (l.hint ? " *" : ""))) : [item(t("none"))]));
   drawMap(incident.locations);
-  $("#c-recordings").replaceChildren(...incident.recordings.map((r) => {
-    const audio = document.createElement("audio");
-    audio.controls = true;
-    audio.preload = "none";
-    audio.src = r.url;
-    audio.title = `${t("play")}: ${r.kind}`;
-    return audio;
-  }));
+  $("#c-recordings").replaceChildren(...incident.recordings.map(recordingPlayer));
   $("#c-category").textContent = incident.category ? `${t("classified")}: ${t(incident.category)}` : "";
   if (incident.notes && document.activeElement !== $("#notes")) $("#notes").value = incident.notes;
   const prior = (await api(`/api/incidents?number=${encodeURIComponent(incident.caller_number)}&limit=20`))
@@ -350,48 +317,8 @@ function drawTransferButtons() {
 // The map: the kecamatan drawn from the plan's own GeoJSON, positions with their circles.
 // The incident's map by default; the text chat panel draws its conversation's on its own.
 
-const SVG = "http://www.w3.org/2000/svg";
-
 function drawMap(locations, svg = $("#map")) {
-  svg.replaceChildren();
-  if (!boundaries) return;
-  const rings = [];
-  for (const f of boundaries.features) {
-    const g = f.geometry;
-    const polys = g.type === "Polygon" ? [g.coordinates] : g.type === "MultiPolygon" ? g.coordinates : [];
-    for (const poly of polys) rings.push({ name: f.properties.kecamatan || f.properties.name, ring: poly[0] });
-  }
-  const all = rings.flatMap((r) => r.ring);
-  const lons = all.map((p) => p[0]), lats = all.map((p) => p[1]);
-  const minLon = Math.min(...lons), maxLon = Math.max(...lons), minLat = Math.min(...lats), maxLat = Math.max(...lats);
-  const k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
-  const scale = 580 / Math.max((maxLon - minLon) * k, maxLat - minLat);
-  const x = (lon) => 10 + (lon - minLon) * k * scale;
-  const y = (lat) => 10 + (maxLat - lat) * scale;
-  for (const r of rings) {
-    const path = document.createElementNS(SVG, "path");
-    path.setAttribute("d", "M" + r.ring.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join("L") + "Z");
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = r.name;
-    path.appendChild(title);
-    svg.appendChild(path);
-  }
-  for (const l of locations) {
-    if (l.latitude === null || l.longitude === null) continue;
-    const cx = x(l.longitude), cy = y(l.latitude);
-    const area = document.createElementNS(SVG, "circle");
-    area.setAttribute("class", "area");
-    area.setAttribute("cx", cx); area.setAttribute("cy", cy);
-    area.setAttribute("r", Math.max(3, ((l.radius_m || 0) / 111320) * scale));
-    const dot = document.createElementNS(SVG, "circle");
-    dot.setAttribute("class", "dot");
-    dot.setAttribute("cx", cx); dot.setAttribute("cy", cy); dot.setAttribute("r", 3);
-    dot.dataset.source = l.source;
-    const title = document.createElementNS(SVG, "title");
-    title.textContent = l.description;
-    dot.appendChild(title);
-    svg.append(area, dot);
-  }
+  drawKecamatanMap(svg, boundaries, locations);  // map.js, shared with the agencies' page
 }
 
 // The supervisor's wall: who waits, how long, who is in the menu or with an agency ------------
