@@ -20,7 +20,7 @@ from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
 from ari_app.metrics import Metrics
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
-from ari_app.storage import AsyncStore
+from ari_app.storage import AsyncStore, StoreUnavailable
 from ari_app.store import IncidentStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
@@ -305,7 +305,11 @@ class Desk:
         """A queue call rings an operator's softphone: the board names its incident, so the
         operator's console shows the caller and what the IVR learned before they answer."""
         channel = change.detail.get("channel", "")
-        incident = await self.store.by_channel(channel) if channel else None
+        try:
+            incident = await self.store.by_channel(channel) if channel else None
+        except StoreUnavailable as exc:  # the operator answers all the same, without the pop
+            log.warning("operator %s: the ringing call's incident is unknown (%s)", change.operator, exc)
+            incident = None
         operator = self.board.get(change.operator)
         if incident is not None and operator.ringing_channel == channel and not operator.caller_channel:
             operator.incident_id = incident.id
