@@ -80,8 +80,10 @@ class Locator:
             assert location.latitude is not None and location.longitude is not None
             kecamatan = bounds.locate(location.latitude, location.longitude)
         text = describe(location, kecamatan, lang=plan.default_language, boundaries_known=bounds is not None)
-        await self.store.write("add_location", incident_id, location=location_args(location), kecamatan=kecamatan, description=text,
-                               hint=hint, at=now())
+        # Waits while the store is healthy (an AML door answers "accepted" once it is stored);
+        # kept and replayed, returning at once, while it fails.
+        await self.store.write("add_location", incident_id, wait=True, location=location_args(location), kecamatan=kecamatan,
+                               description=text, hint=hint, at=now())
         log.info("incident %d: location %s", incident_id, text)
         return text
 

@@ -154,7 +154,7 @@ class AsyncStore:
             incident_id = item.get("incident_id")
             self._pending.append(_Write(item["kind"], None if incident_id is None else int(incident_id), item["fields"], item["key"]))
         if self._pending:
-            self._next_provisional = min(-1, *(w.incident_id - 1 for w in self._pending if w.incident_id is not None))
+            self._next_provisional = min([-1, *(w.incident_id - 1 for w in self._pending if w.incident_id is not None)])
             log.warning("incident store: %d writes spooled by an earlier run (%s) are replayed", len(self._pending), self.spool.path)
 
     def _open_or_fail(self) -> None:

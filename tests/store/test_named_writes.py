@@ -133,6 +133,23 @@ async def test_writes_spooled_at_shutdown_land_once_at_the_next_start_even_when_
         await third.close()
 
 
+async def test_a_spool_of_writes_about_no_incident_is_replayed_at_start(store_url: str, tmp_path: Path, disk: Disk) -> None:
+    store = AsyncStore(tmp_path, url=store_url, retry_s=60)
+    await store.open()
+    disk.full = True
+    await store.write("log_operator", operator="op1", action="login", detail={}, at="2026-01-01T00:00:01.000+00:00")
+    await store.close()
+    disk.full = False
+    restarted = AsyncStore(tmp_path, url=store_url, retry_s=60)
+    await restarted.open()
+    try:
+        assert restarted.ok and restarted.replayed == 1
+        assert [line["action"] for line in await restarted.run(lambda s: s.operator_log("op1"))] == ["login"]
+        assert (await restarted.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112")).id > 0
+    finally:
+        await restarted.close()
+
+
 def test_a_keyed_write_replayed_lands_once_and_a_failed_one_leaves_no_key(store: IncidentStore, disk: Disk) -> None:
     incident = store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112")
     args = {"kind": "call", "name": "rec", "path": "/r/rec.wav", "at": "2026-01-01T00:00:01.000+00:00"}
