@@ -20,7 +20,7 @@ from ari_app.ari.errors import AriError
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import operator_interface
 from ari_app.storage import AsyncStore
-from ivr import callbacks
+from ivr.store import now
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class CallbackCall:
                 await self.ari.create_bridge("mixing", self.bridge_id)
                 await self.ari.add_channel(self.bridge_id, self.operator_channel)
                 await self.ari.add_channel(self.bridge_id, self.caller_channel)
-                await self.store.run(lambda s: callbacks.finish(s, self.number, connected=True))
+                await self.store.write("callback_finish", number=self.number, connected=True)
                 await self._event("callback_connected", {"number": self.number, "operator": self.operator})
                 await self._record()
                 log.info("callback to %s connected with operator %s", self.number, self.operator)
@@ -107,7 +107,7 @@ class CallbackCall:
         incident_id = self.incident_id
         try:
             await self.ari.record_bridge(self.bridge_id, name, "wav", "overwrite")
-            await self.store.run(lambda s: s.add_recording(incident_id, kind="callback", name=name, path=path))
+            await self.store.write("add_recording", incident_id, kind="callback", name=name, path=path, at=now())
         except AriError as exc:  # the call matters more than its recording
             log.error("callback to %s not recorded: %s", self.number, exc)
 
@@ -116,7 +116,7 @@ class CallbackCall:
             return
         self.finished = True
         if not connected:
-            await self.store.run(lambda s: callbacks.finish(s, self.number, connected=False, detail=why))
+            await self.store.write("callback_finish", number=self.number, connected=False, detail=why)
             await self._event("callback_failed", {"number": self.number, "operator": self.operator, "why": why})
             log.info("callback to %s did not connect: %s", self.number, why)
         for channel in self.channels:

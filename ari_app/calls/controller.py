@@ -39,7 +39,6 @@ from ari_app.calls.ports import (
     TrunkSilent,
 )
 from ari_app.operators.free_operators import RANK, OperatorFree
-from ivr import callbacks
 from ivr.menu import CallFlow
 from ivr.menu_events import (
     ANNOUNCEMENT,
@@ -362,7 +361,7 @@ class CallController:
         """A person (agency) took the call: the number needs no callback."""
         caller = self.caller
         if caller:
-            await self.store.run(lambda s: callbacks.answered(s, caller, reason=f"answered by {who}"))
+            await self.store.write("callback_answered", number=caller, reason=f"answered by {who}")
 
     def observe_only(self) -> None:
         """This call has left Stasis already (the service subscribed the app to it); on its

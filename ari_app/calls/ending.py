@@ -114,14 +114,16 @@ async def caller_gone(call: CallController, exc: BaseException) -> bool:
 
 
 async def _unanswered_to_callbacks(call: CallController) -> None:
-    """A call that ended before any person answered goes on the callback list."""
+    """A call that ended before any person answered goes on the callback list. The store
+    decides (a person may have answered on another path: the record says), on its thread,
+    after the call's other writes: while it fails the write is kept and decided when replayed."""
     assert call.incident is not None
     incident_id, caller = call.incident.id, call.caller
-    final = await call.store.get(incident_id)
-    if final is None or final.operator_answered_at or (final.route_result or "").startswith("answered by"):
-        return
-    entry = await call.store.run(lambda s: callbacks.missed(s, caller, incident_id))
-    if entry is not None:
-        await call.step("callback_listed", {"number": caller, "calls": str(entry.calls)})
+    entry = await call.store.write("callback_missed", incident_id, wait=True, number=caller, at=now())
+    if isinstance(entry, callbacks.Callback):
+        detail = {"number": caller, "calls": str(entry.calls)}
+        call.peers.incident_changed(incident_id, "callback_listed", detail)
         log.info("[%s] incident %d: no person answered %s; on the callback list (%d call(s))", call.channel_id, incident_id, caller,
                  entry.calls)
+    elif not call.store.ok:
+        log.warning("[%s] incident %d: the callback list decision for %s waits for the store", call.channel_id, incident_id, caller)

@@ -20,13 +20,14 @@ from ari_app.ari.errors import AriError
 from ari_app.calls.hep import HepStore, sip_body, sip_header
 from ari_app.calls.ports import CallAri
 from ari_app.storage import AsyncStore
-from ari_app.store import IncidentStore
+from ari_app.store.writes import location_args
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn
 from ivr.location.cell import parse_pani
 from ivr.location.geo import Boundaries, describe, load_boundaries
 from ivr.location.pidf import multipart_pidf, parse_pidf
 from ivr.plan import Plan
+from ivr.store import now
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,10 @@ class Locator:
             assert location.latitude is not None and location.longitude is not None
             kecamatan = bounds.locate(location.latitude, location.longitude)
         text = describe(location, kecamatan, lang=plan.default_language, boundaries_known=bounds is not None)
-        await self.store.run(lambda s: s.add_location(incident_id, location, kecamatan=kecamatan, description=text, hint=hint))
+        # Waits while the store is healthy (an AML door answers "accepted" once it is stored);
+        # kept and replayed, returning at once, while it fails.
+        await self.store.write("add_location", incident_id, wait=True, location=location_args(location), kecamatan=kecamatan,
+                               description=text, hint=hint, at=now())
         log.info("incident %d: location %s", incident_id, text)
         return text
 
@@ -165,7 +169,7 @@ class Locator:
         items = await self.store.run(lambda s: s.unmatched_aml(caller, since=since(minutes=window)))
         out = []
         for aml_id, location in items:
-            await self.store.run(_matcher(aml_id, incident_id))
+            await self.store.write("match_aml", incident_id, aml_id=aml_id)
             out.append(location)
         return out
 
@@ -201,10 +205,6 @@ async def dereference(uri: str) -> list[Location]:
     except (aiohttp.ClientError, TimeoutError, LocationParseError) as exc:
         log.warning("Geolocation URI %s not usable: %s", uri[:100], exc)
         return []
-
-
-def _matcher(aml_id: int, incident_id: int) -> Callable[[IncidentStore], None]:
-    return lambda s: s.match_aml(aml_id, incident_id)
 
 
 async def _var(ari: CallAri, channel_id: str, name: str) -> str | None:

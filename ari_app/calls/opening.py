@@ -126,7 +126,7 @@ async def _keep_call_recording(call: CallController) -> None:
     name = call_recording_name(call.channel_id)
     path = f"{call.layout.recordings}/{name}.wav"
     incident_id = call.incident.id
-    await call.store.run(lambda s: s.add_recording(incident_id, kind="call", name=name, path=path))
+    await call.store.write("add_recording", incident_id, kind="call", name=name, path=path, at=now())
     await call.step("recording", {"name": name, "path": path, "kind": "call"})
 
 

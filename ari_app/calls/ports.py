@@ -88,6 +88,13 @@ class CallStore(Protocol):
 
     async def run(self, fn: Callable[[IncidentStore], T]) -> T: ...
 
+    async def write(self, name: str, incident_id: int | None = None, /, *, wait: bool = False, **args: Any) -> Any:
+        """A named write (ari_app/store/writes.py): handed over, kept and replayed while the store fails."""
+
+    @property
+    def ok(self) -> bool:
+        """The store takes writes now (none waiting)."""
+
 
 class Poster(Protocol):
     def __call__(self, event: Any) -> None: ...

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
 from ivr.menu_events import RecordingDone, RecordVoice
+from ivr.store import now
 
 if TYPE_CHECKING:
     from ari_app.calls.controller import CallController
@@ -60,7 +61,7 @@ async def recorded(call: CallController, event: ev.RecordingFinished | ev.Record
     if isinstance(event, ev.RecordingFinished):
         duration = float(event.duration) if event.duration is not None else None
         incident_id, name = call.incident.id, event.name
-        await call.store.run(lambda s: s.add_recording(incident_id, kind="caller_location", name=name, path=path, duration_s=duration))
+        await call.store.write("add_recording", incident_id, kind="caller_location", name=name, path=path, duration_s=duration, at=now())
         await call.step("recording", {"name": event.name, "path": path, "kind": "caller_location"})
     else:
         await call.step("recording_failed", {"name": event.name, "cause": event.cause})

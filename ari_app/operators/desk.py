@@ -20,7 +20,7 @@ from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
 from ari_app.metrics import Metrics
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
-from ari_app.storage import AsyncStore
+from ari_app.storage import AsyncStore, StoreUnavailable
 from ari_app.store import IncidentStore
 from ivr import callbacks, queue_log
 from ivr.errors import Ivr112Error
@@ -269,12 +269,12 @@ class Desk:
             await self._incident_event(fields.get("Uniqueid", ""), "queue_joined",
                                        {"queue": fields.get("Queue", ""), "position": fields.get("Position", "")})
         elif event.name == "QueueCallerAbandon":
-            known = await self._incident_event(fields.get("Uniqueid", ""), "queue_abandoned",
-                                               {"queue": fields.get("Queue", ""), "hold_s": fields.get("HoldTime", "")})
+            # A caller with no incident (the app was down when the call came: the fallback
+            # queued it) who hangs up in the queue goes on the callback list.
             caller = fields.get("CallerIDNum", "")
-            if not known and caller:
-                # A call the app never saw (it was down when the call came: the fallback queued it).
-                await self.store.run(lambda s: callbacks.missed(s, caller, None))
+            known = await self._incident_event(fields.get("Uniqueid", ""), "queue_abandoned",
+                                               {"queue": fields.get("Queue", ""), "hold_s": fields.get("HoldTime", "")}, missed_caller=caller)
+            if known is False and caller:
                 log.warning("caller %s hung up in the queue with no incident (it never went through the app): on the callback list", caller)
         elif event.name == "BlindTransfer":
             await self._incident_event(fields.get("TransfereeUniqueid", ""), "transferred",
@@ -308,7 +308,11 @@ class Desk:
         """A queue call rings an operator's softphone: the board names its incident, so the
         operator's console shows the caller and what the IVR learned before they answer."""
         channel = change.detail.get("channel", "")
-        incident = await self.store.by_channel(channel) if channel else None
+        try:
+            incident = await self.store.by_channel(channel) if channel else None
+        except StoreUnavailable as exc:  # the operator answers all the same, without the pop
+            log.warning("operator %s: the ringing call's incident is unknown (%s)", change.operator, exc)
+            incident = None
         operator = self.board.get(change.operator)
         if incident is not None and operator.ringing_channel == channel and not operator.caller_channel:
             operator.incident_id = incident.id
@@ -323,43 +327,27 @@ class Desk:
         """An operator answered a queued call: the incident says who and when; no callback needed."""
         channel, name = change.detail.get("channel", ""), change.operator
 
-        def record(s: IncidentStore) -> Incident | None:
-            incident = s.by_channel(channel)
-            if incident is None:
-                return None
-            s.update(incident.id, operator=name, operator_answered_at=now())
-            s.add_event(incident.id, "operator_answered", {"operator": name, "hold_s": change.detail.get("hold_s", "")})
-            callbacks.answered(s, incident.caller_number, reason=f"answered by {name}")
-            return incident
-
-        incident = await self.store.run(record)
-        incident_id = incident.id if incident is not None else None
+        # Handed to the store (kept while it fails); the incident comes back while it is healthy.
+        incident = await self.store.write("operator_answered", wait=True, channel=channel, operator=name,
+                                          caller=change.detail.get("caller", ""), hold_s=change.detail.get("hold_s", ""), at=now())
+        incident_id = incident.id if isinstance(incident, Incident) else None
         if self.metrics is not None:
-            self.metrics.person_answered("operator", incident.arrived_at if incident is not None else None)
+            self.metrics.person_answered("operator", incident.arrived_at if isinstance(incident, Incident) else None)
         self.board.get(name).incident_id = incident_id
-        if incident_id is None:
-            # A call that never met the app (fallback): still no callback needed.
-            caller = change.detail.get("caller", "")
-            if caller:
-                await self.store.run(lambda s: callbacks.answered(s, caller, reason=f"answered by {name}"))
         log.info("operator %s answered %s (incident %s)", name, change.detail.get("caller", "?"), incident_id)
 
-    async def _incident_event(self, channel: str, kind: str, detail: dict[str, str]) -> bool:
-        """Add an event to the incident of a caller's channel; False when there is none."""
+    async def _incident_event(self, channel: str, kind: str, detail: dict[str, str], *, missed_caller: str = "") -> bool | None:
+        """Add an event to the incident of a caller's channel; False when there is none, None
+        when the store fails (the write is kept and decided when replayed)."""
         if not channel:
             return False
-
-        def record(s: IncidentStore) -> bool:
-            incident = s.by_channel(channel)
-            if incident is not None:
-                s.add_event(incident.id, kind, detail)
-            return incident is not None
-
-        return await self.store.run(record)
+        known = await self.store.write("channel_event", wait=True, channel=channel, kind=kind, detail=detail, at=now(),
+                                       missed_caller=missed_caller)
+        return known if isinstance(known, bool) else None
 
     async def _log(self, operator: str, action: str, detail: dict[str, str]) -> None:
         log.info("operator %s: %s %s", operator, action, detail or "")
-        await self.store.run(lambda s: s.log_operator(operator, action, detail))
+        await self.store.write("log_operator", operator=operator, action=action, detail=detail, at=now())
         if self.publish is not None:
             self.publish("operator", {**self.board.get(operator).view(), "action": action})
 

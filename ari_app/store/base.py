@@ -34,6 +34,13 @@ def insert_once(conn: Connection, table: Table, row: Mapping[str, Any], *, keys:
     conn.execute(_insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
 
 
+def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], *, key: str) -> bool:
+    """Insert `row` unless one with the same `key` column is there; True when it was inserted
+    now (told by RETURNING: psycopg's rowcount says -1 for ON CONFLICT DO NOTHING)."""
+    insert = _insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+    return conn.execute(insert).first() is not None
+
+
 def _insert(conn: Connection, table: Table) -> Any:
     # Both dialects' Insert have on_conflict_do_update/do_nothing with the same arguments.
     maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert

@@ -9,19 +9,20 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from ari_app.store.base import Tables, dumps, loads
-from ari_app.store.schema import agency_outbox, aml_inbox, incidents, locations, recordings
+from ari_app.store.schema import agency_outbox, aml_inbox, applied_writes, incidents, locations, recordings
 from ivr.location import Location
 from ivr.store import Recording, StoredLocation, now
 
 
 class LocationTables(Tables):
-    def add_location(self, incident_id: int, location: Location, *, kecamatan: str | None, description: str, hint: bool = False) -> int:
+    def add_location(self, incident_id: int, location: Location, *, kecamatan: str | None, description: str, hint: bool = False,
+                     received_at: str | None = None) -> int:
         """Keep one position report on an incident; returns its row id."""
         row = {
             "incident_id": incident_id, "source": location.source, "latitude": location.latitude,
             "longitude": location.longitude, "radius_m": location.radius_m, "shape": location.shape,
             "method": location.method, "confidence": location.confidence, "measured_at": location.measured_at,
-            "received_at": now(), "kecamatan": kecamatan, "description": description, "civic": dumps(location.civic),
+            "received_at": received_at or now(), "kecamatan": kecamatan, "description": description, "civic": dumps(location.civic),
             "uri": location.uri, "detail": dumps(location.detail), "hint": 1 if hint else 0,
         }
         with self.engine.begin() as conn:
@@ -43,11 +44,12 @@ class LocationTables(Tables):
             row = conn.execute(query).first()
         return location_row(row._mapping) if row else None
 
-    def add_recording(self, incident_id: int, *, kind: str, name: str, path: str, duration_s: float | None = None) -> None:
+    def add_recording(self, incident_id: int, *, kind: str, name: str, path: str, duration_s: float | None = None,
+                      created_at: str | None = None) -> None:
         """Index a recording (the file lives in Asterisk's folder)."""
         with self.engine.begin() as conn:
             conn.execute(recordings.insert().values(incident_id=incident_id, kind=kind, name=name, path=path,
-                                                    duration_s=duration_s, created_at=now()))
+                                                    duration_s=duration_s, created_at=created_at or now()))
 
     def recordings(self, incident_id: int) -> list[Recording]:
         """The incident's recordings, oldest first."""
@@ -57,7 +59,8 @@ class LocationTables(Tables):
 
     def purge(self, *, before: str) -> tuple[int, list[str]]:
         """Delete positions, recordings, AML messages and EIDOs for agencies' webhooks (they
-        hold the positions) of calls that arrived before `before`.
+        hold the positions) of calls that arrived before `before` (and the keys of named
+        writes applied before it: no spool is that old).
 
         Returns how many positions went and the recording files to delete (the caller
         deletes the files: they live in Asterisk's folder). Incidents stay, without them.
@@ -70,6 +73,7 @@ class LocationTables(Tables):
             conn.execute(delete(recordings).where(recordings.c.incident_id.in_(old)))
             conn.execute(delete(agency_outbox).where(agency_outbox.c.incident_id.in_(old)))
             conn.execute(delete(aml_inbox).where(aml_inbox.c.received_at < before))
+            conn.execute(delete(applied_writes).where(applied_writes.c.applied_at < before))
         return int(gone or 0), paths
 
 

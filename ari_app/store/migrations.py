@@ -46,7 +46,7 @@ def _m001_tables(conn: Connection) -> None:
     """Every table of the first release: incidents and events, locations, recordings, cells,
     the AML inbox, operators' log, callbacks, prank clears, console users and sessions."""
     for table in schema.metadata.sorted_tables:
-        if table is schema.store_version or table.name.startswith("text_") or table is schema.agency_outbox:
+        if table in (schema.store_version, schema.applied_writes, schema.agency_outbox) or table.name.startswith("text_"):
             continue
         table.create(conn, checkfirst=True)
         _add_missing_columns(conn, table)
@@ -77,6 +77,13 @@ def _m004_texts(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+def _m005_applied_writes(conn: Connection) -> None:
+    """The keys of named writes applied, so that a write replayed from the spool lands once."""
+    schema.applied_writes.create(conn, checkfirst=True)
+    for index in schema.applied_writes.indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _m006_agency_outbox(conn: Connection) -> None:
     """The EIDO updates waiting for the agencies' webhooks."""
     schema.agency_outbox.create(conn, checkfirst=True)
@@ -96,6 +103,7 @@ MIGRATIONS = (
     Migration(2, "event write keys", _m002_event_write_keys),
     Migration(3, "console audit", _m003_console_audit),
     Migration(4, "texts", _m004_texts),
+    Migration(5, "applied writes", _m005_applied_writes),
     Migration(6, "agency outbox", _m006_agency_outbox),
     Migration(7, "text source keys", _m007_text_source_keys),
 )

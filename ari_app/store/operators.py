@@ -12,10 +12,10 @@ from ivr.store import now
 
 
 class OperatorTables(Tables):
-    def log_operator(self, operator: str, action: str, detail: dict[str, Any] | None = None) -> None:
+    def log_operator(self, operator: str, action: str, detail: dict[str, Any] | None = None, *, at: str | None = None) -> None:
         """One line of the operators' log: log in/out, pause, answered, completed..."""
         with self.engine.begin() as conn:
-            conn.execute(operator_log.insert().values(at=now(), operator=operator, action=action, detail=dumps(detail or {})))
+            conn.execute(operator_log.insert().values(at=at or now(), operator=operator, action=action, detail=dumps(detail or {})))
 
     def operator_log(self, operator: str | None = None, *, limit: int = 200) -> list[dict[str, Any]]:
         """The newest lines (of one operator, or all), newest first, as the API sends them."""

@@ -61,6 +61,16 @@ incident_events = Table(
     Index("idx_incident_events_write_key", "write_key", unique=True),
 )
 
+# The key of each named write applied (ari_app/store/writes.py), written in the same
+# transaction as the write: a write replayed from the spool after a fault lands once.
+applied_writes = Table(
+    "applied_writes", metadata,
+    Column("key", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("applied_at", Text, nullable=False),
+    Index("idx_applied_writes_applied_at", "applied_at"),
+)
+
 locations = Table(
     "locations", metadata,
     Column("id", Integer, primary_key=True),

@@ -1,9 +1,11 @@
 """The store under asyncio: every read and write goes through one thread, so the store
 sees a single writer and the event loop never waits on a disk or a server.
 
-The call path hands its writes (open an incident, update it, add an event) to that thread
-and goes on: `update` and `add_event` return at once, `open_incident` waits for the row's
-id only while the store is healthy. A store that cannot be written (disk full, read-only,
+The call path hands its writes to that thread as named writes (writes.py: open an
+incident, update it, add an event, list a missed caller, index a recording, keep a
+position, a line of the operators' log...) and goes on: they return at once, and the few
+that return something (`open_incident` its row's id) wait for it only while the store is
+healthy. A store that cannot be written (disk full, read-only,
 a PostgreSQL server down or unreachable) never stops a call: the writes are kept in order,
 in memory (bounded by `backlog_max`) and in a local spool file (an app restart loses
 none), and replayed as soon as the store takes writes again, each exactly once (see
@@ -12,8 +14,8 @@ id when its row is written.
 
 The failure is loud: an ERROR line when it starts and every `remind_s` while it lasts,
 `health` says "failing: <why>; <n> writes waiting", and a WARNING says how many writes were
-replayed when it ends. Other store calls (`run`) raise StoreUnavailable while the store
-fails; callers treat that like any other error on a call (a person takes it).
+replayed when it ends. Reads (`run`) raise StoreUnavailable while the store fails; callers
+treat that like any other error on a call (a person takes it).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ari_app.store import IncidentStore, open_store
+from ari_app.store import IncidentStore, open_store, writes
 from ari_app.store.engine import is_store_fault, safe_url
 from ari_app.store.incidents import check_fields
 from ari_app.store.spool import SPOOL_FILE, Spool
@@ -54,31 +56,28 @@ _OPEN_FIELDS = ("channel_id", "plan_id", "caller_number", "called_number", "carr
 
 @dataclass
 class _Write:
-    """One write of a call's incident, as handed over, kept and spooled while the store fails."""
+    """One named write (writes.py), as handed over, kept and spooled while the store fails."""
 
-    kind: str  # open, update, event
-    incident_id: int
+    kind: str  # the write's name: open, update, event, add_location, callback_missed...
+    incident_id: int | None  # as the call knows it (provisional while negative); None: about no incident
     fields: dict[str, Any] = field(default_factory=dict)
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
-    def apply(self, store: IncidentStore, ids: dict[int, int]) -> Incident | None:
+    def apply(self, store: IncidentStore, ids: dict[int, int]) -> Any:
         if self.kind == "open":
-            incident = store.open_incident(**self.fields)
-            if self.incident_id < 0:
+            incident = writes.apply(store, "open", self.incident_id, self.fields, self.key)
+            if self.incident_id is not None and self.incident_id < 0:
                 ids[self.incident_id] = incident.id
             return incident
-        real = ids.get(self.incident_id, self.incident_id)
-        if real < 0:
+        real = None if self.incident_id is None else ids.get(self.incident_id, self.incident_id)
+        if real is not None and real < 0:
             raise ValueError(f"incident {self.incident_id} was never opened")
-        if self.kind == "update":
-            store.update(real, **self.fields)
-        else:
-            store.add_event(real, self.fields["kind"], self.fields["detail"], at=self.fields["at"], key=self.key)
-        return None
+        return writes.apply(store, self.kind, real, self.fields, self.key)
 
     def saved(self, ids: dict[int, int]) -> dict[str, Any]:
         """As a spool line, with the real id where it is known by now."""
-        return {"kind": self.kind, "incident_id": ids.get(self.incident_id, self.incident_id), "fields": self.fields, "key": self.key}
+        incident_id = None if self.incident_id is None else ids.get(self.incident_id, self.incident_id)
+        return {"kind": self.kind, "incident_id": incident_id, "fields": self.fields, "key": self.key}
 
     def describe(self) -> str:
         return json.dumps({"write": self.kind, "incident": self.incident_id, **self.fields}, ensure_ascii=False, default=str)
@@ -152,9 +151,10 @@ class AsyncStore:
 
     def _load_spool(self) -> None:
         for item in self.spool.load():
-            self._pending.append(_Write(item["kind"], int(item["incident_id"]), item["fields"], item["key"]))
+            incident_id = item.get("incident_id")
+            self._pending.append(_Write(item["kind"], None if incident_id is None else int(incident_id), item["fields"], item["key"]))
         if self._pending:
-            self._next_provisional = min(-1, *(w.incident_id - 1 for w in self._pending))
+            self._next_provisional = min([-1, *(w.incident_id - 1 for w in self._pending if w.incident_id is not None)])
             log.warning("incident store: %d writes spooled by an earlier run (%s) are replayed", len(self._pending), self.spool.path)
 
     def _open_or_fail(self) -> None:
@@ -255,7 +255,7 @@ class AsyncStore:
 
     # The incident's writes: handed over, kept and replayed when the store fails ---------
 
-    def _write(self, write: _Write) -> Incident | None:
+    def _write(self, write: _Write) -> Any:
         try:
             if not self._pending and self._store is not None:
                 try:
@@ -270,7 +270,7 @@ class AsyncStore:
         finally:
             self._handled += 1
         if write.kind == "open":
-            return Incident(id=write.incident_id, **{k: write.fields[k] for k in _OPEN_FIELDS})
+            return _provisional(write)
         return None
 
     def _keep(self, write: _Write) -> None:
@@ -293,24 +293,39 @@ class AsyncStore:
         fields.setdefault("arrived_at", now())
         fields.setdefault("carrier", "")
         fields.setdefault("language", "id")
-        write = _Write("open", self._next_provisional, dict(fields))
+        incident_id = self._next_provisional
         self._next_provisional -= 1
-        if self.failure:
-            self._hand_over(write)
-            return Incident(id=write.incident_id, **{k: fields[k] for k in _OPEN_FIELDS})
-        self._submitted += 1
-        incident = await self._run(lambda: self._write(write))
-        assert incident is not None
+        incident: Incident = await self.write("open", incident_id, wait=True, **fields)
         return incident
 
     async def update(self, incident_id: int, **fields: Any) -> None:
         """Set fields of the incident (handed over: returns at once). Unknown fields raise ValueError."""
         check_fields(fields)
-        self._hand_over(_Write("update", incident_id, fields))
+        await self.write("update", incident_id, **fields)
 
     async def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None) -> None:
         """Record one step of the call (handed over: returns at once)."""
-        self._hand_over(_Write("event", incident_id, {"kind": kind, "detail": detail, "at": now()}))
+        await self.write("event", incident_id, kind=kind, detail=detail, at=now())
+
+    async def write(self, name: str, incident_id: int | None = None, /, *, wait: bool = False, **args: Any) -> Any:
+        """Hand the named write `name` (ari_app/store/writes.py) to the store's thread, kept
+        and replayed exactly once while the store fails. Returns at once (None); with `wait`,
+        and while the store is healthy, waits for it and returns what it returned (None, or
+        a provisional incident for `open`, when it was kept instead).
+
+        `args` must be plain JSON (they may wait in the spool); an unknown name, or
+        arguments JSON cannot carry, raise at once: a programming error."""
+        writes.check(name)
+        try:
+            json.dumps(args, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"write {name}: arguments must be plain JSON ({exc})") from exc
+        write = _Write(name, incident_id, args)
+        if wait and not self.failure:
+            self._submitted += 1
+            return await self._run(lambda: self._write(write))
+        self._hand_over(write)
+        return _provisional(write) if name == "open" else None
 
     # Everything else ------------------------------------------------------------------------
 
@@ -361,7 +376,13 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
 
 
-def _log_refused(future: Future[Incident | None]) -> None:
+def _provisional(write: _Write) -> Incident:
+    """The incident of an `open` kept for later, under its provisional id."""
+    assert write.incident_id is not None
+    return Incident(id=write.incident_id, **{k: write.fields[k] for k in _OPEN_FIELDS})
+
+
+def _log_refused(future: Future[Any]) -> None:
     error = future.exception()
     if error is not None:
         log.error("incident store: a write was refused and dropped: %r", error)

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.asterisk
 
 OPERATORS = ("operator1", "operator2")
 # Caller numbers: one block per test, so no test can count another's calls.
-_BLOCKS = {"kill": 1, "restart": 2, "drops": 3, "store": 4, "stall": 5}
+_BLOCKS = {"kill": 1, "restart": 2, "drops": 3, "store": 4, "stall": 5, "pg_stopped": 6, "pg_killed": 7}
 # Asterisk must be taking new calls through the app this soon after it is up (the issue's figure).
 RECONNECT_S = 5.0
 # A caller gives up 150 s after the answer (tests/sipp/caller_until_bye.xml): longer than the
@@ -66,14 +66,14 @@ class People:
         return {u for p in self.phones for u in re.findall(r"INVITE-FROM-USER=(\S*)", p.logs())}
 
 
-def on_shift(stack: Stack, calls: int, *, login: bool = True) -> People:
+def on_shift(stack: Stack, calls: int, *, login: bool = True, hold_ms: int = 1500) -> People:
     """Both operators registered (and logged in to the queue unless they still are), each
-    answering and hanging up 1.5 s later; the backup centre (queue overflow) answers too."""
+    answering and hanging up `hold_ms` later; the backup centre (queue overflow) answers too."""
     phones = []
     for name in OPERATORS:
         port = stack.sipp_port()
         stack.register_operator(name, port, login=login)
-        phones.append(stack.sipp("answer_bye", "-d", "1500", port=port, background=True, timeout=600, calls=calls))
+        phones.append(stack.sipp("answer_bye", "-d", str(hold_ms), port=port, background=True, timeout=600, calls=calls))
     # The backup centre talks past AGENCY_DROP_S: one that hangs up sooner has not taken the call.
     backup_ms = str(int((AGENCY_DROP_S + 1) * 1000))
     phones.append(stack.sipp("answer_bye", "-d", backup_ms, port=stack.trunk_ports[5079], background=True, timeout=600, calls=calls))

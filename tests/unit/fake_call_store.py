@@ -4,11 +4,12 @@ folder (run() hands it the same store the app's functions expect)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ari_app.store import IncidentStore, open_store
+from ari_app.store import IncidentStore, open_store, writes
 from ivr.store import Incident
 
 T = TypeVar("T")
@@ -60,6 +61,14 @@ class FakeCallStore:
     async def run(self, fn: Callable[[IncidentStore], T]) -> T:
         self._record("run")
         return fn(self.store)
+
+    async def write(self, name: str, incident_id: int | None = None, /, *, wait: bool = False, **args: Any) -> Any:
+        self._record(f"write:{name}", incident_id=incident_id, **args)
+        return writes.apply(self.store, name, incident_id, args, uuid.uuid4().hex)
+
+    @property
+    def ok(self) -> bool:
+        return self.failing is None
 
     def close(self) -> None:
         self.store.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ari_app.operators.desk import Desk, DeskError
+from ari_app.storage import StoreUnavailable
 from ivr import callbacks
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
@@ -101,6 +102,28 @@ async def test_a_caller_the_app_never_met_who_gives_up_in_the_queue_is_called_ba
     store = recorded(desk)
     ami.event({"Event": "QueueCallerAbandon", "Queue": QUEUE, "Uniqueid": "never-seen", "CallerIDNum": "0819", "HoldTime": "30"})
     await eventually(lambda: callbacks.get(store.store, "0819") is not None, what="0819 on the callback list")
+
+
+async def test_a_call_ringing_an_operator_while_the_store_fails_is_still_logged_and_answered(
+    desk: Desk, ami: FakeAmi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = recorded(desk)
+    incident = store.store.open_incident(channel_id=CHANNEL, plan_id="t", caller_number=CALLER, called_number="112")
+
+    async def unreadable(channel_id: str) -> None:
+        raise StoreUnavailable("incident store failing: connection refused")
+
+    monkeypatch.setattr(store, "by_channel", unreadable)  # reads fail; writes are kept (here: applied)
+    member = {"Queue": QUEUE, "Interface": "PJSIP/operator1", "MemberName": "operator1", "Uniqueid": CHANNEL, "CallerIDNum": CALLER}
+    ami.event({"Event": "AgentCalled", **member})
+    ami.event({"Event": "AgentConnect", **member, "HoldTime": "3"})
+
+    def actions() -> list[str]:
+        return [line["action"] for line in reversed(store.store.operator_log("operator1"))]
+
+    await eventually(lambda: actions()[-2:] == ["ringing", "answered"], what="the ring and the answer in the operators' log")
+    answered = store.incident(incident.id)
+    assert answered.operator == "operator1" and answered.operator_answered_at
 
 
 async def test_two_reconciles_at_once_read_the_queue_log_once(desk: Desk) -> None:
