@@ -395,9 +395,8 @@ def _node_feed(settings: Settings, hub: Hub, store: AsyncStore) -> NodeFeed | No
     conninfo = libpq_url(settings.store_url)
     if conninfo is None:
         return None
-    feed = NodeFeed(conninfo, node=f"{socket.gethostname()}/{settings.instance}/{os.getpid()}", kinds=RELAYED,
-                    deliver=hub.deliver, settle=store.settle)
-    hub.relay = feed.send
+    feed = NodeFeed(conninfo, node=f"{socket.gethostname()}/{settings.instance}/{os.getpid()}", settle=store.settle)
+    feed.carry(hub, RELAYED)
     return feed
 
 

@@ -10,7 +10,9 @@ node B answered. `NodeFeed` carries those messages over PostgreSQL's own channel
   of a change can read it), then sends the queued batch as NOTIFYs in one statement on a
   connection of its own;
 - a listener task keeps a connection of its own in `LISTEN ivr112_live`, and hands each
-  message from another node to `deliver` (the local hub), never back to the channel;
+  message from another node to the handler subscribed to its kind (`subscribe`: the
+  local hub for "incident", the console's sessions for "session"), never back to the
+  channel;
 - either connection that fails (server stopped, restarted, unreachable) is made again
   every `retry_s`, with an ERROR line when it breaks and a WARNING when it is back. A
   message that cannot be sent meanwhile is dropped (counted): the record itself is the
@@ -33,6 +35,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from ari_app.live import Hub
 from ari_app.store.engine import CONNECT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
@@ -46,19 +49,17 @@ RETRY_S = 1.0
 # TCP keepalives, so that a server gone without a word (a cable, a crashed host) is noticed in ~25 s.
 _KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
-Deliver = Callable[[str, dict[str, Any]], None]
+Handler = Callable[[str, dict[str, Any]], None]
 
 
 class NodeFeed:
-    def __init__(self, conninfo: str, *, node: str, kinds: Collection[str], deliver: Deliver,
-                 settle: Callable[[], Awaitable[None]] | None = None, retry_s: float = RETRY_S) -> None:
-        """`conninfo`: a libpq URL of the store; `node`: this node's unique name; `kinds`: the
-        hub messages sent to the other nodes; `deliver`: where theirs go; `settle`: waits
-        for the store's writer to have taken the writes handed over so far."""
+    def __init__(self, conninfo: str, *, node: str, settle: Callable[[], Awaitable[None]] | None = None,
+                 retry_s: float = RETRY_S) -> None:
+        """`conninfo`: a libpq URL of the store; `node`: this node's unique name; `settle`:
+        waits for the store's writer to have taken the writes handed over so far."""
         self._conninfo = conninfo
         self.node = node
-        self._kinds = frozenset(kinds)
-        self._deliver = deliver
+        self._handlers: dict[str, Handler] = {}
         self._settle = settle
         self._retry_s = retry_s
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(OUTBOX_MAX)
@@ -79,10 +80,25 @@ class NodeFeed:
 
     # The node's own messages, out -----------------------------------------------------------
 
+    def subscribe(self, kind: str, handler: Handler) -> None:
+        """Messages of `kind` from the other nodes go to `handler(kind, data)`; others are ignored."""
+        self._handlers[kind] = handler
+
+    def carry(self, hub: Hub, kinds: Collection[str]) -> None:
+        """Join a node's live hub: its messages of `kinds` go to the other nodes, theirs of
+        those kinds to its streams (and not out again)."""
+        carried = frozenset(kinds)
+
+        def relay(kind: str, data: dict[str, Any]) -> None:
+            if kind in carried:
+                self.send(kind, data)
+
+        hub.relay = relay
+        for kind in carried:
+            self.subscribe(kind, hub.deliver)
+
     def send(self, kind: str, data: dict[str, Any]) -> None:
-        """Queue a hub message for the other nodes (only the kinds this feed carries)."""
-        if kind not in self._kinds:
-            return
+        """Queue a message for the other nodes."""
         try:
             self._outbox.put_nowait({"node": self.node, "seq": next(self._seq), "kind": kind, "data": data})
         except asyncio.QueueFull:
@@ -155,10 +171,14 @@ class NodeFeed:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("node feed: unreadable message on %s ignored (%r): %.200s", CHANNEL, exc, payload)
             return
-        if node == self.node or not isinstance(kind, str) or not isinstance(data, dict):
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
+        if node == self.node or handler is None or not isinstance(data, dict):
             return
         self.received += 1
-        self._deliver(kind, data)
+        try:
+            handler(kind, data)
+        except Exception:  # a bad message must not end the listener
+            log.exception("node feed: a %r message from node %s could not be handled", kind, node)
 
     # Life cycle --------------------------------------------------------------------------
 

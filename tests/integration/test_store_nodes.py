@@ -1,6 +1,7 @@
 """Two app nodes on one PostgreSQL store, each with its own Asterisk: a 112 call that node
 B answers is pushed to the live stream of a console served by node A (LISTEN/NOTIFY,
-ari_app/store/notify.py), and what that console then reads is the call as B recorded it.
+ari_app/store/notify.py), and what that console then reads is the call as B recorded it;
+a console session opened on one node is good on the other, and closed on both at logout.
 The PostgreSQL server is this module's own (tests/pg.py), stopped by pid at the end."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from ivr.secrets import load_or_create
 from tests import pg
 from tests.integration.stack import Stack, sipp_args, wait_for
+from tests.integration.test_console_api import Browser, _password
 from tests.support.stacks import running_stack
 
 pytestmark = pytest.mark.asterisk
@@ -107,3 +109,16 @@ def test_a_call_answered_on_node_b_is_pushed_to_the_console_of_node_a(both: tupl
     assert delays, "no pushed step matched a step node B recorded"
     print(f"\nnode B -> node A console: {len(delays)} steps, delay median {statistics.median(delays):.0f} ms, "
           f"max {max(delays):.0f} ms")
+
+
+def test_a_login_on_node_a_is_good_on_node_b_and_a_logout_on_b_ends_it_on_a(both: tuple[Stack, Stack]) -> None:
+    a, b = both
+    on_a, on_b = Browser(a), Browser(b)
+    status, _ = on_a.login("supervisor1", _password(a, "supervisor1"))  # the accounts are in the shared store
+    assert status == 200
+    on_b.cookie, on_b.csrf = on_a.cookie, on_a.csrf  # a load balancer sends the same browser to node B
+    wait_for("node B to know the session opened on node A", lambda: on_b.call("GET", "/console/session")[0] == 200, timeout=10)
+    assert on_b.call("GET", "/api/callbacks")[0] == 200
+    assert on_b.call("POST", "/console/logout")[0] == 200  # with the CSRF token node A gave
+    wait_for("node A to refuse the session closed on node B", lambda: on_a.call("GET", "/api/callbacks")[0] == 401, timeout=10)
+    assert on_a.call("GET", "/console/session")[0] == 401

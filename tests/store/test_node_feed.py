@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ari_app.live import Hub
+from ari_app.service import RELAYED
 from ari_app.store.engine import libpq_url
 from ari_app.store.notify import PAYLOAD_MAX, NodeFeed
 from tests import pg
@@ -47,8 +48,8 @@ class Node:
         self.heard = self.hub.heard
         conninfo = libpq_url(url)
         assert conninfo is not None
-        self.feed = NodeFeed(conninfo, node=name, kinds=("incident",), deliver=self.hub.deliver, retry_s=0.1)
-        self.hub.relay = self.feed.send
+        self.feed = NodeFeed(conninfo, node=name, retry_s=0.1)
+        self.feed.carry(self.hub, RELAYED)
 
 
 @pytest.fixture
