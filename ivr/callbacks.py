@@ -46,12 +46,16 @@ def get(store: RecordStore, number: str) -> Callback | None:
 
 def missed(store: RecordStore, number: str, incident_id: int | None, *, at: str | None = None) -> Callback | None:
     """A call from `number` ended with no person: open its entry or count one more call.
-    Numbers that cannot be called back (empty, anonymous) are not listed."""
+    Numbers that cannot be called back (empty, anonymous) are not listed. A call already
+    counted (the same incident, closed by two nodes at once: its own and the cluster's
+    sweeper) is not counted again; None then, as there is nothing new to tell."""
     if not number or not any(c.isdigit() for c in number):
         return None
     at = at or now()
 
-    def count(entry: Callback | None) -> Callback:
+    def count(entry: Callback | None) -> Callback | None:
+        if entry is not None and entry.status != CLOSED and incident_id is not None and entry.incident_id == incident_id:
+            return None
         if entry is None or entry.status == CLOSED:
             return Callback(number=number, incident_id=incident_id, first_at=at, last_call_at=at, calls=1, attempts=0,
                             status=OPEN, operator=None, started_at=None, closed_at=None, closed_reason=None)

@@ -63,6 +63,20 @@ def test_missed_calls_from_one_number_on_two_nodes_at_once_are_all_counted(nodes
     assert counts == {f"0812500{i:05d}": 4 for i in range(ROUNDS)}
 
 
+def test_one_call_closed_by_two_nodes_at_once_is_counted_once(nodes: tuple[IncidentStore, IncidentStore]) -> None:
+    a, b = nodes
+    for i in range(ROUNDS):
+        number = f"0815500{i:05d}"
+        earlier = a.open_incident(channel_id=f"e{i}", plan_id="kotim", caller_number=number, called_number="112").id
+        lost = a.open_incident(channel_id=f"l{i}", plan_id="kotim", caller_number=number, called_number="112").id
+        callbacks.missed(a, number, earlier)
+        # The node that had the call and the cluster's sweeper both close it (ari_app.cluster.sweep).
+        first, second = together(partial(callbacks.missed, a, number, lost), partial(callbacks.missed, b, number, lost))
+        assert [r is None for r in (first, second)].count(True) == 1, (first, second)  # one of them lists it
+        entry = a.callback(number)
+        assert entry is not None and entry.calls == 2 and entry.incident_id == lost
+
+
 def test_a_callback_started_on_one_node_while_the_other_counts_a_missed_call_keeps_both(
         nodes: tuple[IncidentStore, IncidentStore]) -> None:
     a, b = nodes
