@@ -100,6 +100,8 @@ class Service:
         self.recordings: dict[str, str] = {}
         self.hub = Hub()
         self.node_feed = _node_feed(settings, self.hub, self.store)
+        if self.node_feed is not None:
+            self.node_feed.on_fault = lambda: self.metrics.failure("node_feed")
         self.announcements = Announcements(settings.data_path, self.layout)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         self.reloader = PlanReloader(settings, secrets, self.layout, self.plans, self.desk.ami)

@@ -69,6 +69,8 @@ class NodeFeed:
         self.listening = False
         self.sent = self.received = self.dropped = 0
         self._failing = {"listen": "", "send": ""}
+        # Called each time a connection breaks (a metrics counter, say).
+        self.on_fault: Callable[[], None] | None = None
 
     @property
     def health(self) -> str:
@@ -199,6 +201,8 @@ class NodeFeed:
 
     def _broke(self, what: str, exc: BaseException, consequence: str) -> None:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        if self.on_fault is not None:
+            self.on_fault()
         if self._failing[what] != why:
             log.error("node feed: %s connection to the store failed (%s); %s; retried every %g s",
                       what, why, consequence, self._retry_s)

@@ -50,6 +50,11 @@ class Node:
         assert conninfo is not None
         self.feed = NodeFeed(conninfo, node=name, retry_s=0.1)
         self.feed.carry(self.hub, RELAYED)
+        self.faults = 0
+        self.feed.on_fault = self._fault
+
+    def _fault(self) -> None:
+        self.faults += 1
 
 
 @pytest.fixture
@@ -95,7 +100,7 @@ async def test_the_feed_reconnects_after_the_server_was_stopped_and_started(node
     server.stop()
     try:
         await eventually(lambda: not b.feed.listening, what="the listener to notice", within_s=20)
-        assert b.feed.health.startswith("failing: listen:")
+        assert b.feed.health.startswith("failing: listen:") and b.faults >= 1  # counted on /metrics
     finally:
         server.start()
     await eventually(lambda: a.feed.listening and b.feed.listening, what="both listening again", within_s=20)
