@@ -12,6 +12,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+# Longest wait for a row another node holds locked (PostgreSQL), before the change fails as a store fault.
+LOCK_TIMEOUT_S = 5.0
+
 
 class Tables:
     """Base of the table groups; `ari_app.store.IncidentStore` combines them over one engine."""
@@ -48,8 +51,13 @@ def locked(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             # pysqlite would begin a deferred transaction at the first write, after the read:
-            # two nodes could both read before either writes.
+            # two nodes could both read before either writes. (A writer waits for the lock
+            # up to pysqlite's busy timeout, 5 s.)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            # A node that stalls holding the row (its host gone without closing the
+            # connection) must not stall this node's writer for ever: a store fault instead.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
         yield conn
         conn.commit()
 

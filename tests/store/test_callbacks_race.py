@@ -12,8 +12,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from ari_app.store import IncidentStore, open_store
+from ari_app.store import IncidentStore, base, open_store, schema
+from ari_app.store.base import locked
+from ari_app.store.engine import is_store_fault
 from ivr import callbacks
 
 ROUNDS = 60
@@ -100,3 +103,17 @@ def test_two_operators_on_two_nodes_pressing_call_back_at_once_start_one_callbac
         assert "already being called back" in str(refused[0])
         entry = a.callback(number)
         assert entry is not None and entry.attempts == 1
+
+
+def test_an_entry_held_locked_by_a_stalled_node_fails_as_a_store_fault_not_a_hang(
+        nodes: tuple[IncidentStore, IncidentStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = nodes
+    monkeypatch.setattr(base, "LOCK_TIMEOUT_S", 0.2)
+    callbacks.missed(a, "0816500", None)
+    with locked(b.engine) as stalled:  # node B took the entry (or the write lock) and went silent
+        stalled.execute(select(schema.callbacks).where(schema.callbacks.c.number == "0816500").with_for_update()).first()
+        with pytest.raises(Exception) as refused:
+            callbacks.missed(a, "0816500", None)
+        assert is_store_fault(refused.value), refused.value
+    entry = callbacks.missed(a, "0816500", None)  # B is gone: the next change goes through
+    assert entry is not None and entry.calls == 2
