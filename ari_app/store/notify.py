@@ -16,8 +16,8 @@ node B answered. `NodeFeed` carries those messages over PostgreSQL's own channel
 - either connection that fails (server stopped, restarted, unreachable) is made again
   every `retry_s`, with an ERROR line when it breaks and a WARNING when it is back. A
   message that cannot be sent meanwhile is dropped (counted): the record itself is the
-  store's, kept by its writer; only the push to other nodes' pages is lost, and a page
-  reloads what it shows when its stream comes back.
+  store's, kept by its writer; only the push to other nodes' pages is lost (a page shows
+  it when it next reads that part of the record).
 
 On SQLite (one node) there is no feed: nothing changes.
 """
