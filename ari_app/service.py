@@ -397,7 +397,9 @@ def _node_feed(settings: Settings, hub: Hub, store: AsyncStore) -> NodeFeed | No
     conninfo = libpq_url(settings.store_url)
     if conninfo is None:
         return None
-    feed = NodeFeed(conninfo, node=f"{socket.gethostname()}/{settings.instance}/{os.getpid()}", settle=store.settle)
+    name = settings.node_name or socket.gethostname()
+    feed = NodeFeed(conninfo, node=f"{name}/{settings.instance}/{os.getpid()}", settle=store.settle,
+                    unnamed=not settings.node_name)
     feed.carry(hub, RELAYED)
     return feed
 

@@ -54,11 +54,13 @@ Handler = Callable[[str, dict[str, Any]], None]
 
 class NodeFeed:
     def __init__(self, conninfo: str, *, node: str, settle: Callable[[], Awaitable[None]] | None = None,
-                 retry_s: float = RETRY_S) -> None:
+                 retry_s: float = RETRY_S, unnamed: bool = False) -> None:
         """`conninfo`: a libpq URL of the store; `node`: this node's unique name; `settle`:
-        waits for the store's writer to have taken the writes handed over so far."""
+        waits for the store's writer to have taken the writes handed over so far;
+        `unnamed`: this node has no `node_name` (said loudly once another node is heard)."""
         self._conninfo = conninfo
         self.node = node
+        self._unnamed = unnamed
         self._handlers: dict[str, Handler] = {}
         self._settle = settle
         self._retry_s = retry_s
@@ -177,6 +179,11 @@ class NodeFeed:
         if node == self.node or handler is None or not isinstance(data, dict):
             return
         self.received += 1
+        if self._unnamed:
+            self._unnamed = False
+            log.error("another app node (%s) shares this store, and this node has no node_name: the channel ids of two "
+                      "Asterisks started in the same second are the same, and two calls would share one incident; "
+                      "give every node its own node_name (docs/store.md)", node)
         try:
             handler(kind, data)
         except Exception:  # a bad message must not end the listener

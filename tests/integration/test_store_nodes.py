@@ -34,8 +34,11 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Sta
     base = 20000 + (os.getpid() % 200) * 100
     with pg.running() as server:
         url = server.create_database("ivr112")
-        with running_stack(tmp_path_factory, "nodea", store_url=url, rtp_start=base, rtp_end=base + 48) as a, \
-                running_stack(tmp_path_factory, "nodeb", store_url=url, rtp_start=base + 50, rtp_end=base + 98) as b:
+        # Each node its own node_name (Asterisk's systemname): channel ids, which key the
+        # incidents, never collide between the two Asterisks.
+        with running_stack(tmp_path_factory, "nodea", store_url=url, node_name="nodea", rtp_start=base, rtp_end=base + 48) as a, \
+                running_stack(tmp_path_factory, "nodeb", store_url=url, node_name="nodeb", rtp_start=base + 50,
+                              rtp_end=base + 98) as b:
             yield a, b
 
 
@@ -125,3 +128,19 @@ def test_a_login_on_node_a_is_good_on_node_b_and_a_logout_on_b_ends_it_on_a(both
     assert on_b.call("POST", "/console/logout")[0] == 200  # with the CSRF token node A gave
     wait_for("node A to refuse the session closed on node B", lambda: on_a.call("GET", "/api/callbacks")[0] == 401, timeout=10)
     assert on_a.call("GET", "/console/session")[0] == 401
+
+
+def test_two_missed_calls_from_one_number_on_two_nodes_at_once_count_two(both: tuple[Stack, Stack]) -> None:
+    a, b = both
+    caller = "081250008003"
+    # The same phone's two calls, one reaching each node (as an edge spreading calls does),
+    # both hung up after 2 s in the menu: both end unanswered at about the same moment.
+    calls = [node.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "2000", background=True, timeout=30)
+             for node in (a, b)]
+    for call in calls:
+        assert call.wait() == 0, call.report()
+    ended = wait_for("both incidents to close", lambda: (found := [i for i in a.incidents() if i.caller_number == caller and i.ended_at])
+                     and len(found) == 2 and found, timeout=30)
+    entry = wait_for("the callback entry to count both", lambda: (e := a.read(lambda s: s.callback(caller))) and e.calls == 2 and e,
+                     timeout=20)
+    assert entry.status == "open" and entry.incident_id in {i.id for i in ended}

@@ -43,12 +43,12 @@ class HeardHub(Hub):
 class Node:
     """A node as the service wires it: a hub whose messages go out through the feed."""
 
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, *, unnamed: bool = False) -> None:
         self.hub = HeardHub()
         self.heard = self.hub.heard
         conninfo = libpq_url(url)
         assert conninfo is not None
-        self.feed = NodeFeed(conninfo, node=name, retry_s=0.1)
+        self.feed = NodeFeed(conninfo, node=name, retry_s=0.1, unnamed=unnamed)
         self.feed.carry(self.hub, RELAYED)
         self.faults = 0
         self.feed.on_fault = self._fault
@@ -82,6 +82,25 @@ async def test_a_message_of_one_node_reaches_the_other_once_and_in_order(nodes: 
     # Each node heard its own messages once (from its own hub) and the other's once.
     assert [d["id"] for k, d in a.heard if k == "incident"] == [*range(50), 99]
     assert ("wall", {"in_ivr": 3}) in a.heard and all(k == "incident" for k, _ in b.heard)
+
+
+async def test_a_node_without_node_name_says_so_once_it_hears_another(server: pg.PostgresServer,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    url = server.create_database(f"feed{next(_names)}")
+    lonely, other = Node(url, "lonely", unnamed=True), Node(url, "other")
+    lonely.feed.start()
+    other.feed.start()
+    try:
+        await eventually(lambda: lonely.feed.listening and other.feed.listening, what="both listening")
+        assert "node_name" not in caplog.text  # alone on the store: nothing to say
+        for i in range(2):
+            other.hub.publish("incident", {"id": i, "kind": "prompt", "detail": {}})
+        await eventually(lambda: len(lonely.heard) == 2, what="the other node's messages")
+        said = [r for r in caplog.records if "has no node_name" in r.getMessage()]
+        assert len(said) == 1 and said[0].levelname == "ERROR" and "(other)" in said[0].getMessage()
+    finally:
+        await lonely.feed.close()
+        await other.feed.close()
 
 
 async def test_a_message_too_long_for_notify_arrives_without_its_detail(nodes: tuple[Node, Node]) -> None:
