@@ -116,9 +116,15 @@ class NodeFeed:
                 batch = [await self._outbox.get()]
                 while not self._outbox.empty() and len(batch) < BATCH_MAX:
                     batch.append(self._outbox.get_nowait())
-                if self._settle is not None:
-                    await self._settle()
-                if not await self._notify([_payload(m) for m in batch]):
+                try:
+                    if self._settle is not None:
+                        await self._settle()
+                    sent = await self._notify([_payload(m) for m in batch])
+                except Exception:  # a bug: said loudly, the batch dropped, the sender goes on
+                    log.exception("node feed: %d live messages for other nodes could not be sent", len(batch))
+                    self.dropped += len(batch)
+                    sent = False
+                if not sent:
                     await asyncio.sleep(self._retry_s)
         finally:
             await self._close_sender()
@@ -164,6 +170,9 @@ class NodeFeed:
                         self._received(notify.payload)
             except (psycopg.Error, OSError) as exc:
                 self._broke("listen", exc, "consoles here do not hear of other nodes' calls until it is back")
+            except Exception as exc:  # a bug: said loudly, and the listener goes on
+                log.exception("node feed: the listener failed")
+                self._broke("listen", exc, "consoles here do not hear of other nodes' calls until it is back")
             finally:
                 self.listening = False
             await asyncio.sleep(self._retry_s)
@@ -208,8 +217,8 @@ class NodeFeed:
 
     def _broke(self, what: str, exc: BaseException, consequence: str) -> None:
         why = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        if self.on_fault is not None:
-            self.on_fault()
+        if self.on_fault is not None and not self._failing[what]:
+            self.on_fault()  # once per break, not per retry
         if self._failing[what] != why:
             log.error("node feed: %s connection to the store failed (%s); %s; retried every %g s",
                       what, why, consequence, self._retry_s)

@@ -123,6 +123,7 @@ async def test_the_feed_reconnects_after_the_server_was_stopped_and_started(node
     finally:
         server.start()
     await eventually(lambda: a.feed.listening and b.feed.listening, what="both listening again", within_s=20)
+    assert b.faults == 1  # one break, however many retries it took
     a.hub.publish("incident", {"id": 1, "kind": "route", "detail": {}})
     await eventually(lambda: b.heard, what="a message after the restart", within_s=20)
     # Sent on a connection made again (the one from before the stop was broken), not dropped.
