@@ -16,8 +16,9 @@ node B answered. `NodeFeed` carries those messages over PostgreSQL's own channel
 - either connection that fails (server stopped, restarted, unreachable) is made again
   every `retry_s`, with an ERROR line when it breaks and a WARNING when it is back. A
   message that cannot be sent meanwhile is dropped (counted): the record itself is the
-  store's, kept by its writer; only the push to other nodes' pages is lost (a page shows
-  it when it next reads that part of the record).
+  store's, kept by its writer; only the push to other nodes' pages is lost. When the
+  listener is back, the node's pages are told to read everything again (`resync`), so
+  what they missed while it was away shows.
 
 On SQLite (one node) there is no feed: nothing changes.
 """
@@ -41,6 +42,8 @@ from ari_app.store.engine import CONNECT_TIMEOUT_S
 log = logging.getLogger(__name__)
 
 CHANNEL = "ivr112_live"
+# The hub message that tells a node's pages to read what they show again (console.js).
+RESYNC = "resync"
 # PostgreSQL refuses a NOTIFY payload of 8000 bytes or more; a longer message goes without its detail.
 PAYLOAD_MAX = 7900
 OUTBOX_MAX = 10_000
@@ -71,8 +74,10 @@ class NodeFeed:
         self.listening = False
         self.sent = self.received = self.dropped = 0
         self._failing = {"listen": "", "send": ""}
-        # Called each time a connection breaks (a metrics counter, say).
+        # Called each time a connection breaks (a metrics counter, say), and when the
+        # listener is back after a break (what came meanwhile was missed).
         self.on_fault: Callable[[], None] | None = None
+        self.on_back: Callable[[], None] | None = None
 
     @property
     def health(self) -> str:
@@ -100,6 +105,8 @@ class NodeFeed:
         hub.relay = relay
         for kind in carried:
             self.subscribe(kind, hub.deliver)
+        # Messages sent while the listener was away are lost: its pages read everything again.
+        self.on_back = lambda: hub.deliver(RESYNC, {})
 
     def send(self, kind: str, data: dict[str, Any]) -> None:
         """Queue a message for the other nodes."""
@@ -228,6 +235,8 @@ class NodeFeed:
         if self._failing[what]:
             log.warning("node feed: %s connection back (was failing: %s)", what, self._failing[what])
             self._failing[what] = ""
+            if what == "listen" and self.on_back is not None:
+                self.on_back()
 
 
 def _payload(message: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """Two app nodes on one PostgreSQL store, each with its own Asterisk: a 112 call that node
 B answers is pushed to the live stream of a console served by node A (LISTEN/NOTIFY,
 ari_app/store/notify.py), and what that console then reads is the call as B recorded it;
-a console session opened on one node is good on the other, and closed on both at logout.
+a console session opened on one node is good on the other, and closed on both at logout;
+a console whose node lost the feed for a while reads everything again when it is back.
 The PostgreSQL server is this module's own (tests/pg.py), stopped by pid at the end."""
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
 
+from ivr import callbacks
 from ivr.secrets import load_or_create
 from tests import pg
+from tests.integration.browser import FLAGS, chromium_path, log_in
 from tests.integration.stack import Stack, sipp_args, wait_for
 from tests.integration.test_console_api import Browser, _password
 from tests.support.stacks import running_stack
@@ -144,3 +148,30 @@ def test_two_missed_calls_from_one_number_on_two_nodes_at_once_count_two(both: t
     entry = wait_for("the callback entry to count both", lambda: (e := a.read(lambda s: s.callback(caller))) and e.calls == 2 and e,
                      timeout=20)
     assert entry.status == "open" and entry.incident_id in {i.id for i in ended}
+
+
+def test_a_console_reads_everything_again_when_its_node_hears_the_other_nodes_again(both: tuple[Stack, Stack]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    a, _b = both
+    number = "081250008009"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=FLAGS)
+        try:
+            page = browser.new_page()
+            log_in(a, page, "supervisor1")
+            page.wait_for_selector("#live.on")
+            # A change no message announced (as one made while node A's listener was away):
+            # the number goes on the callback list in the shared store.
+            a.read(lambda s: callbacks.missed(s, number, None))
+            assert number not in (page.text_content("#callback-list") or "")
+            # Node A's connections to the feed are cut (as a restart of the server, or a
+            # network blip, does); its listener comes back by itself and its pages read again.
+            with psycopg.connect(a.settings.store_url, autocommit=True) as conn:
+                cut = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE %s",
+                                   ("ivr112 feed nodea/%",)).fetchone()
+            assert cut is not None and cut[0] >= 1
+            page.wait_for_selector(f"#callback-list li:has-text('{number}')", timeout=20000)
+            wait_for("node A's feed to be ok again", lambda: a.health()["node_feed"] == "ok", timeout=10)
+        finally:
+            browser.close()
