@@ -3,6 +3,8 @@
 Publishers (the call controllers, the operators' desk) call `publish(kind, data)`; each
 open stream gets every message in order. A slow or gone browser never slows a call: its
 queue is bounded and it is dropped (it reconnects, as EventSource does by itself).
+When several nodes share a PostgreSQL store, `relay` also hands each message to the
+other nodes (ari_app.store.notify), whose messages come in through `deliver`.
 """
 
 from __future__ import annotations
@@ -24,12 +26,21 @@ KEEPALIVE_S = 15.0
 class Hub:
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
+        # Set when other nodes share the store: each message published here goes to them too.
+        self.relay: Callable[[str, dict[str, Any]], None] | None = None
 
     @property
     def listeners(self) -> int:
         return len(self._queues)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
+        """A message from this node: to its open streams, and to the other nodes."""
+        self.deliver(kind, data)
+        if self.relay is not None:
+            self.relay(kind, data)
+
+    def deliver(self, kind: str, data: dict[str, Any]) -> None:
+        """A message to this node's open streams only (one from another node arrives here)."""
         for queue in list(self._queues):
             try:
                 queue.put_nowait((kind, data))

@@ -29,6 +29,7 @@ FAILURES = {
     "aml_refused": "an AML message was refused (unknown sender, bad token, too many)",
     "location_unreadable": "a location (PIDF-LO, header, AML) could not be read and was skipped",
     "text_flood": "a number sent more texts per minute than text_rate_per_number (the SMS gateway was asked to retry)",
+    "node_feed": "the live feed to the other nodes on the store broke (their consoles miss this node's updates until it is back)",
 }
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -38,6 +40,8 @@ from ari_app.operators.desk import Desk
 from ari_app.operators.free_operators import FreeOperators
 from ari_app.plan_reload import PlanRegistry, PlanReloader, ReloadResult
 from ari_app.storage import AsyncStore
+from ari_app.store.engine import libpq_url
+from ari_app.store.notify import NodeFeed
 from ari_app.texts import TextsRoom
 from ivr.agency_data import Centre, centre_of
 from ivr.location import LocationParseError
@@ -51,6 +55,9 @@ log = logging.getLogger(__name__)
 # Incident events that are failures a supervisor would act on, and their metric kind.
 EVENT_FAILURES = {"trunk_failed": "agency_trunk", "agency_failed": "agency_unreachable", "error": "controller_error"}
 RETENTION_INTERVAL_S = 3600.0
+# What the consoles of other nodes on one PostgreSQL store hear of this node: changes of the
+# shared record. The wall and the operators' board show what this node's own Asterisk holds.
+RELAYED = ("incident",)
 # One resource's life: start, yield while the app runs, stop (aiohttp's cleanup_ctx shape).
 Resource = Callable[[], AsyncIterator[None]]
 
@@ -93,6 +100,9 @@ class Service:
         # Recordings a call asked for, by name: their end comes back to that call.
         self.recordings: dict[str, str] = {}
         self.hub = Hub()
+        self.node_feed = _node_feed(settings, self.hub, self.store)
+        if self.node_feed is not None:
+            self.node_feed.on_fault = lambda: self.metrics.failure("node_feed")
         self.announcements = Announcements(settings.data_path, self.layout)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         self.reloader = PlanReloader(settings, secrets, self.layout, self.plans, self.desk.ami)
@@ -303,6 +313,7 @@ class Service:
         `start`/`stop` do the same with an AsyncExitStack for callers without a web app."""
         return [
             ("store", self._store_life),
+            ("node-feed", self._node_feed_life),
             ("desk", self._desk_life),
             ("hep", self._hep_life),
             ("ari", self._ari_life),
@@ -317,6 +328,13 @@ class Service:
         await self.store.open()
         yield
         await self.store.close()
+
+    async def _node_feed_life(self) -> AsyncIterator[None]:
+        if self.node_feed is not None:
+            self.node_feed.start()
+        yield
+        if self.node_feed is not None:
+            await self.node_feed.close()
 
     async def _desk_life(self) -> AsyncIterator[None]:
         await self.desk.start()
@@ -378,6 +396,18 @@ class Service:
             except Exception as exc:  # loud, but never the end of the app
                 log.error("retention run failed: %r", exc)
             await asyncio.sleep(RETENTION_INTERVAL_S)
+
+
+def _node_feed(settings: Settings, hub: Hub, store: AsyncStore) -> NodeFeed | None:
+    """On a PostgreSQL store, the feed that joins this node's live stream to the other nodes'."""
+    conninfo = libpq_url(settings.store_url)
+    if conninfo is None:
+        return None
+    name = settings.node_name or socket.gethostname()
+    feed = NodeFeed(conninfo, node=f"{name}/{settings.instance}/{os.getpid()}", settle=store.settle,
+                    unnamed=not settings.node_name)
+    feed.carry(hub, RELAYED)
+    return feed
 
 
 def _msisdn(number: str) -> str:

@@ -4,8 +4,9 @@ An entry opens when a call from a number ends unanswered by any person (operator
 agency), counts further unanswered calls, and closes when a callback connects or the
 number calls in again and a person answers. While an operator's callback is being placed
 the entry is "calling", and a second callback to the same number is refused: no duplicate
-callbacks. Runs on the store's one writer thread (see ari_app.store.writer), so each function
-is one consistent step on one node.
+callbacks. Each function is one step that reads and changes the entry under the store's
+lock (`RecordStore.change_callback`), so it stays consistent when several app nodes on
+one store change the same entry at once.
 """
 
 from __future__ import annotations
@@ -45,41 +46,50 @@ def get(store: RecordStore, number: str) -> Callback | None:
 
 def missed(store: RecordStore, number: str, incident_id: int | None, *, at: str | None = None) -> Callback | None:
     """A call from `number` ended with no person: open its entry or count one more call.
-    Numbers that cannot be called back (empty, anonymous) are not listed."""
+    Numbers that cannot be called back (empty, anonymous) are not listed. A call already
+    counted (the same incident, closed by two nodes at once: its own and the cluster's
+    sweeper) is not counted again; None then, as there is nothing new to tell."""
     if not number or not any(c.isdigit() for c in number):
         return None
     at = at or now()
-    entry = store.callback(number)
-    if entry is None or entry.status == CLOSED:
-        entry = Callback(number=number, incident_id=incident_id, first_at=at, last_call_at=at, calls=1, attempts=0,
-                         status=OPEN, operator=None, started_at=None, closed_at=None, closed_reason=None)
-    else:
-        entry = replace(entry, incident_id=incident_id, last_call_at=at, calls=entry.calls + 1)
-    store.save_callback(entry)
-    return entry
+
+    def count(entry: Callback | None) -> Callback | None:
+        if entry is not None and entry.status != CLOSED and incident_id is not None and entry.incident_id == incident_id:
+            return None
+        if entry is None or entry.status == CLOSED:
+            return Callback(number=number, incident_id=incident_id, first_at=at, last_call_at=at, calls=1, attempts=0,
+                            status=OPEN, operator=None, started_at=None, closed_at=None, closed_reason=None)
+        return replace(entry, incident_id=incident_id, last_call_at=at, calls=entry.calls + 1)
+
+    return store.change_callback(number, count)
 
 
 def answered(store: RecordStore, number: str, *, reason: str) -> bool:
     """A person spoke with `number` (it called again and was answered, or a callback connected)."""
-    entry = store.callback(number)
-    if entry is None or entry.status == CLOSED:
-        return False
-    store.save_callback(replace(entry, status=CLOSED, closed_at=now(), closed_reason=reason))
-    return True
+
+    def close(entry: Callback | None) -> Callback | None:
+        if entry is None or entry.status == CLOSED:
+            return None
+        return replace(entry, status=CLOSED, closed_at=now(), closed_reason=reason)
+
+    return store.change_callback(number, close) is not None
 
 
 def start(store: RecordStore, number: str, operator: str) -> Callback:
     """Mark the entry as being called back by `operator`; refuse a closed entry or a duplicate."""
-    entry = store.callback(number)
-    if entry is None:
-        raise CallbackRefused(f"{number} is not on the callback list")
-    if entry.status == CLOSED:
-        raise CallbackRefused(f"{number} needs no callback: {entry.closed_reason or 'closed'} at {entry.closed_at}")
-    if entry.status == CALLING and not _stale(entry.started_at):
-        raise CallbackRefused(f"{number} is already being called back by {entry.operator} (since {entry.started_at})")
-    entry = replace(entry, status=CALLING, operator=operator, started_at=now(), attempts=entry.attempts + 1)
-    store.save_callback(entry)
-    return entry
+
+    def begin(entry: Callback | None) -> Callback:
+        if entry is None:
+            raise CallbackRefused(f"{number} is not on the callback list")
+        if entry.status == CLOSED:
+            raise CallbackRefused(f"{number} needs no callback: {entry.closed_reason or 'closed'} at {entry.closed_at}")
+        if entry.status == CALLING and not _stale(entry.started_at):
+            raise CallbackRefused(f"{number} is already being called back by {entry.operator} (since {entry.started_at})")
+        return replace(entry, status=CALLING, operator=operator, started_at=now(), attempts=entry.attempts + 1)
+
+    started = store.change_callback(number, begin)
+    assert started is not None  # begin never returns None
+    return started
 
 
 def finish(store: RecordStore, number: str, *, connected: bool, detail: str = "") -> None:
@@ -87,9 +97,11 @@ def finish(store: RecordStore, number: str, *, connected: bool, detail: str = ""
     if connected:
         answered(store, number, reason="callback connected")
         return
-    entry = store.callback(number)
-    if entry is not None and entry.status == CALLING:
-        store.save_callback(replace(entry, status=OPEN, closed_reason=detail or None))
+
+    def reopen(entry: Callback | None) -> Callback | None:
+        return replace(entry, status=OPEN, closed_reason=detail or None) if entry is not None and entry.status == CALLING else None
+
+    store.change_callback(number, reopen)
 
 
 def listing(store: RecordStore, *, include_closed: bool = False, limit: int = 200) -> list[Callback]:

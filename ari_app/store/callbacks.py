@@ -1,13 +1,20 @@
 """The callback list's rows (one per number) and the supervisors' prank clears; the rules
-that move an entry between open, calling and closed are the core's (`ivr.callbacks`)."""
+that move an entry between open, calling and closed are the core's (`ivr.callbacks`).
+
+Several app nodes may share the store: each change of an entry is one read-modify-write
+under a lock (`change_callback`), so two nodes changing one entry at once (two missed
+calls from one number, an operator starting a callback while another call is missed)
+both land, one after the other.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from ari_app.store.base import Tables, upsert
+from ari_app.store.base import Tables, insert_once, locked, upsert
 from ari_app.store.schema import callbacks, number_clears
 from ivr.callbacks import CLOSED, Callback
 from ivr.store import NumberClear, now
@@ -20,10 +27,29 @@ class CallbackTables(Tables):
             row = conn.execute(select(callbacks).where(callbacks.c.number == number)).first()
         return Callback(**row._mapping) if row else None
 
-    def save_callback(self, entry: Callback) -> None:
-        """Write the number's entry whole (new, or replacing the one there)."""
-        with self.engine.begin() as conn:
-            upsert(conn, callbacks, dataclasses.asdict(entry), keys=["number"])
+    def change_callback(self, number: str, change: Callable[[Callback | None], Callback | None]) -> Callback | None:
+        """Read the number's entry locked against every other writer (a row lock on
+        PostgreSQL, the write lock on SQLite), pass it (or None) to `change`, and write the
+        entry it returns; returns that entry, or None when `change` returned None (nothing
+        written). An error raised by `change` writes nothing."""
+        by_number = select(callbacks).where(callbacks.c.number == number).with_for_update()
+        with locked(self.engine) as conn:
+            for _attempt in range(3):
+                row = conn.execute(by_number).first()
+                current = Callback(**row._mapping) if row else None
+                entry = change(current)
+                if entry is None:
+                    return None
+                values = dataclasses.asdict(entry)
+                if current is not None:
+                    conn.execute(update(callbacks).where(callbacks.c.number == number).values(values))
+                    return entry
+                # No row to lock yet: the first insert wins; a node that lost the race reads
+                # the winner's row (now committed and locked for it) and changes that.
+                if insert_once(conn, callbacks, values, keys=["number"]):
+                    return entry
+        # Only if the row another node inserted was deleted again at once, twice: never in this app.
+        raise RuntimeError(f"callback entry of {number} could not be locked: it kept appearing and vanishing")
 
     def callbacks(self, *, include_closed: bool = False, limit: int = 200) -> list[Callback]:
         """Entries, newest call first; closed ones only with `include_closed`."""

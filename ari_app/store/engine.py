@@ -38,6 +38,16 @@ def resolve_url(url: str, data_dir: Path) -> str:
     )
 
 
+def libpq_url(url: str) -> str | None:
+    """The `store_url` of a PostgreSQL store as libpq (psycopg) takes it; None for SQLite."""
+    if not url:
+        return None
+    parsed = make_url(url)
+    if parsed.drivername.split("+")[0] not in ("postgresql", "postgres"):
+        return None
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def safe_url(url: str) -> str:
     """The URL without its password, for logs and errors."""
     try:

@@ -71,7 +71,11 @@ def build_apps(service: Service, console_url: str = "") -> tuple[web.Application
         app.cleanup_ctx.append(_resource_ctx(life))
     app.cleanup_ctx.append(service_ctx(service))
     app[aml_http.LIMITER_KEY] = limiter
-    app[SESSIONS_KEY] = Sessions(service.secrets.console_secret)
+    app[SESSIONS_KEY] = sessions = Sessions(service.secrets.console_secret)
+    feed = service.node_feed
+    if feed is not None:  # other nodes share the store: logins and logouts are told to them
+        sessions.share = lambda change: feed.send("session", change)
+        feed.subscribe("session", sessions.apply)
     app[LIMITS_KEY] = LoginLimits(Limits(settings.login_failures_account, settings.login_failures_address,
                                          settings.login_lockout_minutes * 60))
     app[CHECKS_KEY] = PasswordChecks(waiting=PASSWORD_CHECKS_WAITING)

@@ -13,7 +13,10 @@
   page, docs/agencies.md); every other door refuses it, so a door added later is closed
   to agencies unless it says otherwise.
 Sessions last `SESSION_HOURS`. They are kept in the store (only a hash of each key), so an
-app restart in the middle of a shift does not log the operators out.
+app restart in the middle of a shift does not log the operators out. Several nodes on one
+PostgreSQL store tell each other of every login and logout (`share`, `apply`: the node
+feed, ari_app/store/notify.py), so a session opened on one is good on all, and one closed
+on one is closed on all.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +41,8 @@ SESSION_HOURS = 12
 OPERATOR, SUPERVISOR = "operator", "supervisor"
 AGENCY_ROLE = "agency:"  # + the plan's agency name
 PRINCIPAL = "ivr112_principal"  # the request's key for who made it (the audit log reads it)
+ROLES = (OPERATOR, SUPERVISOR)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,13 +76,32 @@ class Sessions:
     def __init__(self, console_secret: str) -> None:
         self.console_secret = console_secret
         self._sessions: dict[str, Session] = {}
+        # Set when other nodes share the store: each login and logout here is told to them.
+        self.share: Callable[[dict[str, Any]], None] | None = None
 
     def open(self, name: str, role: str) -> tuple[str, Session]:
         """A new session; the caller keeps `(key_hash(key), session)` in the store."""
         key = secrets.token_urlsafe(32)
         session = Session(Principal(name, role, "session"), secrets.token_urlsafe(24), time.time() + SESSION_HOURS * 3600)
-        self._sessions[key_hash(key)] = session
+        digest = key_hash(key)
+        self._sessions[digest] = session
+        if self.share is not None:
+            self.share({"op": "open", "key_hash": digest, "name": name, "role": role, "csrf": session.csrf,
+                        "expires": session.expires})
         return key, session
+
+    def apply(self, _kind: str, change: dict[str, Any]) -> None:
+        """A login or logout on another node (see `share`)."""
+        op, digest = change.get("op"), change.get("key_hash")
+        if not isinstance(digest, str):
+            log.warning("console session change from another node without its key hash ignored")
+        elif op == "close":
+            self._sessions.pop(digest, None)
+        elif op == "open" and change.get("role") in ROLES and isinstance(change.get("name"), str) \
+                and isinstance(change.get("csrf"), str) and isinstance(change.get("expires"), (int, float)):
+            self.restore([change])
+        else:
+            log.warning("console session change from another node not understood (%r); ignored", op)
 
     def restore(self, rows: list[dict[str, Any]]) -> None:
         """The sessions the store kept across a restart."""
@@ -83,7 +109,10 @@ class Sessions:
             self._sessions[r["key_hash"]] = Session(Principal(r["name"], r["role"], "session"), r["csrf"], float(r["expires"]))
 
     def close(self, key: str) -> None:
-        self._sessions.pop(key_hash(key), None)
+        digest = key_hash(key)
+        self._sessions.pop(digest, None)
+        if self.share is not None:
+            self.share({"op": "close", "key_hash": digest})
 
     def get(self, key: str) -> Session | None:
         digest = key_hash(key)

@@ -21,7 +21,7 @@ from tests import pg
 _names = itertools.count(1)
 
 # The store's methods that write a row: the ones a full disk fails.
-WRITING = ("open_incident", "update", "add_event", "log_operator", "add_location", "add_recording", "save_callback", "match_aml")
+WRITING = ("open_incident", "update", "add_event", "log_operator", "add_location", "add_recording", "change_callback", "match_aml")
 
 
 @pytest.fixture(scope="session")

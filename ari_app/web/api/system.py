@@ -27,6 +27,8 @@ async def health(request: web.Request) -> web.Response:
         "ami_logins": service.desk.resyncs,
         "calls_in_app": len(service.dispatcher.active_channels()),
         "plans": service.plans.ids,
+        # On a PostgreSQL store: the live feed to the other nodes, "ok" or what fails.
+        "node_feed": service.node_feed.health if service.node_feed is not None else "",
         "fallback": "calls go to the operators' queue through the Asterisk dialplan" if not ok else "",
     }
     return web.json_response(body, status=200 if ok else 503)

@@ -160,6 +160,14 @@ function listen() {
   });
   stream.addEventListener("wall", () => { if (me.role === "supervisor") refreshWall(); });  // callers waiting, calls in the menu
   stream.addEventListener("announcement", () => { if (me.role === "supervisor") refreshAnnouncement(); });
+  // This node's link to the other nodes on the store was back after a break: what they did
+  // meanwhile was never pushed, so read everything again.
+  stream.addEventListener("resync", () => {
+    refreshBoard();
+    refreshCallbacks();
+    if (me.role === "supervisor") { refreshFigures(); refreshWall(); refreshAnnouncement(); }
+    if (current) showIncident(current.id);
+  });
   stream.addEventListener("incident", (e) => {
     const change = JSON.parse(e.data);
     if (current && change.id === current.id) showIncident(current.id);
