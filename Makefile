@@ -27,7 +27,7 @@ test: lint deps venv asterisk-root
 
 # The whole integration suite with every stack's record in PostgreSQL: each worker starts its
 # own server (Debian's postgresql-15, initdb in a temporary folder, a free loopback port) and
-# each stack gets a fresh database on it (tests/pg.py). Tests about the SQLite file are skipped.
+# each stack gets a fresh database on it (tests/pg.py).
 test-pg: deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	IVR112_TEST_STORE=postgresql $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration

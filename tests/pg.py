@@ -28,11 +28,6 @@ _shared: PostgresServer | None = None
 _names = itertools.count(1)
 
 
-def sqlite_only(reason: str) -> pytest.MarkDecorator:
-    """Mark a test that is about the embedded SQLite file: skipped under `make test-pg`, saying why."""
-    return pytest.mark.skipif(on_postgresql(), reason=f"about the SQLite store: {reason}")
-
-
 def on_postgresql() -> bool:
     """True when the tests' stacks keep their record in PostgreSQL (`make test-pg`)."""
     engine = os.environ.get(TEST_STORE_ENV, "sqlite")
