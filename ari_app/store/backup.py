@@ -20,7 +20,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import exc, func, inspect, select
 from sqlalchemy.engine import URL, make_url
 
 from ari_app.store import open_store, schema
@@ -53,7 +53,7 @@ def engine_of(url: str, data_dir: Path) -> str:
 
 def where(url: str, data_dir: Path) -> str:
     """The store's URL as logs may show it (no password; the SQLite file when `url` is empty)."""
-    return safe_url(resolve_url(url, data_dir))
+    return safe_url(url or resolve_url(url, data_dir))
 
 
 def sqlite_path(url: str, data_dir: Path) -> Path:
@@ -140,6 +140,9 @@ def incident_count(url: str, data_dir: Path) -> int | None:
             if not inspect(conn).has_table(schema.incidents.name):
                 return None
             return int(conn.execute(select(func.count()).select_from(schema.incidents)).scalar_one())
+    except exc.OperationalError as error:
+        raise BackupError(f"{where(url, data_dir)} cannot be reached ({str(error.orig).strip()}): start the server, "
+                          "or create the database first (`createdb --owner ivr112 ivr112`)") from None
     finally:
         engine.dispose()
 

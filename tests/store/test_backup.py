@@ -108,3 +108,11 @@ def test_a_backup_of_the_other_engine_is_refused_naming_store_copy(store: Incide
     refused = ivr112(tmp_path, store_url, "restore", str(other))
     assert refused.returncode == 1 and "ivr112 store copy" in refused.stderr
     assert store.recent() == []
+
+
+def test_a_database_that_does_not_exist_is_refused_saying_what_to_do(pg_server: pg.PostgresServer, tmp_path: Path) -> None:
+    url = pg_server.url_for("nosuchdb")
+    for args in (("backup", "-o", str(tmp_path)), ("restore", str(tmp_path / "x.pgdump"))):
+        refused = ivr112(tmp_path, url, *args)
+        assert refused.returncode == 1 and "create the database first" in refused.stderr, refused.stderr
+        assert pg_server.password not in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
