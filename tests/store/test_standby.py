@@ -27,6 +27,21 @@ def primary() -> Iterator[pg.PostgresServer]:
         yield server
 
 
+WATCH_LAG = """SELECT application_name, client_addr, state, write_lag, replay_lag,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS bytes_behind
+  FROM pg_stat_replication"""
+
+
+def rows(url: str, query: str) -> list[tuple[object, ...]]:
+    """(state, bytes_behind) of each row of the lag watch."""
+    engine = make_engine(url, Path())
+    try:
+        with engine.connect() as conn:
+            return [(r.state, int(r.bytes_behind)) for r in conn.execute(text(query))]
+    finally:
+        engine.dispose()
+
+
 def scalar(url: str, query: str) -> object:
     engine = make_engine(url, Path())
     try:
@@ -74,7 +89,8 @@ async def test_a_promoted_standby_has_every_incident_and_takes_the_writes_kept_d
             # Written on the primary after the base backup: they reach the standby by streaming.
             await eventually(lambda: channels(standby_url) == [f"c{n}" for n in range(5)], within_s=20.0,
                              what="the standby to have the five incidents")
-            assert scalar(url, "SELECT state FROM pg_stat_replication") == "streaming"
+            # The lag watch of docs/operations.md: one standby, streaming, nothing left to replay.
+            await eventually(lambda: rows(url, WATCH_LAG) == [("streaming", 0)], within_s=20.0, what="the standby to catch up")
             assert scalar(standby_url, "SELECT pg_is_in_recovery()") is True
             # A node pointed at the standby before promotion: its writes are refused as a store
             # fault (kept and retried), not a bug.
