@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from ari_app.store import IncidentStore, open_store, schema
 from ivr.callbacks import Callback
 from ivr.location import Location
+from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR
 from tests import pg
 
@@ -116,3 +117,34 @@ def test_a_database_that_does_not_exist_is_refused_saying_what_to_do(pg_server: 
         refused = ivr112(tmp_path, url, *args)
         assert refused.returncode == 1 and "create the database first" in refused.stderr, refused.stderr
         assert pg_server.password not in refused.stderr + refused.stdout and "Traceback" not in refused.stderr
+
+
+def test_the_servers_archive_holds_a_pg_dump_and_restores_into_an_empty_database(pg_server: pg.PostgresServer, tmp_path: Path) -> None:
+    """`ivr112 backup` / `restore` (the archive with secrets and plans) on a PostgreSQL store."""
+    old_url, new_url = pg_server.create_database("archive_old"), pg_server.create_database("archive_new")
+    secret = load_or_create(tmp_path / "old").console_secret
+    store = open_store(tmp_path / "old", old_url)
+    try:
+        fill(store)
+        before = counts(store)
+    finally:
+        store.close()
+
+    def server(name: str, url: str) -> list[str]:
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({"data_dir": str(tmp_path / name), "store_url": url, "asterisk_root": str(tmp_path / "root")}))
+        return [sys.executable, "-m", "ari_app.cli", "--config", str(config)]
+
+    made = subprocess.run([*server("old", old_url), "backup", "-o", str(tmp_path / "backups")], capture_output=True, text=True,
+                          cwd=PROJECT_DIR, check=False, timeout=120)
+    assert made.returncode == 0, made.stderr
+    archive = Path(made.stdout.split("backup written: ")[1].split()[0])
+    done = subprocess.run([*server("new", new_url), "restore", str(archive)], capture_output=True, text=True, cwd=PROJECT_DIR,
+                          check=False, timeout=120)
+    assert done.returncode == 0 and "3 incident(s)" in done.stdout, done.stderr
+    assert (tmp_path / "new" / "plans").is_dir() and load_or_create(tmp_path / "new").console_secret == secret
+    restored = open_store(tmp_path / "new", new_url)
+    try:
+        assert counts(restored) == before
+    finally:
+        restored.close()
