@@ -20,8 +20,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import exc, func, inspect, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
 from ari_app.store import open_store, schema
 from ari_app.store.engine import make_engine, resolve_url, safe_url
@@ -152,12 +153,19 @@ def _pg_tool(name: str, url: str, *args: str) -> None:
     tool = BIN / name if (BIN / name).exists() else shutil.which(name)
     if tool is None:
         raise BackupError(f"{name} not found: install Debian's postgresql-client-15 (`apt-get install postgresql-client-15`)")
-    parsed: URL = make_url(resolve_url(url, Path()))
-    target = parsed.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    # libpq's own keywords, as psycopg gets them: a store_url naming several hosts
+    # (?host=A:5432&host=B:5432&target_session_attrs=read-write) reaches the same server.
+    engine = make_engine(url, Path())
+    try:
+        _, params = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.dispose()
+    password = params.pop("password", None)
+    params.pop("context", None)
     env = dict(os.environ)
-    if parsed.password is not None:
-        env["PGPASSWORD"] = str(parsed.password)
-    cmd = [str(tool), *args, f"--dbname={target}"]
+    if password is not None:
+        env["PGPASSWORD"] = str(password)
+    cmd = [str(tool), *args, f"--dbname={make_conninfo('', **{k: str(v) for k, v in params.items()})}"]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

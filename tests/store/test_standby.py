@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from ari_app.store import IncidentStore, schema
+from ari_app.store import IncidentStore, pg_server, schema
+from ari_app.store.backup import backup_store
 from ari_app.store.engine import is_store_fault, make_engine
 from ari_app.store.writer import AsyncStore
 from tests import pg
@@ -135,3 +136,39 @@ async def test_a_promoted_standby_has_every_incident_and_takes_the_writes_kept_d
     finally:
         if node is not None:
             await node.close()
+
+
+def both(primary: pg.PostgresServer, standby: pg.PostgresServer, database: str) -> str:
+    """A store_url naming both servers: libpq takes the first that accepts writes."""
+    return (f"postgresql://{pg_server.USER}:{primary.password}@/{database}?host={primary.host}:{primary.port}"
+            f"&host={standby.host}:{standby.port}&target_session_attrs=read-write")
+
+
+async def test_a_node_naming_both_servers_finds_the_promoted_standby_without_a_restart(primary: pg.PostgresServer,
+                                                                                      tmp_path: Path) -> None:
+    primary.create_database("ivr112")
+    replica = primary.standby()
+    try:
+        replica.start()
+        url = both(primary, replica, "ivr112")
+        node = AsyncStore(tmp_path / "node", url=url, retry_s=0.05)
+        await node.open()
+        try:
+            first = await call(node, 0)
+            await node.settle()
+            assert node.ok and first > 0  # on the primary: the standby takes no writes
+            await eventually(lambda: channels(replica.url_for("ivr112")) == ["c0"], within_s=20.0, what="c0 on the standby")
+            primary.stop(signal.SIGKILL)
+            during = await call(node, 1)
+            await node.settle()
+            assert during < 0 and not node.ok  # no server takes writes: kept
+            replica.promote()
+            await eventually(lambda: node.ok, within_s=30.0, what="the node to reach the promoted standby")
+            assert node.pending == 0 and channels(replica.url_for("ivr112")) == ["c0", "c1"]
+            # The backup command reaches the same server through the same URL (pg_dump, libpq's keywords).
+            made = backup_store(url, tmp_path, tmp_path / "backups")
+            assert made.incidents == 2 and made.path.suffix == ".pgdump"
+        finally:
+            await node.close()
+    finally:
+        replica.destroy()
