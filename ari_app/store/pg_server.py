@@ -120,11 +120,13 @@ class PostgresServer:
         replica = PostgresServer(root, host=self.host, port=port, prefix=self.prefix, password=self.password,
                                  max_connections=self.max_connections)
         replica._make_root()
-        subprocess.run(
+        done = subprocess.run(
             replica._cmd(str(BIN / "pg_basebackup"), "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
                          "-h", self.host, "-p", str(self.port), "-U", USER),
-            check=True, capture_output=True, timeout=START_TIMEOUT_S, env={**os.environ, "PGPASSWORD": self.password},
+            capture_output=True, text=True, timeout=START_TIMEOUT_S, env={**os.environ, "PGPASSWORD": self.password}, check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_basebackup from port {self.port} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
         return replica
 
     def promote(self) -> None:
