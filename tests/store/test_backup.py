@@ -15,7 +15,7 @@ import yaml
 from sqlalchemy import func, select
 
 from ari_app.store import IncidentStore, open_store, schema
-from ivr.callbacks import Callback
+from ivr import callbacks
 from ivr.location import Location
 from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR
@@ -37,9 +37,7 @@ def fill(store: IncidentStore) -> None:
         store.update(inc.id, ended_at="2026-12-01T10:00:00.000+00:00", end_reason="caller_hangup")
     store.add_location(inc.id, Location(source="aml_http", latitude=-2.53, longitude=112.95), kecamatan="Baamang", description="AML")
     store.add_recording(inc.id, kind="call", name="c2", path="/rec/c2.wav", duration_s=12.5)
-    store.save_callback(Callback(number="081250002", incident_id=inc.id, first_at="2026-12-01T10:00:00.000+00:00",
-                                 last_call_at="2026-12-01T10:00:00.000+00:00", calls=1, attempts=0, status="open", operator=None,
-                                 started_at=None, closed_at=None, closed_reason=None))
+    callbacks.missed(store, "081250002", inc.id)
     store.log_operator("operator1", "login", {"device": "PJSIP/operator1"})
     store.set_console_password("supervisor1", "supervisor", "scrypt$hash")
     store.save_session("k1", "supervisor1", "supervisor", "csrf", 2000.0)

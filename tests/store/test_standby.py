@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, inspect, select, text
 
 from ari_app.store import IncidentStore, pg_server, schema
 from ari_app.store.backup import backup_store
@@ -53,9 +53,12 @@ def scalar(url: str, query: str) -> object:
 
 
 def channels(url: str) -> list[str]:
+    """The incidents' channels in id order; [] while the tables have not reached a standby yet."""
     engine = make_engine(url, Path())
     try:
         with engine.connect() as conn:
+            if not inspect(conn).has_table(schema.incidents.name):
+                return []
             return list(conn.execute(select(schema.incidents.c.channel_id).order_by(schema.incidents.c.id)).scalars())
     finally:
         engine.dispose()
