@@ -25,7 +25,7 @@ from sqlalchemy import exc, func, inspect, select
 from sqlalchemy.engine import make_url
 
 from ari_app.store import open_store, schema
-from ari_app.store.engine import make_engine, resolve_url, safe_url
+from ari_app.store.engine import libpq_params, make_engine, resolve_url, safe_url
 from ari_app.store.pg_server import BIN
 from ivr.errors import Ivr112Error
 
@@ -155,17 +155,12 @@ def _pg_tool(name: str, url: str, *args: str) -> None:
         raise BackupError(f"{name} not found: install Debian's postgresql-client-15 (`apt-get install postgresql-client-15`)")
     # libpq's own keywords, as psycopg gets them: a store_url naming several hosts
     # (?host=A:5432&host=B:5432&target_session_attrs=read-write) reaches the same server.
-    engine = make_engine(url, Path())
-    try:
-        _, params = engine.dialect.create_connect_args(engine.url)
-    finally:
-        engine.dispose()
+    params = libpq_params(url)
     password = params.pop("password", None)
-    params.pop("context", None)
     env = dict(os.environ)
     if password is not None:
-        env["PGPASSWORD"] = str(password)
-    cmd = [str(tool), *args, f"--dbname={make_conninfo('', **{k: str(v) for k, v in params.items()})}"]
+        env["PGPASSWORD"] = password
+    cmd = [str(tool), *args, f"--dbname={make_conninfo('', **params)}"]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

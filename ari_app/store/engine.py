@@ -92,3 +92,18 @@ def is_store_fault(error: BaseException) -> bool:
         (sqlite3.OperationalError, sqlite3.DatabaseError, OSError, psycopg.OperationalError, psycopg.InterfaceError,
          psycopg.InternalError),
     )
+
+
+def libpq_params(url: str) -> dict[str, str]:
+    """libpq's keywords for a PostgreSQL `store_url`, as SQLAlchemy hands them to psycopg
+    (password included): the form naming a primary and its standby,
+    `?host=A:5432&host=B:5432&target_session_attrs=read-write`, becomes `host=A,B
+    port=5432,5432`, which a URL rendered back for libpq does not say (libpq keeps only
+    the last `host=` there, with its port glued on). For the tools and plain psycopg
+    connections (psycopg.conninfo.make_conninfo("", **params))."""
+    engine = create_engine(resolve_url(url, Path()))
+    try:
+        _, params = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.dispose()
+    return {k: str(v) for k, v in params.items() if k != "context"}

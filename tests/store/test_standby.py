@@ -11,12 +11,14 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import func, inspect, select, text
 
 from ari_app.store import IncidentStore, pg_server, schema
 from ari_app.store.backup import backup_store
-from ari_app.store.engine import is_store_fault, make_engine
+from ari_app.store.engine import is_store_fault, libpq_params, make_engine
 from ari_app.store.writer import AsyncStore
 from tests import pg
 from tests.support.poll import eventually
@@ -168,6 +170,9 @@ async def test_a_node_naming_both_servers_finds_the_promoted_standby_without_a_r
             replica.promote()
             await eventually(lambda: node.ok, within_s=30.0, what="the node to reach the promoted standby")
             assert node.pending == 0 and channels(replica.url_for("ivr112")) == ["c0", "c1"]
+            # A plain libpq connection (a LISTEN, a tool) given the URL's keywords finds it too.
+            with psycopg.connect(make_conninfo("", **libpq_params(url))) as conn:
+                assert conn.info.port == replica.port and conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
             # The backup command reaches the same server through the same URL (pg_dump, libpq's keywords).
             made = backup_store(url, tmp_path, tmp_path / "backups")
             assert made.incidents == 2 and made.path.suffix == ".pgdump"
