@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := debootstrap sip-tester nftables espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos jssip
+.PHONY: run test test-pg deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos jssip
 
 run: deps venv
 	$(BIN)/ivr112 prompts build
@@ -24,6 +24,13 @@ TEST_WORKERS ?= 3
 test: lint deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+
+# The whole integration suite with every stack's record in PostgreSQL: each worker starts its
+# own server (Debian's postgresql-15, initdb in a temporary folder, a free loopback port) and
+# each stack gets a fresh database on it (tests/pg.py).
+test-pg: deps venv asterisk-root
+	$(BIN)/ivr112 prompts build >/dev/null
+	IVR112_TEST_STORE=postgresql $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
 
 unit: venv
 	$(BIN)/python -m pytest -q tests/unit

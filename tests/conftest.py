@@ -14,3 +14,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if rep.when == "call":
         item.rep_call = rep  # type: ignore[attr-defined]
     return rep
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_postgresql() -> Iterator[None]:
+    """The session's end stops the PostgreSQL server `make test-pg` started in this process (tests/pg.py)."""
+    yield
+    from tests import pg
+
+    pg.stop_shared()

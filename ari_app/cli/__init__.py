@@ -27,6 +27,7 @@
     ivr112 incidents [--limit N]        the latest incidents from the store
     ivr112 install|uninstall [--dry-run] [--root DIR]   systemd units, user, folders (root)
     ivr112 backup [-o DIR] | restore ARCHIVE   the store, secrets, certificates and plans
+    ivr112 store migrate|copy|backup [-o DIR]|restore FILE   the store alone (docs/store.md)
 """
 
 from __future__ import annotations

@@ -88,6 +88,8 @@ def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
     from ari_app.store.copy import copy_store
     from ari_app.store.migrations import LATEST, version
 
+    if args.action in ("backup", "restore"):
+        return _store_backup(args, settings)
     if args.action == "copy":
         source, target = open_store(settings.data_path, args.source), open_store(settings.data_path, args.target)
         try:
@@ -103,6 +105,20 @@ def cmd_store(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{store.where}: {store.engine_name}, version {version(conn)} (this ivr112 knows up to {LATEST})")
     finally:
         store.close()
+    return 0
+
+
+def _store_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from ari_app.store.backup import BackupError, backup_store, restore_store, where
+
+    if args.action == "backup":
+        made = backup_store(settings.store_url, settings.data_path, Path(args.out))
+        print(f"store backup written: {made.path} ({made.engine}, {made.incidents} incident(s); mode 0600)")
+        return 0
+    if not args.file:
+        raise BackupError("ivr112 store restore FILE: name the backup file (.sqlite or .pgdump)")
+    count = restore_store(Path(args.file), settings.store_url, settings.data_path, force=args.force)
+    print(f"restored {args.file} into {where(settings.store_url, settings.data_path)}: {count} incident(s)")
     return 0
 
 
@@ -157,10 +173,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("action", choices=("run",))
     p.set_defaults(func=cmd_retention)
 
-    p = sub.add_parser("store", help="the store of every call's record: migrate it, or copy one store into another")
-    p.add_argument("action", choices=["migrate", "copy"])
+    p = sub.add_parser("store", help="the store of every call's record: migrate it, copy one store into another, "
+                                     "back it up (SQLite online backup or pg_dump) or restore a backup")
+    p.add_argument("action", choices=["migrate", "copy", "backup", "restore"])
+    p.add_argument("file", nargs="?", help="restore: the backup file (.sqlite or .pgdump)")
     p.add_argument("--from", dest="source", default="", help="copy: the store to read (sqlite:///PATH or postgresql://...)")
     p.add_argument("--to", dest="target", default="", help="copy: the empty store to fill")
+    p.add_argument("-o", "--out", default=".", help="backup: folder the file is written to")
+    p.add_argument("--force", action="store_true", help="restore: replace a store that holds incidents (stop the app first)")
     p.set_defaults(func=cmd_store)
 
     p = sub.add_parser("incidents", help="the latest incidents")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
@@ -39,13 +40,15 @@ def resolve_url(url: str, data_dir: Path) -> str:
 
 
 def libpq_url(url: str) -> str | None:
-    """The `store_url` of a PostgreSQL store as libpq (psycopg) takes it; None for SQLite."""
+    """The `store_url` of a PostgreSQL store as a libpq (psycopg) connection string; None for SQLite."""
     if not url:
         return None
     parsed = make_url(url)
     if parsed.drivername.split("+")[0] not in ("postgresql", "postgres"):
         return None
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Through libpq's keywords, not the URL rendered back: a store_url naming a primary and
+    # its standby (?host=A&host=B) would otherwise reach libpq as one wrong host.
+    return make_conninfo("", **libpq_params(url))
 
 
 def safe_url(url: str) -> str:
@@ -102,3 +105,18 @@ def is_store_fault(error: BaseException) -> bool:
         (sqlite3.OperationalError, sqlite3.DatabaseError, OSError, psycopg.OperationalError, psycopg.InterfaceError,
          psycopg.InternalError),
     )
+
+
+def libpq_params(url: str) -> dict[str, str]:
+    """libpq's keywords for a PostgreSQL `store_url`, as SQLAlchemy hands them to psycopg
+    (password included): the form naming a primary and its standby,
+    `?host=A:5432&host=B:5432&target_session_attrs=read-write`, becomes `host=A,B
+    port=5432,5432`, which a URL rendered back for libpq does not say (libpq keeps only
+    the last `host=` there, with its port glued on). For the tools and plain psycopg
+    connections (psycopg.conninfo.make_conninfo("", **params))."""
+    engine = create_engine(resolve_url(url, Path()))
+    try:
+        _, params = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.dispose()
+    return {k: str(v) for k, v in params.items() if k != "context"}

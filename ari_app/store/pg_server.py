@@ -65,15 +65,19 @@ class PostgresServer:
     def initialised(self) -> bool:
         return (self.data / "PG_VERSION").exists()
 
-    def init(self) -> None:
-        """Make the data folder (initdb) with the password; the user is `ivr112`."""
+    def _make_root(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.sockets.mkdir(parents=True, exist_ok=True)
-        pwfile = self.root / "pw"
-        pwfile.write_text(self.password + "\n")
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
             shutil.chown(self.sockets, "postgres", "postgres")
+
+    def init(self) -> None:
+        """Make the data folder (initdb) with the password; the user is `ivr112`."""
+        self._make_root()
+        pwfile = self.root / "pw"
+        pwfile.write_text(self.password + "\n")
+        if self._as_postgres:
             shutil.chown(pwfile, "postgres", "postgres")
         pwfile.chmod(0o600)
         subprocess.run(
@@ -107,6 +111,30 @@ class PostgresServer:
         # runuser forks: the server's own pid is in its pid file.
         self.pid = int(pidfile.read_text().split()[0])
         self._runner = process
+
+    def standby(self, root: Path | None = None, *, port: int | None = None) -> PostgresServer:
+        """A streaming-replication standby of this running server, not started yet: its data
+        folder made by `pg_basebackup -R` (which writes `standby.signal` and the
+        `primary_conninfo` to reach this server) on its own port. initdb's pg_hba.conf already
+        lets the `ivr112` superuser replicate from loopback with its password."""
+        replica = PostgresServer(root, host=self.host, port=port, prefix=self.prefix, password=self.password,
+                                 max_connections=self.max_connections)
+        replica._make_root()
+        done = subprocess.run(
+            replica._cmd(str(BIN / "pg_basebackup"), "-D", str(replica.data), "-R", "-X", "stream", "--checkpoint=fast",
+                         "-h", self.host, "-p", str(self.port), "-U", USER),
+            capture_output=True, text=True, timeout=START_TIMEOUT_S, env={**os.environ, "PGPASSWORD": self.password}, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_basebackup from port {self.port} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+        return replica
+
+    def promote(self) -> None:
+        """Make this standby a primary that takes writes (`pg_promote()`, waiting until it has)."""
+        with psycopg.connect(self.url_for("postgres"), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_promote(wait => true, wait_seconds => 60)").fetchone()
+        if not row or row[0] is not True:
+            raise RuntimeError(f"PostgreSQL on port {self.port} was not promoted in 60 s; its log:\n{self.log.read_text()[-3000:]}")
 
     def adopt(self) -> int | None:
         """The pid of this folder's running server (one started by an earlier command), or None."""
@@ -159,12 +187,13 @@ class PostgresServer:
 
 
 def _ready(pidfile: Path) -> bool:
-    """PostgreSQL writes its state as the pid file's 8th line: "ready" once it takes connections."""
+    """PostgreSQL writes its state as the pid file's 8th line: "ready" once it takes connections,
+    "standby" once a standby takes read-only ones."""
     try:
         lines = pidfile.read_text().splitlines()
     except OSError:
         return False
-    return len(lines) >= 8 and lines[7].strip() == "ready"
+    return len(lines) >= 8 and lines[7].strip() in ("ready", "standby")
 
 
 def _children(pid: int) -> list[int]:

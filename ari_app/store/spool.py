@@ -57,6 +57,8 @@ class Spool:
 
     def _write(self, items: list[dict[str, Any]], mode: str, path: Path | None = None) -> None:
         try:
+            # With a PostgreSQL store nothing else may have made the data folder yet.
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with open(path or self.path, mode, encoding="utf-8") as f:
                 for item in items:
                     f.write(json.dumps(item, ensure_ascii=False, default=str) + "\n")

@@ -3,6 +3,8 @@
 The integration tests, the fault suite and the modules with a stack of their own all come
 through `running_stack`: its own instance name and ports, prompts built, Asterisk and the
 app started as asked, and everything it started stopped (by pid) and removed at the end.
+Under `make test-pg` (IVR112_TEST_STORE=postgresql) each stack keeps its record in a fresh
+PostgreSQL database of its own (tests/pg.py) unless the test names a `store_url`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import pg
 from tests.integration.stack import Stack, start_stack
 
 
@@ -23,6 +26,8 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asteri
                   app: bool = True, **settings: Any) -> Iterator[Stack]:
     """A stack named `name` + this process's pid; with Asterisk up and the app running unless
     told not; `settings` override the test config's (e.g. store_url)."""
+    if pg.on_postgresql() and "store_url" not in settings:
+        settings["store_url"] = pg.fresh_database(name)
     s = start_stack(tmp_path_factory.mktemp(name), f"{name}{os.getpid()}", **settings)
     s.ivr112("prompts", "build")
     try:

@@ -50,4 +50,4 @@ def test_a_backup_restored_into_a_fresh_data_folder_has_the_same_incidents(tmp_p
     assert (new_data / "plans" / "kotim.yaml").is_file()
 
     again = ivr112(new_config, "restore", str(archive))
-    assert again.returncode == 1 and "restore into a fresh data folder, or give --force" in again.stderr
+    assert again.returncode == 1 and "already holds 3 incident(s): restore into a fresh data folder" in again.stderr
