@@ -23,17 +23,12 @@ from ari_app.asterisk.render import ARI_USER
 from ari_app.calls.agency_leg import AGENCY_DROP_S
 from ivr.secrets import load_or_create
 from ivr.store import Incident
-from tests.integration.browser import FLAGS, chromium_path, keep_screenshot_if_failed, log_in
+from tests.integration.browser import PHONE_FLAGS, chromium_path, keep_screenshot_if_failed, log_in
 from tests.integration.media import Ear, speak, tone, tone_windows, wav_to_pcap
 from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
 
 pytestmark = pytest.mark.asterisk
 
-# A fake microphone and camera allowed without asking; loopback ICE candidates (the test's
-# Asterisk listens on 127.0.0.1) and no mDNS names for them.
-PHONE_FLAGS = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-         "--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection",
-         "--autoplay-policy=no-user-gesture-required"]
 OPERATOR = "operator1"
 OPERATOR_HZ = 1100.0
 
@@ -99,7 +94,11 @@ def page(live: Stack, tab: Any) -> Any:
     assert OPERATOR + ".web" in live.asterisk_cli("pjsip show contacts")
     assert page.text_content("#phone-state") == "Siap menerima panggilan"
     page.click("#shift [data-action=login]")
-    page.wait_for_selector("#my-status[data-status=ready]")
+    try:
+        page.wait_for_selector("#my-status[data-status=ready]", timeout=20000)
+    except Exception as exc:  # say what the page and the board showed instead
+        raise AssertionError(f"not ready in the queue: the page says {page.get_attribute('#my-status', 'data-status')!r}, "
+                             f"the board {live.board()[OPERATOR]}, Asterisk:\n{live.asterisk_cli('queue show kotim-operators')}") from exc
     assert "PJSIP/operator1.web" in live.asterisk_cli("queue show kotim-operators")
     return page
 
