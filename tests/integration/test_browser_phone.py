@@ -113,9 +113,10 @@ def _caller(live: Stack, caller: str, voices: tuple[Path, Path], *, stays_ms: in
                      background=True, timeout=90)
 
 
-def _answer_in_page(live: Stack, page: Any, caller: str) -> Incident:
-    """The page rings for `caller`; the operator clicks Answer; returns the incident once it names the operator."""
-    page.wait_for_selector("#phone[data-call=ringing] #phone-answer:visible", timeout=20000)
+def _answer_in_page(live: Stack, page: Any, caller: str, *, ring_s: float = 20) -> Incident:
+    """The page rings for `caller` (within `ring_s`); the operator clicks Answer; returns the
+    incident once it names the operator."""
+    page.wait_for_selector("#phone[data-call=ringing] #phone-answer:visible", timeout=ring_s * 1000)
     page.click("#phone-answer")
     page.wait_for_selector("#phone[data-call=talking]", timeout=10000)
     page.wait_for_selector("#my-status[data-status=talking]", timeout=10000)
@@ -123,15 +124,15 @@ def _answer_in_page(live: Stack, page: Any, caller: str) -> Incident:
                     lambda: (i := live.incident_for(caller)) and i.operator == OPERATOR and i.operator_answered_at and i, timeout=10)
 
 
-def _cut_websocket(live: Stack, page: Any) -> None:
+def _cut_websocket(live: Stack, page: Any, *, in_call: bool = True) -> None:
     """A network blip: the phone's WebSocket to Asterisk is cut (both ends reset, as a dropped
-    link does). The page says so and registers again by itself, the call still in hand."""
+    link does). The page says so and registers again by itself (the call still in hand when `in_call`)."""
     port = live.settings.webrtc_port
     cut = subprocess.run(["ss", "-K", "-t", f"( dport = :{port} or sport = :{port} )"], capture_output=True, text=True, check=False)
     assert cut.returncode == 0, cut.stderr
     page.wait_for_selector("#phone-state[data-state=phone_reconnecting]", timeout=5000)
     assert page.text_content("#phone-state") == "Jaringan terputus, menyambung ulang…"
-    page.wait_for_selector("#phone-state[data-state=phone_in_call]", timeout=15000)
+    page.wait_for_selector(f"#phone-state[data-state={'phone_in_call' if in_call else 'phone_ready'}]", timeout=15000)
 
 
 def test_an_operator_answers_a_112_caller_in_the_browser_and_they_hear_each_other(
@@ -214,6 +215,27 @@ def test_after_a_network_blip_the_callers_hang_up_reaches_the_browser_phone(live
     closed = wait_for("the incident to close", lambda: (i := live.read(lambda s: s.get(incident.id))) and i.ended_at and i, timeout=10)
     assert closed.operator == OPERATOR
     wait_for("the operator to be free again", lambda: live.board()[OPERATOR]["status"] in ("ready", "wrapup"), timeout=10)
+
+
+def test_a_network_blip_while_the_page_rings_lets_the_queue_ring_it_again(live: Stack, page: Any, voices: tuple[Path, Path]) -> None:
+    caller = "081250007005"
+    call = _caller(live, caller, voices)
+    page.wait_for_selector("#phone[data-call=ringing] #phone-answer:visible", timeout=20000)
+    # The ring came over the WebSocket now cut: the page lets it go (it could not be
+    # answered any more) and registers again; the caller stays queued.
+    _cut_websocket(live, page, in_call=False)
+    page.wait_for_selector("#phone[data-call=none]", timeout=5000)
+    assert call.proc.poll() is None, "the caller was dropped by the blip"
+    # The queue rings the page again, on the new WebSocket: answered, heard, hung up.
+    incident = _answer_in_page(live, page, caller, ring_s=40)
+    with Ear(call.media_port) as ear:
+        wait_for("the operator's voice to reach the caller", lambda: tone_windows(ear.heard(), OPERATOR_HZ) >= 25, timeout=20)
+    page.click("#phone-hangup")
+    page.wait_for_selector("#phone[data-call=none]", timeout=10000)
+    assert call.wait() == 0, call.report()
+    assert "CALLER-END=network" in call.logs(), call.report()
+    closed = wait_for("the incident to close", lambda: (i := live.read(lambda s: s.get(incident.id))) and i.ended_at and i, timeout=10)
+    assert closed.operator == OPERATOR
 
 
 def test_the_operator_transfers_a_caller_to_the_police_from_the_console_while_answering_in_the_browser(

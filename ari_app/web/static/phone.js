@@ -46,7 +46,12 @@ function phoneRegister() {
     user_agent: "ivr112-console", connection_recovery_min_interval: 1, connection_recovery_max_interval: 4,
   });
   PHONE.ua.on("connecting", () => { if (!PHONE.registered) phoneSay("phone_connecting"); });
-  PHONE.ua.on("disconnected", () => { PHONE.registered = false; PHONE.moved = true; phoneSay("phone_reconnecting"); });
+  PHONE.ua.on("disconnected", () => {
+    PHONE.registered = false;
+    PHONE.moved = true;
+    phoneSay("phone_reconnecting");
+    dropRinging();
+  });
   PHONE.ua.on("registered", () => {
     PHONE.registered = true;
     phoneSay(PHONE.session ? "phone_in_call" : "phone_ready");
@@ -67,6 +72,14 @@ function phoneRegister() {
 function refreshDialog() {
   const s = PHONE.session;
   if (s && s.isEstablished()) s.renegotiate({ rtcOfferConstraints: { offerToReceiveAudio: 1 } });
+}
+
+// A ring that came over the WebSocket just lost cannot be answered any more: Asterisk
+// would never take the answer, nor could it cancel the ring. Let it go here; the caller
+// stays queued and the queue rings this page again on the new WebSocket.
+function dropRinging() {
+  const s = PHONE.session;
+  if (s && !s.isEstablished() && !PHONE.local) s.terminate({ status_code: 480 });
 }
 
 function phoneUnregister() {
