@@ -6,7 +6,10 @@ from a caller's INVITE to a person's answer. See `--help` and README, "A person 
 The callers (bench/traffic.py): Poisson arrivals at a chosen rate (default Kotim's peak
 hour, 9.0 calls), a mix after DOMAIN.md's Indonesian figures, each a SIPp of its own.
 The people: two SIPp operators logged in to Kotim's ring-all queue, answering after
-3-8 s each, talking 3 s to 4 min by kind, and a SIPp on every agency trunk.
+3-8 s each, talking 3 s to 4 min by kind, and a SIPp on every agency trunk. An arm
+written `on:browser` has its two operators in Chromium pages instead, answering with the
+console's browser phone in the same way (bench/shift_browser.py), e.g. `--arms
+on,on:browser` to compare them on the same callers.
 
 Time is compressed only where it cannot change the outcome: when no call is in progress
 and the operators are out of their wrap-up, the next caller arrives at once instead of
@@ -47,12 +50,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=60.0, help="length of the shift (default 60)")
     p.add_argument("--calls", type=int, help="exactly this many callers (the shift runs on past --minutes if needed)")
     p.add_argument("--seed", type=int, default=112, help="the shift's random seed (callers, kinds, delays, talk times)")
-    p.add_argument("--arms", default="on,off", help="operators_first values to run side by side (default on,off)")
+    p.add_argument("--arms", default="on,off",
+                   help="operators_first values to run side by side (default on,off); on:browser or off:browser: "
+                        "the operators answer in Chromium pages (the console's browser phone)")
     p.add_argument("--out", type=Path, default=OUT, help="where the CSV and the PNG go")
     p.add_argument("--keep", action="store_true", help="keep the stacks' folders (SIPp logs, app and Asterisk logs)")
     args = p.parse_args(argv)
-    args.arms = [a.strip() == "on" for a in args.arms.split(",") if a.strip()]
+    args.arms = [_arm(a.strip()) for a in args.arms.split(",") if a.strip()]
     return args
+
+
+def _arm(text: str) -> tuple[bool, bool]:
+    """(operators_first, browser operators) of an --arms item: on, off, on:browser, off:browser."""
+    first, _, phones = text.partition(":")
+    if first not in ("on", "off") or phones not in ("", "browser", "sipp"):
+        raise SystemExit(f"--arms: {text!r} is not on, off, on:browser or off:browser")
+    return first == "on", phones == "browser"
 
 
 def _run_arm(arm: Arm, calls: list[Call], errors: list[BaseException]) -> None:
@@ -77,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     arms: list[Arm] = []
     errors: list[BaseException] = []
     try:
-        for index, on in enumerate(args.arms):
-            name = "on" if on else "off"
-            arms.append(open_arm(tmp / name, name, operators_first=on, index=index, person_timeout=4 * 3600))
+        for index, (on, browser) in enumerate(args.arms):
+            name = ("on" if on else "off") + ("browser" if browser else "")
+            arms.append(open_arm(tmp / name, name, operators_first=on, index=index, person_timeout=4 * 3600, browser=browser))
         print(f"stacks up in {time.monotonic() - started:.0f} s; running the shift on each", flush=True)
         threads = [threading.Thread(target=_run_arm, args=(arm, calls, errors), name=f"arm-{arm.name}") for arm in arms]
         for t in threads:
@@ -95,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         raise errors[0]
     load1 = os.getloadavg()
     print()
-    print(f"Time to a person: {len(calls)} callers, {args.rate:.1f}/h, seed {args.seed}; 2 operators answering after 3-8 s, "
+    print(f"Time to a person: {len(calls)} callers, {args.rate:.1f}/h, seed {args.seed}; 2 operators (SIPp, or Chromium "
+          "pages for the browser arms) answering after 3-8 s, "
           f"Kotim's plan (ring-all queue, {arms[0].wrapup_s:.0f} s wrap-up)")
     for line in table(arms):
         print(line)
@@ -103,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     for arm in arms:
         whole = by_kind(outcomes(arm), KINDS)[ALL]
         met = "met" if whole.within_15s_pct >= TARGET_PCT else "MISSED"
-        print(f"operators_first {'on' if arm.operators_first else 'off'}: {whole.within_15s_pct:.0f} % of answered callers reached a "
+        print(f"{arm.label}: {whole.within_15s_pct:.0f} % of answered callers reached a "
               f"person within {WITHIN_S[0]:.0f} s (target {TARGET_PCT:.0f} %: {met}); shift {arm.sim_s / 60:.1f} min in "
               f"{arm.wall_s / 60:.1f} min of wall time (compression x{arm.sim_s / max(arm.wall_s, 1e-9):.1f})")
         print(f" the supervisor's page for the shift (GET /api/figures) {'agrees' if agrees(arm) else 'DISAGREES'} with SIPp:")

@@ -1,7 +1,8 @@
 """One arm of the shift simulator: a private stack (Asterisk, the app, Kotim's own plan
-with operators_first set as asked), two SIPp operators and the agency trunks, the shift's
-callers started at their arrival times, and what both SIPp and the app then say about
-each call.
+with operators_first set as asked), two operators (SIPp softphones, or Chromium pages with
+the console's browser phone: bench/shift_browser.py) and SIPp on the agency trunks, the
+shift's callers started at their arrival times, and what both SIPp and the app then say
+about each call.
 
 Idle gaps are compressed: when no call is in progress (no caller's SIPp running, no
 channel in Asterisk) and the operators are out of their wrap-up (the plan's wrap-up has
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.shift_browser import BrowserOperators
 from bench.shift_sipp import CallerSide, caller_scenario, caller_side, first_answers, person_scenario
 from bench.sipp import SippRun
 from bench.traffic import Call
@@ -71,7 +73,9 @@ class Arm:
     operators_first: bool
     stack: Stack
     wrapup_s: float
+    browser: bool = False  # the operators answer in Chromium pages instead of SIPp
     persons: dict[str, SippRun] = field(default_factory=dict)
+    browsers: BrowserOperators | None = None
     callers: list[tuple[Call, SippRun]] = field(default_factory=list)
     results: list[CallResult] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)  # GET /api/figures for the shift's days
@@ -79,6 +83,10 @@ class Arm:
     wall_s: float = 0.0
     sim_s: float = 0.0
     skipped_s: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"operators_first {'on' if self.operators_first else 'off'}" + (", browsers" if self.browser else "")
 
     # SIPp ----------------------------------------------------------------------------------
 
@@ -95,11 +103,14 @@ class Arm:
         return SippRun(label, proc, workdir, port, timeout)
 
     def start_people(self, timeout: float) -> None:
-        """The two operators register and log in, each with a SIPp answering on its own port;
-        a SIPp answers on each agency trunk's port."""
+        """The two operators register and log in, each with a SIPp answering on its own port
+        (or each in a Chromium page); a SIPp answers on each agency trunk's port."""
         scenarios = self.stack.tmp / "scenarios"
         scenarios.mkdir(exist_ok=True)
-        for index, name in enumerate(OPERATORS):
+        if self.browser:
+            self.browsers = BrowserOperators(self.stack, OPERATORS)
+            self.browsers.start()
+        for index, name in enumerate(OPERATORS if not self.browser else ()):
             port = free_port(socket.SOCK_DGRAM)
             self.stack.register_operator(name, port)
             self.persons[name] = self._sipp(name, person_scenario(scenarios, delay_index=index), port=port, timeout=timeout)
@@ -155,7 +166,10 @@ class Arm:
         """Read back both sides: SIPp's logs (callers and people) and the app's incidents and figures."""
         for run in self.persons.values():
             run.stop()  # its log is complete once it has stopped
-        answers = first_answers({label: run.logs() for label, run in self.persons.items()})
+        logs = {label: run.logs() for label, run in self.persons.items()}
+        if self.browsers is not None:
+            logs.update(self.browsers.stop())
+        answers = first_answers(logs)
         sides = caller_side("\n".join(run.logs() for _, run in self.callers))
         wait_for("every incident to have its end", lambda: all(i.ended_at for i in self.stack.incidents()), timeout=30)
         incidents = {i.caller_number: i for i in self.stack.incidents()}
@@ -175,8 +189,9 @@ class Arm:
 
 
 
-def open_arm(tmp: Path, name: str, *, operators_first: bool, index: int, person_timeout: float) -> Arm:
-    """A stack of its own for this arm, up, with its people answering."""
+def open_arm(tmp: Path, name: str, *, operators_first: bool, index: int, person_timeout: float, browser: bool = False) -> Arm:
+    """A stack of its own for this arm, up, with its people answering (the operators in
+    Chromium pages when `browser`)."""
     tmp.mkdir(parents=True)
     plan_file, ports = shift_plan(tmp, operators_first=operators_first)
     rtp = 60000 + (os.getpid() % 20) * 200 + index * 100
@@ -187,7 +202,7 @@ def open_arm(tmp: Path, name: str, *, operators_first: bool, index: int, person_
     stack = Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports)
     stack.ivr112("prompts", "build")
     wrapup = float(load_plans(settings.plan_paths).default.default_queue.wrapup)
-    arm = Arm(name, operators_first, stack, wrapup)
+    arm = Arm(name, operators_first, stack, wrapup, browser=browser)
     stack.asterisk_up()
     try:
         stack.app_start()
@@ -204,7 +219,8 @@ def close_arm(arm: Arm, *, keep: bool = False) -> None:
         if run.proc.poll() is None:
             stop_process(run.proc, grace=5)
     stack = arm.stack
-    for stop in (stack.stop_all_sipp, stack.app_stop, stack.asterisk_down):
+    browsers = arm.browsers.stop if arm.browsers is not None else (lambda: {})
+    for stop in (browsers, stack.stop_all_sipp, stack.app_stop, stack.asterisk_down):
         try:
             stop()
         except Exception as exc:  # report it and go on stopping the rest

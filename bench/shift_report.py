@@ -42,7 +42,7 @@ def table(arms: list[Arm]) -> list[str]:
     """Per kind, each arm's figures side by side; the last column: the first arm's share
     within 15 s over the second's."""
     stats = [by_kind(outcomes(a), KINDS) for a in arms]
-    names = [f"operators_first {'on' if a.operators_first else 'off'}" for a in arms]
+    names = [a.label for a in arms]
     widths = [max(len(h), 9) for h in HEAD]
 
     def line(cells: list[str]) -> str:
@@ -50,7 +50,7 @@ def table(arms: list[Arm]) -> list[str]:
 
     block = len(line(HEAD))
     out = [f"{'':16}" + " | ".join(n.center(block) for n in names) + (" | <=15 s ratio" if len(arms) == 2 else "")]
-    out.append(f"{'caller kind':16}" + " | ".join(line(HEAD) for _ in arms) + (" | " + "on/off".rjust(13) if len(arms) == 2 else ""))
+    out.append(f"{'caller kind':16}" + " | ".join(line(HEAD) for _ in arms) + (" | " + "1st/2nd".rjust(13) if len(arms) == 2 else ""))
     for kind in [*KINDS, ALL]:
         row = f"{'whole shift' if kind == ALL else kind:16}" + " | ".join(line(_cells(s[kind])) for s in stats)
         if len(arms) == 2:
@@ -97,12 +97,12 @@ def agrees(arm: Arm) -> bool:
 def write_csv(arms: list[Arm], path: Path) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["operators_first", "seq", "kind", "number", "arrival_s", "key", "answer_delays_ds", "talk_s",
+        w.writerow(["operators_first", "operators", "seq", "kind", "number", "arrival_s", "key", "answer_delays_ds", "talk_s",
                     "person", "person_s_sipp", "person_s_app", "abandoned", "ended_by"])
         for arm in arms:
             for r in arm.results:
                 c = r.call
-                w.writerow([arm.operators_first, c.seq, c.kind, c.number, f"{c.arrival_s:.1f}", c.key or "",
+                w.writerow([arm.operators_first, "browser" if arm.browser else "sipp", c.seq, c.kind, c.number, f"{c.arrival_s:.1f}", c.key or "",
                             "/".join(map(str, c.answer_ds)), c.talk_s, r.person or "", _opt(r.person_s), _opt(r.app_person_s),
                             r.abandoned, r.caller.ended_by if r.caller else ""])
 
@@ -120,15 +120,15 @@ def draw(arms: list[Arm], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (cdf, dots) = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [1.2, 1]})
-    for arm, colour in zip(arms, ("tab:green", "tab:red"), strict=False):
-        label = f"operators_first {'on' if arm.operators_first else 'off'}"
+    for index, (arm, colour) in enumerate(zip(arms, ("tab:green", "tab:red", "tab:blue", "tab:orange"), strict=False)):
+        label = arm.label
         times = sorted(r.person_s for r in arm.results if r.person_s is not None)
         if times:
             shares = [100 * (i + 1) / len(times) for i in range(len(times))]
             cdf.step(times, shares, where="post", color=colour, label=f"{label} ({len(times)} answered)")
         for row, kind in enumerate(KINDS):
             ys = [r.person_s for r in arm.results if r.call.kind == kind and r.person_s is not None]
-            offset = -0.15 if arm.operators_first else 0.15
+            offset = -0.15 + 0.3 * index / max(len(arms) - 1, 1)
             dots.scatter(ys, [row + offset] * len(ys), color=colour, s=18, label=label if row == 0 else None)
     for ax in (cdf, dots):
         for limit, style in ((15, "--"), (20, ":")):

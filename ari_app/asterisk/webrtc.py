@@ -13,15 +13,12 @@ import os
 import shutil
 
 from ari_app.asterisk.layout import Layout
-from ari_app.web.tls import WILDCARDS, TlsFiles, default_hostnames, door_files
+from ari_app.web.tls import OPERATORS_CA, WILDCARDS, TlsFiles, default_hostnames, door_files
 from ivr.operators import web_endpoint
 from ivr.settings import Operator, Settings
 
 TLS_FOLDER = "tls"
 TLS_NAME = "webrtc"
-# One CA for everything the operators' PCs talk to (the browser phone here; the console on
-# HTTPS may take the same): the supervisor installs it once.
-CA_NAME = "operators"
 CERT_FILE, KEY_FILE = "webrtc.pem", "webrtc.key"  # in the instance's etc folder, for http.conf
 WS_PATH = "/ws"  # res_http_websocket's SIP WebSocket
 # opus for the browser (wideband, loss-tolerant); G.711 so a call to a carrier's caller
@@ -55,7 +52,7 @@ def certificate(settings: Settings) -> TlsFiles:
         cert=str(settings.path(settings.webrtc_tls_cert)) if settings.webrtc_tls_cert else "",
         key=str(settings.path(settings.webrtc_tls_key)) if settings.webrtc_tls_key else "",
         folder=settings.data_path / TLS_FOLDER, name=TLS_NAME,
-        hostnames=default_hostnames(settings.webrtc_host, settings.webrtc_tls_names), setting="webrtc_tls", ca_name=CA_NAME,
+        hostnames=default_hostnames(settings.webrtc_host, settings.webrtc_tls_names), setting="webrtc_tls", ca_name=OPERATORS_CA,
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ QUEUE_LOG_FILE = "queue_log"  # in the instance's log folder (Asterisk's default
 # The phones an operator can answer on (`login`'s phone).
 SOFTPHONE, BROWSER = "softphone", "browser"
 PHONES = (SOFTPHONE, BROWSER)
+# A wrap-up's end is told this long after it, so the board surely reads it as over.
+WRAPUP_END_SLACK_S = 0.05
 
 
 class DeskError(Ivr112Error):
@@ -64,6 +67,7 @@ class Desk:
         # Told after every queue event and resync: the free operators may have changed.
         self.on_change: Callable[[], object] | None = None
         self._reconciling: asyncio.Future[int] | None = None  # the queue_log reading under way
+        self._wrapup_ends: dict[str, asyncio.TimerHandle] = {}  # by operator: when to tell their wrap-up is over
 
     @staticmethod
     def _wrapups(plans: PlanSet) -> dict[str, int]:
@@ -73,6 +77,9 @@ class Desk:
         await self.ami.start()
 
     async def close(self) -> None:
+        for handle in self._wrapup_ends.values():
+            handle.cancel()
+        self._wrapup_ends.clear()
         await self.ami.close()
         if self._reconciling is not None and not self._reconciling.done():
             self._reconciling.cancel()
@@ -350,6 +357,26 @@ class Desk:
         await self.store.write("log_operator", operator=operator, action=action, detail=detail, at=now())
         if self.publish is not None:
             self.publish("operator", {**self.board.get(operator).view(), "action": action})
+            self._tell_wrapup_end(operator)
+
+    def _tell_wrapup_end(self, operator: str) -> None:
+        """A wrap-up ends with no event from Asterisk: publish the operator's state when it
+        does, or their own page (and the wall) would say "menyelesaikan" until the next change."""
+        state = self.board.get(operator)
+        if state.status() != "wrapup":
+            return
+        left = (datetime.fromisoformat(state.wrapup_until) - datetime.fromisoformat(now())).total_seconds()
+        old = self._wrapup_ends.pop(operator, None)
+        if old is not None:
+            old.cancel()
+        self._wrapup_ends[operator] = asyncio.get_running_loop().call_later(
+            max(0.0, left) + WRAPUP_END_SLACK_S, self._wrapup_over, operator)
+
+    def _wrapup_over(self, operator: str) -> None:
+        self._wrapup_ends.pop(operator, None)
+        view = self.board.get(operator).view()
+        if self.publish is not None and view["status"] != "wrapup":
+            self.publish("operator", {**view, "action": "wrapup_over"})
 
     def holding(self, incident_channel: str) -> str | None:
         return self.board.holding(incident_channel)

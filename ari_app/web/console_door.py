@@ -1,14 +1,14 @@
 """The console on the LAN: an HTTPS listener for the operators' PCs, beside the plain-HTTP
 port that stays on loopback for this machine's tools (the guard, the `ivr112` command,
-a Prometheus scraper). Its certificate is the operator's, or one made on first run by a
-local CA under `<data_dir>/tls/` (tls.py, the same as the AML door's): give `console-ca.pem`
-to the operators' PCs to trust.
+a Prometheus scraper). Its certificate is the operator's, or one made on first run by the
+operators' local CA under `<data_dir>/tls/` (tls.py), the same CA as the browser phones'
+WebSocket (ari_app/asterisk/webrtc.py): the operators' PCs trust `operators-ca.pem`, once.
 """
 
 from __future__ import annotations
 
 from ari_app.web.aml_door import TLS_FOLDER, AmlDoor
-from ari_app.web.tls import WILDCARDS, default_hostnames, door_files, server_context
+from ari_app.web.tls import OPERATORS_CA, WILDCARDS, default_hostnames, door_files, server_context
 from ivr.settings import Settings
 
 # What a listener serves with (context, files, URL) is the same for both doors.
@@ -29,6 +29,7 @@ def prepare(settings: Settings) -> ConsoleDoor | None:
         cert=str(settings.path(settings.console_tls_cert)) if settings.console_tls_cert else "",
         key=str(settings.path(settings.console_tls_key)) if settings.console_tls_key else "",
         folder=settings.data_path / TLS_FOLDER, name="console", hostnames=names, setting="console_tls",
+        ca_name=OPERATORS_CA,
     )
     host = names[0] if settings.console_host in WILDCARDS else settings.console_host
     host = f"[{host}]" if ":" in host else host

@@ -10,6 +10,7 @@ Nothing here knows which door it serves; `door_files` takes the door's settings.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import ipaddress
 import logging
 import os
@@ -35,6 +36,9 @@ RENEW_BEFORE = dt.timedelta(days=30)
 # Mozilla's "intermediate" TLS 1.2 suites: ECDHE/DHE key exchange, AES-GCM or ChaCha20 only.
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL"
 WILDCARDS = ("", "0.0.0.0", "::")
+# The one local CA the operators' PCs trust, for both doors they use: the console on HTTPS
+# and the browser phones' secure WebSocket (Asterisk's). A PC installs operators-ca.pem once.
+OPERATORS_CA = "operators"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,14 @@ def local_certificate(folder: Path, name: str, hostnames: Sequence[str], *, ca_n
     its names change or it nears expiry."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_name = ca_name or name
+    # Two processes may want the same CA at once (Asterisk's set-up and the app's console
+    # door share the operators' CA): one makes it, the other waits and takes it.
+    with (folder / f"{ca_name}-ca.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _local_certificate(folder, name, hostnames, ca_name)
+
+
+def _local_certificate(folder: Path, name: str, hostnames: Sequence[str], ca_name: str) -> TlsFiles:
     files = TlsFiles(folder / f"{name}.pem", folder / f"{name}.key", folder / f"{ca_name}-ca.pem")
     ca_key_path = folder / f"{ca_name}-ca.key"
     assert files.ca is not None

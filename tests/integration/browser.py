@@ -14,6 +14,14 @@ from tests.integration.stack import Stack
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
+# For the browser phone: a fake microphone and camera allowed without asking (the WAV is
+# given with --use-file-for-fake-audio-capture); loopback ICE candidates (the test's
+# Asterisk listens on 127.0.0.1) and no mDNS names for them; timers never throttled, so a
+# page that answers calls by itself keeps time however many pages run beside it.
+PHONE_FLAGS = [*FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+               "--disable-features=WebRtcHideLocalIpsWithMdns", "--allow-loopback-in-peer-connection",
+               "--autoplay-policy=no-user-gesture-required", "--disable-background-timer-throttling",
+               "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
 
 
 def chromium_path() -> str:

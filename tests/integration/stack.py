@@ -357,15 +357,16 @@ class Stack:
         workdir = self.tmp / f"sipp-{scenario}-{port}-{time.monotonic_ns()}"
         workdir.mkdir()
         file = caller_scenario(workdir, steps, scenario) if steps else SIPP_DIR / f"{scenario}.xml"
+        media = free_media_port()
         cmd = [
             SIPP, target or f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_media_port()),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media),
             "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
             "-trace_err", "-trace_logs", "-trace_msg", *args,
         ]
         proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._sipp_procs.append(proc)
-        sipp = Sipp(scenario, proc, workdir, port, timeout)
+        sipp = Sipp(scenario, proc, workdir, port, timeout, media_port=media)
         if not background:
             sipp.wait()
         return sipp
@@ -385,13 +386,17 @@ class Stack:
 
     def queue_members(self) -> list[str]:
         """Operators app_queue holds as members of the default plan's queue, from Asterisk itself."""
+        return [name for name, _ in self._members()]
+
+    def _members(self) -> list[tuple[str, str]]:
+        """(operator, interface) of each member: PJSIP/<name> for a softphone, PJSIP/<name>.web for the browser phone."""
         text = self.asterisk_cli("queue show kotim-operators")
-        return re.findall(r"^\s+(\S+) \(PJSIP/", text, flags=re.MULTILINE)
+        return re.findall(r"^\s+(\S+) \((PJSIP/[^)\s]+)\)", text, flags=re.MULTILINE)
 
     def clear_queues(self) -> None:
         """Every operator out of every queue (straight in Asterisk), so each test starts alike."""
-        for name in self.queue_members():
-            self.asterisk_cli(f"queue remove member PJSIP/{name} from kotim-operators")
+        for _, interface in self._members():
+            self.asterisk_cli(f"queue remove member {interface} from kotim-operators")
 
     # The guard (ivr112 guard --asterisk) --------------------------------------------------
 
@@ -432,6 +437,7 @@ class Sipp:
     port: int
     timeout: float
     output: str = ""
+    media_port: int = 0  # where its RTP arrives (tests.integration.media.Ear listens there)
 
     def wait(self) -> int:
         try:

@@ -115,7 +115,7 @@ def test_an_operator_logs_in_over_https_with_the_certificate_the_local_ca_made(l
     door = _door(lan)
     assert door["url"] == f"https://{peer.host}:{lan.settings.console_port}/"
     ca = Path(door["trust"])
-    assert ca.name == "console-ca.pem" and len(door["sha256"].split(":")) == 32
+    assert ca.name == "operators-ca.pem" and len(door["sha256"].split(":")) == 32
     status, body, headers = _login(peer, _https(lan, ca), "operator1", _password(lan, "operator1"))
     assert status == 200 and body["role"] == "operator"
     assert headers["Strict-Transport-Security"] == "max-age=31536000"

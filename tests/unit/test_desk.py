@@ -141,3 +141,15 @@ async def test_two_reconciles_at_once_read_the_queue_log_once(desk: Desk) -> Non
     assert reads == 1
     await desk.reconcile()
     assert reads == 2  # a later reconnect reads again
+
+
+async def test_the_end_of_an_operators_wrap_up_is_told_to_the_console(desk: Desk, ami: FakeAmi) -> None:
+    """Asterisk says nothing when a wrap-up ends; the operator's page must not keep "menyelesaikan"."""
+    told: list[tuple[str, str]] = []
+    desk.publish = lambda kind, data: told.append((str(data["status"]), str(data["action"])))
+    desk.board.wrapup_s[QUEUE] = 1
+    member = {"Queue": QUEUE, "MemberName": "operator1", "Interface": "PJSIP/operator1"}
+    ami.event({"Event": "AgentConnect", **member, "Uniqueid": CHANNEL, "DestChannel": "PJSIP/operator1-1"})
+    ami.event({"Event": "AgentComplete", **member, "Uniqueid": CHANNEL, "TalkTime": "40"})
+    await eventually(lambda: ("wrapup", "completed") in told, what="the wrap-up published")
+    await eventually(lambda: told[-1] == ("ready", "wrapup_over"), what="the wrap-up's end published")

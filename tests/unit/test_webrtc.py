@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography import x509
+
 from ari_app.asterisk import webrtc
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import render
+from ari_app.web import console_door
 from ivr.operators import Board, operator_of
 from ivr.plan import load_plans
 from ivr.secrets import load_or_create
@@ -44,6 +47,18 @@ def test_the_websocket_certificate_comes_from_the_operators_ca_kept_across_runs(
     first = webrtc.certificate(settings)
     assert first.ca == tmp_path / "tls" / "operators-ca.pem"
     assert webrtc.certificate(settings).cert.read_bytes() == first.cert.read_bytes()
+
+
+def test_the_console_on_https_and_the_browser_phones_websocket_share_one_ca_a_pc_installs_once(tmp_path: Path) -> None:
+    settings = load_settings(environ={}).replace(data_dir=str(tmp_path), console_host="10.20.0.5")
+    phone = webrtc.certificate(settings)
+    door = console_door.prepare(settings)
+    assert door is not None and door.files.ca == phone.ca
+    assert sorted(p.name for p in (tmp_path / "tls").glob("*-ca.pem")) == ["operators-ca.pem"]
+    assert phone.ca is not None
+    ca = x509.load_pem_x509_certificate(phone.ca.read_bytes())
+    for cert in (phone.cert, door.files.cert):
+        x509.load_pem_x509_certificate(cert.read_bytes()).verify_directly_issued_by(ca)
 
 
 def test_the_board_knows_an_operator_on_the_browser_phone_by_the_web_endpoint() -> None:

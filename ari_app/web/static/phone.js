@@ -9,7 +9,7 @@
 
 const PHONE = {
   ua: null, account: null, session: null, local: null, audioContext: null, meter: null, stats: null, ringer: null,
-  lastIn: null, registered: false,
+  lastIn: null, registered: false, moved: false,  // moved: the WebSocket dropped since the last registration
 };
 const QUALITY_EVERY_MS = 2000;
 const BAD_LOSS_PCT = 5;       // of the packets expected since the last look
@@ -46,13 +46,40 @@ function phoneRegister() {
     user_agent: "ivr112-console", connection_recovery_min_interval: 1, connection_recovery_max_interval: 4,
   });
   PHONE.ua.on("connecting", () => { if (!PHONE.registered) phoneSay("phone_connecting"); });
-  PHONE.ua.on("disconnected", () => { PHONE.registered = false; phoneSay("phone_reconnecting"); });
-  PHONE.ua.on("registered", () => { PHONE.registered = true; phoneSay(PHONE.session ? "phone_in_call" : "phone_ready"); });
+  PHONE.ua.on("disconnected", () => {
+    PHONE.registered = false;
+    PHONE.moved = true;
+    phoneSay("phone_reconnecting");
+    dropRinging();
+  });
+  PHONE.ua.on("registered", () => {
+    PHONE.registered = true;
+    phoneSay(PHONE.session ? "phone_in_call" : "phone_ready");
+    if (PHONE.moved) refreshDialog();
+    PHONE.moved = false;
+  });
   PHONE.ua.on("unregistered", () => { PHONE.registered = false; if (PHONE.ua) phoneSay("phone_reconnecting"); });
   PHONE.ua.on("registrationFailed", (e) => { PHONE.registered = false; phoneSay("phone_failed", e.cause); });
   PHONE.ua.on("newRTCSession", (e) => { if (e.originator === "remote") incoming(e.session); });
   phoneSay("phone_connecting");
   PHONE.ua.start();
+}
+
+// After a reconnect the call in hand still points at the old WebSocket: Asterisk would send
+// its BYE (the caller hanging up) there, and it would never arrive. A re-INVITE from the new
+// connection is a target refresh: Asterisk's dialog then follows the new WebSocket. The media
+// path itself is unchanged (same ICE and DTLS), so the operator hears no gap.
+function refreshDialog() {
+  const s = PHONE.session;
+  if (s && s.isEstablished()) s.renegotiate({ rtcOfferConstraints: { offerToReceiveAudio: 1 } });
+}
+
+// A ring that came over the WebSocket just lost cannot be answered any more: Asterisk
+// would never take the answer, nor could it cancel the ring. Let it go here; the caller
+// stays queued and the queue rings this page again on the new WebSocket.
+function dropRinging() {
+  const s = PHONE.session;
+  if (s && !s.isEstablished() && !PHONE.local) s.terminate({ status_code: 480 });
 }
 
 function phoneUnregister() {
