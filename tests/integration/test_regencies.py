@@ -1,0 +1,127 @@
+"""Two regencies served side by side on one stack: Kotim (the test plan) and Seruyan, a
+copy written as a new user would, with its own carrier (callers from 127.0.0.2) and its
+own agency trunks (SIPp stands in). The softphone's transfer codes (801...) reach the
+agencies of the plan the call belongs to, and an operator bound to a plan works that
+plan's queue only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ari_app.asterisk.render import transfer_codes
+from ivr.plan import load_plans
+from ivr.store import Incident
+from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
+from tests.support.plan import make_regency_plan
+from tests.support.stacks import healed, running_stack
+
+pytestmark = pytest.mark.asterisk
+
+POLICE_1 = 5071  # the placeholder port of police trunk 1, in both plans
+SERUYAN_SOURCE = "127.0.0.2"
+PROVINCIAL, SERUYAN_OPERATOR = "operator1", "operator2"
+PORTS: dict[str, dict[int, int]] = {}
+
+
+def _seruyan(tmp: Path) -> list[Path]:
+    path, ports = make_regency_plan(tmp, "seruyan", "Seruyan", "seruyan-net", f"{SERUYAN_SOURCE}/32")
+    PORTS["seruyan"] = ports
+    return [path]
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    operators = [{"name": PROVINCIAL}, {"name": SERUYAN_OPERATOR, "plan": "seruyan"}]
+    with running_stack(tmp_path_factory, "regencies", plan_changes={"carriers.0.match": ["127.0.0.1/32"]},
+                       more_plans=_seruyan, operators=operators) as s:
+        yield s
+
+
+@pytest.fixture
+def live(two: Stack, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    with healed(two, request) as s:
+        for queue in ("kotim-operators", "seruyan-operators"):
+            for name in _members(s, queue):
+                s.asterisk_cli(f"queue remove member PJSIP/{name} from {queue}")
+        yield s
+
+
+def _members(s: Stack, queue: str) -> list[str]:
+    return re.findall(r"^\s+(\S+) \(PJSIP/", s.asterisk_cli(f"queue show {queue}"), flags=re.MULTILINE)
+
+
+def _invites(sipp: Sipp) -> list[str]:
+    return re.findall(r"INVITE-FROM-USER=(\S*)", sipp.logs())
+
+
+def _transferred_by_softphone(live: Stack, caller: str, source: str) -> tuple[Sipp, Sipp, Incident]:
+    """A caller of the carrier at `source` presses 0; the provincial operator answers and
+    transfers blind to 801 with the softphone's transfer key."""
+    port = live.sipp_port()
+    live.register_operator(PROVINCIAL, port, login=False)
+    live.ivr112("operators", "login", PROVINCIAL)
+    wait_for("the provincial operator in both queues",
+             lambda: PROVINCIAL in _members(live, "kotim-operators") and PROVINCIAL in _members(live, "seruyan-operators"))
+    operator = live.sipp("operator_refer", "-key", "code", "801", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "6000",
+                     steps=[("pause", "1000"), ("dtmf", "0")], background=True, timeout=60, local_ip=source)
+    incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=30)
+    return operator, call, incident
+
+
+def test_an_operator_on_a_seruyan_call_who_transfers_to_801_reaches_seruyans_police_not_kotims(live: Stack) -> None:
+    caller = "081250016001"
+    seruyan_police = live.sipp("answer", port=PORTS["seruyan"][POLICE_1], background=True, timeout=60)
+    kotim_police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=25)
+    operator, call, incident = _transferred_by_softphone(live, caller, SERUYAN_SOURCE)
+    assert incident.plan_id == "seruyan"
+    assert operator.wait() == 0, operator.report()
+    assert seruyan_police.wait() == 0, seruyan_police.report()
+    assert _invites(seruyan_police) == [caller]
+    assert call.wait() == 0, call.report()
+    closed = wait_for("the incident closed", lambda: (i := live.incident_for(caller)) and i.ended_at and i, timeout=30)
+    assert closed.route == "agency:police" and closed.route_result == "answered by police trunk 1", closed
+    # Kotim's police never rang (its SIPp gives up waiting for an INVITE).
+    assert kotim_police.wait() != 0 and _invites(kotim_police) == []
+
+
+def test_the_same_code_on_a_kotim_call_reaches_kotims_police(live: Stack) -> None:
+    caller = "081250016002"
+    kotim_police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    operator, call, incident = _transferred_by_softphone(live, caller, "127.0.0.1")
+    assert incident.plan_id == "kotim"
+    assert operator.wait() == 0, operator.report()
+    assert kotim_police.wait() == 0, kotim_police.report()
+    assert _invites(kotim_police) == [caller]
+    assert call.wait() == 0, call.report()
+
+
+def test_an_operator_bound_to_seruyan_logs_in_to_seruyans_queue_only(live: Stack) -> None:
+    port = live.sipp_port()
+    live.register_operator(SERUYAN_OPERATOR, port, login=False)
+    password = live.operator_password(SERUYAN_OPERATOR)
+    dial = live.sipp("operator_dial", "-key", "operator", SERUYAN_OPERATOR, "-au", SERUYAN_OPERATOR, "-ap", password,
+                     "-s", "*11", port=port, timeout=20)
+    assert dial.returncode == 0, dial.report()
+    wait_for("operator2 in Seruyan's queue", lambda: SERUYAN_OPERATOR in _members(live, "seruyan-operators"))
+    assert SERUYAN_OPERATOR not in _members(live, "kotim-operators")
+    # The console's (and the command's) login does the same.
+    live.asterisk_cli(f"queue remove member PJSIP/{SERUYAN_OPERATOR} from seruyan-operators")
+    live.ivr112("operators", "login", SERUYAN_OPERATOR)
+    wait_for("operator2 in Seruyan's queue again", lambda: SERUYAN_OPERATOR in _members(live, "seruyan-operators"))
+    assert SERUYAN_OPERATOR not in _members(live, "kotim-operators")
+
+
+def test_operators_codes_lists_each_plans_codes_under_its_plan(live: Stack) -> None:
+    out = live.ivr112("operators", "codes").stdout
+    plans = load_plans(live.settings.plan_paths)
+    for plan in plans.plans:
+        block = out.split(f"\n{plan.id} (")[1].split("\n\n")[0]
+        for code, agency in transfer_codes(plan).items():
+            assert f"{code}\ttransfer to {agency} ({plan.agencies[agency].label})" in block
+    assert "Polres Seruyan" in out and "Polres Kotawaringin Timur" in out
