@@ -34,6 +34,7 @@ class Operator:
     name: str
     full_name: str = ""
     languages: tuple[str, ...] = ("id",)
+    plan: str = ""  # the plan (regency) whose queues and codes are the operator's; "": every plan's
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class Settings:
     rtp_start: int = _setting(10000, "First UDP port Asterisk uses for RTP media.")
     rtp_end: int = _setting(10999, "Last UDP port Asterisk uses for RTP media.")
     log_level: str = _setting("INFO", "Logging level of the app: DEBUG, INFO, WARNING or ERROR.")
-    operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages); only in YAML, not in the environment.")
+    operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages, plan); only in YAML, not in the environment.")
     aml_gateways: tuple[AmlGateway, ...] = _setting(
         (), "AML senders (list of name, addresses); each gets a generated token (`ivr112 aml token NAME`); only in YAML."
     )
@@ -259,7 +260,11 @@ def _operators(raw: Any, origin: str) -> tuple[Operator, ...]:
             raise ConfigError(f"{origin}: operator {name!r} is listed twice")
         seen.add(name)
         langs = item.get("languages", ["id"])
-        result.append(Operator(name=name, full_name=str(item.get("full_name", "")), languages=tuple(str(x) for x in langs)))
+        plan = item.get("plan", "")
+        if not isinstance(plan, str):
+            raise ConfigError(f"{origin}: operators[{i}] plan must be a plan's id (service.id), found {plan!r}")
+        result.append(Operator(name=name, full_name=str(item.get("full_name", "")), languages=tuple(str(x) for x in langs),
+                               plan=plan.strip()))
     return tuple(result)
 
 

@@ -90,6 +90,30 @@ def test_an_operator_on_a_seruyan_call_who_transfers_to_801_reaches_seruyans_pol
     assert kotim_police.wait() != 0 and _invites(kotim_police) == []
 
 
+def test_with_the_app_away_the_dialplan_also_takes_a_seruyan_call_on_801_to_seruyans_police(live: Stack) -> None:
+    """The fallback with no app: the dialplan alone queues the caller, and the operator's
+    transfer dials the trunks itself (where the code once meant Kotim's police for every plan)."""
+    caller = "081250016003"
+    port = live.sipp_port()
+    live.register_operator(PROVINCIAL, port, login=False)
+    live.app_stop()
+    password = live.operator_password(PROVINCIAL)
+    login = live.sipp("operator_dial", "-key", "operator", PROVINCIAL, "-au", PROVINCIAL, "-ap", password, "-s", "*11",
+                      port=port, timeout=20)
+    assert login.returncode == 0, login.report()
+    assert PROVINCIAL in _members(live, "seruyan-operators")
+    seruyan_police = live.sipp("answer", port=PORTS["seruyan"][POLICE_1], background=True, timeout=60)
+    kotim_police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=30)
+    operator = live.sipp("operator_refer", "-key", "code", "801", port=port, background=True, timeout=60)
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "15000", background=True, timeout=60,
+                     local_ip=SERUYAN_SOURCE)
+    assert operator.wait() == 0, operator.report()
+    assert seruyan_police.wait() == 0, seruyan_police.report()
+    assert _invites(seruyan_police) == [caller]
+    assert call.wait() == 0, call.report()
+    assert kotim_police.wait() != 0 and _invites(kotim_police) == []
+
+
 def test_the_same_code_on_a_kotim_call_reaches_kotims_police(live: Stack) -> None:
     caller = "081250016002"
     kotim_police = live.sipp("answer", port=live.trunk_ports[POLICE_1], background=True, timeout=60)

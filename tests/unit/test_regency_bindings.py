@@ -1,0 +1,38 @@
+"""Operators bound to a plan (a regency): the settings key, and what a binding to a plan the
+platform does not serve does (a clear refusal, before Asterisk is given any config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ari_app.asterisk.layout import Layout
+from ari_app.asterisk.render import operator_queues, render
+from ivr.errors import ConfigError
+from ivr.plan import load_plans
+from ivr.secrets import load_or_create
+from ivr.settings import PROJECT_DIR, Operator, load_settings
+
+KOTIM = PROJECT_DIR / "dialplans" / "kotim.yaml"
+
+
+def test_an_operator_takes_a_plan_in_the_settings_file(tmp_path: Path) -> None:
+    config = tmp_path / "ivr112.yaml"
+    config.write_text(yaml.safe_dump({"operators": [{"name": "andi"}, {"name": "sari", "plan": "seruyan"}]}))
+    ops = load_settings(config, environ={}).operators
+    assert [(o.name, o.plan) for o in ops] == [("andi", ""), ("sari", "seruyan")]
+    config.write_text(yaml.safe_dump({"operators": [{"name": "sari", "plan": ["seruyan"]}]}))
+    with pytest.raises(ConfigError, match=r"operators\[0\] plan must be a plan's id"):
+        load_settings(config, environ={})
+
+
+def test_an_operator_of_a_plan_not_served_is_refused_with_the_plans_that_are(tmp_path: Path) -> None:
+    plans = load_plans([KOTIM])
+    assert operator_queues(Operator("andi"), plans) == ["kotim-operators"]
+    assert operator_queues(Operator("andi", plan="kotim"), plans) == ["kotim-operators"]
+    lost = Operator("sari", plan="seruyan")
+    settings = load_settings(environ={}).replace(operators=(lost,), webrtc_port=0)
+    with pytest.raises(ConfigError, match=r"operator 'sari' belongs to plan 'seruyan', which is not served \(plans: kotim\)"):
+        render(settings, load_or_create(tmp_path, ("sari",)), plans, Layout(tmp_path, "t1"))
