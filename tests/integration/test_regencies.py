@@ -8,6 +8,7 @@ plan's queue only.
 from __future__ import annotations
 
 import re
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ari_app.asterisk.render import transfer_codes
 from ivr.plan import load_plans
 from ivr.store import Incident
 from tests.integration.stack import Sipp, Stack, sipp_args, wait_for
+from tests.integration.test_console_api import Browser, _password
 from tests.support.plan import make_regency_plan
 from tests.support.stacks import healed, running_stack
 
@@ -24,7 +26,8 @@ pytestmark = pytest.mark.asterisk
 
 POLICE_1 = 5071  # the placeholder port of police trunk 1, in both plans
 SERUYAN_SOURCE = "127.0.0.2"
-PROVINCIAL, SERUYAN_OPERATOR = "operator1", "operator2"
+PROVINCIAL, SERUYAN_OPERATOR, KOTIM_OPERATOR = "operator1", "operator2", "operator3"
+SERUYAN_SUPERVISOR = "supervisor2"
 PORTS: dict[str, dict[int, int]] = {}
 
 
@@ -36,9 +39,10 @@ def _seruyan(tmp: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    operators = [{"name": PROVINCIAL}, {"name": SERUYAN_OPERATOR, "plan": "seruyan"}]
+    operators = [{"name": PROVINCIAL}, {"name": SERUYAN_OPERATOR, "plan": "seruyan"}, {"name": KOTIM_OPERATOR, "plan": "kotim"}]
     with running_stack(tmp_path_factory, "regencies", plan_changes={"carriers.0.match": ["127.0.0.1/32"]},
-                       more_plans=_seruyan, operators=operators) as s:
+                       more_plans=_seruyan, operators=operators, supervisors=["supervisor1", SERUYAN_SUPERVISOR],
+                       supervisor_plans=[f"{SERUYAN_SUPERVISOR}=seruyan"]) as s:
         yield s
 
 
@@ -149,3 +153,62 @@ def test_operators_codes_lists_each_plans_codes_under_its_plan(live: Stack) -> N
         for code, agency in transfer_codes(plan).items():
             assert f"{code}\ttransfer to {agency} ({plan.agencies[agency].label})" in block
     assert "Polres Seruyan" in out and "Polres Kotawaringin Timur" in out
+
+
+def _quick_call(live: Stack, caller: str, source: str) -> Incident:
+    call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "112", "-d", "1000", timeout=30, local_ip=source)
+    assert call.returncode == 0, call.report()
+    return wait_for(f"the incident of {caller} closed", lambda: (i := live.incident_for(caller)) and i.ended_at and i, timeout=30)
+
+
+def _logged_in(live: Stack, name: str) -> Browser:
+    browser = Browser(live)
+    status, body = browser.login(name, _password(live, name))
+    assert status == 200, body
+    return browser
+
+
+def test_a_regency_supervisor_sees_only_their_regency_and_a_provincial_one_sees_both(live: Stack) -> None:
+    kotim = _quick_call(live, "081250016010", "127.0.0.1")
+    seruyan = _quick_call(live, "081250016011", SERUYAN_SOURCE)
+    assert (kotim.plan_id, seruyan.plan_id) == ("kotim", "seruyan")
+    today = "?from=2000-01-01&to=2999-12-31"
+
+    regency = _logged_in(live, SERUYAN_SUPERVISOR)
+    status, rows = regency.call("GET", "/api/incidents?limit=500")
+    assert status == 200 and {r["plan_id"] for r in rows} == {"seruyan"}
+    assert seruyan.id in [r["id"] for r in rows]
+    assert regency.call("GET", f"/api/incidents/{kotim.id}") == (404, {"error": "no such incident"})
+    assert regency.call("GET", f"/api/incidents/{seruyan.id}")[0] == 200
+    status, body = regency.call("POST", f"/api/incidents/{kotim.id}/close", {"notes": "bukan wilayah saya"})
+    assert status == 404
+    status, figures = regency.call("GET", f"/api/figures{today}")
+    assert status == 200 and figures["plans"] == "seruyan"
+    seruyan_calls = len(live.read(lambda s: [i for i in s.recent(500) if i.plan_id == "seruyan"]))
+    assert figures["calls"] == seruyan_calls
+    status, body = regency.call("GET", f"/api/figures{today}&plan=kotim")
+    assert status == 403 and "seruyan only" in body["error"]
+    with urllib.request.urlopen(regency.request("GET", f"/api/figures.csv{today}"), timeout=10) as resp:
+        csv = resp.read().decode().splitlines()
+    assert csv[0] == "from,to,figure,value" and "2000-01-01,2999-12-31,plans,seruyan" in csv
+    status, wall = regency.call("GET", "/api/wall")
+    assert status == 200 and wall["plans"] == ["seruyan"] and {t["plan"] for t in wall["trunks"]} == {"seruyan"}
+    # Seruyan's own operator and the provincial one; not Kotim's.
+    assert {o["name"] for o in wall["operators"]} == {PROVINCIAL, SERUYAN_OPERATOR}
+    status, body = regency.call("POST", f"/api/operators/{KOTIM_OPERATOR}/pause", {"reason": "rapat"})
+    assert status == 403 and "another regency" in body["error"]
+    assert live.api("/api/plan")["id"] == "kotim" and regency.call("GET", "/api/plan")[1]["id"] == "seruyan"
+
+    province = _logged_in(live, "supervisor1")
+    status, rows = province.call("GET", "/api/incidents?limit=500")
+    assert {kotim.id, seruyan.id} <= {r["id"] for r in rows}
+    status, figures = province.call("GET", f"/api/figures{today}")
+    assert figures["plans"] == "kotim,seruyan" and figures["calls"] == len(live.read(lambda s: s.recent(500)))
+    assert province.call("GET", f"/api/figures{today}&plan=kotim")[1]["plans"] == "kotim"
+    status, wall = province.call("GET", "/api/wall")
+    assert wall["plans"] == ["kotim", "seruyan"] and {t["plan"] for t in wall["trunks"]} == {"kotim", "seruyan"}
+
+    # An operator bound to Seruyan reads Seruyan's calls only, as their supervisor does.
+    operator = _logged_in(live, SERUYAN_OPERATOR)
+    status, rows = operator.call("GET", "/api/incidents?limit=500")
+    assert {r["plan_id"] for r in rows} == {"seruyan"}
