@@ -21,7 +21,7 @@ async def operators(request: web.Request) -> web.Response:
 
 @routes.post("/api/operators/{name}/{action:login|logout|pause|resume}")
 async def operator_action(request: web.Request) -> web.Response:
-    """Log an operator in to every queue, out, pause them (form: reason) or resume them.
+    """Log an operator in to their plan's queues (every plan's for a provincial one), out, pause them (form: reason) or resume them.
     An operator acts for themselves; a supervisor for the operators of their regency."""
     me, scope = scoped(request, changes=True)
     desk = service_of(request).desk
