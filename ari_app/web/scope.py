@@ -7,8 +7,11 @@ exist (404), so a regency cannot read another's callers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from ari_app.live import Shape
 from ari_app.web.console_auth import Principal
 from ivr.settings import Settings
 
@@ -32,3 +35,28 @@ def scope_of(principal: Principal, settings: Settings) -> Scope:
     if principal.supervisor:
         return Scope(settings.supervisor_plan(principal.name))
     return Scope(settings.operator_plan(principal.name))
+
+
+def stream_shape(scope: Scope, settings: Settings, queue_plans: Mapping[str, str]) -> Shape | None:
+    """The live stream's filter for a console that sees one plan (None: every message as
+    it is). An incident step of another plan is dropped; one whose plan is not known is
+    cut to its id and kind (the page reads the incident through the API, which answers
+    404 for another plan's); operators of another plan and callers waiting in another
+    plan's queue are left out. `queue_plans` maps each Asterisk queue to its plan."""
+    if scope.provincial:
+        return None
+
+    def shape(kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        if kind == "incident":
+            plan = data.get("plan", "")
+            if not plan:
+                return {"id": data.get("id"), "kind": data.get("kind")}
+            return data if scope.sees(plan) else None
+        if kind == "operator":
+            bound = settings.operator_plan(str(data.get("name", "")))
+            return data if not bound or scope.sees(bound) else None
+        if kind == "wall" and "waiting" in data:
+            return {**data, "waiting": [w for w in data["waiting"] if scope.sees(queue_plans.get(w.get("queue", ""), ""))]}
+        return data
+
+    return shape

@@ -7,7 +7,9 @@ plan's queue only.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -212,3 +214,42 @@ def test_a_regency_supervisor_sees_only_their_regency_and_a_provincial_one_sees_
     operator = _logged_in(live, SERUYAN_OPERATOR)
     status, rows = operator.call("GET", "/api/incidents?limit=500")
     assert {r["plan_id"] for r in rows} == {"seruyan"}
+
+
+def _listen(browser: Browser, received: list[str], until: str) -> threading.Thread:
+    def run() -> None:
+        with urllib.request.urlopen(browser.request("GET", "/api/stream"), timeout=60) as resp:
+            for raw in resp:
+                received.append(raw.decode().strip())
+                if until in received[-1]:
+                    return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_the_live_stream_of_a_regency_console_carries_only_that_regencys_calls(live: Stack) -> None:
+    regency, province = _logged_in(live, SERUYAN_SUPERVISOR), _logged_in(live, "supervisor1")
+    mine: list[str] = []
+    everyone: list[str] = []
+    # The marker that ends both listens: Seruyan's operator logging in (both consoles see it).
+    marker = f'"name": "{SERUYAN_OPERATOR}"'
+    threads = [_listen(regency, mine, marker), _listen(province, everyone, marker)]
+    wait_for("both streams open", lambda: "event: hello" in mine and "event: hello" in everyone)
+    kotim = _quick_call(live, "081250016020", "127.0.0.1")
+    seruyan = _quick_call(live, "081250016021", SERUYAN_SOURCE)
+    live.register_operator(SERUYAN_OPERATOR, live.sipp_port(), login=False)
+    live.ivr112("operators", "login", SERUYAN_OPERATOR)
+    for thread in threads:
+        thread.join(timeout=30)
+
+    def steps(lines: list[str], incident: Incident) -> list[dict[str, object]]:
+        data = [json.loads(line[5:]) for line in lines if line.startswith("data:")]
+        return [d for d in data if d.get("id") == incident.id]
+
+    assert any("detail" in d for d in steps(everyone, kotim)) and any("detail" in d for d in steps(everyone, seruyan))
+    assert any("detail" in d for d in steps(mine, seruyan))
+    # Of Kotim's call the Seruyan console gets at most bare ids (plan not known), never a detail or the number.
+    assert all(set(d) == {"id", "kind"} for d in steps(mine, kotim)), steps(mine, kotim)
+    assert kotim.caller_number not in "\n".join(mine)

@@ -7,7 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ari_app.asterisk import webrtc
-from ari_app.web.api.common import error, scoped, service_of, who
+from ari_app.web.api.common import error, scoped, service_of
+from ari_app.web.scope import stream_shape
 
 routes = web.RouteTableDef()
 
@@ -16,9 +17,12 @@ STATIC = Path(__file__).parent.parent / "static"  # ari_app/web/static
 
 @routes.get("/api/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: operators' states and incident steps, as they happen."""
-    who(request)
-    return await service_of(request).hub.stream(request)
+    """Server-sent events: operators' states and incident steps, as they happen (of the
+    plans the console's user sees)."""
+    _, scope = scoped(request)
+    service = service_of(request)
+    queues = {p.asterisk_queue(q): p.id for p in service.plans.current.plans for q in p.queues}
+    return await service.hub.stream(request, stream_shape(scope, service.settings, queues))
 
 
 def content_policy(request: web.Request) -> str:
