@@ -200,6 +200,11 @@ def test_a_regency_supervisor_sees_only_their_regency_and_a_provincial_one_sees_
     status, body = regency.call("POST", f"/api/operators/{KOTIM_OPERATOR}/pause", {"reason": "rapat"})
     assert status == 403 and "another regency" in body["error"]
     assert live.api("/api/plan")["id"] == "kotim" and regency.call("GET", "/api/plan")[1]["id"] == "seruyan"
+    # Both callers hung up before a person answered: each is on their own regency's callback list.
+    numbers = {r["number"] for r in regency.call("GET", "/api/callbacks")[1]}
+    assert seruyan.caller_number in numbers and kotim.caller_number not in numbers
+    status, body = regency.call("POST", f"/api/callbacks/{kotim.caller_number}/call", {"operator": SERUYAN_OPERATOR})
+    assert status == 404 and "your regency" in body["error"]
 
     province = _logged_in(live, "supervisor1")
     status, rows = province.call("GET", "/api/incidents?limit=500")
@@ -207,6 +212,7 @@ def test_a_regency_supervisor_sees_only_their_regency_and_a_provincial_one_sees_
     status, figures = province.call("GET", f"/api/figures{today}")
     assert figures["plans"] == "kotim,seruyan" and figures["calls"] == len(live.read(lambda s: s.recent(500)))
     assert province.call("GET", f"/api/figures{today}&plan=kotim")[1]["plans"] == "kotim"
+    assert {kotim.caller_number, seruyan.caller_number} <= {r["number"] for r in province.call("GET", "/api/callbacks")[1]}
     status, wall = province.call("GET", "/api/wall")
     assert wall["plans"] == ["kotim", "seruyan"] and {t["plan"] for t in wall["trunks"]} == {"kotim", "seruyan"}
 
