@@ -430,8 +430,23 @@ def _codes_contexts(plans: PlanSet) -> str:
     return "\n\n".join(out)
 
 
+def check_bindings(settings: Settings, plans: PlanSet) -> None:
+    """Refuse operators or supervisors bound to a plan that is not served (ConfigError):
+    they would see nothing and log in to no queue."""
+    for op in settings.operators:
+        operator_plan(op, plans)
+    served = [p.id for p in plans.plans]
+    for binding in settings.supervisor_plans:
+        name, plan = binding.split("=")
+        if plan not in served:
+            raise ConfigError(f"supervisor {name!r} watches plan {plan!r}, which is not served (plans: {', '.join(served)}); "
+                              "fix supervisor_plans in the settings or add the plan to 'plans'")
+
+
 def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout) -> dict[str, str]:
-    """Every config file of the instance, by file name."""
+    """Every config file of the instance, by file name; ConfigError for an operator or a
+    supervisor bound to a plan not served."""
+    check_bindings(settings, plans)
     carrier_sections, carrier_contexts = _carriers(plans, layout)
     default = plans.default
     values = {

@@ -36,3 +36,12 @@ def test_an_operator_of_a_plan_not_served_is_refused_with_the_plans_that_are(tmp
     settings = load_settings(environ={}).replace(operators=(lost,), webrtc_port=0)
     with pytest.raises(ConfigError, match=r"operator 'sari' belongs to plan 'seruyan', which is not served \(plans: kotim\)"):
         render(settings, load_or_create(tmp_path, ("sari",)), plans, Layout(tmp_path, "t1"))
+
+
+def test_a_supervisor_watching_a_plan_not_served_is_refused(tmp_path: Path) -> None:
+    settings = load_settings(environ={"IVR112_SUPERVISOR_PLANS": "supervisor2 = seruyan"}).replace(webrtc_port=0)
+    assert settings.supervisor_plan("supervisor2") == "seruyan" and settings.supervisor_plan("supervisor1") == ""
+    with pytest.raises(ConfigError, match=r"supervisor 'supervisor2' watches plan 'seruyan', which is not served \(plans: kotim\)"):
+        render(settings, load_or_create(tmp_path, ()), load_plans([KOTIM]), Layout(tmp_path, "t1"))
+    with pytest.raises(ConfigError, match=r"'supervisor_plans' must be a list of NAME=PLAN_ID"):
+        load_settings(environ={"IVR112_SUPERVISOR_PLANS": "supervisor2"})
