@@ -15,7 +15,7 @@ def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
     secrets = _secrets(settings)
     if args.action == "list":
         for op in settings.operators:
-            print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}")
+            print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}\tplan: {op.plan or 'every plan (provincial)'}")
         return 0
     if args.action == "status":
         return _ask_app(settings, "/api/operators", method="GET")
