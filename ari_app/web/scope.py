@@ -21,7 +21,9 @@ class Scope:
     plan: str  # the one plan seen; "" for every plan
 
     def sees(self, plan_id: str) -> bool:
-        return not self.plan or plan_id == self.plan
+        """Whether a record of `plan_id` is shown; one of no known plan ("": a text to 112,
+        which no carrier routes to a regency yet) is shown to everyone, never hidden from all."""
+        return not self.plan or not plan_id or plan_id == self.plan
 
     @property
     def provincial(self) -> bool:

@@ -1,5 +1,6 @@
-"""Operators bound to a plan (a regency): the settings key, and what a binding to a plan the
-platform does not serve does (a clear refusal, before Asterisk is given any config)."""
+"""Operators and supervisors bound to a plan (a regency): the settings keys, what a binding
+to a plan the platform does not serve does (a clear refusal, before Asterisk is given any
+config), and what a regency's console is shown."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import yaml
 
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import operator_queues, render
+from ari_app.web.scope import Scope, stream_shape
 from ivr.errors import ConfigError
 from ivr.plan import load_plans
 from ivr.secrets import load_or_create
@@ -45,3 +47,20 @@ def test_a_supervisor_watching_a_plan_not_served_is_refused(tmp_path: Path) -> N
         render(settings, load_or_create(tmp_path, ()), load_plans([KOTIM]), Layout(tmp_path, "t1"))
     with pytest.raises(ConfigError, match=r"'supervisor_plans' must be a list of NAME=PLAN_ID"):
         load_settings(environ={"IVR112_SUPERVISOR_PLANS": "supervisor2"})
+
+
+def test_a_regency_sees_its_plan_and_what_belongs_to_no_plan_and_its_stream_is_cut_to_that() -> None:
+    seruyan, province = Scope("seruyan"), Scope("")
+    assert [seruyan.sees(p) for p in ("seruyan", "kotim", "")] == [True, False, True]
+    assert all(province.sees(p) for p in ("seruyan", "kotim", "")) and stream_shape(province, load_settings(environ={}), {}) is None
+    settings = load_settings(environ={}).replace(operators=(Operator("andi", plan="kotim"), Operator("sari", plan="seruyan"), Operator("budi")))
+    shape = stream_shape(seruyan, settings, {"kotim-operators": "kotim", "seruyan-operators": "seruyan"})
+    assert shape is not None
+    step = {"id": 7, "kind": "location", "detail": {"number": "0812"}}
+    assert shape("incident", {**step, "plan": "kotim"}) is None
+    assert shape("incident", {**step, "plan": "seruyan"}) == {**step, "plan": "seruyan"}
+    assert shape("incident", {**step, "plan": ""}) == {"id": 7, "kind": "location"}
+    assert [shape("operator", {"name": n}) is not None for n in ("andi", "sari", "budi")] == [False, True, True]
+    waiting = {"waiting": [{"queue": "kotim-operators", "caller": "1"}, {"queue": "seruyan-operators", "caller": "2"}]}
+    assert shape("wall", waiting) == {"waiting": [{"queue": "seruyan-operators", "caller": "2"}]}
+    assert shape("announcement", {"on": True}) == {"on": True}

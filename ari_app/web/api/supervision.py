@@ -54,8 +54,11 @@ async def _figures(request: web.Request) -> tuple[str, str, dict[str, Any]]:
     _, scope = scoped(request, role=SUPERVISOR)
     first, last, start, end = _period(request)
     plans = _plans_asked(request, scope)
+    # The whole platform counts everything, texts of no known plan too; one plan, its own.
+    whole = scope.provincial and not request.query.get("plan")
     data = await service_of(request).store.run(
-        lambda s: figures([i for i in s.incidents_between(start, end) if i.plan_id in plans], s.agency_answers(start, end)).as_dict()
+        lambda s: figures([i for i in s.incidents_between(start, end) if whole or i.plan_id in plans],
+                          s.agency_answers(start, end)).as_dict()
     )
     return first, last, {"plans": ",".join(plans), **data}
 
