@@ -23,6 +23,15 @@ QUEUE_LIMIT = 200
 KEEPALIVE_S = 15.0
 
 
+# What a live message becomes for one page: itself, less, or nothing (None).
+Shape = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
+def keeping(keep: Callable[[str, dict[str, Any]], bool]) -> Shape:
+    """A shape that passes whole the messages `keep` keeps and drops the others."""
+    return lambda kind, data: data if keep(kind, data) else None
+
+
 class Hub:
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
@@ -51,9 +60,10 @@ class Hub:
                     queue.get_nowait()
                 queue.put_nowait(None)
 
-    async def stream(self, request: web.Request, keep: Callable[[str, dict[str, Any]], bool] | None = None) -> web.StreamResponse:
-        """`text/event-stream`: one `event: <kind>` with JSON `data:` per message (only those
-        `keep` keeps, when given: an agency's page sees only its own incidents)."""
+    async def stream(self, request: web.Request, shape: Shape | None = None) -> web.StreamResponse:
+        """`text/event-stream`: one `event: <kind>` with JSON `data:` per message; `shape`, when
+        given, cuts a message or drops it (None) for this page: an agency's page sees only its
+        own incidents (`keeping`), a regency's console only its regency's (web/scope.py)."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = asyncio.Queue(QUEUE_LIMIT)
@@ -69,8 +79,10 @@ class Hub:
                 if item is None:
                     break
                 kind, data = item
-                if keep is not None and not keep(kind, data):
+                shaped = shape(kind, data) if shape is not None else data
+                if shaped is None:
                     continue
+                data = shaped
                 await response.write(f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass

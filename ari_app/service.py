@@ -154,7 +154,9 @@ class Service:
         self.recordings[name] = channel_id
 
     def incident_changed(self, incident_id: int, kind: str, detail: dict[str, str]) -> None:
-        self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail})
+        # The plan, when a call in hand knows it: a console bound to another plan skips the step.
+        plan = next((c.incident.plan_id for c in self.controllers.values() if c.incident is not None and c.incident.id == incident_id), "")
+        self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail, "plan": plan})
         self.agency_push.changed(incident_id)
         learned = kind in LEARNING and any(c.in_ivr and c.incident and c.incident.id == incident_id for c in self.controllers.values())
         self._ivr_moved(learned=learned)

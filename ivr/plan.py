@@ -272,6 +272,12 @@ class PlanSet:
     def by_id(self, plan_id: str) -> Plan | None:
         return next((p for p in self.plans if p.id == plan_id), None)
 
+    def route(self, carrier: str, number: str) -> Plan | None:
+        """The plan a call to `number` through `carrier` reaches, as Asterisk routes it (each
+        carrier's context sends a number to the plan that has both; validate keeps that one
+        plan at most); None: Asterisk refuses it (404)."""
+        return next((p for p in self.plans if number in p.numbers and carrier in {c.name for c in p.carriers}), None)
+
 
 def parse_plan(doc: Any, source: str) -> Plan:
     """Check one parsed YAML document; raise PlanError listing every problem."""

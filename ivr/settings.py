@@ -34,6 +34,7 @@ class Operator:
     name: str
     full_name: str = ""
     languages: tuple[str, ...] = ("id",)
+    plan: str = ""  # the plan (regency) whose queues and codes are the operator's; "": every plan's
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,18 @@ class Settings:
     rtp_start: int = _setting(10000, "First UDP port Asterisk uses for RTP media.")
     rtp_end: int = _setting(10999, "Last UDP port Asterisk uses for RTP media.")
     log_level: str = _setting("INFO", "Logging level of the app: DEBUG, INFO, WARNING or ERROR.")
-    operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages); only in YAML, not in the environment.")
+    operators: tuple[Operator, ...] = _setting((), "Operator accounts (list of name, full_name, languages, plan); only in YAML, not in the environment.")
     aml_gateways: tuple[AmlGateway, ...] = _setting(
         (), "AML senders (list of name, addresses); each gets a generated token (`ivr112 aml token NAME`); only in YAML."
     )
     supervisors: tuple[str, ...] = _setting(
         ("supervisor1",),
         "Names of the console's supervisor accounts (list; comma-separated in the environment); operators log in to the console with their operator name.",
+    )
+    supervisor_plans: tuple[str, ...] = _setting(
+        (),
+        "Supervisors who watch one plan (regency) only, as NAME=PLAN_ID (list; comma-separated in the environment); "
+        "a supervisor not listed is provincial and sees every plan served.",
     )
     guard_grace: float = _setting(
         5.0, "Seconds the guard lets the app be away (not connected, or not answering) before it sends the app's callers to the operators."
@@ -201,6 +207,14 @@ class Settings:
     def plan_paths(self) -> list[Path]:
         return [self.path(p) for p in self.plans]
 
+    def supervisor_plan(self, name: str) -> str:
+        """The plan a supervisor watches; "" for a provincial supervisor (every plan)."""
+        return next((p.split("=")[1] for p in self.supervisor_plans if p.split("=")[0] == name), "")
+
+    def operator_plan(self, name: str) -> str:
+        """The plan an operator works; "" for a provincial operator (every plan)."""
+        return next((o.plan for o in self.operators if o.name == name), "")
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
@@ -215,10 +229,12 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan", "supervisor_plans"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name.endswith(("_tls_names", "_lan")) and items in ([], [""], None):
+        if name.endswith(("_tls_names", "_lan", "_plans")) and items in ([], [""], None):
             return ()
+        if name == "supervisor_plans":
+            return _supervisor_plans(items, origin)
         if not isinstance(items, list) or not items or not all(isinstance(i, str) and i.strip() for i in items):
             what = {"plans": "plan files", "supervisors": "account names"}.get(name, "host names or addresses")
             raise ConfigError(f"{origin}: {name!r} must be a list of {what}, found {raw!r}")
@@ -241,6 +257,13 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         ) from None
 
 
+def _supervisor_plans(items: Any, origin: str) -> tuple[str, ...]:
+    pairs = [i.strip() for i in items] if isinstance(items, list) and all(isinstance(i, str) for i in items) else None
+    if pairs is None or not all(p.count("=") == 1 and all(part.strip() for part in p.split("=")) for p in pairs):
+        raise ConfigError(f"{origin}: 'supervisor_plans' must be a list of NAME=PLAN_ID (supervisor2=seruyan), found {items!r}")
+    return tuple("=".join(part.strip() for part in p.split("=")) for p in pairs)
+
+
 def _operators(raw: Any, origin: str) -> tuple[Operator, ...]:
     if not isinstance(raw, list):
         raise ConfigError(f"{origin}: 'operators' must be a list of {{name: ...}} entries, found {type(raw).__name__}")
@@ -259,7 +282,11 @@ def _operators(raw: Any, origin: str) -> tuple[Operator, ...]:
             raise ConfigError(f"{origin}: operator {name!r} is listed twice")
         seen.add(name)
         langs = item.get("languages", ["id"])
-        result.append(Operator(name=name, full_name=str(item.get("full_name", "")), languages=tuple(str(x) for x in langs)))
+        plan = item.get("plan", "")
+        if not isinstance(plan, str):
+            raise ConfigError(f"{origin}: operators[{i}] plan must be a plan's id (service.id), found {plan!r}")
+        result.append(Operator(name=name, full_name=str(item.get("full_name", "")), languages=tuple(str(x) for x in langs),
+                               plan=plan.strip()))
     return tuple(result)
 
 

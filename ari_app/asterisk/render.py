@@ -13,11 +13,12 @@ from pathlib import Path
 
 from ari_app.asterisk import webrtc
 from ari_app.asterisk.layout import Layout
+from ivr.errors import ConfigError
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
 from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
-from ivr.settings import PROJECT_DIR, Settings
+from ivr.settings import PROJECT_DIR, Operator, Settings
 from ivr.texts import EDGE_CONTENT_TYPE, JOURNAL_MARK, JOURNAL_SUFFIX, JOURNAL_VERSION
 
 TEMPLATES = PROJECT_DIR / "config" / "asterisk"
@@ -31,6 +32,7 @@ CONFERENCE_CONTEXT = "ivr112-conference"
 # The pre-dial handler that writes the incident's data on an agency leg the dialplan dials (extensions.conf).
 AGENCY_LEG_HANDLER = "ivr112-agency-leg^s^1"
 REFUSE_CONTEXT = "ivr112-refuse"
+CODES_CONTEXT_PREFIX = "ivr112-codes-"
 CODECS = ("ulaw", "alaw")
 # QUEUESTATUS values after which a caller leaves for the queue's overflow target.
 OVERFLOW_STATUSES = ("TIMEOUT", "JOINEMPTY", "LEAVEEMPTY", "JOINUNAVAIL", "LEAVEUNAVAIL", "FULL")
@@ -41,6 +43,12 @@ QUEUE_PRIORITY = {"urgent": 10, "normal": 0, "low": -10}
 # they work with the app down; the app follows through AMI events).
 FEATURE_CODES = {"*11": "login", "*12": "logout", "*13": "pause", "*14": "resume"}
 TRANSFER_PREFIX = "8"
+# Set on an operator's own channels (endpoint set_var): the plan whose codes the operator's
+# own calls to 801... reach. A caller's channel carries IVR112_PLAN, which wins.
+OPERATOR_PLAN_VAR = "IVR112_OPERATOR_PLAN"
+# Also set by the endpoint: the plan whose queues *11 logs the operator in to, or ALL_PLANS.
+OPERATOR_QUEUES_VAR = "IVR112_OPERATOR_QUEUES"
+ALL_PLANS = "all"
 # Third Stasis argument of a caller the agency context hands to the app: "agency:<name>".
 AGENCY_ENTRY = "agency:"
 
@@ -107,6 +115,30 @@ def transfer_codes(plan: Plan) -> dict[str, str]:
     return {f"{TRANSFER_PREFIX}{i:02d}": name for i, name in enumerate(plan.agencies, start=1)}
 
 
+def codes_context(plan: Plan) -> str:
+    return f"{CODES_CONTEXT_PREFIX}{plan.id}"
+
+
+def operator_plan(op: Operator, plans: PlanSet) -> Plan | None:
+    """The plan an operator belongs to; None for a provincial operator (no `plan`: every
+    plan's queues, and the default plan's codes for their own calls)."""
+    if not op.plan:
+        return None
+    plan = plans.by_id(op.plan)
+    if plan is None:
+        raise ConfigError(
+            f"operator {op.name!r} belongs to plan {op.plan!r}, which is not served (plans: {', '.join(p.id for p in plans.plans)}); "
+            "fix the operator's 'plan' in the settings or add the plan to 'plans'"
+        )
+    return plan
+
+
+def operator_queues(op: Operator, plans: PlanSet) -> list[str]:
+    """The queues an operator logs in to: their plan's, or every plan's for a provincial one."""
+    plan = operator_plan(op, plans)
+    return all_queues(plans) if plan is None else [plan.asterisk_queue(q) for q in plan.queues]
+
+
 def operator_interface(name: str) -> str:
     return f"PJSIP/{name}"
 
@@ -159,14 +191,23 @@ def _carriers(plans: PlanSet, layout: Layout) -> tuple[str, str]:
     return "\n".join(endpoints), "\n".join(contexts)
 
 
+def _operator_vars(op: Operator, plans: PlanSet) -> str:
+    """The endpoint's channel variables that say which plan the operator belongs to."""
+    plan = operator_plan(op, plans)
+    return (f"set_var = {OPERATOR_PLAN_VAR}={(plan or plans.default).id}\n"
+            f"set_var = {OPERATOR_QUEUES_VAR}={plan.id if plan else ALL_PLANS}\n")
+
+
 def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
     out = []
     for op in settings.operators:
         label = op.full_name or op.name
+        home = operator_plan(op, plans) or plans.default
         out.append(
             f"[{op.name}]\ntype = endpoint\ncontext = {OPERATOR_CONTEXT}\ndisallow = all\nallow = {','.join(CODECS)}\n"
-            f"language = {plans.default.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
-            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n{MEDIA_BIND}"
+            f"language = {home.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
+            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n"
+            f"{_operator_vars(op, plans)}{MEDIA_BIND}"
         )
         out.append(
             f"[{op.name}]\ntype = auth\nauth_type = digest\nusername = {op.name}\n"
@@ -175,7 +216,7 @@ def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
         out.append(f"[{op.name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n")
         if webrtc.enabled(settings):
             out.append(webrtc.endpoint(op, password=secrets.webrtc_password(op.name), context=OPERATOR_CONTEXT,
-                                       language=plans.default.default_language, media_bind=MEDIA_BIND))
+                                       language=home.default_language, media_bind=_operator_vars(op, plans) + MEDIA_BIND))
     if webrtc.enabled(settings) and settings.operators:
         out.insert(0, webrtc.transport())
     return "\n".join(out)
@@ -331,33 +372,81 @@ def _queues_conf(settings: Settings, plans: PlanSet, layout: Layout) -> str:
 
 def _operator_codes(plans: PlanSet, layout: Layout) -> str:
     """Feature codes for the softphone (*11 log in, *12 log out, *13 pause, *14 resume) and
-    the agencies' transfer codes (801...) of the default plan."""
+    the agencies' transfer codes (801...), each plan's own.
+
+    A code reaches the agency of the plan the call belongs to: a caller transferred blind
+    carries IVR112_PLAN; an operator's own call (an attended transfer) carries the
+    operator's plan (OPERATOR_PLAN_VAR, set by the endpoint). *11/*12 put an operator in
+    their plan's queues, or in every plan's for a provincial operator."""
     me = "PJSIP/${CHANNEL(endpoint)}"
-    queues = all_queues(plans)
-    beep = f" same => n,Playback({layout.beep})"
+    beep = f"Playback({layout.beep})"
+    scope = f"${{{OPERATOR_QUEUES_VAR}}}"
+
+    def each_queue(app: str, args: str) -> list[str]:
+        # GotoIf past each plan's queues that are not the operator's (pbx builtins only:
+        # the instance loads no ExecIf).
+        lines, label = [], ""
+        for plan in plans.plans:
+            lines.append(f' same => n{label},GotoIf($["{scope}" != "{ALL_PLANS}" & "{scope}" != "{plan.id}"]?not-{plan.id})')
+            lines += [f" same => n,{app}({plan.asterisk_queue(q)},{args})" for q in plan.queues]
+            label = f"(not-{plan.id})"
+        return [*lines, f" same => n{label},{beep}", " same => n,Hangup()"]
+
     lines = [
-        "exten => *11,1,Answer()",
-        *[f" same => n,AddQueueMember({q},{me},0,,${{CHANNEL(endpoint)}},{me})" for q in queues],
-        beep, " same => n,Hangup()",
-        "exten => *12,1,Answer()",
-        *[f" same => n,RemoveQueueMember({q},{me})" for q in queues],
-        beep, " same => n,Hangup()",
+        "exten => *11,1,Answer()", *each_queue("AddQueueMember", f"{me},0,,${{CHANNEL(endpoint)}},{me}"),
+        "exten => *12,1,Answer()", *each_queue("RemoveQueueMember", me),
         "exten => *13,1,Answer()",
         f" same => n,PauseQueueMember(,{me},,softphone)",
-        beep, " same => n,Hangup()",
+        f" same => n,{beep}", " same => n,Hangup()",
         "exten => *14,1,Answer()",
         f" same => n,UnpauseQueueMember(,{me})",
-        beep, " same => n,Hangup()",
+        f" same => n,{beep}", " same => n,Hangup()",
     ]
-    default = plans.default
-    for code, agency in transfer_codes(default).items():
-        lines.append(f"exten => {code},1,Verbose(1,ivr112: ${{CHANNEL}} to agency {agency} (operator transfer))")
-        lines.append(f" same => n,Goto({AGENCY_CONTEXT},{agency_exten(default, agency)},1)")
+    codes = sorted({code for plan in plans.plans for code in transfer_codes(plan)})
+    whose = f'${{IF($["${{IVR112_PLAN}}" = ""]?${{{OPERATOR_PLAN_VAR}}}:${{IVR112_PLAN}})}}'
+    served = " | ".join(f'"${{IVR112_CODES_PLAN}}" = "{plan.id}"' for plan in plans.plans)
+    for code in codes:
+        lines.append(f"exten => {code},1,Set(IVR112_CODES_PLAN={whose})")
+        # No plan, or one no longer served (a reload during the call): the default plan's codes.
+        lines.append(f" same => n,GotoIf($[{served}]?{CODES_CONTEXT_PREFIX}${{IVR112_CODES_PLAN}},${{EXTEN}},1)")
+        lines.append(f" same => n,Goto({codes_context(plans.default)},${{EXTEN}},1)")
     return "\n".join(lines)
 
 
+def _codes_contexts(plans: PlanSet) -> str:
+    """One context per plan with its transfer codes; a code the plan lacks sends a caller
+    back to the plan's operators (never dropped) and refuses an operator's own call."""
+    out = []
+    for plan in plans.plans:
+        lines = [f"[{codes_context(plan)}]"]
+        for code, agency in transfer_codes(plan).items():
+            lines.append(f"exten => {code},1,Verbose(1,ivr112: ${{CHANNEL}} to agency {agency} of plan {plan.id} (operator transfer))")
+            lines.append(f" same => n,Goto({AGENCY_CONTEXT},{agency_exten(plan, agency)},1)")
+        lines.append(f"exten => _{TRANSFER_PREFIX}XX,1,Verbose(1,ivr112: ${{CHANNEL}} dialled ${{EXTEN}}: plan {plan.id} has no such agency)")
+        lines.append(' same => n,GotoIf($["${IVR112_PLAN}" = ""]?refuse)')
+        lines.append(f" same => n,{_goto_person(plan, Target('queue', plan.default_queue.name))}")
+        lines.append(" same => n(refuse),Hangup(1)")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def check_bindings(settings: Settings, plans: PlanSet) -> None:
+    """Refuse operators or supervisors bound to a plan that is not served (ConfigError):
+    they would see nothing and log in to no queue."""
+    for op in settings.operators:
+        operator_plan(op, plans)
+    served = [p.id for p in plans.plans]
+    for binding in settings.supervisor_plans:
+        name, plan = binding.split("=")
+        if plan not in served:
+            raise ConfigError(f"supervisor {name!r} watches plan {plan!r}, which is not served (plans: {', '.join(served)}); "
+                              "fix supervisor_plans in the settings or add the plan to 'plans'")
+
+
 def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout) -> dict[str, str]:
-    """Every config file of the instance, by file name."""
+    """Every config file of the instance, by file name; ConfigError for an operator or a
+    supervisor bound to a plan not served."""
+    check_bindings(settings, plans)
     carrier_sections, carrier_contexts = _carriers(plans, layout)
     default = plans.default
     values = {
@@ -393,6 +482,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "carrier_contexts": carrier_contexts,
         "operator_numbers": "\n".join(f"exten => {n},1,Goto({plan_context(default)},{n},1)" for n in default.numbers),
         "operator_codes": _operator_codes(plans, layout),
+        "codes_contexts": _codes_contexts(plans),
         "plan_contexts": _plan_contexts(settings, plans, layout),
         "queue_dialplan": _queue_dialplan(plans),
         "agency_dialplan": _agency_dialplan(settings, plans),

@@ -15,7 +15,7 @@ def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
     secrets = _secrets(settings)
     if args.action == "list":
         for op in settings.operators:
-            print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}")
+            print(f"{op.name}\t{op.full_name}\tlanguages: {','.join(op.languages)}\tplan: {op.plan or 'every plan (provincial)'}")
         return 0
     if args.action == "status":
         return _ask_app(settings, "/api/operators", method="GET")
@@ -25,8 +25,12 @@ def cmd_operators(args: argparse.Namespace, settings: Settings) -> int:
         plans = load_plans(settings.plan_paths)
         for code, action in FEATURE_CODES.items():
             print(f"{code}\t{action}")
-        for code, agency in transfer_codes(plans.default).items():
-            print(f"{code}\ttransfer to {agency} ({plans.default.agencies[agency].label})")
+        # Each plan's codes under its plan: a code reaches the agency of the call's plan.
+        for plan in plans.plans:
+            note = " (the default plan: a provincial operator's own calls)" if plan is plans.default and len(plans.plans) > 1 else ""
+            print(f"\n{plan.id} ({plan.name}){note}:")
+            for code, agency in transfer_codes(plan).items():
+                print(f"{code}\ttransfer to {agency} ({plan.agencies[agency].label})")
         return 0
     if not args.name:
         print(f"say which operator: ivr112 operators {args.action} NAME", file=sys.stderr)

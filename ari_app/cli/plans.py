@@ -52,10 +52,21 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.plan import load_plan
     from ivr.simulate import render_text, simulate
 
-    plan = load_plan(Path(args.plan))
+    plans = load_plans([Path(p) for p in args.plans] or settings.plan_paths)
+    if len(plans.plans) == 1:
+        plan = plans.default
+    elif args.carrier is None:
+        carriers = sorted({c.name for p in plans.plans for c in p.carriers})
+        print(f"{len(plans.plans)} plans: say which carrier the call comes through, --carrier NAME ({', '.join(carriers)})",
+              file=sys.stderr)
+        return 2
+    else:
+        # The plan Asterisk would hand the call to; none: the plan of that carrier (or the
+        # default) tells why the call is refused.
+        plan = plans.route(args.carrier, args.dial) or next(
+            (p for p in plans.plans if args.carrier in {c.name for c in p.carriers}), plans.default)
     presses = [p.strip() for p in args.press.split(",")] if args.press else []
     sim = simulate(plan, dial=args.dial, presses=presses, language=args.lang, located=args.located, kecamatan=args.kecamatan,
                    silent_help=args.silent_help, carrier=args.carrier)
@@ -112,14 +123,15 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("simulate", help="walk a call through a plan without Asterisk")
-    p.add_argument("plan", help="the plan file")
+    p.add_argument("plans", nargs="*", help="plan files (default: the configured plans); with several, --carrier picks the plan")
     p.add_argument("--dial", default="112", help="the number the caller dials (default 112)")
     p.add_argument("--press", default="", help="keys pressed at each menu, comma-separated: 2,1 (none: the caller stays silent)")
     p.add_argument("--lang", choices=("id", "en"), help="the language the call starts in")
     p.add_argument("--located", action="store_true", help="a precise position came with the call (no question where the caller is)")
     p.add_argument("--kecamatan", default="", metavar="KEYS", help="keys typed at the kecamatan list, e.g. 10# (none: silence there)")
     p.add_argument("--silent-help", action="store_true", help="a silent caller who presses the help key as the silent prompt asks")
-    p.add_argument("--carrier", metavar="NAME", help="the carrier the call comes in through (refused when the plan has no such carrier)")
+    p.add_argument("--carrier", metavar="NAME", help="the carrier the call comes in through: with several plans, the plan that serves "
+                   "the number through it answers; refused when none does")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("graph", help="draw the plan's menus and destinations (SVG, PNG or DOT)")

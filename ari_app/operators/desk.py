@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface
+from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface, operator_queues
 from ari_app.metrics import Metrics
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
 from ari_app.storage import AsyncStore, StoreUnavailable
 from ari_app.store import IncidentStore
 from ivr import callbacks, queue_log
-from ivr.errors import Ivr112Error
+from ivr.errors import ConfigError, Ivr112Error
 from ivr.operators import AGENT_EVENTS, MEMBER_EVENTS, Board, Change, web_endpoint
 from ivr.plan import PlanSet
 from ivr.secrets import Secrets
@@ -102,16 +102,26 @@ class Desk:
         member = self.board.get(name)
         return member.interface if member.queues and member.interface else operator_interface(name)
 
+    def _queues_of(self, name: str) -> list[str]:
+        """The queues operator `name` logs in to: their plan's, or every plan's."""
+        op = next(o for o in self.settings.operators if o.name == name)
+        try:
+            return operator_queues(op, self.plans.current)
+        except ConfigError as exc:
+            raise DeskError(str(exc)) from None
+
     async def login(self, name: str, phone: str = SOFTPHONE) -> None:
-        """Into every queue with the phone the operator answers on: the softphone or the
-        browser phone (one at a time: a switch takes the other out of the queues first)."""
+        """Into the operator's plan's queues (every plan's for a provincial operator) with the
+        phone the operator answers on: the softphone or the browser phone (one at a time: a
+        switch takes the other out of the queues first)."""
         if phone not in PHONES:
             raise DeskError(f"no phone kind {phone!r}; say {' or '.join(PHONES)}")
         current = self._check(name)
+        queues = self._queues_of(name)
         interface = operator_interface(web_endpoint(name) if phone == BROWSER else name)
         if current != interface and self.board.get(name).queues:
             await self.logout(name)
-        for queue in all_queues(self.plans.current):
+        for queue in queues:
             try:
                 await self.ami.queue_add(queue, interface, member_name=name, state_interface=interface)
             except AmiError as exc:

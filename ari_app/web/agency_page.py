@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ari_app.live import keeping
 from ari_app.service import Service
 from ari_app.web.agency_http import incident_of, sent_incidents, shared_recording
 from ari_app.web.api.common import error, read_form, service_of, who
@@ -103,7 +104,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     _name, agency = _me(request)
     service: Service = service_of(request)
     mine = {inc.id for inc, _events in await sent_incidents(service, agency)}
-    return await service.hub.stream(request, AgencyFilter(agency, mine))
+    return await service.hub.stream(request, keeping(AgencyFilter(agency, mine)))
 
 
 class AgencyFilter:

@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -348,10 +348,12 @@ class Stack:
         return free_port(socket.SOCK_DGRAM)
 
     def sipp(self, scenario: str, *args: str, port: int | None = None, background: bool = False,
-             timeout: float = 60, steps: Sequence[tuple[str, str]] = (), calls: int = 1, target: str = "") -> Sipp:
+             timeout: float = 60, steps: Sequence[tuple[str, str]] = (), calls: int = 1, target: str = "",
+             local_ip: str = "127.0.0.1") -> Sipp:
         """Run SIPp with a scenario from tests/sipp against this stack's SIP port (or `target`, host:port).
 
-        `steps` (for the caller) adds what the caller does after the answer.
+        `steps` (for the caller) adds what the caller does after the answer; `local_ip` is
+        the address SIPp sends from (another loopback address: another carrier).
         """
         port = port or self.sipp_port()
         workdir = self.tmp / f"sipp-{scenario}-{port}-{time.monotonic_ns()}"
@@ -360,7 +362,7 @@ class Stack:
         media = free_media_port()
         cmd = [
             SIPP, target or f"{self.settings.sip_host}:{self.settings.sip_port}", "-sf", str(file),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(media),
+            "-i", local_ip, "-p", str(port), "-mp", str(media),
             "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error",
             "-trace_err", "-trace_logs", "-trace_msg", *args,
         ]
@@ -472,8 +474,11 @@ def sipp_args(*pairs: tuple[str, str]) -> Sequence[str]:
     return out
 
 
-def start_stack(tmp: Path, instance: str, **overrides: Any) -> Stack:
-    """A stack's files (plan, settings with `overrides`), nothing started yet."""
-    plan_file, ports = make_test_plan(tmp)
-    config = make_config(tmp, instance, plans=[str(plan_file)], **overrides)
+def start_stack(tmp: Path, instance: str, *, plan_changes: Mapping[str, object] = {},
+                more_plans: Callable[[Path], Sequence[Path]] | None = None, **overrides: Any) -> Stack:
+    """A stack's files (the test plan with `plan_changes`, then the plans `more_plans` writes
+    into the stack's folder; settings with `overrides`), nothing started yet."""
+    plan_file, ports = make_test_plan(tmp, plan_changes)
+    extra = [str(p) for p in more_plans(tmp)] if more_plans else []
+    config = make_config(tmp, instance, plans=[str(plan_file), *extra], **overrides)
     return Stack(config=config, settings=load_settings(config), tmp=tmp, plan_file=plan_file, trunk_ports=ports)

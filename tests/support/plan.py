@@ -99,6 +99,11 @@ def make_test_plan(tmp: Path, changes: Mapping[str, object] = {}) -> tuple[Path,
     Returns the plan file and the map placeholder port -> test port. Agency trunks' ring
     timeouts are cut so a trunk nobody answers fails fast.
     """
+    doc, ports = _test_doc(changes)
+    return write(doc, tmp / "plan.yaml"), ports
+
+
+def _test_doc(changes: Mapping[str, object]) -> tuple[Any, dict[int, int]]:
     doc = load(KOTIM)
     ports = move_placeholder_ports(doc)
     for where in placeholders(doc):
@@ -106,7 +111,7 @@ def make_test_plan(tmp: Path, changes: Mapping[str, object] = {}) -> tuple[Path,
             set_key(doc, f"{where}.ring_timeout", TEST_RING_TIMEOUT)
     for key, value in {**TEST_CHANGES, **changes}.items():
         set_key(doc, key, value)
-    return write(doc, tmp / "plan.yaml"), ports
+    return doc, ports
 
 
 def move_placeholder_ports(doc: Any) -> dict[int, int]:
@@ -121,3 +126,19 @@ def move_placeholder_ports(doc: Any) -> dict[int, int]:
         ports.setdefault(port, free_port(socket.SOCK_DGRAM))
         set_key(doc, f"{where}.port", ports[port])
     return ports
+
+
+def make_regency_plan(tmp: Path, plan_id: str, regency: str, carrier: str, source: str) -> tuple[Path, dict[int, int]]:
+    """A second regency's plan, as a new user writes one: the test plan copied, with its own
+    id, its agencies named for `regency`, its own trunk ports (SIPp stands in) and its own
+    carrier delivering from `source` (an address/prefix). Written to tmp/<plan_id>.yaml.
+
+    Returns the plan file and the map placeholder port -> this plan's test port."""
+    doc, ports = _test_doc({})
+    set_key(doc, "service.id", plan_id)
+    set_key(doc, "service.name", f"{regency} 112")
+    for agency in get_key(doc, "agencies").values():
+        agency["label"] = agency["label"].replace("Kotawaringin Timur", regency)
+    set_key(doc, "carriers.0.name", carrier)
+    set_key(doc, "carriers.0.match", [source])
+    return write(doc, tmp / f"{plan_id}.yaml"), ports

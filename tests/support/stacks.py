@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +23,16 @@ from tests.integration.stack import Stack, start_stack
 
 
 @contextmanager
-def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asterisk: bool = True,
-                  app: bool = True, **settings: Any) -> Iterator[Stack]:
+def running_stack(tmp_path_factory: pytest.TempPathFactory, name: str, *, asterisk: bool = True, app: bool = True,
+                  plan_changes: Mapping[str, object] = {}, more_plans: Callable[[Path], Sequence[Path]] | None = None,
+                  **settings: Any) -> Iterator[Stack]:
     """A stack named `name` + this process's pid; with Asterisk up and the app running unless
-    told not; `settings` override the test config's (e.g. store_url)."""
+    told not; `settings` override the test config's (e.g. store_url); `plan_changes` change
+    the test plan and `more_plans` writes further plans served beside it."""
     if pg.on_postgresql() and "store_url" not in settings:
         settings["store_url"] = pg.fresh_database(name)
-    s = start_stack(tmp_path_factory.mktemp(name), f"{name}{os.getpid()}", **settings)
+    s = start_stack(tmp_path_factory.mktemp(name), f"{name}{os.getpid()}", plan_changes=plan_changes, more_plans=more_plans,
+                    **settings)
     s.ivr112("prompts", "build")
     try:
         if asterisk:

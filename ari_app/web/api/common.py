@@ -10,6 +10,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ari_app.service import Service
 from ari_app.web.console_auth import Principal
 from ari_app.web.keys import APP_KEY, SESSIONS_KEY
+from ari_app.web.scope import Scope, scope_of
 
 
 def service_of(request: web.Request) -> Service:
@@ -21,6 +22,26 @@ def who(request: web.Request, *, role: str | None = None, changes: bool = False,
     """The logged-in person (or the system's bearer key); 401/403 otherwise. Agencies'
     dispatchers pass only where `agency` is True (or None): see console_auth."""
     return request.app[SESSIONS_KEY].who(request, role=role, changes=changes, agency=agency)
+
+
+def scoped(request: web.Request, *, role: str | None = None, changes: bool = False,
+           agency: bool | None = False) -> tuple[Principal, Scope]:
+    """Who is asking (as `who`), and which plans (regencies) they see."""
+    me = who(request, role=role, changes=changes, agency=agency)
+    return me, scope_of(me, service_of(request).settings)
+
+
+async def incident_seen(request: web.Request, scope: Scope, incident_id: int) -> None:
+    """404 for an incident that does not exist or belongs to a plan `scope` does not see."""
+    row = await service_of(request).store.get(incident_id)
+    if row is None or not scope.sees(row.plan_id):
+        raise error(web.HTTPNotFound, "no such incident")
+
+
+def operator_seen(request: web.Request, scope: Scope, name: str) -> bool:
+    """Whether an operator works a plan `scope` sees (a provincial operator works them all)."""
+    plan = service_of(request).settings.operator_plan(name)
+    return scope.provincial or not plan or plan == scope.plan
 
 
 def authorised(request: web.Request) -> None:

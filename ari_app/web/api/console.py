@@ -7,7 +7,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ari_app.asterisk import webrtc
-from ari_app.web.api.common import error, service_of, who
+from ari_app.web.api.common import error, scoped, service_of
+from ari_app.web.scope import stream_shape
 
 routes = web.RouteTableDef()
 
@@ -16,9 +17,12 @@ STATIC = Path(__file__).parent.parent / "static"  # ari_app/web/static
 
 @routes.get("/api/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    """Server-sent events: operators' states and incident steps, as they happen."""
-    who(request)
-    return await service_of(request).hub.stream(request)
+    """Server-sent events: operators' states and incident steps, as they happen (of the
+    plans the console's user sees)."""
+    _, scope = scoped(request)
+    service = service_of(request)
+    queues = {p.asterisk_queue(q): p.id for p in service.plans.current.plans for q in p.queues}
+    return await service.hub.stream(request, stream_shape(scope, service.settings, queues))
 
 
 def content_policy(request: web.Request) -> str:
@@ -43,9 +47,10 @@ async def console_static(request: web.Request) -> web.FileResponse:
 
 @routes.get("/api/plan")
 async def plan_summary(request: web.Request) -> web.Response:
-    """The default plan as the console needs it: agencies (for transfer buttons) and numbers."""
-    who(request)
-    plan = service_of(request).plans.plan_for("")
+    """The asker's plan (their regency's; the default plan for a provincial one) as the
+    console needs it: agencies (for transfer buttons) and numbers."""
+    _, scope = scoped(request)
+    plan = service_of(request).plans.plan_for(scope.plan)
     return web.json_response({
         "id": plan.id, "name": plan.name, "numbers": list(plan.numbers),
         "agencies": [{"name": a.name, "label": a.label} for a in plan.agencies.values()],
@@ -54,10 +59,11 @@ async def plan_summary(request: web.Request) -> web.Response:
 
 @routes.get("/api/boundaries")
 async def boundaries(request: web.Request) -> web.Response:
-    """The default plan's kecamatan GeoJSON: the console's map, drawn locally (no tiles); agencies' pages draw it too."""
-    who(request, agency=None)
+    """The asker's plan's kecamatan GeoJSON (the default plan's for a provincial one or an
+    agency): the console's map, drawn locally (no tiles); agencies' pages draw it too."""
+    _, scope = scoped(request, agency=None)
     service = service_of(request)
-    plan = service.plans.plan_for("")
+    plan = service.plans.plan_for(scope.plan)
     path = plan.location.boundaries_path(plan.source)
     if path is None or not path.exists():
         raise error(web.HTTPNotFound, "the plan names no kecamatan boundaries")

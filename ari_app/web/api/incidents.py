@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ari_app.operators.desk import DeskError
 from ari_app.store import IncidentStore
-from ari_app.web.api.common import authorised, error, incident_id_of, read_form, row_id, service_of, who
+from ari_app.web.api.common import error, incident_id_of, incident_seen, read_form, row_id, scoped, service_of, who
 from ari_app.web.console_auth import SUPERVISOR
 from ivr import classify
 from ivr.store import now
@@ -20,14 +20,16 @@ routes = web.RouteTableDef()
 
 @routes.get("/api/incidents")
 async def incidents(request: web.Request) -> web.Response:
-    authorised(request)
+    """The newest incidents (?limit=, ?number=) of the plans the asker sees."""
+    _, scope = scoped(request)
     try:
         limit = min(500, max(1, int(request.query.get("limit", "50"))))
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "limit must be a whole number"}', content_type="application/json") from None
     number = request.query.get("number", "")
-    if number:
-        rows = await service_of(request).store.run(lambda s: [i for i in s.recent(500) if i.caller_number == number][:limit])
+    if number or not scope.provincial:
+        rows = await service_of(request).store.run(
+            lambda s: [i for i in s.recent(500) if scope.sees(i.plan_id) and (not number or i.caller_number == number)][:limit])
     else:
         rows = await service_of(request).store.recent(limit)
     return web.json_response([dataclasses.asdict(r) for r in rows])
@@ -35,14 +37,14 @@ async def incidents(request: web.Request) -> web.Response:
 
 @routes.get("/api/incidents/{id}")
 async def incident(request: web.Request) -> web.Response:
-    authorised(request)
+    _, scope = scoped(request)
     try:
         incident_id = row_id(request.match_info["id"])
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "incident id must be a number"}', content_type="application/json") from None
     store = service_of(request).store
     row = await store.get(incident_id)
-    if row is None:
+    if row is None or not scope.sees(row.plan_id):
         raise web.HTTPNotFound(text='{"error": "no such incident"}', content_type="application/json")
     events = await store.events(incident_id)
     locations = await store.run(lambda s: s.locations(incident_id))
@@ -62,12 +64,13 @@ async def incident(request: web.Request) -> web.Response:
 @routes.get("/api/incidents/{id}/recordings/{rec}.wav")
 async def recording(request: web.Request) -> web.StreamResponse:
     """A recording of the call, for the operator to play back."""
-    authorised(request)
+    _, scope = scoped(request)
     service = service_of(request)
     try:
         incident_id, rec_id = row_id(request.match_info["id"]), row_id(request.match_info["rec"])
     except ValueError:
         raise web.HTTPBadRequest(text='{"error": "ids are numbers"}', content_type="application/json") from None
+    await incident_seen(request, scope, incident_id)
     recordings = await service.store.run(lambda s: s.recordings(incident_id))
     found = next((r for r in recordings if r.id == rec_id), None)
     if found is None:
@@ -81,8 +84,9 @@ async def recording(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/incidents/{id}/classify")
 async def classify_incident(request: web.Request) -> web.Response:
     """What the call was (form: category = emergency|information|prank|ghost, operator, notes)."""
-    me = who(request, changes=True)
+    me, scope = scoped(request, changes=True)
     incident_id = incident_id_of(request)
+    await incident_seen(request, scope, incident_id)
     form = await read_form(request)
     category, notes = form.get("category", ""), form.get("notes", "")
     by = form.get("operator", "") if me.via == "bearer" else me.name
@@ -99,8 +103,9 @@ async def classify_incident(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/close")
 async def close_incident(request: web.Request) -> web.Response:
     """The operator is done with the incident (form: notes)."""
-    me = who(request, changes=True)
+    me, scope = scoped(request, changes=True)
     incident_id = incident_id_of(request)
+    await incident_seen(request, scope, incident_id)
     notes = (await read_form(request)).get("notes", "")[:2000]
 
     def close(s: IncidentStore) -> bool:
@@ -119,8 +124,9 @@ async def close_incident(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     """Send the caller to an agency (form: agency, mode = blind|conference)."""
-    who(request, changes=True)
+    _, scope = scoped(request, changes=True)
     incident_id = incident_id_of(request)
+    await incident_seen(request, scope, incident_id)
     form = await read_form(request)
     try:
         exten = await service_of(request).transfer(incident_id, form.get("agency", ""), mode=form.get("mode", "blind"))
