@@ -36,6 +36,7 @@ from ari_app.store import IncidentStore, open_store, writes
 from ari_app.store.engine import is_store_fault, safe_url
 from ari_app.store.incidents import check_fields
 from ari_app.store.spool import SPOOL_FILE, Spool
+from ari_app.threads import STORE_THREAD, name_os_thread
 from ivr.errors import Ivr112Error
 from ivr.store import Incident, IncidentEvent, now
 
@@ -86,7 +87,8 @@ class _Write:
 class AsyncStore:
     def __init__(self, data_dir: Path, *, url: str = "", retry_s: float = RETRY_S, remind_s: float = REMIND_S,
                  backlog_max: int = BACKLOG_MAX) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr112-store")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=STORE_THREAD, initializer=name_os_thread,
+                                            initargs=(STORE_THREAD,))
         self._data_dir = data_dir
         self._url = url
         self.where = safe_url(url) if url else str(data_dir)
