@@ -122,6 +122,7 @@ ENGINE_FIGURES = [
     Figure("failed", lambda s: float(s.failed), 0),
     Figure("answer p99 ms", lambda s: pct(s.answer_ms, 99)),
     Figure("own delay to operator p99 ms", lambda s: pct(s.delay_ms, 99) if s.phase == "operator" else math.nan),
+    Figure("calls that never rang an operator", lambda s: float(s.operator_missing) if s.phase == "operator" else math.nan, 0),
     Figure("app CPU ms per call", lambda s: 1000 * s.app_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
     Figure("store thread CPU ms per call", lambda s: 1000 * s.store_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
     Figure("store's share of app CPU %", lambda s: 100 * s.store_share if s.system == "B" else math.nan, 0),
