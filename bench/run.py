@@ -55,7 +55,8 @@ RTP_EXHAUSTED = "couldn't allocate a port for RTP instance"
 
 
 class StackStuck(RuntimeError):
-    """Asterisk kept channels up even after the bench hung them up: the phase stops here."""
+    """The stack cannot be brought back to where a step starts (Asterisk kept channels up
+    even after the bench hung them up, Asterisk gone, the app not back): the phase stops."""
 
 
 @dataclass
@@ -85,7 +86,8 @@ class Bench:
     @property
     def asterisk_pid(self) -> int:
         pid = process.read_pid(self.stack.layout)
-        assert pid is not None, "Asterisk is not running"
+        if pid is None:
+            raise StackStuck(f"Asterisk is not running (its log: {self.stack.layout.messages_log})")
         return pid
 
     def use(self, system: str) -> None:
@@ -94,7 +96,10 @@ class Bench:
         if system == "A" and running:
             self.stack.app_stop()
         elif system == "B" and not running:
-            self.stack.app_start()
+            try:
+                self.stack.app_start()
+            except WaitTimeout as exc:
+                raise StackStuck(f"the app did not come back ({exc}; its log: {self.stack.app_log})") from exc
 
     def channels(self) -> int:
         return self.stack.active_channels()
