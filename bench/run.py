@@ -367,12 +367,17 @@ def open_bench(tmp: Path, operators: int) -> Bench:
     stack.ivr112("asterisk", "configure")
     install_baseline(plan, stack.layout, BASELINE_NUMBER)
     stack.asterisk_up()
-    install_baseline(plan, stack.layout, BASELINE_NUMBER)  # `up` renders the folder afresh
-    stack.asterisk_cli("dialplan reload")
-    assert BASELINE_NUMBER in stack.asterisk_cli("dialplan show ivr112-carrier-lokal"), "the baseline is not in the dialplan"
-    stack.app_start()
     bench = Bench(stack, plan, SippPool(stack), free_port(socket.SOCK_DGRAM), names, prompt_seconds(stack, plan))
-    register_operators(bench)
+    try:
+        install_baseline(plan, stack.layout, BASELINE_NUMBER)  # `up` renders the folder afresh
+        stack.asterisk_cli("dialplan reload")
+        if BASELINE_NUMBER not in stack.asterisk_cli("dialplan show ivr112-carrier-lokal"):
+            raise RuntimeError("the baseline is not in the dialplan")
+        stack.app_start()
+        register_operators(bench)
+    except BaseException:  # nothing the bench started may outlive it
+        close_bench(bench)
+        raise
     return bench
 
 
