@@ -37,7 +37,7 @@ class Tables:
                 self._group = None
 
     @contextmanager
-    def _begin(self) -> Iterator[Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """The transaction a write goes in: the batch's, or one of its own."""
         if self._group is not None:
             yield self._group

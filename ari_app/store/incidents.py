@@ -37,7 +37,7 @@ class IncidentTables(Tables):
         open, or another node's): the channel id is unique."""
         row = {"channel_id": channel_id, "plan_id": plan_id, "caller_number": caller_number, "called_number": called_number,
                "carrier": carrier, "language": language, "arrived_at": arrived_at or now()}
-        with self._begin() as conn:
+        with self.transaction() as conn:
             insert_once(conn, incidents, row, keys=["channel_id"])
             found = conn.execute(_BY_CHANNEL, {"channel": channel_id}).one()
         return incident_row(found._mapping)
@@ -45,14 +45,14 @@ class IncidentTables(Tables):
     def update(self, incident_id: int, **fields: Any) -> None:
         """Set fields of an incident; unknown field names are a programming error."""
         check_fields(fields)
-        with self._begin() as conn:
+        with self.transaction() as conn:
             conn.execute(_UPDATE, {"incident": incident_id, **fields})
 
     def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None, *, at: str | None = None,
                   key: str | None = None) -> None:
         """Record one step of the call (digit, prompt, route, trunk result...); `key` makes a replay land once."""
         row = {"incident_id": incident_id, "at": at or now(), "kind": kind, "detail": dumps(detail or {}), "write_key": key}
-        with self._begin() as conn:
+        with self.transaction() as conn:
             if key is None:
                 conn.execute(_ADD_EVENT, row)
             else:

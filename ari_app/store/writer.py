@@ -13,13 +13,12 @@ spool.py). An incident opened meanwhile gets a provisional negative id, mapped t
 id when its row is written.
 
 Writes are grouped: the thread takes every write handed over since it last looked and
-stores the incident's own writes among them (open, update, event) in one transaction (one
-commit, so one fsync on SQLite and one WAL flush on PostgreSQL, however many calls wrote
-meanwhile), in the order they were handed over, so an incident's end is never stored
-before the events that came before it. Other named writes (each holds its key in
-applied_writes in a transaction of its own, writes.py) are stored alone, in their turn. A
-write the store refuses for good (a bug) spoils only itself: the group is then stored one
-write at a time, and that one is dropped loudly.
+stores them in one transaction (one commit, so one fsync on SQLite and one WAL flush on
+PostgreSQL, however many calls wrote meanwhile), in the order they were handed over, so an
+incident's end is never stored before the events that came before it. A keyed write's key
+(applied_writes, writes.py) goes in the same transaction as its change, so a group that
+fails leaves neither. A write the store refuses for good (a bug) spoils only itself: the
+group is then stored one write at a time, and that one is dropped loudly.
 
 The failure is loud: an ERROR line when it starts and every `remind_s` while it lasts,
 `health` says "failing: <why>; <n> writes waiting", and a WARNING says how many writes were
@@ -58,9 +57,10 @@ RETRY_S = 1.0
 REMIND_S = 30.0
 BACKLOG_MAX = 100_000
 GROUP_MAX = 500  # writes stored in one transaction at most (an opening call waits for its group)
-# Named writes whose table methods read and write on the group's connection (Tables._begin),
-# so they may share a transaction; any other write is stored alone, in its turn.
-GROUPED = frozenset({"open", "update", "event"})
+# The writes that keep no key whose table methods read and write on the group's connection
+# (Tables.transaction), so they may share a transaction; every keyed write does too (its key
+# and its change go in `writes._once`'s transaction, the group's). Any other is stored alone.
+UNKEYED_GROUPED = frozenset({"open", "update", "event"})
 
 
 class StoreUnavailable(Ivr112Error):
@@ -323,7 +323,7 @@ class AsyncStore:
     def _apply_together(self, store: IncidentStore, group: list[_Write]) -> list[Any]:
         """The group in one transaction; ids of opens replayed in it count only once it is committed."""
         ids = dict(self._ids)
-        with store.batch() if all(w.kind in GROUPED for w in group) else contextlib.nullcontext():
+        with store.batch() if all(_grouped(w.kind) for w in group) else contextlib.nullcontext():
             results = [write.apply(store, ids) for write in group]
         self._ids.update(ids)
         return results
@@ -454,21 +454,25 @@ _Handed = tuple[_Write, Future[Any] | None]
 
 
 def _groups(taken: list[_Handed]) -> Iterator[list[_Handed]]:
-    """Runs of GROUPED writes, each up to GROUP_MAX, and any other write alone; in order."""
+    """Runs of writes that may share a transaction, each up to GROUP_MAX, and any other write alone; in order."""
     group: list[_Handed] = []
     for item in taken:
-        if item[0].kind in GROUPED and len(group) < GROUP_MAX:
+        if _grouped(item[0].kind) and len(group) < GROUP_MAX:
             group.append(item)
             continue
         if group:
             yield group
             group = []
-        if item[0].kind in GROUPED:
+        if _grouped(item[0].kind):
             group.append(item)
         else:
             yield [item]
     if group:
         yield group
+
+
+def _grouped(kind: str) -> bool:
+    return kind in UNKEYED_GROUPED or (kind in writes.WRITES and writes.WRITES[kind].keyed)
 
 
 def _kept(write: _Write) -> Incident | None:

@@ -55,14 +55,17 @@ async def test_calls_writes_handed_over_together_are_stored_in_one_commit_in_ord
         for incident in incidents:
             for step in ("greeting", "menu", "queue"):
                 await store.add_event(incident.id, "prompt", {"prompts": step})
+            await store.write("add_recording", incident.id, kind="call", name=f"call-{incident.id}.wav", path="/rec",
+                              at="2026-12-01T00:00:00.000+00:00")  # a keyed write: its key goes in the same commit
             await store.update(incident.id, ended_at="2026-12-01T00:00:00.000+00:00", end_reason="caller hung up")
         gate.set()
         await store.settle()
-        assert commits[0] == 2  # forty writes of ten calls, one more commit
+        assert commits[0] == 2  # fifty writes of ten calls, one more commit
         for incident in incidents:
             assert [e.detail["prompts"] for e in await store.events(incident.id)] == ["greeting", "menu", "queue"]
             stored = await store.get(incident.id)
             assert stored is not None and stored.end_reason == "caller hung up"
+            assert [r.name for r in await store.run(lambda s, i=incident.id: s.recordings(i))] == [f"call-{incident.id}.wav"]
         assert store.ok and store.backlog == 0
     finally:
         await store.close()
