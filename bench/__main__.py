@@ -10,10 +10,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.report import draw, print_report, write_csv
-from bench.run import close_bench, open_bench
+from bench.run import StackStuck, close_bench, open_bench
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -31,6 +32,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--operator-rates", type=_ints, help="new calls/s that press 0 for an operator (default 2,5,10; quick 5)")
     p.add_argument("--operator-seconds", type=float, help="seconds of new calls per operator step (default 20; quick 8)")
     p.add_argument("--operators", type=int, default=48, help="SIPp operators logged in to the queue")
+    p.add_argument("--engines", type=lambda t: [x for x in t.split(",") if x],
+                   help="store engines B runs on side by side (default sqlite,postgresql; '' skips that phase)")
+    p.add_argument("--engine-rates", type=_ints, help="IVR and operator new calls/s of the engines phase (default 20,5)")
+    p.add_argument("--engine-seconds", type=float, help="seconds of new calls per engines step (default: --seconds)")
     p.add_argument("--calls", type=int, help="calls of the leak run (default 10,000; quick 1,000; 0 skips it)")
     p.add_argument("--leak-rate", type=int, default=50, help="new calls/s of the leak run")
     p.add_argument("--menus", type=int, default=500, help="menus of the synthetic plan (0 skips the plan timing)")
@@ -43,6 +48,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.operator_rates = args.operator_rates or ([5] if quick else [2, 5, 10])
     args.operator_seconds = args.operator_seconds or (8.0 if quick else 20.0)
     args.calls = (1000 if quick else 10_000) if args.calls is None else args.calls
+    args.engines = ["sqlite", "postgresql"] if args.engines is None else args.engines
+    unknown = set(args.engines) - {"sqlite", "postgresql"}
+    if unknown:
+        p.error(f"--engines: unknown {', '.join(sorted(unknown))}; use sqlite, postgresql or both")
+    args.engine_rates = args.engine_rates or [20, 5]
+    if len(args.engine_rates) != 2:
+        p.error("--engine-rates takes two rates: IVR,operator (e.g. 20,5)")
+    args.engine_seconds = args.engine_seconds or args.seconds
     return args
 
 
@@ -66,12 +79,24 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"stack up in {time.monotonic() - started:.0f} s; prompts: greeting {bench.prompt_s['greeting']:.2f} s, "
               f"menu {bench.prompt_s['menu']:.2f} s", flush=True)
-        bench.ivr_ladder(args.rates, args.seconds, args.hold)
-        bench.operator_ladder(args.operator_rates, args.operator_seconds)
+        phases: list[tuple[str, Callable[[], None]]] = [
+            ("IVR ladder", lambda: bench.ivr_ladder(args.rates, args.seconds, args.hold)),
+            ("operator ladder", lambda: bench.operator_ladder(args.operator_rates, args.operator_seconds)),
+        ]
+        if args.engines:
+            ivr_rate, operator_rate = args.engine_rates
+            phases.append(("store engines",
+                           lambda: bench.engines(ivr_rate, operator_rate, args.engine_seconds, args.hold, args.engines)))
         if args.menus:
-            bench.plan_reload(args.menus)
+            phases.append(("500-menu plan", lambda: bench.plan_reload(args.menus)))
         if args.calls:
-            bench.leak_run(args.calls, args.leak_rate, chunks=5)
+            phases.append(("leak run", lambda: bench.leak_run(args.calls, args.leak_rate, chunks=5)))
+        for name, phase in phases:
+            try:
+                phase()
+            except StackStuck as exc:  # past the stack's capacity: say so, go on with the next phase
+                bench.stopped.append(f"{name}: {exc}")
+                print(f"  {name} stopped: {exc}", flush=True)
     finally:
         after = noise()
         close_bench(bench, keep=args.keep)

@@ -19,7 +19,8 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from bench.run import _pct, close_bench, open_bench
+from bench.run import close_bench, open_bench
+from bench.step import pct
 
 
 def flood(url: str, stop: threading.Event, answers: Counter[int], seconds: list[float]) -> None:
@@ -63,9 +64,9 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     for name, step in (("quiet", quiet), ("login flood", flooded)):
         print(f"{name:12s} calls {step.answered}/{step.attempted} answered, failed {step.failed}; answer ms "
-              f"p50 {_pct(step.answer_ms, 50):.0f} p95 {_pct(step.answer_ms, 95):.0f} max {max(step.answer_ms, default=0):.0f}")
+              f"p50 {pct(step.answer_ms, 50):.0f} p95 {pct(step.answer_ms, 95):.0f} max {max(step.answer_ms, default=0):.0f}")
     print(f"flood: {sum(answers.values())} wrong passwords, answers {dict(answers)}; "
-          f"answered in p50 {_pct(seconds, 50) * 1000:.1f} ms, p95 {_pct(seconds, 95) * 1000:.1f} ms")
+          f"answered in p50 {pct(seconds, 50) * 1000:.1f} ms, p95 {pct(seconds, 95) * 1000:.1f} ms")
     return 0
 
 

@@ -23,9 +23,7 @@ def sample(pid: int) -> ProcSample:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return ProcSample(0.0, 0, 0)
-    # The command name (field 2) may hold spaces: split after its closing parenthesis.
-    fields = stat[stat.rindex(")") + 2:].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    cpu = _cpu_s(stat)
     mem = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
     return ProcSample(cpu, int(mem.get("VmRSS", 0)), int(mem.get("VmHWM", 0)))
 
@@ -37,3 +35,29 @@ def machine_busy_s() -> tuple[float, float]:
     idle = fields[3] + fields[4]  # idle + iowait
     total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
     return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+def thread_cpu_s(pid: int, name: str) -> float:
+    """CPU seconds (user + system) of `pid`'s threads named `name` in the kernel (their comm,
+    as ari_app/threads.py sets it); 0 when there is none yet or the process is gone."""
+    total = 0.0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            if (task / "comm").read_text().strip() != name:
+                continue
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        total += _cpu_s(stat)
+    return total
+
+
+def _cpu_s(stat: str) -> float:
+    """utime + stime of a /proc stat line, in seconds."""
+    # The command name (field 2) may hold spaces: split after its closing parenthesis.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS

@@ -1,5 +1,6 @@
-"""The benchmark's output: the table (A, B, B/A per figure, each target met or missed),
-CSV files of every step, the leak run and the plan timings, and a PNG of latency against load.
+"""The benchmark's output: the table (A, B, B/A per figure, each target met or missed), the
+knee of each ladder, the store engines side by side, CSV files of every step, the leak run
+and the plan timings, and a PNG of latency against load.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.run import GC_WINDOW_S, Bench, Step, _pct
+from bench.knee import ANSWER_P99_MS, SYSTEMS, knee
+from bench.run import GC_WINDOW_S, Bench
+from bench.step import Step, pct
 
 ANSWER_P99_RATIO = 1.2
-ANSWER_P99_MS = 50.0
 ANSWER_RATE_LIMIT = 20
 OWN_DELAY_P99_MS = 300.0
 CONCURRENCY_SHARE = 0.9
@@ -47,20 +49,24 @@ FIGURES = [
     Figure("answered", lambda s: float(s.answered), 0),
     Figure("failed", lambda s: float(s.failed), 0),
     Figure("peak calls at once", lambda s: float(s.peak_calls), 0),
-    Figure("INVITE->200 p50 ms", lambda s: _pct(s.answer_ms, 50)),
-    Figure("INVITE->200 p95 ms", lambda s: _pct(s.answer_ms, 95)),
-    Figure("INVITE->200 p99 ms", lambda s: _pct(s.answer_ms, 99)),
-    Figure("own delay to operator p50 ms", lambda s: _pct(s.delay_ms, 50) if s.phase == "operator" else math.nan),
-    Figure("own delay to operator p95 ms", lambda s: _pct(s.delay_ms, 95) if s.phase == "operator" else math.nan),
-    Figure("own delay to operator p99 ms", lambda s: _pct(s.delay_ms, 99) if s.phase == "operator" else math.nan),
+    Figure("INVITE->200 p50 ms", lambda s: pct(s.answer_ms, 50)),
+    Figure("INVITE->200 p95 ms", lambda s: pct(s.answer_ms, 95)),
+    Figure("INVITE->200 p99 ms", lambda s: pct(s.answer_ms, 99)),
+    Figure("own delay to operator p50 ms", lambda s: pct(s.delay_ms, 50) if s.phase == "operator" else math.nan),
+    Figure("own delay to operator p95 ms", lambda s: pct(s.delay_ms, 95) if s.phase == "operator" else math.nan),
+    Figure("own delay to operator p99 ms", lambda s: pct(s.delay_ms, 99) if s.phase == "operator" else math.nan),
     Figure("calls that never rang an operator", lambda s: float(s.operator_missing) if s.phase == "operator" else math.nan, 0),
     Figure("Asterisk CPU ms per call", lambda s: 1000 * s.asterisk_cpu_s / max(1, s.attempted), 2),
     Figure("app CPU ms per call", lambda s: 1000 * s.app_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
+    Figure("of it, store thread ms per call", lambda s: 1000 * s.store_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
+    Figure("store's share of app CPU %", lambda s: 100 * s.store_share if s.system == "B" else math.nan, 0),
     Figure("total CPU ms per call", lambda s: 1000 * (s.asterisk_cpu_s + s.app_cpu_s) / max(1, s.attempted), 2),
     Figure("app peak RSS MB", lambda s: s.app_rss_peak_kb / 1024 if s.system == "B" else math.nan),
     Figure("app RSS kB per active call", lambda s: s.app_kb_per_active_call),
     Figure("Asterisk peak RSS MB", lambda s: s.asterisk_rss_peak_kb / 1024),
     Figure("noise: CPUs busy, others' share %", lambda s: 100 * s.others_busy, 0),
+    Figure("RTP ports refused", lambda s: float(s.rtp_refused) if s.rtp_refused else math.nan, 0),
+    Figure("channels left behind", lambda s: float(s.left_channels) if s.left_channels else math.nan, 0),
 ]
 
 
@@ -100,6 +106,62 @@ def table(bench: Bench) -> list[str]:
     return out
 
 
+def knees(bench: Bench) -> list[str]:
+    """Where each ladder stopped meeting the targets (issue 15: saturation, not a crash)."""
+    out = [f"\n== Knee: the last step that met the targets (0 failed, answer p99 < {ANSWER_P99_MS:g} ms) =="]
+    for phase, title in (("ivr", "IVR ladder"), ("operator", "operator ladder")):
+        for system in SYSTEMS:
+            found = knee(bench.steps, system, phase)
+            if found is not None:
+                out.append(f"  {title}, {found.describe()}")
+    out += [f"  STOPPED: {why}" for why in bench.stopped]
+    return out
+
+
+ENGINE_FIGURES = [
+    Figure("failed", lambda s: float(s.failed), 0),
+    Figure("answer p99 ms", lambda s: pct(s.answer_ms, 99)),
+    Figure("own delay to operator p99 ms", lambda s: pct(s.delay_ms, 99) if s.phase == "operator" else math.nan),
+    Figure("calls that never rang an operator", lambda s: float(s.operator_missing) if s.phase == "operator" else math.nan, 0),
+    Figure("app CPU ms per call", lambda s: 1000 * s.app_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
+    Figure("store thread CPU ms per call", lambda s: 1000 * s.store_cpu_s / max(1, s.attempted) if s.system == "B" else math.nan, 2),
+    Figure("store's share of app CPU %", lambda s: 100 * s.store_share if s.system == "B" else math.nan, 0),
+    Figure("total CPU ms per call", lambda s: 1000 * (s.asterisk_cpu_s + s.app_cpu_s) / max(1, s.attempted), 2),
+    Figure("noise: others' share of CPUs %", lambda s: 100 * s.others_busy, 0),
+]
+
+
+_SHORT = {"postgresql": "pg"}
+
+
+def engines_table(steps: list[Step]) -> list[str]:
+    """The store engines side by side: A, then B on each engine, with each B figure's ratio
+    to A (same run) and the last engine's ratio to the first."""
+    if not steps:
+        return []
+    names = list(dict.fromkeys(s.store for s in steps if s.system == "B"))
+    out = ["\n== Store engines, one run: B on " + " and on ".join(names) + " beside A (x: B/A of the same run) =="]
+    out.append(f"{'step':>14}  {'figure':30} {'A (dialplan)':>13}" + "".join(f" {'B ' + n:>18}" for n in names)
+               + (f" {_SHORT.get(names[-1], names[-1]) + '/' + _SHORT.get(names[0], names[0]):>9}" if len(names) > 1 else ""))
+    for phase in ("ivr", "operator"):
+        a = next((s for s in steps if s.phase == phase and s.system == "A"), None)
+        bs = {s.store: s for s in steps if s.phase == phase and s.system == "B"}
+        if a is None and not bs:
+            continue
+        rate = (a or next(iter(bs.values()))).rate
+        for i, fig in enumerate(ENGINE_FIGURES):
+            va = fig.get(a) if a else math.nan
+            vb = [fig.get(bs[n]) if n in bs else math.nan for n in names]
+            if math.isnan(va) and all(math.isnan(v) for v in vb):
+                continue
+            label = f"{phase} {rate}/s" if i == 0 else ""
+            cells = "".join(f" {_fmt(v, fig.digits) + (f' ({_ratio(v, va)}x)' if _ratio(v, va) != '-' else ''):>18}" for v in vb)
+            last = f" {_ratio(vb[-1], vb[0]):>9}" if len(names) > 1 else ""
+            out.append(f"{label:>14}  {fig.name:30} {_fmt(va, fig.digits):>13}{cells}{last}")
+        out.append("")
+    return out
+
+
 def _held(steps: list[Step], system: str) -> int:
     """The most calls at once a system held in a step where no call failed."""
     return max((s.peak_calls for s in steps if s.system == system and s.failed == 0 and s.phase == "ivr"), default=0)
@@ -111,19 +173,19 @@ def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
     low: list[tuple[int, Step, Step]] = [(r, a, b) for ph in ("ivr", "operator") for r, a, b in _pairs(bench.steps, ph)
                                          if r <= ANSWER_RATE_LIMIT and a is not None and b is not None]
     if low:
-        worst = max(low, key=lambda t: _pct(t[2].answer_ms, 99) / max(1e-9, _pct(t[1].answer_ms, 99)))
-        a99, b99 = _pct(worst[1].answer_ms, 99), _pct(worst[2].answer_ms, 99)
+        worst = max(low, key=lambda t: pct(t[2].answer_ms, 99) / max(1e-9, pct(t[1].answer_ms, 99)))
+        a99, b99 = pct(worst[1].answer_ms, 99), pct(worst[2].answer_ms, 99)
         rows.append((f"answer p99 B <= {ANSWER_P99_RATIO}x A (rates <= {ANSWER_RATE_LIMIT}/s, worst step)",
                      f"{b99:.1f} vs {a99:.1f} ms = {b99 / a99:.2f}x at {worst[2].phase} {worst[0]}/s",
                      b99 <= ANSWER_P99_RATIO * a99))
-        top = max(_pct(b.answer_ms, 99) for _, _, b in low)
+        top = max(pct(b.answer_ms, 99) for _, _, b in low)
         rows.append((f"answer p99 B < {ANSWER_P99_MS:g} ms up to {ANSWER_RATE_LIMIT}/s", f"worst {top:.1f} ms", top < ANSWER_P99_MS))
     ops = [s for s in bench.steps if s.system == "B" and s.phase == "operator"]
     if ops:
-        worst_delay = max(_pct(s.delay_ms, 99) for s in ops)
+        worst_delay = max(pct(s.delay_ms, 99) for s in ops)
         missing = sum(s.operator_missing for s in ops)
         rows.append((f"own delay to the operator's ring p99 < {OWN_DELAY_P99_MS:g} ms",
-                     f"worst {worst_delay:.0f} ms (A: {max(_pct(s.delay_ms, 99) for s in bench.steps if s.system == 'A' and s.phase == 'operator'):.0f} ms)"
+                     f"worst {worst_delay:.0f} ms (A: {max(pct(s.delay_ms, 99) for s in bench.steps if s.system == 'A' and s.phase == 'operator'):.0f} ms)"
                      + (f", {missing} calls never rang" if missing else ""),
                      worst_delay < OWN_DELAY_P99_MS and missing == 0))
     held_a, held_b = _held(bench.steps, "A"), _held(bench.steps, "B")
@@ -155,7 +217,7 @@ def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
 
 
 def print_report(bench: Bench, noise: str) -> None:
-    for line in table(bench):
+    for line in [*table(bench), *engines_table(bench.engine_steps), *knees(bench)]:
         print(line)
     print("== Targets (issue 7) ==")
     for what, measured, met in targets(bench):
@@ -171,10 +233,11 @@ def write_csv(bench: Bench, out: Path, stamp: str) -> list[Path]:
     steps = out / f"bench-{stamp}-steps.csv"
     with steps.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["system", "phase", "rate", "hold_s", *[fig.name for fig in FIGURES], "load_avg_1m"])
-        for s in bench.steps:
-            w.writerow([s.system, s.phase, s.rate, s.hold_s, *[_fmt(fig.get(s), 3).replace(",", "") for fig in FIGURES],
-                        f"{s.load_avg:.2f}"])
+        w.writerow(["section", "system", "store", "phase", "rate", "hold_s", *[fig.name for fig in FIGURES], "load_avg_1m"])
+        for section, group in (("ladder", bench.steps), ("engines", bench.engine_steps)):
+            for s in group:
+                w.writerow([section, s.system, s.store, s.phase, s.rate, s.hold_s,
+                            *[_fmt(fig.get(s), 3).replace(",", "") for fig in FIGURES], f"{s.load_avg:.2f}"])
     paths.append(steps)
     if bench.leak:
         leak = out / f"bench-{stamp}-leak.csv"
@@ -215,7 +278,7 @@ def draw(bench: Bench, path: Path) -> None:
                 continue
             rates = [r for r, _ in pts]
             for q, dash in ((50, ":"), (95, "--"), (99, "-")):
-                ax.plot(rates, [_pct(get(s), q) for _, s in pts], dash, color=colour, marker="o", label=f"{label} p{q}")  # type: ignore[no-untyped-call]
+                ax.plot(rates, [pct(get(s), q) for _, s in pts], dash, color=colour, marker="o", label=f"{label} p{q}")  # type: ignore[no-untyped-call]
         ax.set_xlabel("new calls per second")
         ax.set_ylabel("ms (log scale)")
         ax.set_yscale("log")  # a noisy step's seconds would flatten everything else

@@ -1,6 +1,13 @@
 """The benchmark's phases on one stack: the IVR load ladder and the operator phase (A and
-B interleaved at each rate, so both see the same machine), the long run for leaks (B),
-and the 500-menu plan. Each phase returns figures; report.py prints and draws them.
+B interleaved at each rate, so both see the same machine), the store engines side by side
+(A, B on SQLite, B on PostgreSQL at one rate), the long run for leaks (B), and the 500-menu
+plan. Each phase returns figures; report.py prints and draws them, knee.py says where the
+ladder stopped meeting the targets.
+
+A step past the stack's capacity does not end the run: channels left behind when the
+callers are done are counted and hung up, refused RTP ports are counted from Asterisk's
+log, and a stack that cannot be brought back to idle stops the phase (StackStuck), not
+the benchmark.
 """
 
 from __future__ import annotations
@@ -9,24 +16,29 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from ari_app.asterisk import process
+from ari_app.store.pg_server import PostgresServer
+from ari_app.threads import STORE_THREAD
 from bench.baseline import install_baseline
 from bench.plan500 import PlanTimes, measure
-from bench.procstat import ProcSample, machine_busy_s, sample
+from bench.procstat import ProcSample, machine_busy_s, sample, thread_cpu_s
 from bench.sipp import DTMF_END_S, SCENARIOS, SippPool, caller_scenario
+from bench.step import Step, pct
 from ivr import prompts
 from ivr.plan import Plan, load_plans
 from ivr.settings import load_settings
 from tests.integration.stack import SIPP_DIR, Stack, free_port, make_config, make_test_plan, wait_for
+from tests.support.poll import WaitTimeout
 
 BASELINE_NUMBER = "1129"
 OPERATOR_KEY = "0"
@@ -35,43 +47,16 @@ OPERATOR_HOLD_MS = 3000  # then stays this long (with the operator) and hangs up
 LEAK_HOLD_MS = 1000
 GC_WINDOW_S = 5.0
 SAMPLE_EVERY_S = 0.25
-IDLE_TIMEOUT_S = 90.0
+IDLE_TIMEOUT_S = 90.0  # at most this long for Asterisk's channels to end after the callers
+STALL_S = 15.0  # ... and this long without one channel fewer: the rest are left behind
+HANGUP_TIMEOUT_S = 30.0  # for `channel request hangup all` to clear what was left
+# res_rtp_asterisk's ERROR when no port of rtp_start..rtp_end is free for a new call.
+RTP_EXHAUSTED = "couldn't allocate a port for RTP instance"
 
 
-@dataclass
-class Step:
-    """One SIPp load against one system: what was sent, what came back, what it cost."""
-
-    system: str  # "A" plain dialplan, "B" the ivr112 app
-    phase: str  # "ivr" (callers stay in the IVR), "operator" (key 0 to the queue), "leak"
-    rate: int  # new calls per second
-    hold_s: float
-    attempted: int = 0
-    answered: int = 0
-    failed: int = 0
-    peak_calls: int = 0
-    answer_ms: list[float] = field(default_factory=list)
-    delay_ms: list[float] = field(default_factory=list)  # INVITE to the operator's INVITE, minus the caller's own time
-    app_cpu_s: float = 0.0
-    asterisk_cpu_s: float = 0.0
-    app_rss_idle_kb: int = 0
-    app_rss_peak_kb: int = 0
-    app_rss_after_kb: int = 0
-    asterisk_rss_peak_kb: int = 0
-    load_avg: float = 0.0
-    machine_busy: float = 0.0  # share of all CPUs busy during the step (ours and others')
-    others_busy: float = 0.0  # of it, what neither this Asterisk nor this app used (SIPp, other stacks)
-    errors: str = ""
-
-    @property
-    def operator_missing(self) -> int:
-        return self.answered - len(self.delay_ms) if self.phase == "operator" else 0
-
-    @property
-    def app_kb_per_active_call(self) -> float:
-        if self.system != "B" or not self.peak_calls:
-            return float("nan")
-        return (self.app_rss_peak_kb - self.app_rss_idle_kb) / self.peak_calls
+class StackStuck(RuntimeError):
+    """The stack cannot be brought back to where a step starts (Asterisk kept channels up
+    even after the bench hung them up, Asterisk gone, the app not back): the phase stops."""
 
 
 @dataclass
@@ -83,6 +68,10 @@ class Bench:
     operators: list[str]
     prompt_s: dict[str, float]
     steps: list[Step] = field(default_factory=list)
+    engine_steps: list[Step] = field(default_factory=list)  # the store engines side by side
+    stopped: list[str] = field(default_factory=list)  # phases a stuck stack ended early, and why
+    store: str = "sqlite"
+    pg: PostgresServer | None = None
     leak: list[tuple[int, int]] = field(default_factory=list)  # (calls so far, app RSS kB after a quiet window)
     plan_times: PlanTimes | None = None
     _prefix: int = 0
@@ -97,7 +86,8 @@ class Bench:
     @property
     def asterisk_pid(self) -> int:
         pid = process.read_pid(self.stack.layout)
-        assert pid is not None, "Asterisk is not running"
+        if pid is None:
+            raise StackStuck(f"Asterisk is not running (its log: {self.stack.layout.messages_log})")
         return pid
 
     def use(self, system: str) -> None:
@@ -106,13 +96,64 @@ class Bench:
         if system == "A" and running:
             self.stack.app_stop()
         elif system == "B" and not running:
-            self.stack.app_start()
+            try:
+                self.stack.app_start()
+            except WaitTimeout as exc:
+                raise StackStuck(f"the app did not come back ({exc}; its log: {self.stack.app_log})") from exc
 
     def channels(self) -> int:
         return self.stack.active_channels()
 
-    def wait_idle(self) -> None:
-        self.stack.wait_no_channels(timeout=IDLE_TIMEOUT_S)
+    def settle(self) -> int:
+        """Wait for Asterisk's channels to end, as long as they keep ending; hang up what is
+        left behind (callers SIPp gave up on, an Asterisk past its capacity) and return how
+        many that were. Raises StackStuck when even that leaves channels up."""
+        start = progress = time.monotonic()
+        left = self.channels()
+        while left != 0 and time.monotonic() - progress < STALL_S and time.monotonic() - start < IDLE_TIMEOUT_S:
+            time.sleep(0.25)
+            now = self.channels()  # -1: Asterisk did not answer the CLI in time (overloaded)
+            if 0 <= now < left or left < 0 <= now:
+                progress = time.monotonic()
+            left = now if now >= 0 else left
+        if left == 0:
+            return 0
+        self.stack.asterisk_cli("channel request hangup all")
+        try:
+            self.stack.wait_no_channels(timeout=HANGUP_TIMEOUT_S)
+        except WaitTimeout as exc:
+            raise StackStuck(f"{left} channels still up after the callers were done, and `channel request hangup all` "
+                             f"did not end them in {HANGUP_TIMEOUT_S:g} s") from exc
+        return max(left, 0)
+
+    def _log_size(self) -> int:
+        try:
+            return self.stack.layout.messages_log.stat().st_size
+        except OSError:
+            return 0
+
+    def _rtp_refusals(self, since: int) -> int:
+        """Asterisk's complaints of no free RTP port since the log was `since` bytes long."""
+        try:
+            with self.stack.layout.messages_log.open("rb") as f:
+                f.seek(since)
+                return f.read().decode(errors="replace").count(RTP_EXHAUSTED)
+        except OSError:
+            return 0
+
+    def use_store(self, name: str, url: str) -> None:
+        """Point the app at another store engine (`url` empty: the SQLite file), restarting it."""
+        if name == self.store:
+            return
+        if self.app_pid is not None:
+            self.stack.app_stop()
+        config = yaml.safe_load(self.stack.config.read_text())
+        config.pop("store_url", None)
+        if url:
+            config["store_url"] = url
+        self.stack.config.write_text(yaml.safe_dump(config))
+        self.stack.settings = load_settings(self.stack.config)
+        self.store = name
 
     def clear_recordings(self) -> None:
         """Every call is recorded (A and B alike); drop this instance's files between steps."""
@@ -123,11 +164,13 @@ class Bench:
     # One step ---------------------------------------------------------------------------
 
     def run_step(self, system: str, phase: str, rate: int, calls: int, hold_ms: int, *, key: str | None = None) -> Step:
+        """One step; the caller keeps it (in `steps` or `engine_steps`)."""
         self.use(system)
-        self.wait_idle()
+        self.settle()
         self._prefix += 1
         prefix = f"08{self._prefix:03d}"
-        step = Step(system, phase, rate, hold_ms / 1000)
+        step = Step(system, phase, rate, hold_ms / 1000, store=self.store if system == "B" else "")
+        log_mark = self._log_size()
         workdir = self.stack.tmp / f"scenario-{prefix}"
         workdir.mkdir()
         scenario = caller_scenario(workdir, hold_ms=hold_ms, key=key, key_after_ms=KEY_AFTER_MS)
@@ -138,6 +181,7 @@ class Bench:
                                         port=self.operator_port, timeout=duration + 30)
         app_pid, ast_pid = self.app_pid, self.asterisk_pid
         app0 = sample(app_pid) if app_pid else ProcSample(0, 0, 0)
+        store0 = thread_cpu_s(app_pid, STORE_THREAD) if app_pid else 0.0
         ast0 = sample(ast_pid)
         busy0, cap0 = machine_busy_s()
         step.app_rss_idle_kb = app0.rss_kb
@@ -146,12 +190,13 @@ class Bench:
             callers = self.pool.start(f"{system}-{phase}-{rate}", scenario, "-s", number, "-key", "prefix", prefix,
                                       "-r", str(rate), "-rp", "1000", "-m", str(calls), timeout=duration)
             callers.wait()
-            self.wait_idle()
+            step.left_channels = self.settle()
         if operators is not None:
             if operators.proc.poll() is None:
                 time.sleep(1.0)  # the last operator's 200 OK to the BYE
             operators.stop()
         app1 = sample(app_pid) if app_pid else ProcSample(0, 0, 0)
+        store1 = thread_cpu_s(app_pid, STORE_THREAD) if app_pid else 0.0
         ast1 = sample(ast_pid)
         busy1, cap1 = machine_busy_s()
         stats = callers.stats()
@@ -163,7 +208,10 @@ class Bench:
             own = KEY_AFTER_MS / 1000 + DTMF_END_S
             rings = operators.rings()
             step.delay_ms = sorted((rings[n] - c.invite - own) * 1000 for n, c in answered.items() if n in rings)
-        step.app_cpu_s = app1.cpu_s - app0.cpu_s
+        step.app_cpu_s = max(0.0, app1.cpu_s - app0.cpu_s)
+        step.store_cpu_s = max(0.0, store1 - store0)
+        step.app_exited = system == "B" and self.app_pid is None
+        step.rtp_refused = self._rtp_refusals(log_mark)
         step.asterisk_cpu_s = ast1.cpu_s - ast0.cpu_s
         step.app_rss_peak_kb = max(peaks.app, app1.rss_kb)
         step.app_rss_after_kb = app1.rss_kb
@@ -173,7 +221,6 @@ class Bench:
         step.machine_busy = (busy1 - busy0) / capacity
         step.others_busy = max(0.0, busy1 - busy0 - step.app_cpu_s - step.asterisk_cpu_s) / capacity
         step.errors = callers.errors() if step.failed else ""
-        self.steps.append(step)
         self.clear_recordings()
         _progress(step)
         return step
@@ -190,12 +237,34 @@ class Bench:
         hold_ms = self.ivr_hold_ms(hold_s)
         for rate in rates:
             for system in ("A", "B"):
-                self.run_step(system, "ivr", rate, max(1, int(rate * seconds)), hold_ms)
+                self.steps.append(self.run_step(system, "ivr", rate, max(1, int(rate * seconds)), hold_ms))
 
     def operator_ladder(self, rates: list[int], seconds: float) -> None:
         for rate in rates:
             for system in ("A", "B"):
-                self.run_step(system, "operator", rate, max(1, int(rate * seconds)), OPERATOR_HOLD_MS, key=OPERATOR_KEY)
+                self.steps.append(self.run_step(system, "operator", rate, max(1, int(rate * seconds)), OPERATOR_HOLD_MS,
+                                                key=OPERATOR_KEY))
+
+    def engines(self, ivr_rate: int, operator_rate: int, seconds: float, hold_s: float, engines: list[str]) -> None:
+        """A, then B on each store engine, at one IVR rate and one operator rate: the same
+        callers, one after the other on the same machine. PostgreSQL is a private server
+        (started here, stopped by its pid in close_bench)."""
+        urls = {"sqlite": ""}
+        if "postgresql" in engines:
+            self.pg = PostgresServer()
+            self.pg.init()
+            self.pg.start()
+            urls["postgresql"] = self.pg.create_database("bench")
+        try:
+            for phase, rate, hold_ms, key in (("ivr", ivr_rate, self.ivr_hold_ms(hold_s), None),
+                                              ("operator", operator_rate, OPERATOR_HOLD_MS, OPERATOR_KEY)):
+                calls = max(1, int(rate * seconds))
+                self.engine_steps.append(self.run_step("A", phase, rate, calls, hold_ms, key=key))
+                for name in engines:
+                    self.use_store(name, urls[name])
+                    self.engine_steps.append(self.run_step("B", phase, rate, calls, hold_ms, key=key))
+        finally:
+            self.use_store("sqlite", "")
 
     def leak_run(self, total: int, rate: int, chunks: int) -> None:
         """B only: `total` short IVR calls in `chunks`, the app's RSS after a quiet window
@@ -205,7 +274,7 @@ class Bench:
         size = max(1, total // chunks)
         warm = max(1, min(size, 500))
         for calls in [warm] + [size] * chunks:
-            self.run_step("B", "leak", rate, calls, LEAK_HOLD_MS)
+            self.steps.append(self.run_step("B", "leak", rate, calls, LEAK_HOLD_MS))
             done += calls
             time.sleep(GC_WINDOW_S)
             pid = self.app_pid
@@ -246,19 +315,16 @@ def _peaks(app_pid: int | None, asterisk_pid: int) -> Iterator[_Peaks]:
 
 
 def _progress(step: Step) -> None:
-    p99 = _pct(step.answer_ms, 99)
-    extra = f", own delay p99 {_pct(step.delay_ms, 99):.0f} ms" if step.phase == "operator" else ""
+    p99 = pct(step.answer_ms, 99)
+    extra = f", own delay p99 {pct(step.delay_ms, 99):.0f} ms" if step.phase == "operator" else ""
+    if step.system == "B":
+        extra += (f", app {1000 * step.app_cpu_s / max(1, step.attempted):.1f} ms CPU/call "
+                  f"(store {1000 * step.store_cpu_s / max(1, step.attempted):.1f}, {step.store})")
+    trouble = [f"{step.left_channels} channels left behind", f"{step.rtp_refused} RTP ports refused", "the app exited"]
+    shown = [t for t, n in zip(trouble, (step.left_channels, step.rtp_refused, step.app_exited), strict=True) if n]
     print(f"  {step.system} {step.phase:8} {step.rate:3d}/s: {step.attempted} calls, {step.answered} answered, "
           f"{step.failed} failed, peak {step.peak_calls} at once, answer p99 {p99:.1f} ms{extra}, "
-          f"CPUs busy {step.machine_busy:.0%} (others {step.others_busy:.0%})", flush=True)
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+          f"CPUs busy {step.machine_busy:.0%} (others {step.others_busy:.0%})" + "".join(f"; {t}" for t in shown), flush=True)
 
 
 # Setting up ---------------------------------------------------------------------------------
@@ -301,12 +367,17 @@ def open_bench(tmp: Path, operators: int) -> Bench:
     stack.ivr112("asterisk", "configure")
     install_baseline(plan, stack.layout, BASELINE_NUMBER)
     stack.asterisk_up()
-    install_baseline(plan, stack.layout, BASELINE_NUMBER)  # `up` renders the folder afresh
-    stack.asterisk_cli("dialplan reload")
-    assert BASELINE_NUMBER in stack.asterisk_cli("dialplan show ivr112-carrier-lokal"), "the baseline is not in the dialplan"
-    stack.app_start()
     bench = Bench(stack, plan, SippPool(stack), free_port(socket.SOCK_DGRAM), names, prompt_seconds(stack, plan))
-    register_operators(bench)
+    try:
+        install_baseline(plan, stack.layout, BASELINE_NUMBER)  # `up` renders the folder afresh
+        stack.asterisk_cli("dialplan reload")
+        if BASELINE_NUMBER not in stack.asterisk_cli("dialplan show ivr112-carrier-lokal"):
+            raise RuntimeError("the baseline is not in the dialplan")
+        stack.app_start()
+        register_operators(bench)
+    except BaseException:  # nothing the bench started may outlive it
+        close_bench(bench)
+        raise
     return bench
 
 
@@ -335,8 +406,11 @@ def close_bench(bench: Bench, *, keep: bool = False) -> None:
     """Stop what the bench started, each by its pid; a stop that fails does not keep the
     others running."""
     stack = bench.stack
-    for what, stop in (("SIPp", bench.pool.stop_all), ("SIPp", stack.stop_all_sipp), ("the app", stack.app_stop),
-                       ("Asterisk", stack.asterisk_down)):
+    stops: list[tuple[str, Callable[[], None]]] = [
+        ("SIPp", bench.pool.stop_all), ("SIPp", stack.stop_all_sipp), ("the app", stack.app_stop), ("Asterisk", stack.asterisk_down)]
+    if bench.pg is not None:
+        stops.append(("PostgreSQL", bench.pg.destroy))
+    for what, stop in stops:
         try:
             stop()
         except Exception as exc:  # report it and go on stopping the rest

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.integration.stack import SIPP, Sipp, Stack, dtmf_pcap, free_port
+from tests.support.net import free_media_port
 
 SCENARIOS = Path(__file__).resolve().parent / "sipp"
 # An RFC 2833 digit from SIPp's captures lasts 140 ms to its first end packet; Asterisk
@@ -99,7 +100,7 @@ class SippPool:
         port = port or free_port(socket.SOCK_DGRAM)
         cmd = [
             SIPP, f"{s.sip_host}:{s.sip_port}", "-sf", str(scenario),
-            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-i", "127.0.0.1", "-p", str(port), "-mp", str(free_media_port()),
             "-nostdin", "-timeout", f"{int(timeout)}s", "-timeout_error", "-recv_timeout", str(RECV_TIMEOUT_MS),
             "-l", str(MAX_CALLS_AT_ONCE), "-trace_err", "-trace_logs", "-trace_stat", "-fd", "1", *args,
         ]

@@ -1,9 +1,11 @@
-"""What every table group shares: the engine, a transaction for writes, a locked one for
-a read-modify-write that several nodes may race (`locked`), and the one statement that
-differs between the engines (insert-or-replace), written once here."""
+"""What every table group shares: the engine, a transaction for writes (one per write, or
+one for a group of them: `batch`), a locked one for a read-modify-write that several nodes
+may race (`locked`), and the one statement that differs between the engines
+(insert-or-replace), written once here."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,6 +23,27 @@ class Tables:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._group: Connection | None = None
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write in the block in one transaction: one commit (one fsync, one WAL flush)
+        for all of them; an error rolls them all back."""
+        with self.engine.begin() as conn:
+            self._group = conn
+            try:
+                yield
+            finally:
+                self._group = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The transaction a write goes in: the batch's, or one of its own."""
+        if self._group is not None:
+            yield self._group
+            return
+        with self.engine.begin() as conn:
+            yield conn
 
     def close(self) -> None:
         self.engine.dispose()
@@ -28,18 +51,14 @@ class Tables:
 
 def upsert(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: Sequence[str]) -> None:
     """Insert `row`, or replace the columns of the row with the same `keys`."""
-    insert = _insert(conn, table).values(**row)
-    changed = {k: v for k, v in row.items() if k not in keys}
-    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=changed) if changed
-                 else insert.on_conflict_do_nothing(index_elements=list(keys)))
+    conn.execute(_upsert(conn.dialect.name, table, tuple(row), tuple(keys)), dict(row))
 
 
 def insert_once(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: Sequence[str]) -> bool:
     """Insert `row` unless one with the same `keys` is there (a replayed write lands once);
     True when it was inserted."""
     # RETURNING rather than rowcount: psycopg through SQLAlchemy reports -1 for this statement.
-    insert = _insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=list(keys))
-    return conn.execute(insert.returning(table.c[keys[0]])).first() is not None
+    return conn.execute(_insert_once(conn.dialect.name, table, tuple(keys)), dict(row)).first() is not None
 
 
 @contextmanager
@@ -73,13 +92,28 @@ def locked(engine: Engine) -> Iterator[Connection]:
 def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], *, key: str) -> bool:
     """Insert `row` unless one with the same `key` column is there; True when it was inserted
     now (told by RETURNING: psycopg's rowcount says -1 for ON CONFLICT DO NOTHING)."""
-    insert = _insert(conn, table).values(**row).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
-    return conn.execute(insert).first() is not None
+    return insert_once(conn, table, row, keys=[key])
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+# The statements are built once per shape and take their values as parameters: building
+# one per write (`.values(**row)`) was most of a write's CPU, and a statement of the same
+# shape is one entry of SQLAlchemy's compiled cache (and of psycopg's prepared statements).
+@functools.cache
+def _upsert(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    insert = _insert(dialect, table)
+    changed = {c: insert.excluded[c] for c in columns if c not in keys}
+    return (insert.on_conflict_do_update(index_elements=list(keys), set_=changed) if changed
+            else insert.on_conflict_do_nothing(index_elements=list(keys)))
+
+
+@functools.cache
+def _insert_once(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]])
+
+
+def _insert(dialect: str, table: Table) -> Any:
     # Both dialects' Insert have on_conflict_do_update/do_nothing with the same arguments.
-    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
     insert: Insert = maker(table)
     return insert
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Row, and_, func, select
+from sqlalchemy import Row, and_, bindparam, func, select
 
 from ari_app.store.base import Tables, dumps, insert_once, loads
 from ari_app.store.locations import location_row
@@ -14,6 +14,11 @@ from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
 
 LEARNED_KINDS = ("choice", "kecamatan", "silent_help", "language")
+
+# The call path's statements, built once; their values come as parameters (see base.upsert).
+_BY_CHANNEL = select(incidents).where(incidents.c.channel_id == bindparam("channel"))
+_UPDATE = incidents.update().where(incidents.c.id == bindparam("incident"))  # SET: the fields given
+_ADD_EVENT = incident_events.insert()
 
 
 class IncidentTables(Tables):
@@ -32,24 +37,24 @@ class IncidentTables(Tables):
         open, or another node's): the channel id is unique."""
         row = {"channel_id": channel_id, "plan_id": plan_id, "caller_number": caller_number, "called_number": called_number,
                "carrier": carrier, "language": language, "arrived_at": arrived_at or now()}
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             insert_once(conn, incidents, row, keys=["channel_id"])
-            found = conn.execute(select(incidents).where(incidents.c.channel_id == channel_id)).one()
+            found = conn.execute(_BY_CHANNEL, {"channel": channel_id}).one()
         return incident_row(found._mapping)
 
     def update(self, incident_id: int, **fields: Any) -> None:
         """Set fields of an incident; unknown field names are a programming error."""
         check_fields(fields)
-        with self.engine.begin() as conn:
-            conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**fields))
+        with self.transaction() as conn:
+            conn.execute(_UPDATE, {"incident": incident_id, **fields})
 
     def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None, *, at: str | None = None,
                   key: str | None = None) -> None:
         """Record one step of the call (digit, prompt, route, trunk result...); `key` makes a replay land once."""
         row = {"incident_id": incident_id, "at": at or now(), "kind": kind, "detail": dumps(detail or {}), "write_key": key}
-        with self.engine.begin() as conn:
+        with self.transaction() as conn:
             if key is None:
-                conn.execute(incident_events.insert().values(**row))
+                conn.execute(_ADD_EVENT, row)
             else:
                 insert_once(conn, incident_events, row, keys=["write_key"])
 

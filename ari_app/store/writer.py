@@ -12,6 +12,14 @@ none), and replayed as soon as the store takes writes again, each exactly once (
 spool.py). An incident opened meanwhile gets a provisional negative id, mapped to its real
 id when its row is written.
 
+Writes are grouped: the thread takes every write handed over since it last looked and
+stores them in one transaction (one commit, so one fsync on SQLite and one WAL flush on
+PostgreSQL, however many calls wrote meanwhile), in the order they were handed over, so an
+incident's end is never stored before the events that came before it. A keyed write's key
+(applied_writes, writes.py) goes in the same transaction as its change, so a group that
+fails leaves neither. A write the store refuses for good (a bug) spoils only itself: the
+group is then stored one write at a time, and that one is dropped loudly.
+
 The failure is loud: an ERROR line when it starts and every `remind_s` while it lasts,
 `health` says "failing: <why>; <n> writes waiting", and a WARNING says how many writes were
 replayed when it ends. Reads (`run`) raise StoreUnavailable while the store fails; callers
@@ -21,12 +29,14 @@ treat that like any other error on a call (a person takes it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +46,7 @@ from ari_app.store import IncidentStore, open_store, writes
 from ari_app.store.engine import is_store_fault, safe_url
 from ari_app.store.incidents import check_fields
 from ari_app.store.spool import SPOOL_FILE, Spool
+from ari_app.threads import STORE_THREAD, name_os_thread
 from ivr.errors import Ivr112Error
 from ivr.store import Incident, IncidentEvent, now
 
@@ -45,6 +56,11 @@ T = TypeVar("T")
 RETRY_S = 1.0
 REMIND_S = 30.0
 BACKLOG_MAX = 100_000
+GROUP_MAX = 500  # writes stored in one transaction at most (an opening call waits for its group)
+# The writes that keep no key whose table methods read and write on the group's connection
+# (Tables.transaction), so they may share a transaction; every keyed write does too (its key
+# and its change go in `writes._once`'s transaction, the group's). Any other is stored alone.
+UNKEYED_GROUPED = frozenset({"open", "update", "event"})
 
 
 class StoreUnavailable(Ivr112Error):
@@ -86,7 +102,8 @@ class _Write:
 class AsyncStore:
     def __init__(self, data_dir: Path, *, url: str = "", retry_s: float = RETRY_S, remind_s: float = REMIND_S,
                  backlog_max: int = BACKLOG_MAX) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivr112-store")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=STORE_THREAD, initializer=name_os_thread,
+                                            initargs=(STORE_THREAD,))
         self._data_dir = data_dir
         self._url = url
         self.where = safe_url(url) if url else str(data_dir)
@@ -97,6 +114,10 @@ class AsyncStore:
         self.spool = Spool(data_dir / SPOOL_FILE)
         # Touched only on the store's thread.
         self._pending: deque[_Write] = deque()
+        # Handed over and not yet taken by the store's thread (both sides, under the lock).
+        self._lock = threading.Lock()
+        self._queue: list[_Handed] = []
+        self._drain_due = False
         self._ids: dict[int, int] = {}
         self._reopen = False
         self._reminded = 0.0
@@ -255,23 +276,69 @@ class AsyncStore:
 
     # The incident's writes: handed over, kept and replayed when the store fails ---------
 
-    def _write(self, write: _Write) -> Any:
+    def _drain(self) -> None:
+        """Store what was handed over since the last drain, in groups (see the module's doc)."""
+        with self._lock:
+            taken, self._queue = self._queue, []
+            self._drain_due = False
+        for group in _groups(taken):
+            self._store_group(group)
+
+    def _store_group(self, group: list[_Handed]) -> None:
+        # A caller that stopped waiting (its task cancelled) still has its write stored; only
+        # its answer is not set. Once running, a future can no longer be cancelled.
+        waiting = [future is not None and future.set_running_or_notify_cancel() for _, future in group]
+        try:
+            results = self._write_group([write for write, _ in group])
+        except Exception as exc:  # a bug here must not leave a waiting call waiting for ever
+            log.exception("incident store: %d writes could not be handed to the store", len(group))
+            results = [exc] * len(group)
+        for (write, future), result, wait in zip(group, results, waiting, strict=True):
+            if future is not None and wait:
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+            elif isinstance(result, BaseException):
+                log.error("incident store: a write was refused and dropped (%r): %s", result, write.describe())
+
+    def _write_group(self, group: list[_Write]) -> list[Any]:
+        """Each write's result: what it returned, what a kept one gives back, or why it was refused."""
         try:
             if not self._pending and self._store is not None:
                 try:
-                    return write.apply(self._store, self._ids)
+                    return self._apply_together(self._store, group)
                 except Exception as exc:
                     if not is_store_fault(exc):
-                        raise
-                    self._fail(exc, f"writing ({write.kind})")
+                        return [self._write_alone(write) for write in group]
+                    self._fail(exc, f"writing ({', '.join(sorted({w.kind for w in group}))})")
             elif self._store is None and not self.failure:
-                raise StoreUnavailable("the incident store is not open")
-            self._keep(write)
+                return [StoreUnavailable("the incident store is not open") for _ in group]
+            for write in group:
+                self._keep(write)
+            return [_kept(write) for write in group]
         finally:
-            self._handled += 1
-        if write.kind == "open":
-            return _provisional(write)
-        return None
+            self._handled += len(group)
+
+    def _apply_together(self, store: IncidentStore, group: list[_Write]) -> list[Any]:
+        """The group in one transaction; ids of opens replayed in it count only once it is committed."""
+        ids = dict(self._ids)
+        with store.batch() if all(_grouped(w.kind) for w in group) else contextlib.nullcontext():
+            results = [write.apply(store, ids) for write in group]
+        self._ids.update(ids)
+        return results
+
+    def _write_alone(self, write: _Write) -> Any:
+        """One write in its own transaction, after its group was refused: a bug spoils only its own write."""
+        if not self._pending and self._store is not None:
+            try:
+                return write.apply(self._store, self._ids)
+            except Exception as exc:
+                if not is_store_fault(exc):
+                    return exc
+                self._fail(exc, f"writing ({write.kind})")
+        self._keep(write)
+        return _kept(write)
 
     def _keep(self, write: _Write) -> None:
         if len(self._pending) >= self._backlog_max:
@@ -281,11 +348,17 @@ class AsyncStore:
         self._pending.append(write)
         self.spool.append(write.saved(self._ids))
 
-    def _hand_over(self, write: _Write) -> None:
-        """Queue a write for the store's thread and go on; a bug in it is logged there."""
+    def _hand_over(self, write: _Write, result: Future[Any] | None = None) -> None:
+        """Queue a write for the store's thread and go on; a bug in it is logged there (or set
+        on `result`). A drain is due once per group: FIFO with `run`, so a store call sees
+        every write handed over before it."""
         self._submitted += 1
-        future = self._executor.submit(self._write, write)
-        future.add_done_callback(_log_refused)
+        with self._lock:
+            self._queue.append((write, result))
+            if self._drain_due:
+                return
+            self._drain_due = True
+        self._executor.submit(self._drain)
 
     async def open_incident(self, **fields: Any) -> Incident:
         """Open the call's incident. Its real id while the store is healthy; a provisional
@@ -322,8 +395,9 @@ class AsyncStore:
             raise ValueError(f"write {name}: arguments must be plain JSON ({exc})") from exc
         write = _Write(name, incident_id, args)
         if wait and not self.failure:
-            self._submitted += 1
-            return await self._run(lambda: self._write(write))
+            result: Future[Any] = Future()
+            self._hand_over(write, result)
+            return await asyncio.wrap_future(result)
         self._hand_over(write)
         return _provisional(write) if name == "open" else None
 
@@ -376,13 +450,37 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
 
 
+_Handed = tuple[_Write, Future[Any] | None]
+
+
+def _groups(taken: list[_Handed]) -> Iterator[list[_Handed]]:
+    """Runs of writes that may share a transaction, each up to GROUP_MAX, and any other write alone; in order."""
+    group: list[_Handed] = []
+    for item in taken:
+        if _grouped(item[0].kind) and len(group) < GROUP_MAX:
+            group.append(item)
+            continue
+        if group:
+            yield group
+            group = []
+        if _grouped(item[0].kind):
+            group.append(item)
+        else:
+            yield [item]
+    if group:
+        yield group
+
+
+def _grouped(kind: str) -> bool:
+    return kind in UNKEYED_GROUPED or (kind in writes.WRITES and writes.WRITES[kind].keyed)
+
+
+def _kept(write: _Write) -> Incident | None:
+    """What a kept write gives back at once: an open's incident under its provisional id."""
+    return _provisional(write) if write.kind == "open" else None
+
+
 def _provisional(write: _Write) -> Incident:
     """The incident of an `open` kept for later, under its provisional id."""
     assert write.incident_id is not None
     return Incident(id=write.incident_id, **{k: write.fields[k] for k in _OPEN_FIELDS})
-
-
-def _log_refused(future: Future[Any]) -> None:
-    error = future.exception()
-    if error is not None:
-        log.error("incident store: a write was refused and dropped: %r", error)

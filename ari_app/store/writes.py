@@ -80,7 +80,7 @@ def apply(store: IncidentStore, name: str, incident_id: int | None, args: dict[s
 @contextmanager
 def _once(store: IncidentStore, key: str, name: str) -> Iterator[IncidentStore | None]:
     """One transaction holding the key and the write; None when the key is there already."""
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:  # a group's (writer.py), or one of its own
         fresh = insert_new(conn, applied_writes, {"key": key, "name": name, "applied_at": now()}, key="key")
         yield IncidentStore(cast(Engine, _OneConnection(conn))) if fresh else None
 
