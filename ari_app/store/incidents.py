@@ -13,6 +13,7 @@ from ari_app.store.locations import location_row
 from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
 
+END_FIELDS = ("ended_at", "end_reason")  # a call's end, written once (IncidentStore.update)
 LEARNED_KINDS = ("choice", "kecamatan", "silent_help", "language")
 
 
@@ -37,11 +38,24 @@ class IncidentTables(Tables):
             found = conn.execute(select(incidents).where(incidents.c.channel_id == channel_id)).one()
         return incident_row(found._mapping)
 
-    def update(self, incident_id: int, **fields: Any) -> None:
-        """Set fields of an incident; unknown field names are a programming error."""
+    def update(self, incident_id: int, **fields: Any) -> bool:
+        """Set fields of an incident; unknown field names are a programming error.
+
+        A call's end (`ended_at`, `end_reason`) is written once: the first writer's stands.
+        In a cluster two writers may end the same call (the sweeper of a lost node as
+        `node_lost`, then the node's own app, back, as "ended while away"); the later one
+        must not relabel it. Returns whether the end was written (True without one)."""
         check_fields(fields)
+        end = {k: fields.pop(k) for k in END_FIELDS if k in fields} if "ended_at" in fields else {}
+        written = True
         with self.engine.begin() as conn:
-            conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**fields))
+            if fields:
+                conn.execute(incidents.update().where(incidents.c.id == incident_id).values(**fields))
+            if end:
+                res = conn.execute(incidents.update()
+                                   .where(incidents.c.id == incident_id, incidents.c.ended_at.is_(None)).values(**end))
+                written = res.rowcount > 0
+        return written
 
     def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None, *, at: str | None = None,
                   key: str | None = None) -> None:
