@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ari_app.asterisk.render import ARI_USER
-from ari_app.cluster import sweep
+from ari_app.cluster import node_states, sweep
 from ari_app.cluster.topology import Cluster, Part
 from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
@@ -59,6 +59,7 @@ class Watcher:
     def once(self) -> int:
         """One look; returns how many lost calls this node closed."""
         views = self.views()
+        node_states.write(self.settings.data_path, views)  # for the supervisor's wall
         sweeper = next((v.name for v in views if v.reachable), None)
         if sweeper != self.settings.node_name:
             return 0

@@ -5,12 +5,18 @@ calls a lost node had: their incidents, `node_lost` labels and callback entries)
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import yaml
+
 from ari_app.calls.recovery import NODE_LOST
 from ari_app.cluster.sweep import node_of
+from ari_app.cluster.topology import NODE_HTTP_PORT
+from ivr.secrets import SECRETS_FILE
 from ivr.store import Incident, now
 from tests.cluster.conftest import LONG, Running, sipp_counts
 from tests.support.poll import WaitTimeout, wait_for
@@ -63,14 +69,16 @@ def each_call_recorded_once(r: Running, prefix: str, run: Run) -> None:
 
 
 def lost_calls_recorded(r: Running, prefix: str, run: Run, *, node: str = "node1", exact: bool = True) -> None:
-    """Every call `node` had when the fault struck, or took after it, has an incident closed as
-    `node_lost` and its caller on the callback list. With `exact`, as many as the calls SIPp saw
-    cut; else at least as many (a call that ended normally on a node whose app was dead has
-    no one to write its end but the sweeper)."""
+    """Every call `node` had when the fault struck has an incident closed as `node_lost` and its
+    caller on the callback list: as many as the calls SIPp saw cut. Without `exact`, also the
+    calls it took after the fault (its app dead: answered by the dialplan), and at least as
+    many as were cut (a call that ended normally on a node whose app was dead has no one to
+    write its end but the sweeper)."""
     assert run.cut > 0, f"the fault cut no call on {node}: nothing was proven"
 
     def on_node() -> list[Incident]:
-        return [i for i in incidents_of(r, prefix) if node_of(i) == node and not (i.ended_at and i.ended_at < run.fault_at)]
+        return [i for i in incidents_of(r, prefix) if node_of(i) == node and (not exact or i.arrived_at < run.fault_at)
+                and not (i.ended_at and i.ended_at < run.fault_at)]
 
     def settled() -> bool:
         found = on_node()
@@ -85,9 +93,22 @@ def lost_calls_recorded(r: Running, prefix: str, run: Run, *, node: str = "node1
     store = r.store()
     try:
         listed = [i for i in found if (c := store.callback(i.caller_number)) is not None and c.incident_id == i.id]
+        from_asterisk = [i for i in found if any(e.kind == "recorded_by_asterisk" for e in store.events(i.id))]
     finally:
         store.close()
     node_lost = [i for i in found if i.end_reason == NODE_LOST]
     print(f"calls cut {run.cut}; on {node} at or after the fault {len(found)}, node_lost {len(node_lost)}, callback entries "
-          f"{len(listed)}; all closed {closed_after:.1f} s after the fault; reasons {sorted({i.end_reason or '' for i in found})}")
+          f"{len(listed)} ({len(from_asterisk)} recorded from Asterisk's own record); all closed {closed_after:.1f} s after "
+          f"the fault; reasons {sorted({i.end_reason or '' for i in found})}")
     assert len(node_lost) == len(listed) == len(found)
+
+
+def wall_nodes(r: Running, node: str) -> dict[str, bool]:
+    """The supervisor's wall on `node` (/api/wall, with the scripts' bearer key): each node, up or not."""
+    key = yaml.safe_load((r.paths.state_dir / "shared" / SECRETS_FILE).read_text())["console_secret"]  # read only
+    request = urllib.request.Request(f"http://{r.cluster.node(node).address}:{NODE_HTTP_PORT}/api/wall",
+                                     headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(request, timeout=10) as res:
+        cluster = json.load(res)["cluster"]
+    assert cluster["cluster"] and cluster["fresh"], cluster
+    return {n["name"]: n["up"] for n in cluster["nodes"]}

@@ -12,7 +12,7 @@ import signal
 from ari_app.cluster import control, netns
 from ari_app.cluster.sweep import node_of
 from tests.cluster.conftest import Running
-from tests.cluster.faults import each_call_recorded_once, incidents_of, lost_calls_recorded, under_load
+from tests.cluster.faults import each_call_recorded_once, incidents_of, lost_calls_recorded, under_load, wall_nodes
 from tests.support.poll import wait_for
 
 NODE1 = "10.211.13.11"
@@ -47,9 +47,11 @@ def test_a_nodes_link_cut_under_load_loses_no_new_call(cluster: Running) -> None
         assert run.lost_new == 0, f"{run.lost_new} new calls were not answered"
         lost_calls_recorded(cluster, "0815", run)
         each_call_recorded_once(cluster, "0815", run)
+        assert wall_nodes(cluster, "node2") == {"node1": False, "node2": True}, "the wall does not show node1 down"
     finally:
         netns.set_link(cluster.cluster, node1, up=True)
     node1_takes_calls_again(cluster, "08151")
+    wait_for("the wall to show node1 up again", lambda: wall_nodes(cluster, "node2") == {"node1": True, "node2": True}, timeout=30)
 
 
 def test_postgresql_restarted_under_load_loses_no_call_and_no_record(cluster: Running) -> None:

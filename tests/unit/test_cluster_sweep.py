@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ari_app.calls.recovery import NODE_LOST, VANISHED, vanished_reason
 from ari_app.cluster.sweep import NodeView, Unrecorded, lost, lost_unrecorded, node_of
-from ari_app.store import open_store
 from ari_app.cluster.topology import load
+from ari_app.store import open_store
 from ivr.store import Incident
 
 
