@@ -5,7 +5,9 @@ setting), so the shared store says which open incidents were on which node. A no
 lost its calls when its Asterisk stopped answering for `node_lost_after_s`, or when it
 answers again but started after the call arrived (it was killed and restarted under it).
 `lost()` decides (pure); `close_lost()` closes each such incident as `node_lost` and puts
-every caller no person answered on the callback list, once, whichever node does it.
+every caller no person answered on the callback list, once, whichever node does it. A call
+the node answered but its app never saw has no incident: `unrecorded()` finds it in the
+node's Asterisk's own record (CEL in the shared store) and `record_lost()` opens it first.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def lost(open_incidents: list[Incident], view: NodeView, *, after_s: float) -> l
     return [i for i in mine if datetime.fromisoformat(i.arrived_at) < view.started_at]
 
 
-PLAN_CONTEXT = "ivr112-plan-"
+PLAN_CONTEXT = "ivr112-plan-"  # each plan's dialplan context (asterisk/render.py plan_context), where it answers
 # Calls a node's Asterisk answered (its own record, cel_pgsql: ari_app/asterisk/cel.py) that
 # have no incident: their app never saw them (Asterisk died before StasisStart reached it, or
 # the app was dead and the dialplan's fallback took the call). Only the caller's own channel
@@ -73,7 +75,7 @@ class Unrecorded:
 
 
 def unrecorded(store: IncidentStore, node: str) -> list[Unrecorded]:
-    """The node's answered, not hung up calls that have no incident (none without cel_pgsql's table)."""
+    """The caller channels the node answered that have no incident (none without cel_pgsql's table)."""
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(_UNRECORDED, {"prefix": f"{node}-%", "plans": f"{PLAN_CONTEXT}%"}).all()
