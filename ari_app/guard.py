@@ -72,6 +72,7 @@ class Guard:
     absent_since: float | None = None
     rescued: int = 0
     asterisk_restarts: int = 0
+    restarted_pid: int | None = None  # the Asterisk this guard started again (its run's, as the one it replaced)
     _plans: PlanSet | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -144,6 +145,7 @@ class Guard:
             log.error("guard: Asterisk did not start again: %s", exc)
             return True
         self.asterisk_restarts += 1
+        self.restarted_pid = pid
         log.error("guard: Asterisk instance '%s' running again (pid %d)", self.layout.instance, pid)
         return True
 

@@ -116,7 +116,8 @@ class Service:
                                publish=self.hub.publish)
         self.agency_push = AgencyPush(settings, secrets, self.store, self.plans, self.centre)
         self.recovery = Recovery(ari=self.ari, store=self.store, plans=self.plans, controllers=self.controllers, peers=self.peers,
-                                 new_controller=self._controller, desk=self.desk, gone=self._on_event)
+                                 new_controller=self._controller, desk=self.desk, gone=self._on_event,
+                                 node_name=settings.node_name)
         self.dispatcher = ChannelDispatcher(self._consumer, on_error=self._on_error, on_other=self._on_other)
         # Memory freed by calls that malloc keeps is handed back when no call is in hand.
         self.quiet_trim = QuietTrim(lambda: bool(self.controllers or self.live_calls))

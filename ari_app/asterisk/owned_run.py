@@ -110,9 +110,11 @@ class OwnedRun:
         self.lock.release()
 
 
-def after_owner(layout: Layout, owner: int) -> None:
+def after_owner(layout: Layout, owner: int, *, restarted: int | None = None) -> None:
     """The guard's last act when the run that started it died without stopping: stop the
-    Asterisk that run owned (by its pid file), unless a new run has already taken over."""
+    Asterisk that run owned (by its pid file), unless a new run has already taken over.
+    `restarted`: the Asterisk this guard started again after the run's own crashed; the run
+    owned that one too (without it, it was left running with no app and no owner)."""
     taken = ownership.take(ownership.run_lock(layout))
     if not isinstance(taken, Lock):
         log.warning("guard: ivr112 run (pid %d) is gone and another run (%s) holds instance '%s'; leaving Asterisk to it",
@@ -126,7 +128,7 @@ def after_owner(layout: Layout, owner: int) -> None:
             return
         taken.write(Holder(os.getpid(), f"guard stopping what run {owner} left", owns_asterisk=True, asterisk=left.asterisk))
         log.error("guard: ivr112 run (pid %d) died without stopping; stopping its Asterisk instance '%s'", owner, layout.instance)
-        if left.asterisk in (0, process.read_pid(layout)):
+        if left.asterisk == 0 or process.read_pid(layout) in (left.asterisk, restarted):
             process.stop(layout)
         taken.write(Holder(os.getpid(), "guard"))
     finally:

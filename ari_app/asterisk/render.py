@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ari_app.asterisk import webrtc
+from ari_app.asterisk import cel, webrtc
 from ari_app.asterisk.layout import Layout
 from ivr.errors import ConfigError
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
@@ -488,6 +488,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "agency_dialplan": _agency_dialplan(settings, plans),
         "queues": _queues_conf(settings, plans, layout),
         "say_rules": say_conf(f"{layout.sounds}/{SYSTEM_SET}"),
+        **cel.render(settings),
     }
     values["trunks"] = PLACEHOLDER.sub(lambda m: values[m.group(1)], _trunks(plans))
     for key in ("carriers", "operators"):  # their endpoints name the media address (MEDIA_BIND)

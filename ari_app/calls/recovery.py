@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Protocol
 
 from ari_app.ari import events as ev
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # The end reason of a call that ended while the app could not see it.
 VANISHED = "ended while the app was away from Asterisk"
+# ... and of one its node's Asterisk lost: it started again after the call arrived (it was
+# killed under it). The cluster's sweeper of a lost node writes the same (cluster/sweep.py).
+NODE_LOST = "node_lost"
 STASIS = "Stasis"
 
 
@@ -36,6 +40,15 @@ class RecoveryAri(CallAri, Protocol):
     async def application(self) -> dict[str, Any]: ...
 
     async def get_channel(self, channel_id: str) -> ev.Channel: ...
+
+    async def started_at(self) -> datetime | None: ...
+
+
+def vanished_reason(arrived_at: str | None, asterisk_started: datetime | None) -> str:
+    """Why a call ended unseen: its Asterisk started after it arrived (lost), or not."""
+    if arrived_at and asterisk_started is not None and datetime.fromisoformat(arrived_at) < asterisk_started:
+        return NODE_LOST
+    return VANISHED
 
 
 class Reconciler(Protocol):
@@ -77,7 +90,7 @@ class Recovery:
 
     def __init__(self, *, ari: RecoveryAri, store: CallStore, plans: PlanSource, controllers: dict[str, CallController],
                  peers: dict[str, str], new_controller: Callable[[str], CallController], desk: Reconciler,
-                 gone: Callable[[ev.ChannelDestroyed], Awaitable[None]]) -> None:
+                 gone: Callable[[ev.ChannelDestroyed], Awaitable[None]], node_name: str = "") -> None:
         self.ari = ari
         self.store = store
         self.plans = plans
@@ -86,6 +99,7 @@ class Recovery:
         self.new_controller = new_controller
         self.desk = desk
         self.gone = gone  # the service's event entry: a vanished call's end goes the usual way
+        self.node_name = node_name  # in a cluster: this node's calls only (their channel ids start with it)
 
     async def on_connect(self) -> None:
         """Take over what happened while the WebSocket was down."""
@@ -126,11 +140,17 @@ class Recovery:
         """Calls that ended while the app could not see them (it was down, or Asterisk
         restarted) get their end written, so no incident stays open for ever; a call still
         up that the app no longer follows (none should be) is followed again."""
+        try:
+            started = await self.ari.started_at()
+        except AriError:
+            started = None
         for channel_id in [c for c in self.controllers if c not in in_app]:
             if not await self.ari.channel_gone(channel_id):
                 continue
             log.warning("[%s] the call ended while the app was disconnected from Asterisk", channel_id)
-            await self.gone(ev.ChannelDestroyed(channel=ev.Channel(id=channel_id), cause_txt=VANISHED))
+            incident = self.controllers[channel_id].incident
+            reason = vanished_reason(incident.arrived_at if incident else None, started)
+            await self.gone(ev.ChannelDestroyed(channel=ev.Channel(id=channel_id), cause_txt=reason))
         try:
             open_incidents = await self.store.run(lambda s: s.open_incidents())
         except StoreUnavailable as exc:
@@ -140,9 +160,12 @@ class Recovery:
             channel_id = incident.channel_id
             if channel_id in in_app or channel_id in self.controllers:
                 continue
+            if self.node_name and not channel_id.startswith(f"{self.node_name}-"):
+                continue  # another node's call: its own app (or the cluster's sweeper) ends it
             if await self.ari.channel_gone(channel_id):
                 log.warning("[%s] incident %d: the call ended while the app was away; closing it", channel_id, incident.id)
-                await self.store.run(functools.partial(close_unseen, incident_id=incident.id))
+                await self.store.run(functools.partial(close_unseen, incident_id=incident.id,
+                                                       reason=vanished_reason(incident.arrived_at, started)))
                 continue
             try:
                 await self.ari.subscribe(channel_id)
@@ -151,13 +174,13 @@ class Recovery:
             self.new_controller(channel_id).observe_only()
 
 
-def close_unseen(s: RecordStore, *, incident_id: int) -> None:
+def close_unseen(s: RecordStore, *, incident_id: int, reason: str = VANISHED) -> None:
     """End an incident whose call ended while the app was away; a call no person answered
     (by the record, which the queue_log has just completed) goes on the callback list."""
     incident = s.get(incident_id)
     if incident is None or incident.ended_at:
         return
-    s.update(incident_id, ended_at=now(), end_reason=VANISHED)
+    s.update(incident_id, ended_at=now(), end_reason=reason)
     if not incident.operator_answered_at and not (incident.route_result or "").startswith("answered by"):
         entry = callbacks.missed(s, incident.caller_number, incident_id)
         if entry is not None:

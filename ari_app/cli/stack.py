@@ -115,11 +115,12 @@ def cmd_guard(args: argparse.Namespace, settings: Settings) -> int:
         return bool(args.owner) and not process.alive(args.owner)
 
     try:
-        Guard(settings, restart_asterisk=args.asterisk).run(stop=lambda: stopping["now"] or owner_gone())
+        guard = Guard(settings, restart_asterisk=args.asterisk)
+        guard.run(stop=lambda: stopping["now"] or owner_gone())
         if owner_gone():
             from ari_app.asterisk.owned_run import after_owner
 
-            after_owner(layout, args.owner)
+            after_owner(layout, args.owner, restarted=guard.restarted_pid)
     finally:
         lock.release()
     return 0

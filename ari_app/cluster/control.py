@@ -26,6 +26,8 @@ from pathlib import Path
 
 import psycopg
 
+from ari_app.asterisk import cel, process
+from ari_app.asterisk.layout import Layout
 from ari_app.cluster import kamailio, netns, nodes
 from ari_app.cluster.topology import NODE_HTTP_PORT, Cluster, Part
 from ari_app.store.pg_server import PostgresServer, alive
@@ -147,6 +149,9 @@ def _db_up(cluster: Cluster, p: Paths) -> int:
     with psycopg.connect(server.url_for("postgres"), autocommit=True, connect_timeout=10) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone() is None:
             conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    with psycopg.connect(server.url_for(DATABASE), autocommit=True, connect_timeout=10) as conn:
+        conn.execute(cel.CREATE_TABLE)  # before the nodes: cel_pgsql reads its columns when it loads
+        conn.execute(cel.CREATE_INDEX)
     log.info("PostgreSQL up at %s:%d (pid %d)", cluster.database.address, cluster.database_port, pid)
     return pid
 
@@ -262,6 +267,9 @@ def down(settings: Settings, cluster: Cluster) -> None:
     for node in cluster.nodes:
         if node.name in state:
             stop_pid(state.pop(node.name))  # the run stops its guard and its Asterisk
+        # A run killed hard leaves its guard to stop its Asterisk; one still there goes now,
+        # by its pid file (before its namespace is removed under it).
+        process.stop(Layout(settings.root_path, cluster.instance(node)))
     for name in [k for k in state if k.startswith("node")]:
         stop_pid(state.pop(name))
     if "edge" in state:

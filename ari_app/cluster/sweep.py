@@ -5,19 +5,24 @@ setting), so the shared store says which open incidents were on which node. A no
 lost its calls when its Asterisk stopped answering for `node_lost_after_s`, or when it
 answers again but started after the call arrived (it was killed and restarted under it).
 `lost()` decides (pure); `close_lost()` closes each such incident as `node_lost` and puts
-every caller no person answered on the callback list, once, whichever node does it.
+every caller no person answered on the callback list, once, whichever node does it. A call
+the node answered but its app never saw has no incident: `unrecorded()` finds it in the
+node's Asterisk's own record (CEL in the shared store) and `record_lost()` opens it first.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
+from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
+
+from ari_app.asterisk import cel
+from ari_app.calls.recovery import NODE_LOST
 from ari_app.store import IncidentStore
 from ivr import callbacks
 from ivr.store import Incident, now
-
-NODE_LOST = "node_lost"
 
 
 @dataclass(frozen=True)
@@ -46,13 +51,66 @@ def lost(open_incidents: list[Incident], view: NodeView, *, after_s: float) -> l
     return [i for i in mine if datetime.fromisoformat(i.arrived_at) < view.started_at]
 
 
+PLAN_CONTEXT = "ivr112-plan-"  # each plan's dialplan context (asterisk/render.py plan_context), where it answers
+# Calls a node's Asterisk answered (its own record, cel_pgsql: ari_app/asterisk/cel.py) that
+# have no incident: their app never saw them (Asterisk died before StasisStart reached it, or
+# the app was dead and the dialplan's fallback took the call). Only the caller's own channel
+# (uniqueid = linkedid), not the operators' and agencies' legs.
+_UNRECORDED = text(f"""
+SELECT a.uniqueid, a.cid_num, a.exten, a.context, a.eventtime FROM {cel.TABLE} a
+WHERE a.eventtype = 'ANSWER' AND a.uniqueid = a.linkedid AND a.uniqueid LIKE :prefix AND a.context LIKE :plans
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.channel_id = a.uniqueid)
+ORDER BY a.id""")
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """A call a node's Asterisk answered whose app never opened its incident."""
+
+    channel_id: str
+    caller_number: str
+    called_number: str
+    plan_id: str
+    answered_at: datetime
+
+
+def unrecorded(store: IncidentStore, node: str) -> list[Unrecorded]:
+    """The caller channels the node answered that have no incident (none without cel_pgsql's table)."""
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(_UNRECORDED, {"prefix": f"{node}-%", "plans": f"{PLAN_CONTEXT}%"}).all()
+    except ProgrammingError:  # no such table: not a cluster with PostgreSQL (cel_pgsql)
+        return []
+    return [Unrecorded(r.uniqueid, r.cid_num or "", r.exten or "", r.context.removeprefix(PLAN_CONTEXT),
+                       r.eventtime.replace(tzinfo=UTC)) for r in rows]
+
+
+def lost_unrecorded(calls: list[Unrecorded], view: NodeView, *, after_s: float) -> list[Unrecorded]:
+    """Of `calls` (the node's), those the node has lost: as `lost()` decides for incidents."""
+    if not view.reachable:
+        return calls if view.down_for_s >= after_s else []
+    if view.started_at is None:
+        return []
+    return [c for c in calls if c.answered_at < view.started_at]
+
+
+def record_lost(store: IncidentStore, call: Unrecorded, *, by: str) -> Incident:
+    """Open the incident of a call its app never saw (from Asterisk's record), to be closed as lost."""
+    incident = store.open_incident(channel_id=call.channel_id, plan_id=call.plan_id, caller_number=call.caller_number,
+                                   called_number=call.called_number, arrived_at=call.answered_at.isoformat(timespec="milliseconds"))
+    store.add_event(incident.id, "recorded_by_asterisk", {"node": node_of(incident) or "", "recorded_by": by},
+                    key=f"recorded_by_asterisk:{call.channel_id}")
+    return incident
+
+
 def close_lost(store: IncidentStore, incident: Incident, *, by: str) -> bool:
     """Close one lost call's incident (if still open) and list its caller for a callback when
     no person had answered; returns whether this call did it."""
     current = store.get(incident.id)
     if current is None or current.ended_at:
         return False
-    store.update(incident.id, ended_at=now(), end_reason=NODE_LOST)
+    if not store.update(incident.id, ended_at=now(), end_reason=NODE_LOST):
+        return False  # its own app ended it just now
     store.add_event(incident.id, NODE_LOST, {"node": node_of(incident) or "", "closed_by": by})
     if not current.operator_answered_at and not (current.route_result or "").startswith("answered by"):
         entry = callbacks.missed(store, current.caller_number, incident.id)

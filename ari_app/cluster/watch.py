@@ -15,11 +15,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ari_app.asterisk.render import ARI_USER
-from ari_app.cluster import sweep
+from ari_app.cluster import node_states, sweep
 from ari_app.cluster.topology import Cluster, Part
 from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
 from ivr.settings import Settings
+from ivr.store import Incident
 
 log = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 1.0
@@ -32,6 +33,7 @@ class Watcher:
         self.password = load_or_create(settings.data_path).ari_password
         self.last_seen: dict[str, float] = {n.name: time.monotonic() for n in cluster.nodes}
         self.store: IncidentStore | None = None
+        self.swept: set[tuple[str, datetime]] = set()  # the Asterisk starts whose unrecorded calls were read
 
     def started_at(self, node: Part) -> datetime | None:
         """The node's Asterisk start time (ARI /asterisk/info), or None when it does not answer."""
@@ -57,6 +59,7 @@ class Watcher:
     def once(self) -> int:
         """One look; returns how many lost calls this node closed."""
         views = self.views()
+        node_states.write(self.settings.data_path, views)  # for the supervisor's wall
         sweeper = next((v.name for v in views if v.reachable), None)
         if sweeper != self.settings.node_name:
             return 0
@@ -69,12 +72,31 @@ class Watcher:
         open_now = store.open_incidents()
         closed = 0
         for v in views:
-            for incident in sweep.lost(open_now, v, after_s=self.cluster.node_lost_after_s):
+            for incident in self._lost(store, open_now, v):
                 if sweep.close_lost(store, incident, by=self.settings.node_name):
                     log.error("[%s] incident %d closed as node_lost: its node %s lost the call",
                               incident.channel_id, incident.id, v.name)
                     closed += 1
         return closed
+
+    def _lost(self, store: IncidentStore, open_now: list[Incident], view: sweep.NodeView) -> list[Incident]:
+        """The node's lost calls: its open incidents, and the calls its Asterisk answered that
+        its app never saw (their incident opened here from Asterisk's own record)."""
+        after = self.cluster.node_lost_after_s
+        found = sweep.lost(open_now, view, after_s=after)
+        if view.reachable:
+            # Asterisk's record is read once per start of the node's Asterisk (a restart under
+            # its calls shows as a new start), and at every look while the node is lost.
+            if view.started_at is None or (view.name, view.started_at) in self.swept:
+                return found
+            self.swept.add((view.name, view.started_at))
+        elif view.down_for_s < after:
+            return found
+        for call in sweep.lost_unrecorded(sweep.unrecorded(store, view.name), view, after_s=after):
+            log.error("[%s] answered by node %s but never seen by its app: recorded from Asterisk's own record",
+                      call.channel_id, view.name)
+            found.append(sweep.record_lost(store, call, by=self.settings.node_name))
+        return found
 
     def run(self, stop: Callable[[], bool]) -> None:
         log.info("cluster watch on %s: %d nodes, lost after %d s", self.settings.node_name, len(self.cluster.nodes),

@@ -13,11 +13,13 @@ from ari_app.store.locations import location_row
 from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
 
+END_FIELDS = ("ended_at", "end_reason")  # a call's end, written once (IncidentStore.update)
 LEARNED_KINDS = ("choice", "kecamatan", "silent_help", "language")
 
 # The call path's statements, built once; their values come as parameters (see base.upsert).
 _BY_CHANNEL = select(incidents).where(incidents.c.channel_id == bindparam("channel"))
 _UPDATE = incidents.update().where(incidents.c.id == bindparam("incident"))  # SET: the fields given
+_END = incidents.update().where(incidents.c.id == bindparam("incident"), incidents.c.ended_at.is_(None))  # the first end stands
 _ADD_EVENT = incident_events.insert()
 
 
@@ -42,11 +44,22 @@ class IncidentTables(Tables):
             found = conn.execute(_BY_CHANNEL, {"channel": channel_id}).one()
         return incident_row(found._mapping)
 
-    def update(self, incident_id: int, **fields: Any) -> None:
-        """Set fields of an incident; unknown field names are a programming error."""
+    def update(self, incident_id: int, **fields: Any) -> bool:
+        """Set fields of an incident; unknown field names are a programming error.
+
+        A call's end (`ended_at`, `end_reason`) is written once: the first writer's stands.
+        In a cluster two writers may end the same call (the sweeper of a lost node as
+        `node_lost`, then the node's own app, back, as "ended while away"); the later one
+        must not relabel it. Returns whether the end was written (True without one)."""
         check_fields(fields)
+        end = {k: fields.pop(k) for k in END_FIELDS if k in fields} if "ended_at" in fields else {}
+        written = True
         with self.transaction() as conn:
-            conn.execute(_UPDATE, {"incident": incident_id, **fields})
+            if fields:
+                conn.execute(_UPDATE, {"incident": incident_id, **fields})
+            if end:
+                written = conn.execute(_END, {"incident": incident_id, **end}).rowcount > 0
+        return written
 
     def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None, *, at: str | None = None,
                   key: str | None = None) -> None:

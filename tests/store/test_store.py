@@ -161,3 +161,15 @@ def test_a_regencys_sqlite_history_is_copied_whole_and_new_ids_go_on_after_it(st
             copy_store(regency, store, say=lambda _line: None)
     finally:
         regency.close()
+
+
+def test_a_calls_end_is_written_once_and_the_first_label_stands(store: IncidentStore) -> None:
+    # A cluster's sweeper closes a lost node's call as node_lost; the node's own app, back,
+    # must not relabel it. Other fields of the later update still land.
+    incident = store.open_incident(channel_id="node1-1.1", plan_id="p", caller_number="0812", called_number="112")
+    assert store.update(incident.id, ended_at="2026-12-01T10:00:00.000+00:00", end_reason="node_lost")
+    assert not store.update(incident.id, ended_at="2026-12-01T10:00:05.000+00:00", end_reason="ended while away",
+                            operator="operator1")
+    stored = store.get(incident.id)
+    assert stored is not None
+    assert (stored.ended_at, stored.end_reason, stored.operator) == ("2026-12-01T10:00:00.000+00:00", "node_lost", "operator1")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ari_app.ari.rest.transport import AriRest, seg
@@ -24,6 +25,14 @@ class ApplicationRequests(AriRest):
             params={"eventSource": f"channel:{channel_id}"},
             channel_id=channel_id,
         )
+
+    async def started_at(self) -> datetime | None:
+        """When this Asterisk started (GET /asterisk/info), None when it does not say."""
+        result = await self.request("GET", "/asterisk/info", params={"only": "status"})
+        try:
+            return datetime.fromisoformat(str(result["status"]["startup_time"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     async def ping(self) -> dict[str, Any]:
         """Return Asterisk's answer to GET /asterisk/ping (AriUnavailable if none)."""

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from ari_app.calls.wall import ivr_calls
+from ari_app.cluster import node_states
 from ari_app.service import Service
 from ari_app.web.api.common import error, operator_seen, scoped, service_of
 from ari_app.web.console_auth import SUPERVISOR
@@ -111,4 +112,5 @@ async def wall(request: web.Request) -> web.Response:
         "in_ivr": in_ivr, "at_agency": at_agency, "trunks": trunks,
         "operators": [o for o in service.desk.view() if operator_seen(request, scope, str(o["name"]))],
         "ami_connected": service.desk.connected, "ari_connected": service.ari_connected,
+        "cluster": node_states.read(service.settings.data_path),
     })

@@ -17,6 +17,7 @@ const TEXT = {
     wall: "Papan pengawas", operator: "Petugas", call_back: "Panggil balik", conference: "konferensi",
     text_caller: "Kirim SMS ke penelepon",
     classified: "Diklasifikasikan", none: "tidak ada", play: "Putar rekaman", wrong_login: "Nama atau kata sandi salah",
+    nodes: "Server panggilan", node_up: "berjalan", node_down: "MATI sejak", node_unknown: "keadaan tidak diketahui (pemantau tidak berjalan)",
     seconds: "detik", figures: "Angka kinerja", from: "Dari", to: "Sampai", csv: "Unduh CSV", calls: "Panggilan",
     within15: "Dijawab dalam 15 dtk (%)", within20: "Dijawab dalam 20 dtk (%)", abandoned: "Ditinggalkan",
     text_conversations: "Percakapan teks (SIP / SMS)", text_waiting: "Teks belum dibalas petugas",
@@ -58,6 +59,7 @@ const TEXT = {
     wall: "Supervisor wall", operator: "Operator", call_back: "Call back", conference: "conference",
     text_caller: "Text the caller (SMS)",
     classified: "Classified", none: "none", play: "Play recording", wrong_login: "Wrong name or password",
+    nodes: "Call nodes", node_up: "up", node_down: "DOWN since", node_unknown: "state unknown (the watcher is not running)",
     seconds: "seconds", figures: "Figures", from: "From", to: "To", csv: "Download CSV", calls: "Calls",
     within15: "Answered within 15 s (%)", within20: "Answered within 20 s (%)", abandoned: "Abandoned",
     text_conversations: "Text conversations (SIP / SMS)", text_waiting: "Texts no operator answered yet",
@@ -118,7 +120,8 @@ async function start(session) {
   drawTransferButtons();
   await refreshBoard();
   await refreshCallbacks();
-  if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); await refreshWall(); setInterval(tickWall, 1000); }
+  if (me.role === "supervisor") { await refreshFigures(); await refreshAnnouncement(); await refreshWall(); setInterval(tickWall, 1000);
+    setInterval(refreshWall, 5000); }  // what no event tells: a call node gone quiet (cluster)
   else await phoneStart();
   listen();
 }
@@ -358,7 +361,21 @@ async function refreshWall() {
     li.dataset.result = tr.result;
     return li;
   }));
+  wallNodes(w.cluster);
   $("#wall-agency").replaceChildren(...(w.at_agency.length ? w.at_agency.map((c) => item(`${c.caller} → ${c.agency}`)) : [item(t("none"))]));
+}
+
+// The cluster's call nodes (only in a cluster): up, or down since when.
+function wallNodes(cluster) {
+  $("#wall-nodes").hidden = $("#wall-nodes-title").hidden = !cluster.cluster;
+  if (!cluster.cluster) return;
+  if (!cluster.fresh) { $("#wall-nodes").replaceChildren(item(t("node_unknown"))); return; }
+  $("#wall-nodes").replaceChildren(...cluster.nodes.map((n) => {
+    const li = item(`${n.name}: ${n.up ? t("node_up") : `${t("node_down")} ${new Date(n.down_since).toLocaleTimeString(lang === "id" ? "id-ID" : "en-GB", { hour12: false })}`}`);
+    li.dataset.node = n.name;
+    li.dataset.up = String(n.up);
+    return li;
+  }));
 }
 
 const secondsSince = (at) => Math.max(0, Math.round((Date.now() - Date.parse(at)) / 1000));
