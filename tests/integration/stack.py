@@ -51,6 +51,11 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # A SIPp's output pipe left open is a ResourceWarning (an error here) in whichever test
+    # the garbage collector happens to run.
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 def dtmf_pcap(digit: str, nth: int, workdir: Path) -> Path:

@@ -60,10 +60,10 @@ def test_the_police_page_shows_the_transferred_incident_and_its_acknowledgement_
         operator_page.select_option("#phone-mode", "softphone")
     operator_page.click("#shift [data-action=login]")
     operator_page.wait_for_selector("#my-status[data-status=ready]")
-    operator = live.sipp("answer", port=port, background=True, timeout=60)
-    police = live.sipp("agency_saves_invite", port=live.trunk_ports[POLICE_1], background=True, timeout=60)
+    operator = live.sipp("answer", port=port, background=True, timeout=75)
+    police = live.sipp("agency_saves_invite", port=live.trunk_ports[POLICE_1], background=True, timeout=75)
     call = live.sipp("caller_pidf", *sipp_args(("caller", caller), ("shape", CIRCLE)), "-s", "112", "-d", "500",
-                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "15000")], background=True, timeout=60)
+                     steps=[("pause", "1000"), ("dtmf", "0"), ("pause", "30000")], background=True, timeout=75)
     incident = wait_for("the operator to answer", lambda: (i := live.incident_for(caller)) and i.operator_answered_at and i, timeout=20)
     operator_page.wait_for_selector(f"#call[data-incident='{incident.id}']")
     operator_page.fill("#notes", "Kebakaran rumah, dua orang terjebak")
