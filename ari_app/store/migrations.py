@@ -55,47 +55,52 @@ def _m001_tables(conn: Connection) -> None:
                 index.create(conn, checkfirst=True)
 
 
+def _create(conn: Connection, *tables: Table) -> None:
+    """Create `tables` and their indexes where missing."""
+    for table in tables:
+        table.create(conn, checkfirst=True)
+        _create_indexes(conn, table)
+
+
+def _widen(conn: Connection, table: Table) -> None:
+    """Give a stored table the columns and indexes it lacks."""
+    _add_missing_columns(conn, table)
+    _create_indexes(conn, table)
+
+
+def _create_indexes(conn: Connection, table: Table) -> None:
+    for index in table.indexes:
+        index.create(conn, checkfirst=True)
+
+
 def _m002_event_write_keys(conn: Connection) -> None:
     """Events carry the key of the write that made them, unique: a replayed write lands once."""
-    _add_missing_columns(conn, schema.incident_events)
-    for index in schema.incident_events.indexes:
-        index.create(conn, checkfirst=True)
+    _widen(conn, schema.incident_events)
 
 
 def _m003_console_audit(conn: Connection) -> None:
     """The console's audit log: logins, failed logins, lock-outs, supervisors' actions."""
-    schema.console_audit.create(conn, checkfirst=True)
-    for index in schema.console_audit.indexes:
-        index.create(conn, checkfirst=True)
+    _create(conn, schema.console_audit)
 
 
 def _m004_texts(conn: Connection) -> None:
     """Text to 112: the conversations' messages and the replies' outbox."""
-    for table in (schema.text_messages, schema.text_outbox):
-        table.create(conn, checkfirst=True)
-        for index in table.indexes:
-            index.create(conn, checkfirst=True)
+    _create(conn, schema.text_messages, schema.text_outbox)
 
 
 def _m005_applied_writes(conn: Connection) -> None:
     """The keys of named writes applied, so that a write replayed from the spool lands once."""
-    schema.applied_writes.create(conn, checkfirst=True)
-    for index in schema.applied_writes.indexes:
-        index.create(conn, checkfirst=True)
+    _create(conn, schema.applied_writes)
 
 
 def _m006_agency_outbox(conn: Connection) -> None:
     """The EIDO updates waiting for the agencies' webhooks."""
-    schema.agency_outbox.create(conn, checkfirst=True)
-    for index in schema.agency_outbox.indexes:
-        index.create(conn, checkfirst=True)
+    _create(conn, schema.agency_outbox)
 
 
 def _m007_text_source_keys(conn: Connection) -> None:
     """A received text keeps where it was read (its journal line), unique: read twice, kept once."""
-    _add_missing_columns(conn, schema.text_messages)
-    for index in schema.text_messages.indexes:
-        index.create(conn, checkfirst=True)
+    _widen(conn, schema.text_messages)
 
 
 MIGRATIONS = (
