@@ -15,7 +15,6 @@ one, so the journal is also what keeps SIP texts while the store is down.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ari_app.storage import AsyncStore, StoreUnavailable
+from ari_app.texts.rounds import Rounds
 from ivr.texts import JOURNAL_SUFFIX, JournalEntry, TextRefused, journal_key, journal_prefix, parse_journal_line
 
 log = logging.getLogger(__name__)
@@ -33,44 +33,29 @@ SEEN_MAX = 512  # (From, body) of the lines read lately, for the ARI event's che
 Take = Callable[[JournalEntry, str], Awaitable[None]]
 
 
-class Journal:
+class Journal(Rounds):
+    task_name = "ivr112-texts-journal"
+
     def __init__(self, directory: Path, store: AsyncStore, take: Take, *, node: str = "", poll_s: float = POLL_S,
                  keep_days: int = 0) -> None:
+        super().__init__(poll_s)
         self.directory = directory
         self.keep_days = keep_days  # a file all taken is removed this many days after its day (0: never)
         self.node = node  # the cluster node's name: its lines' keys differ from another node's
         self.store = store
         self.take = take
-        self.poll_s = poll_s
         self._offsets: dict[str, int] = {}  # file name -> bytes read and handled
         self._seen: deque[tuple[str, bytes]] = deque(maxlen=SEEN_MAX)
         self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._store_down = False
         self.taken = 0
 
-    def kick(self) -> None:
-        """Read the journal now (a MESSAGE was just announced)."""
-        self._wake.set()
+    async def round(self) -> object:
+        return await self.catch_up()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ivr112-texts-journal")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.catch_up()
-            except Exception:  # a bug here must not end the reading for good
-                log.exception("texts' journal %s: reading failed; tried again in %g s", self.directory, self.poll_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
-            self._wake.clear()
+    def failed(self, exc: Exception) -> None:
+        # A bug here must not end the reading for good.
+        log.error("texts' journal %s: reading failed; tried again in %g s", self.directory, self.every_s, exc_info=exc)
 
     def saw(self, from_uri: str, body: str) -> bool:
         """True when a line with this From and body was read (the ARI event's MESSAGE is in the journal)."""

@@ -6,8 +6,6 @@ only once the door took it, so an app restart or a gateway that is down loses no
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ import aiohttp
 from ari_app.ari.errors import AriError
 from ari_app.storage import AsyncStore, StoreUnavailable
 from ari_app.store.texts import OutboxItem
+from ari_app.texts.rounds import Rounds
 from ivr.settings import Settings
 from ivr.texts import retry_after
 
@@ -29,40 +28,29 @@ class DeliveryFailed(Exception):
     """The door did not take the reply; the text says why, for the log and the console."""
 
 
-class Outbox:
+class Outbox(Rounds):
+    task_name = "ivr112-text-outbox"
+
     def __init__(self, settings: Settings, store: AsyncStore, *, send_sip: Sender) -> None:
+        super().__init__(settings.text_retry_s)
         self.settings = settings
         self.store = store
         self.send_sip = send_sip
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    def kick(self) -> None:
-        """Look at the outbox now (a reply was just written)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ivr112-text-outbox")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await super().stop()
         if self._session is not None:
             await self._session.close()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except StoreUnavailable as exc:
-                log.error("text outbox cannot read the store (%s); replies wait", exc)
-            except Exception as exc:  # loud, but the outbox keeps going
-                log.error("text outbox round failed: %r", exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.text_retry_s)
-            self._wake.clear()
+    async def round(self) -> object:
+        return await self.deliver_due()
+
+    def failed(self, exc: Exception) -> None:
+        if isinstance(exc, StoreUnavailable):
+            log.error("text outbox cannot read the store (%s); replies wait", exc)
+        else:
+            log.error("text outbox round failed: %r", exc)
 
     async def deliver_due(self) -> int:
         """Try every due reply once; returns how many were delivered."""

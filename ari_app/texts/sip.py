@@ -98,7 +98,7 @@ class SipTexts:
                                              params={"eventSource": f"endpoint:PJSIP/{name}"})
             except AriError as exc:
                 log.error("texts from carrier endpoint %s are not announced (%s): the journal is read every %g s",
-                          name, exc, self.journal.poll_s)
+                          name, exc, self.journal.every_s)
         self.journal.kick()  # what came while we were away
 
     async def _on_event(self, event: Any) -> None:
