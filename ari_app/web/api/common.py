@@ -38,6 +38,15 @@ async def incident_seen(request: web.Request, scope: Scope, incident_id: int) ->
         raise error(web.HTTPNotFound, "no such incident")
 
 
+async def incident_to_change(request: web.Request) -> tuple[Principal, int]:
+    """Who is asking to change the URL's incident, and its id: 403 for who may not change
+    incidents, 400 for an id that is no number, 404 for an incident they do not see."""
+    me, scope = scoped(request, changes=True)
+    incident_id = incident_id_of(request)
+    await incident_seen(request, scope, incident_id)
+    return me, incident_id
+
+
 def operator_seen(request: web.Request, scope: Scope, name: str) -> bool:
     """Whether an operator works a plan `scope` sees (a provincial operator works them all)."""
     plan = service_of(request).settings.operator_plan(name)

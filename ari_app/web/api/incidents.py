@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ari_app.operators.desk import DeskError
 from ari_app.store import IncidentStore
-from ari_app.web.api.common import error, incident_id_of, incident_seen, read_form, row_id, scoped, service_of, who
+from ari_app.web.api.common import error, incident_seen, incident_to_change, read_form, row_id, scoped, service_of, who
 from ari_app.web.console_auth import SUPERVISOR
 from ivr import classify
 from ivr.store import now
@@ -84,9 +84,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
 @routes.post("/api/incidents/{id}/classify")
 async def classify_incident(request: web.Request) -> web.Response:
     """What the call was (form: category = emergency|information|prank|ghost, operator, notes)."""
-    me, scope = scoped(request, changes=True)
-    incident_id = incident_id_of(request)
-    await incident_seen(request, scope, incident_id)
+    me, incident_id = await incident_to_change(request)
     form = await read_form(request)
     category, notes = form.get("category", ""), form.get("notes", "")
     by = form.get("operator", "") if me.via == "bearer" else me.name
@@ -103,9 +101,7 @@ async def classify_incident(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/close")
 async def close_incident(request: web.Request) -> web.Response:
     """The operator is done with the incident (form: notes)."""
-    me, scope = scoped(request, changes=True)
-    incident_id = incident_id_of(request)
-    await incident_seen(request, scope, incident_id)
+    me, incident_id = await incident_to_change(request)
     notes = (await read_form(request)).get("notes", "")[:2000]
 
     def close(s: IncidentStore) -> bool:
@@ -124,9 +120,7 @@ async def close_incident(request: web.Request) -> web.Response:
 @routes.post("/api/incidents/{id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
     """Send the caller to an agency (form: agency, mode = blind|conference)."""
-    _, scope = scoped(request, changes=True)
-    incident_id = incident_id_of(request)
-    await incident_seen(request, scope, incident_id)
+    _, incident_id = await incident_to_change(request)
     form = await read_form(request)
     try:
         exten = await service_of(request).transfer(incident_id, form.get("agency", ""), mode=form.get("mode", "blind"))
