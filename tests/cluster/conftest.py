@@ -1,11 +1,12 @@
 """A real cluster for these tests: `ivr112 cluster up` with its own cluster file (its own
-namespaces, bridge and addresses, 10.211.13.0/24) and data folder; SIPp callers in the
+namespaces, bridge and addresses: the first free 10.211.N.0/24 from N = 13) and data folder; SIPp callers in the
 callers' namespace send to the edge. Needs root, Kamailio and PostgreSQL 15; skipped, saying
 why, without them. Not in `make test` (see docs/cluster.md): `make cluster-chaos` runs it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -27,12 +28,32 @@ from ivr.settings import PROJECT_DIR, Settings, load_settings
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIO = PROJECT_DIR / "tests" / "sipp" / "cluster_caller.xml"
 LONG = os.environ.get("IVR112_CHAOS", "") == "long"
-CLUSTER = {
-    "name": "i112t", "bridge": "i112tbr0", "prefix_len": 24, "host_address": "10.211.13.1",
-    "edge": "10.211.13.10", "edge_sip_port": 5060, "database": "10.211.13.2", "database_port": 5432,
-    "nodes": [{"name": "node1", "address": "10.211.13.11"}, {"name": "node2", "address": "10.211.13.12"}],
-    "callers": "10.211.13.100", "probe_interval_s": 1, "first_reply_ms": 1000, "node_lost_after_s": 5,
-}
+def _claim_subnet() -> tuple[int, int]:
+    """A private /24 no other cluster run on this machine holds: an flock per third octet
+    (held for the session), and no bridge of that name already there. Several runs at once
+    (developers, CI) each get their own addresses, namespaces and bridge."""
+    for octet in range(13, 64):
+        fd = os.open(f"/run/lock/ivr112-cluster-{octet}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        if not Path(f"/sys/class/net/i112t{octet}br").exists():
+            return octet, fd
+        os.close(fd)
+    raise RuntimeError("no free 10.211.13-63.0/24 for a test cluster: stop the other runs (`ivr112 cluster down`)")
+
+
+def cluster_spec(octet: int) -> dict[str, object]:
+    net = f"10.211.{octet}"
+    return {
+        "name": f"i112t{octet}", "bridge": f"i112t{octet}br", "prefix_len": 24, "host_address": f"{net}.1",
+        "edge": f"{net}.10", "edge_sip_port": 5060, "database": f"{net}.2", "database_port": 5432,
+        "nodes": [{"name": "node1", "address": f"{net}.11"}, {"name": "node2", "address": f"{net}.12"}],
+        "callers": f"{net}.100", "probe_interval_s": 1, "first_reply_ms": 1000, "node_lost_after_s": 5,
+    }
+
 
 
 @dataclass
@@ -105,7 +126,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     config = tmp / "ivr112.yaml"
     config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"]}))
     cluster_file = tmp / "cluster.yaml"
-    cluster_file.write_text(yaml.safe_dump(CLUSTER))
+    octet, lock = _claim_subnet()
+    cluster_file.write_text(yaml.safe_dump(cluster_spec(octet)))
     running = Running(topology.load(cluster_file), load_settings(config, environ={}), config, cluster_file, tmp)
     try:
         res = running.ivr112("up")
@@ -115,3 +137,4 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
         res = running.ivr112("down")
         print(res.stdout, res.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
+        os.close(lock)

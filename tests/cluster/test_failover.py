@@ -33,7 +33,7 @@ def test_a_nodes_asterisk_killed_under_load_loses_no_new_call(cluster: Running) 
     each_call_recorded_once(cluster, "0812", run)
 
     # The guard restarted node1's Asterisk: the edge uses it again.
-    wait_for("the edge to see node1 up again", lambda: cluster.edge_states().get("10.211.13.11") == "up", timeout=30)
+    wait_for("the edge to see node1 up again", lambda: cluster.edge_states().get(cluster.cluster.node("node1").address) == "up", timeout=30)
     again = cluster.sipp("again", calls=6, rate=6, seconds=0.5, caller="0813")
     assert again.wait(timeout=60) == 0
     assert any(node_of(i) == "node1" for i in incidents_of(cluster, "0813")), "node1 took no call after it came back"
