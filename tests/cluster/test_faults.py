@@ -15,6 +15,7 @@ from tests.cluster.conftest import Running
 from tests.cluster.faults import each_call_recorded_once, incidents_of, lost_calls_recorded, under_load, wall_nodes
 from tests.support.poll import wait_for
 
+
 def node1_takes_calls_again(r: Running, prefix: str) -> None:
     wait_for("the edge to see node1 up again", lambda: r.edge_states().get(r.cluster.node("node1").address) == "up", timeout=60)
     again = r.sipp(f"again{prefix}", calls=6, rate=6, seconds=0.5, caller=prefix)
