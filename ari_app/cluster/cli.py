@@ -25,7 +25,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
         cluster = cluster.with_nodes(args.nodes)
     if args.action == "up":
         pids = control.up(settings, cluster)
-        print(f"cluster {cluster.name} up: carriers send to sip:{cluster.edge.address}:{cluster.edge_sip_port}")
+        print(f"cluster {cluster.name} up: carriers send to sip:{cluster.sip_address}:{cluster.edge_sip_port}")
         print("  " + ", ".join(f"{name} pid {pid}" for name, pid in pids.items()))
         print(f"  store {control.store_url(cluster, control.paths(settings)).split('@')[1]}; `ivr112 cluster status` for more")
         return 0
