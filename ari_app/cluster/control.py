@@ -307,6 +307,24 @@ def stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = ST
         time.sleep(POLL_S / 2)
 
 
+def stop_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop a process we started in its own session, then what is left of its group: Kamailio's
+    workers outlive a main process killed alone, and keep its sockets."""
+    stop_pid(pid, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours when `up` ran in this process
+        try:
+            os.killpg(pid, signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline + timeout:
+            log.warning("process group %d still there after SIGKILL; see `ps -g %d`", pid, pid)
+            return
+        time.sleep(POLL_S / 2)
+
+
 def down(settings: Settings, cluster: Cluster) -> None:
     """Stop every part this machine started (by the pids kept at `up`), then the network."""
     p = paths(settings)
@@ -325,7 +343,7 @@ def down(settings: Settings, cluster: Cluster) -> None:
         if f"vrrp-{edge.name}" in state:
             stop_pid(state.pop(f"vrrp-{edge.name}"))  # first: it gives the floating address up
         if edge.name in state:
-            stop_pid(state.pop(edge.name))
+            stop_group(state.pop(edge.name))
     server = database(cluster, p)
     if server.adopt() is not None:
         server.stop()
