@@ -37,7 +37,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
         return _watch(settings, cluster)
     lines = control.status(settings, cluster)
     print("\n".join(lines))
-    return 0 if all("running" in line for line in lines) else 3
+    return 3 if any("stopped" in line for line in lines) else 0
 
 
 def _watch(settings: Settings, cluster: topology.Cluster) -> int:

@@ -379,10 +379,21 @@ def _edge_lines(cluster: Cluster, p: Paths, state: dict[str, int]) -> list[str]:
     for edge in cluster.all_edges:
         vrrp = state.get(f"vrrp-{edge.name}")
         line = _line(edge.name, edge, state)
+        pid = state.get(edge.name, 0)
+        if pid and not alive(pid) and _group_alive(pid):
+            line += f"; its main process is gone but its workers run (`ps -g {pid}`)"
         line += f"; keepalived {f'running (pid {vrrp})' if vrrp and alive(vrrp) else 'stopped'}"
         line += f"; holds {cluster.edge_vip}" if edge.name in held else "; standby"
         lines.append(line)
     return lines
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _line(name: str, part: Part, state: dict[str, int]) -> str:
