@@ -94,7 +94,7 @@ clean:
 # (`ivr112 cluster down` stops it); `make cluster-chaos` runs the failover suite on a cluster
 # of its own (not in `make test`: it needs root and fixed private addresses, so two runs at
 # once would collide).
-CLUSTER_PACKAGES := kamailio postgresql-15 sip-tester iproute2
+CLUSTER_PACKAGES := kamailio keepalived postgresql-15 sip-tester iproute2
 cluster: deps venv asterisk-root
 	@missing=""; for p in $(CLUSTER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi

@@ -25,7 +25,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
         cluster = cluster.with_nodes(args.nodes)
     if args.action == "up":
         pids = control.up(settings, cluster)
-        print(f"cluster {cluster.name} up: carriers send to sip:{cluster.edge.address}:{cluster.edge_sip_port}")
+        print(f"cluster {cluster.name} up: carriers send to sip:{cluster.sip_address}:{cluster.edge_sip_port}")
         print("  " + ", ".join(f"{name} pid {pid}" for name, pid in pids.items()))
         print(f"  store {control.store_url(cluster, control.paths(settings)).split('@')[1]}; `ivr112 cluster status` for more")
         return 0
@@ -37,7 +37,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
         return _watch(settings, cluster)
     lines = control.status(settings, cluster)
     print("\n".join(lines))
-    return 0 if all("running" in line for line in lines) else 3
+    return 3 if any("stopped" in line for line in lines) else 0
 
 
 def _watch(settings: Settings, cluster: topology.Cluster) -> int:

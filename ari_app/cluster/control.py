@@ -1,7 +1,8 @@
 """`ivr112 cluster up|down|status`: build on this machine what a province runs on several.
 
 `up` makes the private network (ari_app/cluster/netns.py), starts PostgreSQL in the
-database's namespace, Kamailio in the edge's, and in each node's namespace one
+database's namespace, Kamailio in the edge's (in each edge's, with keepalived beside it,
+when the cluster has several edges and a floating address), and in each node's namespace one
 `ivr112 run --with-asterisk` (Asterisk, app and guard, as on a single machine; the
 namespace is inherited, so every process of the node sees only the node's address).
 Each pid is kept in `<data_dir>/cluster/state.json`; `down` stops exactly those pids.
@@ -28,7 +29,7 @@ import psycopg
 
 from ari_app.asterisk import cel, process
 from ari_app.asterisk.layout import Layout
-from ari_app.cluster import kamailio, netns, nodes
+from ari_app.cluster import kamailio, keepalived, netns, nodes
 from ari_app.cluster.topology import NODE_HTTP_PORT, Cluster, Part
 from ari_app.store.pg_server import PostgresServer, alive
 from ari_app.store.pg_server import available as pg_available
@@ -62,6 +63,10 @@ class Paths:
     @property
     def edge_run(self) -> Path:
         return self.edge / "run"
+
+    def edge_dir(self, edge: Part) -> Path:
+        """Where an edge's configs, log and control socket live (`edge/` for the one edge)."""
+        return self.state_dir / edge.name
 
 
 def paths(settings: Settings) -> Paths:
@@ -98,15 +103,18 @@ def store_url(cluster: Cluster, p: Paths) -> str:
 
 def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
     """Start every part that is not running; return the pids by part name."""
-    _preflight(settings)
+    _preflight(settings, cluster)
     p = paths(settings)
     state = read_state(p)
     netns.up(cluster)
     state["db"] = _db_up(cluster, p)
     _write_state(p, state)
-    if not alive(state.get("edge", 0) or -1):
-        state["edge"] = _edge_up(cluster, p)
-        _write_state(p, state)
+    for edge in cluster.all_edges:
+        if not alive(state.get(edge.name, 0) or -1):
+            state[edge.name] = _edge_up(cluster, p, edge)
+            _write_state(p, state)
+    if cluster.edge_vip:
+        _vrrp_up(cluster, p, state)
     plans = nodes.write_plans(settings, cluster, p.state_dir)
     url = store_url(cluster, p)
     for node in cluster.nodes:
@@ -118,15 +126,20 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
         if not alive(state.get(f"watch-{node.name}", 0) or -1):
             state[f"watch-{node.name}"] = start_watch(cluster, node, p)
             _write_state(p, state)
-    wait_edge_sees(cluster, p, {n.address for n in cluster.nodes})
+    for edge in cluster.all_edges:
+        wait_edge_sees(cluster, p, {n.address for n in cluster.nodes}, run_dir=p.edge_dir(edge) / "run")
+    if cluster.edge_vip:
+        wait_vip_held(cluster)
     return state
 
 
-def _preflight(settings: Settings) -> None:
+def _preflight(settings: Settings, cluster: Cluster) -> None:
     if os.geteuid() != 0:
         raise ConfigError("`ivr112 cluster up` makes network namespaces: run it as root")
     if not kamailio.BINARY.exists():
         raise ConfigError("Kamailio is not installed: `apt-get install kamailio` (Debian 12 ships 5.6)")
+    if cluster.edge_vip and not keepalived.BINARY.exists():
+        raise ConfigError("keepalived is not installed (the edges' floating address): `apt-get install keepalived`")
     if not pg_available():
         raise ConfigError("PostgreSQL 15 is not installed: `apt-get install postgresql-15`")
     if not (settings.root_path / "usr/sbin/asterisk").exists():
@@ -156,19 +169,53 @@ def _db_up(cluster: Cluster, p: Paths) -> int:
     return pid
 
 
-def _edge_up(cluster: Cluster, p: Paths) -> int:
-    cfg = kamailio.render(cluster, p.edge)
-    kamailio.check(cfg, p.edge_run)
-    return start_edge(cluster, p)
+def _edge_up(cluster: Cluster, p: Paths, edge: Part) -> int:
+    folder = p.edge_dir(edge)
+    cfg = kamailio.render(cluster, folder, edge=edge)
+    kamailio.check(cfg, folder / "run")
+    return start_edge(cluster, p, edge)
 
 
-def start_edge(cluster: Cluster, p: Paths) -> int:
+def start_edge(cluster: Cluster, p: Paths, edge: Part | None = None) -> int:
     """Start Kamailio in the edge's namespace (the config already rendered); return its pid."""
-    with (p.edge / "kamailio.log").open("ab") as out:
-        proc = subprocess.Popen([*netns.prefix(cluster, cluster.edge), *kamailio.command(p.edge / "kamailio.cfg", p.edge_run)],
+    edge = edge or cluster.edge
+    folder = p.edge_dir(edge)
+    with (folder / "kamailio.log").open("ab") as out:
+        proc = subprocess.Popen([*netns.prefix(cluster, edge), *kamailio.command(folder / "kamailio.cfg", folder / "run")],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    log.info("Kamailio edge at %s:%d (pid %d)", cluster.edge.address, cluster.edge_sip_port, proc.pid)
+    log.info("Kamailio %s at %s:%d (pid %d)", edge.name, edge.address, cluster.edge_sip_port, proc.pid)
     return proc.pid
+
+
+def _vrrp_up(cluster: Cluster, p: Paths, state: dict[str, int]) -> None:
+    """keepalived beside each edge's Kamailio (ari_app/cluster/keepalived.py), those not running."""
+    secret = keepalived.password(p.state_dir)
+    for edge in cluster.all_edges:
+        key = f"vrrp-{edge.name}"
+        if alive(state.get(key, 0) or -1):
+            continue
+        folder = p.edge_dir(edge)
+        cfg = keepalived.render(cluster, edge, folder, secret=secret)
+        keepalived.check(cfg)
+        with (folder / "keepalived.log").open("ab") as out:
+            proc = subprocess.Popen([*netns.prefix(cluster, edge), *keepalived.command(cfg)], stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        state[key] = proc.pid
+        _write_state(p, state)
+        log.info("keepalived for %s (pid %d)", edge.name, proc.pid)
+
+
+def wait_vip_held(cluster: Cluster, timeout: float = EDGE_READY_TIMEOUT_S) -> str:
+    """Until exactly one edge holds the floating address; its name."""
+    deadline = time.monotonic() + timeout
+    while True:
+        held = keepalived.holders(cluster)
+        if len(held) == 1:
+            return held[0]
+        if time.monotonic() > deadline:
+            raise ConfigError(f"the floating address {cluster.edge_vip} is held by {held or 'no edge'}, not by one; "
+                              "see keepalived.log beside each edge's kamailio.log")
+        time.sleep(POLL_S)
 
 
 def start_node(settings: Settings, cluster: Cluster, node: Part, p: Paths, *, store_url: str, plans: list[str]) -> int:
@@ -229,15 +276,17 @@ def wait_node_ready(cluster: Cluster, node: Part, p: Paths, pid: int) -> None:
         time.sleep(POLL_S)
 
 
-def wait_edge_sees(cluster: Cluster, p: Paths, up_addresses: set[str], timeout: float = EDGE_READY_TIMEOUT_S) -> None:
-    """Until the edge's dispatcher has exactly `up_addresses` up."""
+def wait_edge_sees(cluster: Cluster, p: Paths, up_addresses: set[str], timeout: float = EDGE_READY_TIMEOUT_S,
+                   *, run_dir: Path | None = None) -> None:
+    """Until the edge's dispatcher (the one edge's, or the one in `run_dir`) has exactly `up_addresses` up."""
+    run_dir = run_dir or p.edge_run
     deadline = time.monotonic() + timeout
     while True:
-        states = kamailio.node_states(p.edge_run)
+        states = kamailio.node_states(run_dir)
         if {a for a, s in states.items() if s == "up"} == up_addresses:
             return
         if time.monotonic() > deadline:
-            raise ConfigError(f"the edge sees {states or 'nothing'}, expected {sorted(up_addresses)} up; see {p.edge / 'kamailio.log'}")
+            raise ConfigError(f"the edge sees {states or 'nothing'}, expected {sorted(up_addresses)} up; see {run_dir.parent / 'kamailio.log'}")
         time.sleep(POLL_S)
 
 
@@ -258,6 +307,24 @@ def stop_pid(pid: int, sig: signal.Signals = signal.SIGTERM, timeout: float = ST
         time.sleep(POLL_S / 2)
 
 
+def stop_group(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+    """Stop a process we started in its own session, then what is left of its group: Kamailio's
+    workers outlive a main process killed alone, and keep its sockets."""
+    stop_pid(pid, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # ours when `up` ran in this process
+        try:
+            os.killpg(pid, signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        if time.monotonic() > deadline + timeout:
+            log.warning("process group %d still there after SIGKILL; see `ps -g %d`", pid, pid)
+            return
+        time.sleep(POLL_S / 2)
+
+
 def down(settings: Settings, cluster: Cluster) -> None:
     """Stop every part this machine started (by the pids kept at `up`), then the network."""
     p = paths(settings)
@@ -272,8 +339,11 @@ def down(settings: Settings, cluster: Cluster) -> None:
         process.stop(Layout(settings.root_path, cluster.instance(node)))
     for name in [k for k in state if k.startswith("node")]:
         stop_pid(state.pop(name))
-    if "edge" in state:
-        stop_pid(state.pop("edge"))
+    for edge in cluster.all_edges:
+        if f"vrrp-{edge.name}" in state:
+            stop_pid(state.pop(f"vrrp-{edge.name}"))  # first: it gives the floating address up
+        if edge.name in state:
+            stop_group(state.pop(edge.name))
     server = database(cluster, p)
     if server.adopt() is not None:
         server.stop()
@@ -286,8 +356,10 @@ def status(settings: Settings, cluster: Cluster) -> list[str]:
     """One line per part: running or not, and what it says of itself."""
     p = paths(settings)
     state = read_state(p)
-    edge_view = kamailio.node_states(p.edge_run) if alive(state.get("edge", 0) or -1) else {}
-    lines = [_line("db", cluster.database, state), _line("edge", cluster.edge, state)]
+    held = keepalived.holders(cluster) if cluster.edge_vip else []
+    seer = next((e for e in cluster.all_edges if e.name in held), cluster.edge)  # the edge calls go through
+    edge_view = kamailio.node_states(p.edge_dir(seer) / "run") if alive(state.get(seer.name, 0) or -1) else {}
+    lines = [_line("db", cluster.database, state), *_edge_lines(cluster, p, state)]
     for node in cluster.nodes:
         line = _line(node.name, node, state)
         h = health(node) if alive(state.get(node.name, 0) or -1) else None
@@ -296,6 +368,32 @@ def status(settings: Settings, cluster: Cluster) -> list[str]:
         line += f"; edge sees it {edge_view.get(node.address, 'unknown')}"
         lines.append(line)
     return lines
+
+
+def _edge_lines(cluster: Cluster, p: Paths, state: dict[str, int]) -> list[str]:
+    """One line per edge; with a floating address, which edge holds it and each keepalived."""
+    if not cluster.edge_vip:
+        return [_line("edge", cluster.edge, state)]
+    held = keepalived.holders(cluster)
+    lines = []
+    for edge in cluster.all_edges:
+        vrrp = state.get(f"vrrp-{edge.name}")
+        line = _line(edge.name, edge, state)
+        pid = state.get(edge.name, 0)
+        if pid and not alive(pid) and _group_alive(pid):
+            line += f"; its main process is gone but its workers run (`ps -g {pid}`)"
+        line += f"; keepalived {f'running (pid {vrrp})' if vrrp and alive(vrrp) else 'stopped'}"
+        line += f"; holds {cluster.edge_vip}" if edge.name in held else "; standby"
+        lines.append(line)
+    return lines
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _line(name: str, part: Part, state: dict[str, int]) -> str:

@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from ari_app.cluster.topology import NODE_SIP_PORT, Cluster
+from ari_app.cluster.topology import NODE_SIP_PORT, Cluster, Part
 from ivr.errors import ConfigError
 from ivr.settings import PROJECT_DIR
 
@@ -26,8 +26,12 @@ def module_dir() -> str:
     return str(found[0].parent) + "/"
 
 
-def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT) -> Path:
-    """Write the edge's config and dispatcher list into `folder`; return the config's path."""
+def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT, edge: Part | None = None) -> Path:
+    """Write the edge's config and dispatcher list into `folder`; return the config's path.
+
+    `edge`: which of several edges (default the first); with a floating address the config
+    defines WITH_VIP (the template's blocks for it)."""
+    edge = edge or cluster.edge
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "dispatcher.list"
     listing.write_text(
@@ -35,12 +39,15 @@ def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT
         + "".join(f"1 sip:{n.address}:{node_sip_port} 0 0 name={n.name}\n" for n in cluster.nodes)
     )
     values = {
-        "edge": cluster.edge.address, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),
+        "edge": edge.address, "vip": cluster.edge_vip, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),
         "list_file": str(listing), "probe_interval_s": str(cluster.probe_interval_s),
         "first_reply_ms": str(cluster.first_reply_ms), "ctl_socket": str(ctl_socket(folder / "run")),
     }
     cfg = folder / "kamailio.cfg"
-    cfg.write_text(PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text()))
+    text = PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())
+    if cluster.edge_vip:
+        text = text.replace("\n", "\n#!define WITH_VIP\n", 1)  # after `#!KAMAILIO`
+    cfg.write_text(text)
     return cfg
 
 

@@ -34,7 +34,8 @@ def shared_secrets(settings: Settings, state_dir: Path) -> Path:
 
 def write_plans(settings: Settings, cluster: Cluster, state_dir: Path) -> list[str]:
     """The served plans as the nodes see them: each carrier reaches a node through the edge
-    only, so the carriers' source address is the edge's. Returns the plans' paths."""
+    only, so the carriers' source address is the edge's (any edge's own, or the floating
+    address they share). Returns the plans' paths."""
     out = state_dir / "plans"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -42,7 +43,7 @@ def write_plans(settings: Settings, cluster: Cluster, state_dir: Path) -> list[s
         source = (PROJECT_DIR / name) if not Path(name).is_absolute() else Path(name)
         doc: Any = yaml.safe_load(source.read_text())
         for carrier in doc.get("carriers", []):
-            carrier["match"] = [f"{cluster.edge.address}/32"]
+            carrier["match"] = [f"{address}/32" for address in cluster.edge_addresses]
         _absolute_paths(doc, source.parent)
         target = out / source.name
         target.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))

@@ -3,6 +3,8 @@
 
 Each part has a name, an address and, on one machine, a network namespace named after it.
 The same description serves real hosts; `--nodes N` adds nodes after the listed ones.
+The edge is one Kamailio (`edge: ADDRESS`) or several (`edges: [{name, address}, ...]` with
+`edge_vip`: a floating address keepalived moves to a live one; docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -56,11 +58,29 @@ class Cluster:
     first_reply_ms: int = 1000
     node_lost_after_s: int = 5
     source: Path = field(default=DEFAULT_FILE, compare=False)
+    # With several edges: every edge (`edge` is the first) and the floating address they share.
+    edges: tuple[Part, ...] = ()
+    edge_vip: str = ""
 
     @property
     def parts(self) -> tuple[Part, ...]:
         """Every part that gets a namespace, in start order."""
-        return (self.database, self.edge, *self.nodes, self.callers)
+        return (self.database, *self.all_edges, *self.nodes, self.callers)
+
+    @property
+    def all_edges(self) -> tuple[Part, ...]:
+        return self.edges or (self.edge,)
+
+    @property
+    def sip_address(self) -> str:
+        """Where carriers and callers send: the floating address, or the one edge's."""
+        return self.edge_vip or self.edge.address
+
+    @property
+    def edge_addresses(self) -> tuple[str, ...]:
+        """Every address a node may see the edge's requests come from (each edge's own, for its
+        probes, and the floating one, for the calls it relays)."""
+        return (*(e.address for e in self.all_edges), *((self.edge_vip,) if self.edge_vip else ()))
 
     def node(self, name: str) -> Part:
         for n in self.nodes:
@@ -94,10 +114,11 @@ def load(path: Path = DEFAULT_FILE) -> Cluster:
         raise ConfigError(f"{path}: expected a mapping of cluster settings")
     try:
         nodes = tuple(Part(str(n["name"]), _address(path, n["address"])) for n in raw["nodes"])
+        edges, vip = _edges(path, raw)
         cluster = Cluster(
             name=str(raw["name"]), bridge=str(raw["bridge"]), prefix_len=int(raw["prefix_len"]),
             host_address=_address(path, raw["host_address"]),
-            edge=Part("edge", _address(path, raw["edge"])), edge_sip_port=int(raw["edge_sip_port"]),
+            edge=edges[0], edges=edges if vip else (), edge_vip=vip, edge_sip_port=int(raw["edge_sip_port"]),
             database=Part("db", _address(path, raw["database"])), database_port=int(raw["database_port"]),
             nodes=nodes, callers=Part("callers", _address(path, raw["callers"])),
             probe_interval_s=int(raw.get("probe_interval_s", 1)), first_reply_ms=int(raw.get("first_reply_ms", 1000)),
@@ -108,6 +129,23 @@ def load(path: Path = DEFAULT_FILE) -> Cluster:
     if not cluster.nodes:
         raise ConfigError(f"{path}: 'nodes' lists no call node; list at least one")
     return cluster
+
+
+def _edges(path: Path, raw: dict[str, Any]) -> tuple[tuple[Part, ...], str]:
+    """The edge (`edge: ADDRESS`) or the edges and their floating address (`edges` + `edge_vip`)."""
+    if "edges" not in raw:
+        if "edge_vip" in raw:
+            raise ConfigError(f"{path}: 'edge_vip' needs 'edges' (two or more edges to float it between)")
+        return (Part("edge", _address(path, raw["edge"])),), ""
+    if "edge" in raw:
+        raise ConfigError(f"{path}: give either 'edge' (one Kamailio) or 'edges' with 'edge_vip', not both")
+    edges = tuple(Part(str(e["name"]), _address(path, e["address"])) for e in raw["edges"] or ())
+    if len(edges) < 2:
+        raise ConfigError(f"{path}: 'edges' lists {len(edges)} edge; list two or more, or use 'edge: ADDRESS' for one")
+    vip = _address(path, raw["edge_vip"])
+    if len({e.name for e in edges}) < len(edges) or vip in {e.address for e in edges}:
+        raise ConfigError(f"{path}: each edge needs its own name and address, and 'edge_vip' ({vip}) must be none of them")
+    return edges, vip
 
 
 def _address(path: Path, value: object) -> str:

@@ -6,22 +6,24 @@ why, without them. Not in `make test` (see docs/cluster.md): `make cluster-chaos
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ari_app.cluster import control, kamailio, topology
+from ari_app.cluster import control, kamailio, keepalived, topology
 from ari_app.cluster.topology import Cluster
 from ari_app.store import IncidentStore, open_store
+from ari_app.store.pg_server import alive as pg_alive
 from ari_app.store.pg_server import available as pg_available
 from ivr.settings import PROJECT_DIR, Settings, load_settings
 
@@ -55,6 +57,16 @@ def cluster_spec(octet: int) -> dict[str, object]:
     }
 
 
+def two_edges_spec(octet: int) -> dict[str, object]:
+    """Two Kamailio edges sharing the floating address .9 (keepalived), one call node: the
+    edges are what is tried (a second node would only load this 2-core machine more)."""
+    net = f"10.211.{octet}"
+    spec = cluster_spec(octet)
+    del spec["edge"]
+    spec.update({"edges": [{"name": "edge1", "address": f"{net}.10"}, {"name": "edge2", "address": f"{net}.20"}],
+                 "edge_vip": f"{net}.9", "nodes": [{"name": "node1", "address": f"{net}.11"}]})
+    return spec
+
 
 @dataclass
 class Running:
@@ -84,7 +96,7 @@ class Running:
         workdir = self.tmp / name
         workdir.mkdir(exist_ok=True)
         cmd = ["ip", "netns", "exec", self.cluster.callers.netns(self.cluster.name), SIPP,
-               f"{self.cluster.edge.address}:{self.cluster.edge_sip_port}", "-sf", str(SCENARIO), "-s", "112",
+               f"{self.cluster.sip_address}:{self.cluster.edge_sip_port}", "-sf", str(SCENARIO), "-s", "112",
                "-key", "caller", caller, "-i", self.cluster.callers.address, "-p", "5070", "-m", str(calls),
                "-r", str(rate), "-d", str(int(seconds * 1000)), "-trace_counts", "-fd", "1", "-trace_err", "-nostdin",
                "-timeout", "120s", "-timeout_error"]
@@ -114,10 +126,28 @@ def _missing() -> str:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def cluster() -> Iterator[Running]:
+    with _cluster_up(cluster_spec) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def two_edges() -> Iterator[Running]:
+    """A cluster of its own with two edges and a floating address (tests/cluster/test_edges.py),
+    down again after its module."""
+    if not keepalived.BINARY.exists():
+        pytest.skip("keepalived is not installed (apt-get install keepalived): two edges need it")
+    with _cluster_up(two_edges_spec) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
+    """`ivr112 cluster up` on a private /24 and data folder of its own; `down` after, which must
+    leave none of the pids the cluster's state names running, and the folder removed.
+    (Not pytest's tmp_path: its folders are root's alone, and PostgreSQL runs as `postgres`.)"""
     if why := _missing():
         pytest.skip(why)
-    del tmp_path_factory  # pytest's folders are root's alone: PostgreSQL runs as `postgres` and must reach its data
     tmp = Path(tempfile.mkdtemp(prefix="ivr112-cluster-"))
     tmp.chmod(0o711)
     data = tmp / "data"
@@ -127,14 +157,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"]}))
     cluster_file = tmp / "cluster.yaml"
     octet, lock = _claim_subnet()
-    cluster_file.write_text(yaml.safe_dump(cluster_spec(octet)))
+    cluster_file.write_text(yaml.safe_dump(spec(octet)))
     running = Running(topology.load(cluster_file), load_settings(config, environ={}), config, cluster_file, tmp)
+    started: dict[str, int] = {}
     try:
         res = running.ivr112("up")
         assert res.returncode == 0, f"cluster up failed:\n{res.stdout}\n{res.stderr}"
         yield running
+        started = control.read_state(running.paths)
     finally:
         res = running.ivr112("down")
         print(res.stdout, res.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
         os.close(lock)
+    left = {name: pid for name, pid in started.items() if pg_alive(pid)}
+    assert not left, f"`cluster down` left these running: {left}"
