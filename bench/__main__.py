@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import cluster
 from bench.report import draw, print_report, write_csv
 from bench.run import StackStuck, close_bench, open_bench
 
@@ -39,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--cluster-rates", type=_ints,
                    help="new calls/s of the cluster phase, one node then two (default 10,20,30; quick 20; '' skips it)")
     p.add_argument("--cluster-seconds", type=float, help="seconds of new calls per cluster step (default 15; quick 8)")
-    p.add_argument("--cluster-hold", type=float, default=5.0, help="seconds a cluster-phase caller stays in the IVR")
+    p.add_argument("--cluster-hold", type=float, default=cluster.HOLD_S, help="seconds a cluster-phase caller stays in the IVR")
     p.add_argument("--calls", type=int, help="calls of the leak run (default 10,000; quick 1,000; 0 skips it)")
     p.add_argument("--leak-rate", type=int, default=50, help="new calls/s of the leak run")
     p.add_argument("--menus", type=int, default=500, help="menus of the synthetic plan (0 skips the plan timing)")
@@ -60,8 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if len(args.engine_rates) != 2:
         p.error("--engine-rates takes two rates: IVR,operator (e.g. 20,5)")
     args.engine_seconds = args.engine_seconds or args.seconds
-    args.cluster_rates = ([20] if quick else [10, 20, 30]) if args.cluster_rates is None else args.cluster_rates
-    args.cluster_seconds = args.cluster_seconds or (8.0 if quick else 15.0)
+    args.cluster_rates = (cluster.QUICK_RATES if quick else cluster.RATES) if args.cluster_rates is None else args.cluster_rates
+    args.cluster_seconds = args.cluster_seconds or (cluster.QUICK_SECONDS if quick else cluster.SECONDS)
     return args
 
 

@@ -44,6 +44,9 @@ from tests.cluster.callers import SIPP, caller_command, sipp_counts
 from tests.support.poll import WaitTimeout, wait_for
 
 NODE_COUNTS = (1, 2)
+RATES, QUICK_RATES = [10, 20, 30], [20]  # offered new calls/s, each with one node then two
+SECONDS, QUICK_SECONDS = 15.0, 8.0  # of new calls per step
+HOLD_S = 5.0  # a caller's stay in the IVR (capped below greeting + menu)
 RECORDS_TIMEOUT_S = 60.0  # for every answered call's incident to be in the store, closed
 SIPP_MARGIN_S = 150.0  # past the last caller's stay: SIPp's own -timeout is 120 s
 
@@ -81,6 +84,7 @@ def private_cluster(bench_settings: Settings) -> Iterator[Private]:
     tmp = Path(tempfile.mkdtemp(prefix="ivr112-bench-cluster-"))
     tmp.chmod(0o711)  # PostgreSQL runs as `postgres` and must reach its data below
     claim = claim_subnet()
+    failed = False
     try:
         data = tmp / "data"
         data.mkdir()
@@ -90,9 +94,13 @@ def private_cluster(bench_settings: Settings) -> Iterator[Private]:
         cluster_file = tmp / "cluster.yaml"
         cluster_file.write_text(yaml.safe_dump(cluster_spec(claim.octet, nodes=max(NODE_COUNTS))))
         yield Private(tmp, load_settings(config, environ={}), topology.load(cluster_file))
+    except BaseException:
+        failed = True  # keep the nodes' logs the error names
+        raise
     finally:
         claim.release()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not failed:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -164,11 +172,10 @@ def run_phase(bench_settings: Settings, rates: list[int], seconds: float, hold_s
     not start: the note says why, and everything it started is stopped."""
     if why := unavailable(bench_settings):
         return [], f"cluster phase skipped: {why}"
-    plan = load_plans(bench_settings.plan_paths).default
-    heard = prompt_seconds(bench_settings, plan)
-    hold_s = min(hold_s, heard["greeting"] + heard["menu"] - 0.5)  # still in the menu: no caller reaches the queue
     steps: list[ClusterStep] = []
     try:
+        heard = prompt_seconds(bench_settings, load_plans(bench_settings.plan_paths).default)
+        hold_s = min(hold_s, heard["greeting"] + heard["menu"] - 0.5)  # still in the menu: no caller reaches the queue
         with private_cluster(bench_settings) as p:
             for count in NODE_COUNTS:
                 steps += _with_nodes(p, p.cluster.with_nodes(count), rates, seconds, hold_s, say)
@@ -217,14 +224,14 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="one rate, shorter steps")
-    ap.add_argument("--rates", type=_ints, help="offered new calls/s (default 10,20; quick 20)")
-    ap.add_argument("--seconds", type=float, help="seconds of new calls per step (default 15; quick 8)")
-    ap.add_argument("--hold", type=float, default=5.0, help="seconds a caller stays in the IVR (capped below greeting + menu)")
+    ap.add_argument("--rates", type=_ints, help=f"offered new calls/s (default {RATES}; quick {QUICK_RATES})")
+    ap.add_argument("--seconds", type=float, help=f"seconds of new calls per step (default {SECONDS:g}; quick {QUICK_SECONDS:g})")
+    ap.add_argument("--hold", type=float, default=HOLD_S, help="seconds a caller stays in the IVR (capped below greeting + menu)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(sys.argv[1:] if argv is None else argv)
     before = noise()
-    steps, note = run_phase(load_settings(), args.rates or ([20] if args.quick else [10, 20]),
-                            args.seconds or (8.0 if args.quick else 15.0), args.hold)
+    steps, note = run_phase(load_settings(), args.rates or (QUICK_RATES if args.quick else RATES),
+                            args.seconds or (QUICK_SECONDS if args.quick else SECONDS), args.hold)
     for line in table(steps, note):
         print(line)
     print(f"  noise: before: {before}; after: {noise()}")

@@ -140,9 +140,8 @@ def table(steps: list[ClusterStep], note: str = "") -> list[str]:
     """The phase's table: a line per step, then the two-vs-one ratios per rate."""
     if not steps and not note:
         return []
-    hold = max((s.hold_s for s in steps), default=0.0)
-    out = [f"\n== Cluster: one call node vs two behind the Kamailio edge, IVR callers stay {hold:g} s "
-           "(one machine: the nodes share its CPUs) =="]
+    stay = f", IVR callers stay {max(s.hold_s for s in steps):g} s" if steps else ""
+    out = [f"\n== Cluster: one call node vs two behind the Kamailio edge{stay} (one machine: the nodes share its CPUs) =="]
     if note:
         out.append(f"  {note}")
     if not steps:

@@ -286,10 +286,12 @@ class Bench:
 
     def cluster(self, rates: list[int], seconds: float, hold_s: float) -> None:
         """One call node, then two, behind a Kamailio edge in a private cluster of their own
-        (bench/cluster.py); this stack stays up, idle, meanwhile."""
+        (bench/cluster.py); this stack stays up, idle, meanwhile. The nodes serve the
+        project's plans with its built prompts (`make bench` builds them), not this stack's
+        test plan."""
         from bench.cluster import run_phase
 
-        self.cluster_steps, self.cluster_note = run_phase(self.stack.settings, rates, seconds, hold_s)
+        self.cluster_steps, self.cluster_note = run_phase(load_settings(), rates, seconds, hold_s)
         if self.cluster_note:
             print(f"  {self.cluster_note}", flush=True)
 
