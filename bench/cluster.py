@@ -47,6 +47,7 @@ NODE_COUNTS = (1, 2)
 RATES, QUICK_RATES = [10, 20, 30], [20]  # offered new calls/s, each with one node then two
 SECONDS, QUICK_SECONDS = 15.0, 8.0  # of new calls per step
 HOLD_S = 5.0  # a caller's stay in the IVR (capped below greeting + menu)
+IDLE_S = 8.0  # each cluster's parts measured with no call, before its steps
 RECORDS_TIMEOUT_S = 60.0  # for every answered call's incident to be in the store, closed
 SIPP_MARGIN_S = 150.0  # past the last caller's stay: SIPp's own -timeout is 120 s
 
@@ -127,7 +128,16 @@ class Pids:
         return out | {"edge": tree_cpu_s(self.edge), "db": tree_cpu_s(self.db)}
 
 
-def run_step(p: Private, cluster: Cluster, pids: Pids, *, rate: int, calls: int, hold_s: float, prefix: str) -> ClusterStep:
+def idle_rates(pids: Pids, seconds: float = IDLE_S) -> dict[str, float]:
+    """CPU seconds per second each part spends with no call (the cluster just up, no caller)."""
+    before, started = pids.cpu(), time.monotonic()
+    time.sleep(seconds)  # a measuring window, not a wait for something to happen
+    after, spent = pids.cpu(), time.monotonic() - started
+    return {k: (after[k] - before[k]) / spent for k in before}
+
+
+def run_step(p: Private, cluster: Cluster, pids: Pids, *, rate: int, calls: int, hold_s: float, prefix: str,
+             idle: dict[str, float]) -> ClusterStep:
     """`calls` SIPp callers at `rate`/s through the edge, each staying `hold_s`; the figures once
     every answered call's incident is closed in the store (or RECORDS_TIMEOUT_S has passed)."""
     workdir = p.tmp / f"step-{prefix}"
@@ -154,9 +164,11 @@ def run_step(p: Private, cluster: Cluster, pids: Pids, *, rate: int, calls: int,
     except WaitTimeout:
         found = [i for i in p.store_incidents(cluster, prefix) if i.ended_at]
     cpu1, (busy1, cap1) = pids.cpu(), machine_busy_s()
+    window = time.monotonic() - started
     spent = {k: cpu1[k] - cpu0[k] for k in cpu0}
     on = [node_of(i) for i in found]
-    per_node = tuple(NodeLoad(n.name, on.count(n.name), spent[f"app:{n.name}"], spent[f"asterisk:{n.name}"]) for n in cluster.nodes)
+    per_node = tuple(NodeLoad(n.name, on.count(n.name), spent[f"app:{n.name}"], spent[f"asterisk:{n.name}"],
+                              idle[f"app:{n.name}"] * window, idle[f"asterisk:{n.name}"] * window) for n in cluster.nodes)
     return ClusterStep(
         nodes=len(cluster.nodes), rate=rate, hold_s=hold_s, sent=counts.get("0_INVITE_Sent", 0), answered=answered,
         ended=counts.get("8_200_Recv", 0), recorded=len({i.channel_id for i in found}), elapsed_s=elapsed, per_node=per_node,
@@ -192,9 +204,11 @@ def _with_nodes(p: Private, cluster: Cluster, rates: list[int], seconds: float, 
         state = control.up(p.settings, cluster)
         say(f"  cluster {cluster.name}: {len(cluster.nodes)} node(s) up in {time.monotonic() - started:.0f} s")
         pids = Pids.of(p.settings, cluster, state)
+        idle = idle_rates(pids)
+        say("  idle, CPU ms/s: " + ", ".join(f"{k} {1000 * v:.1f}" for k, v in idle.items()))
         for i, rate in enumerate(rates):
             step = run_step(p, cluster, pids, rate=rate, calls=max(1, int(rate * seconds)), hold_s=hold_s,
-                            prefix=f"089{len(cluster.nodes)}{i:02d}")
+                            prefix=f"089{len(cluster.nodes)}{i:02d}", idle=idle)
             steps.append(step)
             say(f"  {step.nodes} node(s) {rate:3d}/s: {step.sent} sent, {step.answered} answered, "
                 f"{step.failed_at_edge} failed at the edge, {step.cut} cut, {step.recorded} recorded; calls per node "

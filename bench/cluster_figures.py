@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-RATIO_FIGURES = ("calls/s", "most calls on a node", "app ms/call", "Asterisk ms/call", "edge ms/call")
+RATIO_FIGURES = ("calls/s", "most calls on a node", "app ms/call", "Asterisk ms/call", "app less idle", "Asterisk less idle",
+                 "edge ms/call")
 
 
 def per_call_ms(cpu_s: float, calls: int) -> float:
@@ -28,6 +29,8 @@ class NodeLoad:
     calls: int  # the step's incidents whose channel was on this node
     app_cpu_s: float  # `ivr112 run` on the node (app threads; not its guard, not the watcher)
     asterisk_cpu_s: float
+    app_idle_s: float = 0.0  # of app_cpu_s, what the node's app spends idle over as long (measured before the steps)
+    asterisk_idle_s: float = 0.0
 
     @property
     def app_ms_per_call(self) -> float:
@@ -36,6 +39,15 @@ class NodeLoad:
     @property
     def asterisk_ms_per_call(self) -> float:
         return per_call_ms(self.asterisk_cpu_s, self.calls)
+
+    @property
+    def app_net_ms_per_call(self) -> float:
+        """App CPU per call less what the app spends idle: what a call itself costs."""
+        return per_call_ms(self.app_cpu_s - self.app_idle_s, self.calls)
+
+    @property
+    def asterisk_net_ms_per_call(self) -> float:
+        return per_call_ms(self.asterisk_cpu_s - self.asterisk_idle_s, self.calls)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,11 @@ class ClusterStep:
     def asterisk_ms_per_call(self) -> float:
         return per_call_ms(sum(n.asterisk_cpu_s for n in self.per_node), sum(n.calls for n in self.per_node))
 
+    def _less_idle(self, part: str) -> float:
+        """`part`'s ("app", "asterisk") CPU less its idle cost, per call, over every node."""
+        spent = sum(getattr(n, f"{part}_cpu_s") - getattr(n, f"{part}_idle_s") for n in self.per_node)
+        return per_call_ms(spent, sum(n.calls for n in self.per_node))
+
     @property
     def edge_ms_per_call(self) -> float:
         return per_call_ms(self.edge_cpu_s, self.sent)
@@ -98,6 +115,7 @@ class ClusterStep:
         return {
             "calls/s": self.calls_per_s, "most calls on a node": float(self.most_on_a_node),
             "app ms/call": self.app_ms_per_call, "Asterisk ms/call": self.asterisk_ms_per_call,
+            "app less idle": self._less_idle("app"), "Asterisk less idle": self._less_idle("asterisk"),
             "edge ms/call": self.edge_ms_per_call,
         }[name]
 
@@ -132,7 +150,8 @@ def _each(step: ClusterStep, get: str) -> str:
 
 
 HEADER = (f"{'nodes':>5} {'rate/s':>6} {'sent':>5} {'answered':>8} {'failed@edge':>11} {'cut':>4} {'recorded':>8} "
-          f"{'calls/s':>7} {'calls per node':>14} {'app ms/call/node':>16} {'Ast ms/call/node':>16} {'edge ms/call':>12} "
+          f"{'calls/s':>7} {'calls per node':>14} {'app ms/call/node':>16} {'Ast ms/call/node':>16} {'less idle: app':>14} "
+          f"{'Ast':>11} {'edge ms/call':>12} "
           f"{'pg ms/call':>10} {'load 1m':>7}")
 
 
@@ -150,7 +169,8 @@ def table(steps: list[ClusterStep], note: str = "") -> list[str]:
     for s in sorted(steps, key=lambda s: (s.rate, s.nodes)):
         out.append(f"{s.nodes:>5} {s.rate:>6} {s.sent:>5} {s.answered:>8} {s.failed_at_edge:>11} {s.cut:>4} {s.recorded:>8} "
                    f"{_f(s.calls_per_s):>7} {_each(s, 'calls'):>14} {_each(s, 'app_ms_per_call'):>16} "
-                   f"{_each(s, 'asterisk_ms_per_call'):>16} {_f(s.edge_ms_per_call, 2):>12} {_f(s.store_ms_per_call, 2):>10} "
+                   f"{_each(s, 'asterisk_ms_per_call'):>16} {_each(s, 'app_net_ms_per_call'):>14} "
+                   f"{_each(s, 'asterisk_net_ms_per_call'):>11} {_f(s.edge_ms_per_call, 2):>12} {_f(s.store_ms_per_call, 2):>10} "
                    f"{s.load_avg:>7.2f}")
     for rate, r in ratios(steps).items():
         out.append(f"  two vs one at {rate}/s: " + ", ".join(f"{name} {_f(v, 2)}x" for name, v in r.items()))
@@ -158,7 +178,8 @@ def table(steps: list[ClusterStep], note: str = "") -> list[str]:
 
 
 CSV_HEADER = ["nodes", "rate", "hold_s", "sent", "answered", "failed_at_edge", "cut", "recorded", "elapsed_s", "calls_per_s",
-              "node", "node_calls", "app_cpu_ms_per_call", "asterisk_cpu_ms_per_call", "edge_cpu_ms_per_call",
+              "node", "node_calls", "app_cpu_ms_per_call", "asterisk_cpu_ms_per_call", "app_cpu_less_idle_ms_per_call",
+              "asterisk_cpu_less_idle_ms_per_call", "edge_cpu_ms_per_call",
               "store_cpu_ms_per_call", "load_avg_1m", "machine_busy"]
 
 
@@ -169,6 +190,7 @@ def csv_rows(steps: list[ClusterStep]) -> list[list[str]]:
         for n in s.per_node:
             rows.append([str(s.nodes), str(s.rate), f"{s.hold_s:g}", str(s.sent), str(s.answered), str(s.failed_at_edge),
                          str(s.cut), str(s.recorded), f"{s.elapsed_s:.2f}", f"{s.calls_per_s:.3f}", n.name, str(n.calls),
-                         f"{n.app_ms_per_call:.3f}", f"{n.asterisk_ms_per_call:.3f}", f"{s.edge_ms_per_call:.3f}",
+                         f"{n.app_ms_per_call:.3f}", f"{n.asterisk_ms_per_call:.3f}", f"{n.app_net_ms_per_call:.3f}",
+                         f"{n.asterisk_net_ms_per_call:.3f}", f"{s.edge_ms_per_call:.3f}",
                          f"{s.store_ms_per_call:.3f}", f"{s.load_avg:.2f}", f"{s.machine_busy:.3f}"])
     return rows

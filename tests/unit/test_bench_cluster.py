@@ -63,6 +63,18 @@ def test_the_table_shows_each_node_and_the_ratio_line() -> None:
     assert any(line.startswith("  two vs one at 20/s: ") and "most calls on a node 0.50x" in line for line in lines)
 
 
+def test_a_nodes_idle_cost_is_taken_out_so_two_nodes_compare_on_what_a_call_costs() -> None:
+    # Each node's app spends 1 s idle over the step: with two nodes that fixed cost is paid twice
+    # for the same calls, so CPU per call rises while a call itself costs the same.
+    one = step(1, per_node=(NodeLoad("node1", 300, 4.0, 3.0, app_idle_s=1.0, asterisk_idle_s=0.6),))
+    two = step(2, per_node=(NodeLoad("node1", 150, 2.5, 1.8, app_idle_s=1.0, asterisk_idle_s=0.6),
+                            NodeLoad("node2", 150, 2.5, 1.8, app_idle_s=1.0, asterisk_idle_s=0.6)))
+    assert two.per_node[0].app_net_ms_per_call == pytest.approx(10.0) and one.per_node[0].app_net_ms_per_call == pytest.approx(10.0)
+    r = ratios([one, two])[20]
+    assert r["app ms/call"] == pytest.approx(1.25) and r["app less idle"] == pytest.approx(1.0)
+    assert r["Asterisk ms/call"] == pytest.approx(1.2) and r["Asterisk less idle"] == pytest.approx(1.0)
+
+
 def test_a_skipped_phase_prints_why_and_no_table() -> None:
     lines = table([], "cluster phase skipped: needs root (network namespaces): run `make bench` as root")
     assert lines[-1] == "  cluster phase skipped: needs root (network namespaces): run `make bench` as root"
