@@ -108,7 +108,7 @@ def private_cluster(bench_settings: Settings) -> Iterator[Private]:
 class Pids:
     apps: dict[str, int]
     asterisks: dict[str, int]
-    edge: int
+    edges: tuple[int, ...]  # each Kamailio's main process (one, or one per edge with a floating address)
     db: int
 
     @classmethod
@@ -119,13 +119,14 @@ class Pids:
             if pid is None:
                 raise ConfigError(f"node {node.name}'s Asterisk is not running after `cluster up`")
             asterisks[node.name] = pid
-        return cls({n.name: state[n.name] for n in cluster.nodes}, asterisks, state["edge"], state["db"])
+        return cls({n.name: state[n.name] for n in cluster.nodes}, asterisks, tuple(state[e.name] for e in cluster.all_edges),
+                   state["db"])
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of each part: `app:<node>`, `asterisk:<node>`, `edge`, `db`."""
+        """CPU seconds so far of each part: `app:<node>`, `asterisk:<node>`, `edge` (every edge), `db`."""
         out = {f"app:{n}": sample(p).cpu_s for n, p in self.apps.items()}
         out |= {f"asterisk:{n}": sample(p).cpu_s for n, p in self.asterisks.items()}
-        return out | {"edge": tree_cpu_s(self.edge), "db": tree_cpu_s(self.db)}
+        return out | {"edge": sum(tree_cpu_s(pid) for pid in self.edges), "db": tree_cpu_s(self.db)}
 
 
 def idle_rates(pids: Pids, seconds: float = IDLE_S) -> dict[str, float]:
