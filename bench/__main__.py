@@ -38,7 +38,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--engine-rates", type=_ints, help="IVR and operator new calls/s of the engines phase (default 20,5)")
     p.add_argument("--engine-seconds", type=float, help="seconds of new calls per engines step (default: --seconds)")
     p.add_argument("--cluster-rates", type=_ints,
-                   help="new calls/s of the cluster phase, one node then two (default 10,20,30; quick 20; '' skips it)")
+                   help="new calls/s of the cluster phase, one node then two (default 10,15,20,30; quick 20; '' skips it)")
     p.add_argument("--cluster-seconds", type=float, help="seconds of new calls per cluster step (default 15; quick 8)")
     p.add_argument("--cluster-hold", type=float, default=cluster.HOLD_S, help="seconds a cluster-phase caller stays in the IVR")
     p.add_argument("--calls", type=int, help="calls of the leak run (default 10,000; quick 1,000; 0 skips it)")

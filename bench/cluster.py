@@ -44,7 +44,9 @@ from tests.cluster.callers import SIPP, caller_command, sipp_counts
 from tests.support.poll import WaitTimeout, wait_for
 
 NODE_COUNTS = (1, 2)
-RATES, QUICK_RATES = [10, 20, 30], [20]  # offered new calls/s, each with one node then two
+# Offered new calls/s, each with one node then two; 10 and 15 are also half of 20 and 30: two
+# nodes at 20/s are compared with one at 10/s too (the same calls per second on each node).
+RATES, QUICK_RATES = [10, 15, 20, 30], [20]
 SECONDS, QUICK_SECONDS = 15.0, 8.0  # of new calls per step
 HOLD_S = 5.0  # a caller's stay in the IVR (capped below greeting + menu)
 IDLE_S = 8.0  # each cluster's parts measured with no call, before its steps

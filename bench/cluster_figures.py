@@ -139,6 +139,23 @@ def ratios(steps: list[ClusterStep]) -> dict[int, dict[str, float]]:
     return out
 
 
+PER_NODE_FIGURES = ("app ms/call", "Asterisk ms/call", "app less idle", "Asterisk less idle")
+
+
+def same_load_ratios(steps: list[ClusterStep]) -> dict[int, dict[str, float]]:
+    """For each two-node step at a rate R whose half was measured with one node: each of
+    PER_NODE_FIGURES, two nodes at R over one node at R/2, by R. The same calls per second on
+    each node: a node's cost per call falls as its own rate rises (more calls per wake-up), so
+    at the same offered rate two nodes each at half of it pay more per call for that alone."""
+    one = {s.rate: s for s in steps if s.nodes == 1}
+    out: dict[int, dict[str, float]] = {}
+    for two in sorted((s for s in steps if s.nodes == 2), key=lambda s: s.rate):
+        half = one.get(two.rate // 2) if two.rate % 2 == 0 else None
+        if half is not None:
+            out[two.rate] = {name: ratio(two.figure(name), half.figure(name)) for name in PER_NODE_FIGURES}
+    return out
+
+
 def _f(value: float, digits: int = 1) -> str:
     return "-" if math.isnan(value) else f"{value:,.{digits}f}"
 
@@ -174,6 +191,9 @@ def table(steps: list[ClusterStep], note: str = "") -> list[str]:
                    f"{s.load_avg:>7.2f}")
     for rate, r in ratios(steps).items():
         out.append(f"  two vs one at {rate}/s: " + ", ".join(f"{name} {_f(v, 2)}x" for name, v in r.items()))
+    for rate, r in same_load_ratios(steps).items():
+        out.append(f"  same rate on each node, two at {rate}/s vs one at {rate // 2}/s: "
+                   + ", ".join(f"{name} {_f(v, 2)}x" for name, v in r.items()))
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ari_app.cluster.claim import claim_subnet, cluster_spec
-from bench.cluster_figures import ClusterStep, NodeLoad, csv_rows, ratios, table
+from bench.cluster_figures import ClusterStep, NodeLoad, csv_rows, ratios, same_load_ratios, table
 
 
 def step(nodes: int, *, rate: int = 20, sent: int = 300, answered: int = 300, ended: int = 300,
@@ -73,6 +73,21 @@ def test_a_nodes_idle_cost_is_taken_out_so_two_nodes_compare_on_what_a_call_cost
     r = ratios([one, two])[20]
     assert r["app ms/call"] == pytest.approx(1.25) and r["app less idle"] == pytest.approx(1.0)
     assert r["Asterisk ms/call"] == pytest.approx(1.2) and r["Asterisk less idle"] == pytest.approx(1.0)
+
+
+def test_two_nodes_are_also_compared_with_one_at_half_the_rate_the_same_load_on_each_node() -> None:
+    # One node pays less per call as its own rate rises; two nodes at 20/s each see 10/s.
+    one_10 = step(1, rate=10, sent=150, answered=150, ended=150, per_node=(NodeLoad("node1", 150, 4.5, 3.0),))
+    one_20 = step(1, rate=20, per_node=(NodeLoad("node1", 300, 6.0, 4.5),))
+    two_20 = step(2, rate=20, per_node=(NodeLoad("node1", 150, 4.2, 3.0), NodeLoad("node2", 150, 4.2, 3.0)))
+    two_30 = step(2, rate=30, per_node=(NodeLoad("node1", 225, 4.5, 3.0), NodeLoad("node2", 225, 4.5, 3.0)))
+    two_15 = step(2, rate=15, per_node=(NodeLoad("node1", 110, 3.0, 2.0), NodeLoad("node2", 115, 3.0, 2.0)))
+    steps = [one_10, one_20, two_20, two_30, two_15]
+    assert ratios(steps)[20]["app ms/call"] == pytest.approx(1.4)  # against one node at 20/s
+    same = same_load_ratios(steps)
+    assert list(same) == [20]  # no one-node step at 15/s; 15 is odd
+    assert same[20]["app ms/call"] == pytest.approx(28.0 / 30.0) and same[20]["Asterisk ms/call"] == pytest.approx(1.0)
+    assert any(line.startswith("  same rate on each node, two at 20/s vs one at 10/s: app ms/call 0.93x") for line in table(steps))
 
 
 def test_a_skipped_phase_prints_why_and_no_table() -> None:
