@@ -39,6 +39,7 @@ integration: deps venv asterisk-root
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
 
 # The benchmark (issue 7): SIPp against the real Asterisk, plain dialplan (A) beside the app (B);
+# as root with Kamailio and PostgreSQL 15, also one call node vs two behind the edge (issue 16);
 # prints its table, writes bench/out/*.csv and a PNG. Asserts nothing: run it on demand.
 bench: deps venv asterisk-root
 	$(BIN)/pip install -q -e '.[test,bench]'

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench import cluster
 from bench.report import draw, print_report, write_csv
 from bench.run import StackStuck, close_bench, open_bench
 
@@ -36,6 +37,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="store engines B runs on side by side (default sqlite,postgresql; '' skips that phase)")
     p.add_argument("--engine-rates", type=_ints, help="IVR and operator new calls/s of the engines phase (default 20,5)")
     p.add_argument("--engine-seconds", type=float, help="seconds of new calls per engines step (default: --seconds)")
+    p.add_argument("--cluster-rates", type=_ints,
+                   help="new calls/s of the cluster phase, one node then two (default 10,15,20,30; quick 20; '' skips it)")
+    p.add_argument("--cluster-seconds", type=float, help="seconds of new calls per cluster step (default 15; quick 8)")
+    p.add_argument("--cluster-hold", type=float, default=cluster.HOLD_S, help="seconds a cluster-phase caller stays in the IVR")
     p.add_argument("--calls", type=int, help="calls of the leak run (default 10,000; quick 1,000; 0 skips it)")
     p.add_argument("--leak-rate", type=int, default=50, help="new calls/s of the leak run")
     p.add_argument("--menus", type=int, default=500, help="menus of the synthetic plan (0 skips the plan timing)")
@@ -56,6 +61,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if len(args.engine_rates) != 2:
         p.error("--engine-rates takes two rates: IVR,operator (e.g. 20,5)")
     args.engine_seconds = args.engine_seconds or args.seconds
+    args.cluster_rates = (cluster.QUICK_RATES if quick else cluster.RATES) if args.cluster_rates is None else args.cluster_rates
+    args.cluster_seconds = args.cluster_seconds or (cluster.QUICK_SECONDS if quick else cluster.SECONDS)
     return args
 
 
@@ -87,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             ivr_rate, operator_rate = args.engine_rates
             phases.append(("store engines",
                            lambda: bench.engines(ivr_rate, operator_rate, args.engine_seconds, args.hold, args.engines)))
+        if args.cluster_rates:
+            phases.append(("cluster", lambda: bench.cluster(args.cluster_rates, args.cluster_seconds, args.cluster_hold)))
         if args.menus:
             phases.append(("500-menu plan", lambda: bench.plan_reload(args.menus)))
         if args.calls:

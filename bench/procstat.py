@@ -61,3 +61,27 @@ def _cpu_s(stat: str) -> float:
     # The command name (field 2) may hold spaces: split after its closing parenthesis.
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and every process below it (Kamailio's and
+    PostgreSQL's workers are child processes); 0 when it is gone."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        stats[int(entry.name)] = stat
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current in stats:
+            total += _cpu_s(stats[current])
+            todo.extend(children.get(current, []))
+    return total

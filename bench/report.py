@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cluster import write_csv as write_cluster_csv
+from bench.cluster_figures import table as cluster_table
 from bench.knee import ANSWER_P99_MS, SYSTEMS, knee
 from bench.run import GC_WINDOW_S, Bench
 from bench.step import Step, pct
@@ -217,7 +219,8 @@ def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
 
 
 def print_report(bench: Bench, noise: str) -> None:
-    for line in [*table(bench), *engines_table(bench.engine_steps), *knees(bench)]:
+    for line in [*table(bench), *engines_table(bench.engine_steps), *cluster_table(bench.cluster_steps, bench.cluster_note),
+                 *knees(bench)]:
         print(line)
     print("== Targets (issue 7) ==")
     for what, measured, met in targets(bench):
@@ -239,6 +242,8 @@ def write_csv(bench: Bench, out: Path, stamp: str) -> list[Path]:
                 w.writerow([section, s.system, s.store, s.phase, s.rate, s.hold_s,
                             *[_fmt(fig.get(s), 3).replace(",", "") for fig in FIGURES], f"{s.load_avg:.2f}"])
     paths.append(steps)
+    if bench.cluster_steps:
+        paths.append(write_cluster_csv(bench.cluster_steps, out / f"bench-{stamp}-cluster.csv"))
     if bench.leak:
         leak = out / f"bench-{stamp}-leak.csv"
         with leak.open("w", newline="") as f:

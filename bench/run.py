@@ -30,13 +30,14 @@ from ari_app.asterisk import process
 from ari_app.store.pg_server import PostgresServer
 from ari_app.threads import STORE_THREAD
 from bench.baseline import install_baseline
+from bench.cluster_figures import ClusterStep
 from bench.plan500 import PlanTimes, measure
 from bench.procstat import ProcSample, machine_busy_s, sample, thread_cpu_s
 from bench.sipp import DTMF_END_S, SCENARIOS, SippPool, caller_scenario
 from bench.step import Step, pct
 from ivr import prompts
 from ivr.plan import Plan, load_plans
-from ivr.settings import load_settings
+from ivr.settings import Settings, load_settings
 from tests.integration.stack import SIPP_DIR, Stack, free_port, make_config, make_test_plan, wait_for
 from tests.support.poll import WaitTimeout
 
@@ -74,6 +75,8 @@ class Bench:
     pg: PostgresServer | None = None
     leak: list[tuple[int, int]] = field(default_factory=list)  # (calls so far, app RSS kB after a quiet window)
     plan_times: PlanTimes | None = None
+    cluster_steps: list[ClusterStep] = field(default_factory=list)  # one call node vs two behind the edge
+    cluster_note: str = ""  # why the cluster phase was skipped or stopped early
     _prefix: int = 0
 
     # The stack --------------------------------------------------------------------------
@@ -281,6 +284,17 @@ class Bench:
             assert pid is not None
             self.leak.append((done, sample(pid).rss_kb))
 
+    def cluster(self, rates: list[int], seconds: float, hold_s: float) -> None:
+        """One call node, then two, behind a Kamailio edge in a private cluster of their own
+        (bench/cluster.py); this stack stays up, idle, meanwhile. The nodes serve the
+        project's plans with its built prompts (`make bench` builds them), not this stack's
+        test plan."""
+        from bench.cluster import run_phase
+
+        self.cluster_steps, self.cluster_note = run_phase(load_settings(), rates, seconds, hold_s)
+        if self.cluster_note:
+            print(f"  {self.cluster_note}", flush=True)
+
     def plan_reload(self, menus: int) -> None:
         self.use("B")
         self.plan_times = measure(self.stack, menus=menus)
@@ -349,9 +363,9 @@ def start_bench_stack(tmp: Path, operators: int) -> tuple[Stack, list[str]]:
     return Stack(config=config, settings=settings, tmp=tmp, plan_file=plan_file, trunk_ports=ports), names
 
 
-def prompt_seconds(stack: Stack, plan: Plan) -> dict[str, float]:
+def prompt_seconds(settings: Settings, plan: Plan) -> dict[str, float]:
     """Durations of what the caller hears first, from the built WAV files."""
-    files = {(f.name, f.language): f for f in prompts.require([plan], stack.settings.data_path)}
+    files = {(f.name, f.language): f for f in prompts.require([plan], settings.data_path)}
 
     def total(names: tuple[str, ...]) -> float:
         return sum(prompts.duration(files[(n, plan.default_language)].path) for n in names)
@@ -367,7 +381,7 @@ def open_bench(tmp: Path, operators: int) -> Bench:
     stack.ivr112("asterisk", "configure")
     install_baseline(plan, stack.layout, BASELINE_NUMBER)
     stack.asterisk_up()
-    bench = Bench(stack, plan, SippPool(stack), free_port(socket.SOCK_DGRAM), names, prompt_seconds(stack, plan))
+    bench = Bench(stack, plan, SippPool(stack), free_port(socket.SOCK_DGRAM), names, prompt_seconds(stack.settings, plan))
     try:
         install_baseline(plan, stack.layout, BASELINE_NUMBER)  # `up` renders the folder afresh
         stack.asterisk_cli("dialplan reload")

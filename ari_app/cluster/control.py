@@ -133,17 +133,25 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
     return state
 
 
-def _preflight(settings: Settings, cluster: Cluster) -> None:
+def cannot_start(settings: Settings, cluster: Cluster | None = None) -> str:
+    """What this machine lacks to run a cluster (`cluster`, when given), and how to get it
+    ('' when nothing)."""
     if os.geteuid() != 0:
-        raise ConfigError("`ivr112 cluster up` makes network namespaces: run it as root")
+        return "`ivr112 cluster up` makes network namespaces: run it as root"
     if not kamailio.BINARY.exists():
-        raise ConfigError("Kamailio is not installed: `apt-get install kamailio` (Debian 12 ships 5.6)")
-    if cluster.edge_vip and not keepalived.BINARY.exists():
-        raise ConfigError("keepalived is not installed (the edges' floating address): `apt-get install keepalived`")
+        return "Kamailio is not installed: `apt-get install kamailio` (Debian 12 ships 5.6)"
+    if cluster is not None and cluster.edge_vip and not keepalived.BINARY.exists():
+        return "keepalived is not installed (the edges' floating address): `apt-get install keepalived`"
     if not pg_available():
-        raise ConfigError("PostgreSQL 15 is not installed: `apt-get install postgresql-15`")
+        return "PostgreSQL 15 is not installed: `apt-get install postgresql-15`"
     if not (settings.root_path / "usr/sbin/asterisk").exists():
-        raise ConfigError(f"no Asterisk root at {settings.root_path}: `ivr112 asterisk up` makes it (or set asterisk_root)")
+        return f"no Asterisk root at {settings.root_path}: `ivr112 asterisk up` makes it (or set asterisk_root)"
+    return ""
+
+
+def _preflight(settings: Settings, cluster: Cluster) -> None:
+    if why := cannot_start(settings, cluster):
+        raise ConfigError(why)
 
 
 def _db_up(cluster: Cluster, p: Paths) -> int:

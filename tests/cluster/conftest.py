@@ -7,7 +7,6 @@ why, without them. Not in `make test` (see docs/cluster.md): `make cluster-chaos
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
@@ -21,40 +20,14 @@ import pytest
 import yaml
 
 from ari_app.cluster import control, kamailio, keepalived, topology
+from ari_app.cluster.claim import claim_subnet, cluster_spec
 from ari_app.cluster.topology import Cluster
 from ari_app.store import IncidentStore, open_store
 from ari_app.store.pg_server import alive as pg_alive
-from ari_app.store.pg_server import available as pg_available
 from ivr.settings import PROJECT_DIR, Settings, load_settings
+from tests.cluster.callers import caller_command
 
-SIPP = shutil.which("sipp") or "/usr/bin/sipp"
-SCENARIO = PROJECT_DIR / "tests" / "sipp" / "cluster_caller.xml"
 LONG = os.environ.get("IVR112_CHAOS", "") == "long"
-def _claim_subnet() -> tuple[int, int]:
-    """A private /24 no other cluster run on this machine holds: an flock per third octet
-    (held for the session), and no bridge of that name already there. Several runs at once
-    (developers, CI) each get their own addresses, namespaces and bridge."""
-    for octet in range(13, 64):
-        fd = os.open(f"/run/lock/ivr112-cluster-{octet}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        if not Path(f"/sys/class/net/i112t{octet}br").exists():
-            return octet, fd
-        os.close(fd)
-    raise RuntimeError("no free 10.211.13-63.0/24 for a test cluster: stop the other runs (`ivr112 cluster down`)")
-
-
-def cluster_spec(octet: int) -> dict[str, object]:
-    net = f"10.211.{octet}"
-    return {
-        "name": f"i112t{octet}", "bridge": f"i112t{octet}br", "prefix_len": 24, "host_address": f"{net}.1",
-        "edge": f"{net}.10", "edge_sip_port": 5060, "database": f"{net}.2", "database_port": 5432,
-        "nodes": [{"name": "node1", "address": f"{net}.11"}, {"name": "node2", "address": f"{net}.12"}],
-        "callers": f"{net}.100", "probe_interval_s": 1, "first_reply_ms": 1000, "node_lost_after_s": 5,
-    }
 
 
 def two_edges_spec(octet: int) -> dict[str, object]:
@@ -95,34 +68,15 @@ class Running:
         """SIPp callers in the callers' namespace, to the edge; counts in `<name>_counts.csv`."""
         workdir = self.tmp / name
         workdir.mkdir(exist_ok=True)
-        cmd = ["ip", "netns", "exec", self.cluster.callers.netns(self.cluster.name), SIPP,
-               f"{self.cluster.sip_address}:{self.cluster.edge_sip_port}", "-sf", str(SCENARIO), "-s", "112",
-               "-key", "caller", caller, "-i", self.cluster.callers.address, "-p", "5070", "-m", str(calls),
-               "-r", str(rate), "-d", str(int(seconds * 1000)), "-trace_counts", "-fd", "1", "-trace_err", "-nostdin",
-               "-timeout", "120s", "-timeout_error"]
+        cmd = caller_command(self.cluster, calls=calls, rate=rate, seconds=seconds, caller=caller)
         return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def sipp_counts(workdir: Path) -> dict[str, int]:
-    """SIPp's final per-message counts (`-trace_counts`), by column name."""
-    (path,) = workdir.glob("*_counts.csv")
-    lines = path.read_text().splitlines()
-    head, last = lines[0].split(";"), lines[-1].split(";")
-    return {k: int(v) for k, v in zip(head, last, strict=False) if v.isdigit()}
-
 
 def _missing() -> str:
     if not os.environ.get("IVR112_CLUSTER"):
         return "the cluster suite runs with `make cluster-chaos` (IVR112_CLUSTER=1): it needs root and fixed private addresses"
-    if os.geteuid() != 0:
-        return "the cluster needs root (network namespaces)"
-    if not kamailio.BINARY.exists():
-        return "Kamailio is not installed (apt-get install kamailio)"
-    if not pg_available():
-        return "PostgreSQL 15 is not installed (apt-get install postgresql-15)"
     if not os.environ.get("IVR112_ASTERISK_ROOT"):
         return "IVR112_ASTERISK_ROOT is not set"
-    return ""
+    return control.cannot_start(load_settings())
 
 
 @pytest.fixture(scope="session")
@@ -156,8 +110,8 @@ def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
     config = tmp / "ivr112.yaml"
     config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"]}))
     cluster_file = tmp / "cluster.yaml"
-    octet, lock = _claim_subnet()
-    cluster_file.write_text(yaml.safe_dump(spec(octet)))
+    claim = claim_subnet()
+    cluster_file.write_text(yaml.safe_dump(spec(claim.octet)))
     running = Running(topology.load(cluster_file), load_settings(config, environ={}), config, cluster_file, tmp)
     started: dict[str, int] = {}
     try:
@@ -169,6 +123,6 @@ def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
         res = running.ivr112("down")
         print(res.stdout, res.stderr)
         shutil.rmtree(tmp, ignore_errors=True)
-        os.close(lock)
+        claim.release()
     left = {name: pid for name, pid in started.items() if pg_alive(pid)}
     assert not left, f"`cluster down` left these running: {left}"

@@ -18,7 +18,8 @@ from ari_app.cluster.sweep import node_of
 from ari_app.cluster.topology import NODE_HTTP_PORT
 from ivr.secrets import SECRETS_FILE
 from ivr.store import Incident, now
-from tests.cluster.conftest import LONG, Running, sipp_counts
+from tests.cluster.callers import sipp_counts
+from tests.cluster.conftest import LONG, Running
 from tests.support.poll import WaitTimeout, wait_for
 
 CALL_SECONDS = 3.0

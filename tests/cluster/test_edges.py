@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 
 from ari_app.cluster import control, keepalived, netns
-from tests.cluster.conftest import Running, sipp_counts
+from tests.cluster.callers import sipp_counts
+from tests.cluster.conftest import Running
 from tests.cluster.faults import Run, each_call_recorded_once, incidents_of, under_load
 from tests.support.poll import wait_for
 

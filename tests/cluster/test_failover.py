@@ -10,7 +10,8 @@ import signal
 
 from ari_app.asterisk.layout import Layout
 from ari_app.cluster.sweep import node_of
-from tests.cluster.conftest import Running, sipp_counts
+from tests.cluster.callers import sipp_counts
+from tests.cluster.conftest import Running
 from tests.cluster.faults import each_call_recorded_once, incidents_of, lost_calls_recorded, under_load
 from tests.support.poll import wait_for
 

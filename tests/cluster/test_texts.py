@@ -18,7 +18,8 @@ from ari_app.asterisk.layout import Layout
 from ivr.settings import PROJECT_DIR
 from ivr.store import Incident
 from ivr.texts import JOURNAL_SUFFIX
-from tests.cluster.conftest import SIPP, Running
+from tests.cluster.callers import SIPP
+from tests.cluster.conftest import Running
 from tests.support.poll import wait_for
 
 # Callers and texts of this run only: the nodes' Asterisk folders, and so their journals,

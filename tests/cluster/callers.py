@@ -1,0 +1,36 @@
+"""SIPp callers through a cluster's edge, from the callers' namespace: the command and its
+final counts. The cluster tests (conftest.py) and the benchmark's cluster phase
+(bench/cluster.py) both use them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ari_app.cluster.topology import Cluster
+from ivr.settings import PROJECT_DIR
+
+SIPP = shutil.which("sipp") or "/usr/bin/sipp"
+SCENARIO = PROJECT_DIR / "tests" / "sipp" / "cluster_caller.xml"
+CALLERS_PORT = 5070
+
+
+def caller_command(cluster: Cluster, *, calls: int, rate: float, seconds: float, caller: str) -> list[str]:
+    """SIPp callers in the callers' namespace to the edge's 112 (the floating address when the
+    cluster has one), each staying `seconds` after
+    the answer; `caller` prefixes each call's number. Counts go to `<scenario>_<pid>_counts.csv`
+    in the working folder (`-trace_counts`)."""
+    return ["ip", "netns", "exec", cluster.callers.netns(cluster.name), SIPP,
+            f"{cluster.sip_address}:{cluster.edge_sip_port}", "-sf", str(SCENARIO), "-s", "112",
+            "-key", "caller", caller, "-i", cluster.callers.address, "-p", str(CALLERS_PORT), "-m", str(calls),
+            "-r", str(rate), "-d", str(int(seconds * 1000)), "-trace_counts", "-fd", "1", "-trace_err", "-nostdin",
+            "-timeout", "120s", "-timeout_error"]
+
+
+def sipp_counts(workdir: Path) -> dict[str, int]:
+    """SIPp's final per-message counts (`-trace_counts`), by column name."""
+    (path,) = workdir.glob("*_counts.csv")
+    lines = path.read_text().splitlines()
+    head, last = lines[0].split(";"), lines[-1].split(";")
+    return {k: int(v) for k, v in zip(head, last, strict=False) if v.isdigit()}
