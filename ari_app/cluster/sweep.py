@@ -55,12 +55,15 @@ PLAN_CONTEXT = "ivr112-plan-"  # each plan's dialplan context (asterisk/render.p
 # Calls a node's Asterisk answered (its own record, cel_pgsql: ari_app/asterisk/cel.py) that
 # have no incident: their app never saw them (Asterisk died before StasisStart reached it, or
 # the app was dead and the dialplan's fallback took the call). Only the caller's own channel
-# (uniqueid = linkedid), not the operators' and agencies' legs.
+# (uniqueid = linkedid), not the operators' and agencies' legs. The only rows the sweeper
+# reads: every other row can go (prune_cel).
+_UNRECORDED_ROW = """a.eventtype = 'ANSWER' AND a.uniqueid = a.linkedid AND a.context LIKE :plans
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.channel_id = a.uniqueid)"""
 _UNRECORDED = text(f"""
 SELECT a.uniqueid, a.cid_num, a.exten, a.context, a.eventtime FROM {cel.TABLE} a
-WHERE a.eventtype = 'ANSWER' AND a.uniqueid = a.linkedid AND a.uniqueid LIKE :prefix AND a.context LIKE :plans
-  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.channel_id = a.uniqueid)
+WHERE a.uniqueid LIKE :prefix AND {_UNRECORDED_ROW}
 ORDER BY a.id""")
+_PRUNE = text(f"DELETE FROM {cel.TABLE} a WHERE a.eventtime < :before AND NOT ({_UNRECORDED_ROW})")
 
 
 @dataclass(frozen=True)
@@ -117,3 +120,21 @@ def close_lost(store: IncidentStore, incident: Incident, *, by: str) -> bool:
         if entry is not None:
             store.add_event(incident.id, "callback_listed", {"number": current.caller_number, "calls": str(entry.calls)})
     return True
+
+
+def prune_cel(store: IncidentStore, *, before: datetime) -> int:
+    """Delete the rows of Asterisk's record (CEL) written before `before` that the sweeper
+    can never need again; returns how many (0 without cel_pgsql's table).
+
+    The sweeper reads only a caller's ANSWER row with no incident (`_UNRECORDED`). Every other
+    row (channel starts and hang-ups, operators' and agencies' legs, calls whose incident
+    exists: incidents are never deleted, retention only empties their positions and
+    recordings) it can never read again, so those go. A caller's ANSWER row with no incident
+    is the only record of that call: it stays, at any age, until the sweeper has opened its
+    incident (the node lost, or its Asterisk restarted after the call)."""
+    try:
+        with store.engine.begin() as conn:
+            gone = conn.execute(_PRUNE, {"before": before.astimezone(UTC).replace(tzinfo=None), "plans": f"{PLAN_CONTEXT}%"})
+    except ProgrammingError:  # no such table: not a cluster with PostgreSQL (cel_pgsql)
+        return 0
+    return int(gone.rowcount or 0)
