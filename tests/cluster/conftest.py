@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -21,14 +22,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ari_app.cluster import control, kamailio, keepalived, topology
+from ari_app.cluster import control, kamailio, keepalived, netns, topology
 from ari_app.cluster.claim import claim_subnet, cluster_spec
 from ari_app.cluster.topology import Cluster
 from ari_app.store import IncidentStore, open_store
 from ari_app.store.pg_server import PostgresServer
 from ari_app.store.pg_server import alive as pg_alive
 from ivr.settings import PROJECT_DIR, Settings, load_settings
-from tests.cluster.callers import caller_command
+from tests.cluster.callers import SCENARIO, caller_command, kotim_plan
+from tests.support.plan import make_regency_plan
 
 LONG = os.environ.get("IVR112_CHAOS", "") == "long"
 
@@ -42,6 +44,22 @@ def two_edges_spec(octet: int) -> dict[str, object]:
     spec.update({"edges": [{"name": "edge1", "address": f"{net}.10"}, {"name": "edge2", "address": f"{net}.20"}],
                  "edge_vip": f"{net}.9", "nodes": [{"name": "node1", "address": f"{net}.11"}]})
     return spec
+
+
+SECOND_PLAN = "seruyan"  # a second regency's plan, served beside Kotim's (tests/support/plan.py)
+SECOND_CARRIER = "seruyan-net"
+
+
+def second_carrier_address(cluster: Cluster) -> str:
+    return str(ipaddress.ip_address(cluster.callers.address) + 1)
+
+
+def served_plans(tmp: Path, cluster: Cluster) -> list[str]:
+    """Kotim's plan, its carrier sending from the callers' address, and a second regency's
+    plan whose carrier sends from the callers' second address: two carriers the edge tells
+    apart by source address."""
+    second, _ = make_regency_plan(tmp, SECOND_PLAN, "Seruyan", SECOND_CARRIER, f"{second_carrier_address(cluster)}/32")
+    return [str(kotim_plan(tmp, cluster)), str(second)]
 
 
 @dataclass
@@ -74,11 +92,19 @@ class Running:
     def store(self) -> IncidentStore:
         return open_store(self.tmp, control.store_url(self.cluster, self.paths))
 
-    def sipp(self, name: str, *, calls: int, rate: float, seconds: float, caller: str) -> subprocess.Popen[bytes]:
-        """SIPp callers in the callers' namespace, to the edge; counts in `<name>_counts.csv`."""
+    @property
+    def second_carrier(self) -> str:
+        """The callers' second address: the second plan's carrier (SECOND_PLAN) sends from it."""
+        return second_carrier_address(self.cluster)
+
+    def sipp(self, name: str, *, calls: int, rate: float, seconds: float, caller: str, scenario: Path = SCENARIO,
+             source: str = "", keys: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """SIPp callers in the callers' namespace (from `source`, else the callers' address,
+        Kotim's carrier), to the edge; counts in `<name>_counts.csv`."""
         workdir = self.tmp / name
         workdir.mkdir(exist_ok=True)
-        cmd = caller_command(self.cluster, calls=calls, rate=rate, seconds=seconds, caller=caller)
+        cmd = caller_command(self.cluster, calls=calls, rate=rate, seconds=seconds, caller=caller, scenario=scenario,
+                             source=source, keys=keys)
         return subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 def _missing() -> str:
@@ -116,16 +142,23 @@ def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
     data = tmp / "data"
     data.mkdir()
     (data / "prompts").symlink_to(load_settings().data_path.resolve() / "prompts")
-    config = tmp / "ivr112.yaml"
-    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": str(load_settings().root_path.resolve())}))
     cluster_file = tmp / "cluster.yaml"
     claim = claim_subnet()
     cluster_file.write_text(yaml.safe_dump(spec(claim.octet)))
-    running = Running(topology.load(cluster_file), load_settings(config, environ={}), config, cluster_file, tmp)
+    layout = topology.load(cluster_file)
+    config = tmp / "ivr112.yaml"
+    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": str(load_settings().root_path.resolve()),
+                                      "plans": served_plans(tmp, layout)}))
+    running = Running(layout, load_settings(config, environ={}), config, cluster_file, tmp)
     started: dict[str, int] = {}
     try:
+        # The second regency's prompts (Kotim's are built by `make test`; rendered once, then kept).
+        built = subprocess.run([sys.executable, "-m", "ari_app.cli", "--config", str(config), "prompts", "build"],
+                               capture_output=True, text=True, timeout=600, cwd=PROJECT_DIR, check=False)
+        assert built.returncode == 0, f"prompts build failed:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}"
         res = running.ivr112("up")
         assert res.returncode == 0, f"cluster up failed:\n{res.stdout}\n{res.stderr}"
+        netns.ip("-n", layout.callers.netns(layout.name), "addr", "add", f"{running.second_carrier}/{layout.prefix_len}", "dev", "eth0")
         yield running
         started = control.read_state(running.paths)
     finally:

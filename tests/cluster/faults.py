@@ -66,7 +66,12 @@ def each_call_recorded_once(r: Running, prefix: str, run: Run) -> None:
         found = incidents_of(r, prefix)
         return len(found) == run.sent and len({i.channel_id for i in found}) == run.sent and all(i.ended_at for i in found)
 
-    wait_for(f"each of the {run.sent} calls recorded once and closed", done, timeout=60)
+    try:
+        wait_for(f"each of the {run.sent} calls recorded once and closed", done, timeout=60)
+    except WaitTimeout:
+        found = incidents_of(r, prefix)
+        raise AssertionError(f"{len(found)} incidents ({len({i.channel_id for i in found})} calls) for {run.sent} calls; "
+                             f"open: {[i.channel_id for i in found if not i.ended_at]}") from None
 
 
 def lost_calls_recorded(r: Running, prefix: str, run: Run, *, node: str = "node1", exact: bool = True) -> None:
