@@ -115,25 +115,26 @@ def _missing() -> str:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Running]:
-    with _cluster_up(cluster_spec) as running:
+def cluster(request: pytest.FixtureRequest) -> Iterator[Running]:
+    with _cluster_up(cluster_spec, request) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def two_edges() -> Iterator[Running]:
+def two_edges(request: pytest.FixtureRequest) -> Iterator[Running]:
     """A cluster of its own with two edges and a floating address (tests/cluster/test_edges.py),
     down again after its module."""
     if not keepalived.BINARY.exists():
         pytest.skip("keepalived is not installed (apt-get install keepalived): two edges need it")
-    with _cluster_up(two_edges_spec) as running:
+    with _cluster_up(two_edges_spec, request) as running:
         yield running
 
 
 @contextlib.contextmanager
-def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
+def _cluster_up(spec: Callable[[int], dict[str, object]], request: pytest.FixtureRequest) -> Iterator[Running]:
     """`ivr112 cluster up` on a private /24 and data folder of its own; `down` after, which must
-    leave none of the pids the cluster's state names running, and the folder removed.
+    leave none of the pids the cluster's state names running, and the folder removed (kept,
+    with the parts' logs, when a test failed).
     (Not pytest's tmp_path: its folders are root's alone, and PostgreSQL runs as `postgres`.)"""
     if why := _missing():
         pytest.skip(why)
@@ -166,7 +167,10 @@ def _cluster_up(spec: Callable[[int], dict[str, object]]) -> Iterator[Running]:
         print(res.stdout, res.stderr)
         if "database" in running.__dict__:
             running.database.stop()  # stopped by `down` already: this reaps the restart's process
-        shutil.rmtree(tmp, ignore_errors=True)
+        if request.session.testsfailed:
+            print(f"a cluster test failed: its folder (nodes' app.log and watch.log, the edge's log) is kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         claim.release()
     left = {name: pid for name, pid in started.items() if pg_alive(pid)}
     assert not left, f"`cluster down` left these running: {left}"

@@ -1,6 +1,6 @@
 """Asterisk's own record of a cluster node's calls (CEL in `ivr112_cel`, written by
 cel_pgsql) does not grow forever: retention prunes every row the sweeper can never need
-again, and keeps the one record of a call its app never saw until the sweeper has used it.
+again, and keeps the rows of a call its app never saw until the sweeper has recorded it.
 On PostgreSQL, the only engine a cluster's nodes share.
 """
 
@@ -55,10 +55,13 @@ def test_retention_prunes_the_cel_rows_the_sweeper_cannot_need_and_keeps_an_unre
 
         purge_store(store, settings)
 
-        assert _left(store) == [("node1-1.3", "ANSWER")] + [("node1-1.4", e) for e in cel.EVENTS]
-        # What was kept still does its work: node1 lost, the sweeper records that call.
+        assert _left(store) == [("node1-1.3", e) for e in cel.EVENTS] + [("node1-1.4", e) for e in cel.EVENTS]
+        # What was kept still does its work: node1 lost, the sweeper records both; node1 up,
+        # it records the call that ended unseen (and not yet today's, just ended).
         assert [c.channel_id for c in sweep.unrecorded(store, "node1")] == ["node1-1.3", "node1-1.4"]
-        sweep.record_lost(store, sweep.unrecorded(store, "node1")[0], by="node2")
+        ended = sweep.unrecorded(store, "node1", ended_before=now - timedelta(seconds=30))
+        assert [c.channel_id for c in ended] == ["node1-1.3"]
+        sweep.record_unseen(store, ended[0], by="node2")
         purge_store(store, settings)
         assert _left(store) == [("node1-1.4", e) for e in cel.EVENTS]
     finally:
