@@ -49,11 +49,16 @@ def under_load(r: Running, name: str, prefix: str, fault: Callable[[], None], *,
     """SIPp callers through the edge; once a few calls are up on `on`, `fault()`."""
     calls = 200 if LONG else 32
     sipp = r.sipp(name, calls=calls, rate=RATE, seconds=CALL_SECONDS, caller=prefix)
-    wait_for(f"calls up on {on}", lambda: sum(node_of(i) == on and not i.ended_at for i in incidents_of(r, prefix)) >= 3,
-             timeout=30)
-    fault_at, fault_mono = now(), time.monotonic()
-    fault()
-    assert sipp.wait(timeout=240) in (0, 1)
+    try:
+        wait_for(f"calls up on {on}", lambda: sum(node_of(i) == on and not i.ended_at for i in incidents_of(r, prefix)) >= 3,
+                 timeout=30)
+        fault_at, fault_mono = now(), time.monotonic()
+        fault()
+        assert sipp.wait(timeout=240) in (0, 1)
+    finally:
+        if sipp.poll() is None:  # the test failed before SIPp ended: stop it (by its pid), not leave it calling
+            sipp.kill()
+            sipp.wait()
     counts = sipp_counts(r.tmp / name)
     run = Run(counts["0_INVITE_Sent"], counts["0_INVITE_Sent"] - counts["4_200_Recv"],
               counts["4_200_Recv"] - counts["8_200_Recv"], fault_at, fault_mono)
