@@ -71,7 +71,8 @@ class Settings:
     )
     sip_edges: tuple[str, ...] = _setting(
         (), "On a cluster's call node, the addresses its SIP edges send from (each edge's own, and their floating address; "
-        "list; comma-separated in the environment; docs/cluster.md): carriers' calls and texts are taken from these only, "
+        "list; comma-separated in the environment; docs/cluster.md): carriers' calls and texts are taken from these (and "
+        "each carrier's own networks) only, "
         "each carrier known by the edges' X-Ivr112-Carrier header; empty on a single machine (carriers known by their own address)."
     )
     sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")

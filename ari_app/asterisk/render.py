@@ -166,8 +166,8 @@ MEDIA_BIND = "media_address = @@sip_host@@\nbind_rtp_to_media_address = yes\n"
 # Behind a cluster's edges (the `sip_edges` setting) every carrier's call comes from an edge's
 # address, so a carrier is known by the header the edge writes from the call's source address
 # (config/kamailio/edge.cfg, route CARRIER) and by nothing else; its endpoint takes SIP from
-# the edges only (a header sent from anywhere else is refused by the endpoint's ACL: Asterisk
-# answers 401). The edges' own OPTIONS probes, which name no carrier, are answered by an
+# the edges and from the carrier's own networks only (a header sent from anywhere else is
+# refused by the endpoint's ACL: Asterisk answers 401). The edges' own OPTIONS probes, which name no carrier, are answered by an
 # endpoint of the edges'.
 CARRIER_HEADER = "X-Ivr112-Carrier"
 EDGE_ENDPOINT = "ivr112-edge"
@@ -187,9 +187,11 @@ def _carrier_identify(carrier: Carrier, endpoint: str, edges: tuple[str, ...]) -
     return f"[{endpoint}]\ntype = identify\nendpoint = {endpoint}\nmatch_header = {CARRIER_HEADER}: {carrier.name}\n"
 
 
-def _edges_acl(edges: tuple[str, ...]) -> str:
-    """An endpoint's ACL: SIP from the edges' addresses only."""
-    return "deny = 0.0.0.0/0.0.0.0\n" + "".join(f"permit = {e}/32\n" for e in edges)
+def _edges_acl(edges: tuple[str, ...], own: tuple[str, ...] = ()) -> str:
+    """An endpoint's ACL: SIP from the edges' addresses only, and from `own` networks (a
+    carrier's own: its SBC, which an operator's callback calls straight from the node, sends
+    that call's BYE from there)."""
+    return "deny = 0.0.0.0/0.0.0.0\n" + "".join(f"permit = {e}/32\n" for e in edges) + "".join(f"permit = {m}\n" for m in own)
 
 
 def _edge_sections(edges: tuple[str, ...]) -> str:
@@ -202,7 +204,6 @@ def _edge_sections(edges: tuple[str, ...]) -> str:
 def _carriers(plans: PlanSet, layout: Layout, edges: tuple[str, ...] = ()) -> tuple[str, str]:
     """PJSIP sections of the carriers and their dialplan contexts (`edges`: the addresses the
     cluster's edges send from, when the carriers' calls come through them)."""
-    acl = _edges_acl(edges) if edges else ""
     endpoints: list[str] = [_edge_sections(edges)] if edges else []
     contexts: list[str] = []
     seen: dict[str, list[str]] = {}
@@ -216,7 +217,7 @@ def _carriers(plans: PlanSet, layout: Layout, edges: tuple[str, ...] = ()) -> tu
                     f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
                     f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n{MEDIA_BIND}"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
-                    f"message_context = {text_context(c.name)}\n{acl}"
+                    f"message_context = {text_context(c.name)}\n{_edges_acl(edges, c.match) if edges else ''}"
                 )
                 endpoints.append(_carrier_identify(c, ep, edges))
                 if c.callback_host:
