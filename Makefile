@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 # libatomic1: Playwright's driver (the browser tests) needs libatomic.so.1, which a minimal
 # Debian 12 does not have. postgresql-15: the store's tests run on PostgreSQL too, on a
 # server they start themselves. nftables: `nft -c` checks the ruleset `ivr112 firewall` makes.
-APT_PACKAGES := debootstrap sip-tester nftables espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15
+# kamailio, keepalived: the cluster's SIP edges and their floating address (every module
+# edge.cfg loads is in kamailio's base package).
+APT_PACKAGES := debootstrap sip-tester nftables espeak-ng sox ffmpeg graphviz iproute2 chromium libatomic1 postgresql-15 kamailio keepalived
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-pg deps venv unit integration lint asterisk-root bench shift chaos clean cluster cluster-chaos jssip
@@ -21,9 +23,16 @@ run: deps venv
 TEST_WORKERS ?= 3
 
 # Lint first: a type or style error fails in seconds, before the real stack starts.
+# Then the cluster suite's short form (tests/cluster, docs/cluster.md) in a pytest of its own
+# after the others: one cluster for all its files (xdist would start one per worker), and
+# not beside the other real-stack tests on a 2-core machine. As a non-root user its tests
+# are skipped, saying why. Both runs always run; `make test` fails if either failed.
 test: lint deps venv asterisk-root
 	$(BIN)/ivr112 prompts build >/dev/null
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	@status=0; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests --ignore=tests/cluster || status=$$?; \
+	IVR112_CLUSTER=1 $(BIN)/python -m pytest -q -rs -p no:xdist tests/cluster || status=$$?; \
+	exit $$status
 
 # The whole integration suite with every stack's record in PostgreSQL: each worker starts its
 # own server (Debian's postgresql-15, initdb in a temporary folder, a free loopback port) and
@@ -92,9 +101,9 @@ clean:
 
 # The cluster (issue 16, docs/cluster.md): Kamailio edge, call nodes and PostgreSQL, each in
 # its own network namespace on a private bridge. Needs root. `make cluster` leaves it up
-# (`ivr112 cluster down` stops it); `make cluster-chaos` runs the failover suite on a cluster
-# of its own (not in `make test`: it needs root and fixed private addresses, so two runs at
-# once would collide).
+# (`ivr112 cluster down` stops it); `make cluster-chaos` runs the failover suite's long form
+# on a cluster of its own (`make test` runs its short form; each run claims a free
+# 10.211.N.0/24, so runs at once do not collide).
 CLUSTER_PACKAGES := kamailio keepalived postgresql-15 sip-tester iproute2
 cluster: deps venv asterisk-root
 	@missing=""; for p in $(CLUSTER_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -40,7 +40,7 @@ from ivr.errors import ConfigError
 from ivr.plan import load_plans
 from ivr.settings import Settings, load_settings
 from ivr.store import Incident
-from tests.cluster.callers import SIPP, caller_command, sipp_counts
+from tests.cluster.callers import SIPP, caller_command, kotim_plan, sipp_counts
 from tests.support.poll import WaitTimeout, wait_for
 
 NODE_COUNTS = (1, 2)
@@ -92,11 +92,15 @@ def private_cluster(bench_settings: Settings) -> Iterator[Private]:
         data = tmp / "data"
         data.mkdir()
         (data / "prompts").symlink_to(bench_settings.data_path.resolve() / "prompts")
-        config = tmp / "ivr112.yaml"
-        config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": str(bench_settings.root_path.resolve())}))
         cluster_file = tmp / "cluster.yaml"
         cluster_file.write_text(yaml.safe_dump(cluster_spec(claim.octet, nodes=max(NODE_COUNTS))))
-        yield Private(tmp, load_settings(config, environ={}), topology.load(cluster_file))
+        cluster = topology.load(cluster_file)
+        config = tmp / "ivr112.yaml"
+        # The project's plan, its carrier matching the callers' address (the edge takes calls
+        # only from a served carrier's networks).
+        config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": str(bench_settings.root_path.resolve()),
+                                          "plans": [str(kotim_plan(tmp, cluster))]}))
+        yield Private(tmp, load_settings(config, environ={}), cluster)
     except BaseException:
         failed = True  # keep the nodes' logs the error names
         raise

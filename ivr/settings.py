@@ -69,6 +69,12 @@ class Settings:
         "", "This call node's name in a cluster (docs/cluster.md): Asterisk's systemname, so every channel id, and so every "
         "incident, says which node it was on; empty on a single machine."
     )
+    sip_edges: tuple[str, ...] = _setting(
+        (), "On a cluster's call node, the addresses its SIP edges send from (each edge's own, and their floating address; "
+        "list; comma-separated in the environment; docs/cluster.md): carriers' calls and texts are taken from these (and "
+        "each carrier's own networks) only, "
+        "each carrier known by the edges' X-Ivr112-Carrier header; empty on a single machine (carriers known by their own address)."
+    )
     sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")
     sip_port: int = _setting(5060, "UDP port of the SIP transport.")
     ari_host: str = _setting("127.0.0.1", "Address of Asterisk's HTTP server (ARI).")
@@ -229,9 +235,9 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan", "supervisor_plans"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan", "supervisor_plans", "sip_edges"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name.endswith(("_tls_names", "_lan", "_plans")) and items in ([], [""], None):
+        if name.endswith(("_tls_names", "_lan", "_plans", "_edges")) and items in ([], [""], None):
             return ()
         if name == "supervisor_plans":
             return _supervisor_plans(items, origin)

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 # How long a new guard gets to take its lock, and a stopping one to exit before SIGKILL.
 GUARD_START_TIMEOUT = 20.0
 GUARD_STOP_TIMEOUT = 10.0
+# How long a dead run's lock may outlive its pid (see _take_from).
+OWNER_EXIT_TIMEOUT = 10.0
 
 
 def _exit_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -110,12 +112,27 @@ class OwnedRun:
         self.lock.release()
 
 
+def _take_from(layout: Layout, owner: int) -> Lock | Holder | None:
+    """The run lock, once the dead run `owner` has let it go. A run is multi-threaded: SIGKILLed,
+    its main thread is a zombie (so `alive` says gone) while its other threads still exit, and
+    its open files, the lock among them, close only with the last of them (under load, over a
+    second later: the guard then left the dead run's Asterisk running, with no app). So while
+    the lock's holder is that run itself, take it again, until OWNER_EXIT_TIMEOUT."""
+    path = ownership.run_lock(layout)
+    deadline = time.monotonic() + OWNER_EXIT_TIMEOUT
+    while True:
+        taken = ownership.take(path)
+        if isinstance(taken, Lock) or taken is None or taken.pid != owner or time.monotonic() > deadline:
+            return taken
+        time.sleep(process.POLL / 4)  # the kernel's release of the flock, polled against a deadline
+
+
 def after_owner(layout: Layout, owner: int, *, restarted: int | None = None) -> None:
     """The guard's last act when the run that started it died without stopping: stop the
     Asterisk that run owned (by its pid file), unless a new run has already taken over.
     `restarted`: the Asterisk this guard started again after the run's own crashed; the run
     owned that one too (without it, it was left running with no app and no owner)."""
-    taken = ownership.take(ownership.run_lock(layout))
+    taken = _take_from(layout, owner)
     if not isinstance(taken, Lock):
         log.warning("guard: ivr112 run (pid %d) is gone and another run (%s) holds instance '%s'; leaving Asterisk to it",
                     owner, f"pid {taken.pid}" if taken else "pid unknown", layout.instance)

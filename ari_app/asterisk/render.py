@@ -15,7 +15,7 @@ from ari_app.asterisk import cel, webrtc
 from ari_app.asterisk.layout import Layout
 from ivr.errors import ConfigError
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
-from ivr.plan import Agency, Plan, PlanSet, Target, Trunk
+from ivr.plan import Agency, Carrier, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
 from ivr.settings import PROJECT_DIR, Operator, Settings
@@ -163,9 +163,48 @@ def _goto_person(plan: Plan, target: Target) -> str:
 MEDIA_BIND = "media_address = @@sip_host@@\nbind_rtp_to_media_address = yes\n"
 
 
-def _carriers(plans: PlanSet, layout: Layout) -> tuple[str, str]:
-    """PJSIP sections of the carriers and their dialplan contexts."""
-    endpoints: list[str] = []
+# Behind a cluster's edges (the `sip_edges` setting) every carrier's call comes from an edge's
+# address, so a carrier is known by the header the edge writes from the call's source address
+# (config/kamailio/edge.cfg, route CARRIER) and by nothing else; its endpoint takes SIP from
+# the edges and from the carrier's own networks only (a header sent from anywhere else is
+# refused by the endpoint's ACL: Asterisk answers 401). The edges' own OPTIONS probes, which name no carrier, are answered by an
+# endpoint of the edges'.
+CARRIER_HEADER = "X-Ivr112-Carrier"
+EDGE_ENDPOINT = "ivr112-edge"
+
+
+def identifier_order(settings: Settings) -> str:
+    """pjsip's endpoint_identifier_order: softphones by user name first, so an operator on a
+    carrier's host is never taken for it; then carriers by address, or behind an edge by
+    the edge's header (before the address: every carrier shares the edge's)."""
+    return "username,header,ip" if settings.sip_edges else "username,ip"
+
+
+def _carrier_identify(carrier: Carrier, endpoint: str, edges: tuple[str, ...]) -> str:
+    """The carrier's identify section: by its addresses, or behind edges by the edges' header."""
+    if not edges:
+        return f"[{endpoint}]\ntype = identify\nendpoint = {endpoint}\n" + "".join(f"match = {m}\n" for m in carrier.match)
+    return f"[{endpoint}]\ntype = identify\nendpoint = {endpoint}\nmatch_header = {CARRIER_HEADER}: {carrier.name}\n"
+
+
+def _edges_acl(edges: tuple[str, ...], own: tuple[str, ...] = ()) -> str:
+    """An endpoint's ACL: SIP from the edges' addresses only, and from `own` networks (a
+    carrier's own: its SBC, which an operator's callback calls straight from the node, sends
+    that call's BYE from there)."""
+    return "deny = 0.0.0.0/0.0.0.0\n" + "".join(f"permit = {e}/32\n" for e in edges) + "".join(f"permit = {m}\n" for m in own)
+
+
+def _edge_sections(edges: tuple[str, ...]) -> str:
+    """Behind edges: the endpoint that answers their probes and takes no call."""
+    return (f"[{EDGE_ENDPOINT}]\ntype = endpoint\ncontext = {REFUSE_CONTEXT}\ndisallow = all\nallow = {CODECS[0]}\n"
+            f"{_edges_acl(edges)}[{EDGE_ENDPOINT}]\ntype = identify\nendpoint = {EDGE_ENDPOINT}\n"
+            + "".join(f"match = {e}/32\n" for e in edges))
+
+
+def _carriers(plans: PlanSet, layout: Layout, edges: tuple[str, ...] = ()) -> tuple[str, str]:
+    """PJSIP sections of the carriers and their dialplan contexts (`edges`: the addresses the
+    cluster's edges send from, when the carriers' calls come through them)."""
+    endpoints: list[str] = [_edge_sections(edges)] if edges else []
     contexts: list[str] = []
     seen: dict[str, list[str]] = {}
     for plan in plans.plans:
@@ -178,9 +217,9 @@ def _carriers(plans: PlanSet, layout: Layout) -> tuple[str, str]:
                     f"[{ep}]\ntype = endpoint\ncontext = {carrier_context(c.name)}\ndisallow = all\nallow = {','.join(CODECS)}\n{aor}"
                     f"language = {plan.default_language}\ndirect_media = no\nrtp_symmetric = yes\n{MEDIA_BIND}"
                     "trust_id_inbound = yes\nsend_connected_line = no\ngeoloc_incoming_call_profile = ivr112-incoming\n"
-                    f"message_context = {text_context(c.name)}\n"
+                    f"message_context = {text_context(c.name)}\n{_edges_acl(edges, c.match) if edges else ''}"
                 )
-                endpoints.append(f"[{ep}]\ntype = identify\nendpoint = {ep}\n" + "".join(f"match = {m}\n" for m in c.match))
+                endpoints.append(_carrier_identify(c, ep, edges))
                 if c.callback_host:
                     note = "; PLACEHOLDER callback address: set the carrier's SBC in the plan\n" if c.placeholder else ""
                     endpoints.append(f"{note}[{ep}]\ntype = aor\ncontact = sip:{c.callback_host}:{c.callback_port}\n")
@@ -447,11 +486,12 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
     """Every config file of the instance, by file name; ConfigError for an operator or a
     supervisor bound to a plan not served."""
     check_bindings(settings, plans)
-    carrier_sections, carrier_contexts = _carriers(plans, layout)
+    carrier_sections, carrier_contexts = _carriers(plans, layout, settings.sip_edges)
     default = plans.default
     values = {
         "instance": layout.instance,
         "node_options": f"systemname = {settings.node_name}\n" if settings.node_name else "",
+        "identifier_order": identifier_order(settings),
         "etc": layout.etc,
         "moddir": layout.module_dir(),
         "lib": layout.lib,

@@ -34,6 +34,7 @@ from ari_app.cluster.topology import NODE_HTTP_PORT, Cluster, Part
 from ari_app.store.pg_server import PostgresServer, alive
 from ari_app.store.pg_server import available as pg_available
 from ivr.errors import ConfigError
+from ivr.plan import PlanSet, load_plans
 from ivr.settings import PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -109,13 +110,14 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
     netns.up(cluster)
     state["db"] = _db_up(cluster, p)
     _write_state(p, state)
+    served = load_plans(settings.plan_paths)
     for edge in cluster.all_edges:
         if not alive(state.get(edge.name, 0) or -1):
-            state[edge.name] = _edge_up(cluster, p, edge)
+            state[edge.name] = _edge_up(cluster, p, edge, served)
             _write_state(p, state)
     if cluster.edge_vip:
         _vrrp_up(cluster, p, state)
-    plans = nodes.write_plans(settings, cluster, p.state_dir)
+    plans = nodes.write_plans(settings, p.state_dir)
     url = store_url(cluster, p)
     for node in cluster.nodes:
         if not alive(state.get(node.name, 0) or -1):
@@ -177,9 +179,9 @@ def _db_up(cluster: Cluster, p: Paths) -> int:
     return pid
 
 
-def _edge_up(cluster: Cluster, p: Paths, edge: Part) -> int:
+def _edge_up(cluster: Cluster, p: Paths, edge: Part, plans: PlanSet) -> int:
     folder = p.edge_dir(edge)
-    cfg = kamailio.render(cluster, folder, edge=edge)
+    cfg = kamailio.render(cluster, folder, plans, edge=edge)
     kamailio.check(cfg, folder / "run")
     return start_edge(cluster, p, edge)
 

@@ -4,12 +4,15 @@ run in the edge's namespace and stopped by its pid.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 from pathlib import Path
 
+from ari_app.asterisk.render import CARRIER_HEADER
 from ari_app.cluster.topology import NODE_SIP_PORT, Cluster, Part
 from ivr.errors import ConfigError
+from ivr.plan import PlanSet
 from ivr.settings import PROJECT_DIR
 
 TEMPLATE = PROJECT_DIR / "config" / "kamailio" / "edge.cfg"
@@ -26,11 +29,28 @@ def module_dir() -> str:
     return str(found[0].parent) + "/"
 
 
-def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT, edge: Part | None = None) -> Path:
+def carrier_marks(plans: PlanSet) -> str:
+    """The body of the edge's route CARRIER: for each carrier of the served plans, its `match`
+    networks; a request from one gets the carrier's name in X-Ivr112-Carrier. The plans'
+    validator already refused two carriers whose networks overlap."""
+    lines, seen = [], set()
+    for plan in plans.plans:
+        for carrier in plan.carriers:
+            if carrier.name in seen:
+                continue
+            seen.add(carrier.name)
+            for match in carrier.match:
+                net = ipaddress.ip_network(match, strict=False)
+                lines.append(f'\tif (src_ip == {net}) {{\n\t\tappend_hf("{CARRIER_HEADER}: {carrier.name}\\r\\n");\n\t\treturn 1;\n\t}}')
+    return "\n".join(lines)
+
+
+def render(cluster: Cluster, folder: Path, plans: PlanSet, *, node_sip_port: int = NODE_SIP_PORT, edge: Part | None = None) -> Path:
     """Write the edge's config and dispatcher list into `folder`; return the config's path.
 
-    `edge`: which of several edges (default the first); with a floating address the config
-    defines WITH_VIP (the template's blocks for it)."""
+    `plans`: the served plans (their carriers' networks, route CARRIER). `edge`: which of
+    several edges (default the first); with a floating address the config defines WITH_VIP
+    (the template's blocks for it)."""
     edge = edge or cluster.edge
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "dispatcher.list"
@@ -42,6 +62,7 @@ def render(cluster: Cluster, folder: Path, *, node_sip_port: int = NODE_SIP_PORT
         "edge": edge.address, "vip": cluster.edge_vip, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),
         "list_file": str(listing), "probe_interval_s": str(cluster.probe_interval_s),
         "first_reply_ms": str(cluster.first_reply_ms), "ctl_socket": str(ctl_socket(folder / "run")),
+        "carrier_marks": carrier_marks(plans),
     }
     cfg = folder / "kamailio.cfg"
     text = PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())

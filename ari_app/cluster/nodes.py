@@ -1,5 +1,5 @@
 """A call node's own settings and plans: today's single-machine ivr112 (Asterisk, app,
-guard) with its addresses in the cluster, the shared store, and carriers matched as the edge.
+guard) with its addresses in the cluster, the shared store, and carriers known by the edge's mark.
 """
 
 from __future__ import annotations
@@ -32,18 +32,16 @@ def shared_secrets(settings: Settings, state_dir: Path) -> Path:
     return folder / SECRETS_FILE
 
 
-def write_plans(settings: Settings, cluster: Cluster, state_dir: Path) -> list[str]:
-    """The served plans as the nodes see them: each carrier reaches a node through the edge
-    only, so the carriers' source address is the edge's (any edge's own, or the floating
-    address they share). Returns the plans' paths."""
+def write_plans(settings: Settings, state_dir: Path) -> list[str]:
+    """The served plans as the nodes see them (files they name made absolute). Carriers keep
+    their own `match`: the edge marks each carrier's calls by it, and a node, with `sip_edges`
+    set, knows the carrier by the edge's mark. Returns the plans' paths."""
     out = state_dir / "plans"
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in settings.plans:
         source = (PROJECT_DIR / name) if not Path(name).is_absolute() else Path(name)
         doc: Any = yaml.safe_load(source.read_text())
-        for carrier in doc.get("carriers", []):
-            carrier["match"] = [f"{address}/32" for address in cluster.edge_addresses]
         _absolute_paths(doc, source.parent)
         target = out / source.name
         target.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
@@ -80,7 +78,7 @@ def write_config(settings: Settings, cluster: Cluster, node: Part, state_dir: Pa
         "store_url": store_url,
         "plans": plans,
         "asterisk_root": str(settings.root_path),
-        "sip_host": node.address, "sip_port": NODE_SIP_PORT,
+        "sip_host": node.address, "sip_port": NODE_SIP_PORT, "sip_edges": list(cluster.edge_addresses),
         # ARI on the node's address: the other nodes' watchers ask it when it started
         # (ari_app/cluster/watch.py). AMI stays on the node's own loopback.
         "ari_host": node.address, "ami_host": "127.0.0.1",

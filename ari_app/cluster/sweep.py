@@ -7,7 +7,10 @@ answers again but started after the call arrived (it was killed and restarted un
 `lost()` decides (pure); `close_lost()` closes each such incident as `node_lost` and puts
 every caller no person answered on the callback list, once, whichever node does it. A call
 the node answered but its app never saw has no incident: `unrecorded()` finds it in the
-node's Asterisk's own record (CEL in the shared store) and `record_lost()` opens it first.
+node's Asterisk's own record (CEL in the shared store) and `record_unseen()` opens it first.
+A node up whose app was away when a call came (its Asterisk restarted and the edge's probe
+saw it before the app had connected; the dialplan's fallback took the call) has such calls
+too: once they have ended, `unrecorded(..., ended_before=)` finds them.
 """
 
 from __future__ import annotations
@@ -55,12 +58,18 @@ PLAN_CONTEXT = "ivr112-plan-"  # each plan's dialplan context (asterisk/render.p
 # Calls a node's Asterisk answered (its own record, cel_pgsql: ari_app/asterisk/cel.py) that
 # have no incident: their app never saw them (Asterisk died before StasisStart reached it, or
 # the app was dead and the dialplan's fallback took the call). Only the caller's own channel
-# (uniqueid = linkedid), not the operators' and agencies' legs.
-_UNRECORDED = text(f"""
-SELECT a.uniqueid, a.cid_num, a.exten, a.context, a.eventtime FROM {cel.TABLE} a
-WHERE a.eventtype = 'ANSWER' AND a.uniqueid = a.linkedid AND a.uniqueid LIKE :prefix AND a.context LIKE :plans
-  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.channel_id = a.uniqueid)
+# (uniqueid = linkedid), not the operators' and agencies' legs. The sweeper reads only these
+# calls' rows (their answer and hang-up): every other row can go (prune_cel).
+_UNRECORDED_ROW = """a.eventtype = 'ANSWER' AND a.uniqueid = a.linkedid AND a.context LIKE :plans
+  AND NOT EXISTS (SELECT 1 FROM incidents i WHERE i.channel_id = a.uniqueid)"""
+_SELECT = f"SELECT a.uniqueid, a.cid_num, a.exten, a.context, a.eventtime FROM {cel.TABLE} a"
+_UNRECORDED = text(f"{_SELECT} WHERE a.uniqueid LIKE :prefix AND {_UNRECORDED_ROW} ORDER BY a.id")
+# ... of those, the calls that ended (hung up) before :ended_before.
+_UNRECORDED_ENDED = text(f"""{_SELECT} WHERE a.uniqueid LIKE :prefix AND {_UNRECORDED_ROW}
+  AND EXISTS (SELECT 1 FROM {cel.TABLE} h WHERE h.uniqueid = a.uniqueid AND h.eventtype = 'HANGUP' AND h.eventtime < :ended_before)
 ORDER BY a.id""")
+_PRUNE = text(f"""DELETE FROM {cel.TABLE} c WHERE c.eventtime < :before
+  AND NOT EXISTS (SELECT 1 FROM {cel.TABLE} a WHERE a.uniqueid = c.uniqueid AND {_UNRECORDED_ROW})""")
 
 
 @dataclass(frozen=True)
@@ -74,11 +83,15 @@ class Unrecorded:
     answered_at: datetime
 
 
-def unrecorded(store: IncidentStore, node: str) -> list[Unrecorded]:
-    """The caller channels the node answered that have no incident (none without cel_pgsql's table)."""
+def unrecorded(store: IncidentStore, node: str, *, ended_before: datetime | None = None) -> list[Unrecorded]:
+    """The caller channels the node answered that have no incident (none without cel_pgsql's
+    table); with `ended_before`, only those that hung up before that time."""
+    params: dict[str, object] = {"prefix": f"{node}-%", "plans": f"{PLAN_CONTEXT}%"}
+    if ended_before is not None:
+        params["ended_before"] = _naive_utc(ended_before)
     try:
         with store.engine.connect() as conn:
-            rows = conn.execute(_UNRECORDED, {"prefix": f"{node}-%", "plans": f"{PLAN_CONTEXT}%"}).all()
+            rows = conn.execute(_UNRECORDED if ended_before is None else _UNRECORDED_ENDED, params).all()
     except ProgrammingError:  # no such table: not a cluster with PostgreSQL (cel_pgsql)
         return []
     return [Unrecorded(r.uniqueid, r.cid_num or "", r.exten or "", r.context.removeprefix(PLAN_CONTEXT),
@@ -94,8 +107,9 @@ def lost_unrecorded(calls: list[Unrecorded], view: NodeView, *, after_s: float) 
     return [c for c in calls if c.answered_at < view.started_at]
 
 
-def record_lost(store: IncidentStore, call: Unrecorded, *, by: str) -> Incident:
-    """Open the incident of a call its app never saw (from Asterisk's record), to be closed as lost."""
+def record_unseen(store: IncidentStore, call: Unrecorded, *, by: str) -> Incident:
+    """Open the incident of a call its app never saw (from Asterisk's record), to be closed
+    (as lost, or as ended while the app was away)."""
     incident = store.open_incident(channel_id=call.channel_id, plan_id=call.plan_id, caller_number=call.caller_number,
                                    called_number=call.called_number, arrived_at=call.answered_at.isoformat(timespec="milliseconds"))
     store.add_event(incident.id, "recorded_by_asterisk", {"node": node_of(incident) or "", "recorded_by": by},
@@ -117,3 +131,26 @@ def close_lost(store: IncidentStore, incident: Incident, *, by: str) -> bool:
         if entry is not None:
             store.add_event(incident.id, "callback_listed", {"number": current.caller_number, "calls": str(entry.calls)})
     return True
+
+
+def prune_cel(store: IncidentStore, *, before: datetime) -> int:
+    """Delete the rows of Asterisk's record (CEL) written before `before` that the sweeper
+    can never need again; returns how many (0 without cel_pgsql's table).
+
+    The sweeper reads only the rows of a caller's call that has no incident (`_UNRECORDED`:
+    its answer, and its hang-up). Every other row (operators' and agencies' legs, calls whose
+    incident exists: incidents are never deleted, retention only empties their positions and
+    recordings) it can never read again, so those go. The rows of a call with no incident
+    are the only record of that call: they stay, at any age, until the sweeper has opened
+    its incident."""
+    try:
+        with store.engine.begin() as conn:
+            gone = conn.execute(_PRUNE, {"before": _naive_utc(before), "plans": f"{PLAN_CONTEXT}%"})
+    except ProgrammingError:  # no such table: not a cluster with PostgreSQL (cel_pgsql)
+        return 0
+    return int(gone.rowcount or 0)
+
+
+def _naive_utc(at: datetime) -> datetime:
+    """A time as cel_pgsql writes it (`usegmtime`: UTC, in a column without a time zone)."""
+    return at.astimezone(UTC).replace(tzinfo=None)

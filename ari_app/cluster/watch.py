@@ -12,9 +12,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from ari_app.asterisk.render import ARI_USER
+from ari_app.calls.recovery import close_unseen
 from ari_app.cluster import node_states, sweep
 from ari_app.cluster.topology import Cluster, Part
 from ari_app.store import IncidentStore, open_store
@@ -24,6 +25,12 @@ from ivr.store import Incident
 
 log = logging.getLogger(__name__)
 ASK_TIMEOUT_S = 1.0
+# A call a node's Asterisk answered while its app was away (not yet connected after the
+# Asterisk's restart: the edge's probe sees the node up first; the dialplan's fallback takes
+# the call) has no incident. Once it has ended, it is recorded from Asterisk's own record,
+# UNSEEN_GRACE_S after its hang-up, so that the app's own write of a call it did see (its
+# writer's queue, or its spool after a short store outage) lands first.
+UNSEEN_GRACE_S = 30.0
 
 
 class Watcher:
@@ -77,7 +84,20 @@ class Watcher:
                     log.error("[%s] incident %d closed as node_lost: its node %s lost the call",
                               incident.channel_id, incident.id, v.name)
                     closed += 1
+            if v.reachable:
+                closed += self._record_unseen(store, v)
         return closed
+
+    def _record_unseen(self, store: IncidentStore, view: sweep.NodeView) -> int:
+        """Record the ended calls of an up node that its app never saw; returns how many."""
+        ended_before = datetime.now(UTC) - timedelta(seconds=UNSEEN_GRACE_S)
+        calls = sweep.unrecorded(store, view.name, ended_before=ended_before)
+        for call in calls:
+            log.error("[%s] answered by node %s while its app was away, and ended: recorded from Asterisk's own record",
+                      call.channel_id, view.name)
+            incident = sweep.record_unseen(store, call, by=self.settings.node_name)
+            close_unseen(store, incident_id=incident.id)
+        return len(calls)
 
     def _lost(self, store: IncidentStore, open_now: list[Incident], view: sweep.NodeView) -> list[Incident]:
         """The node's lost calls: its open incidents, and the calls its Asterisk answered that
@@ -95,7 +115,7 @@ class Watcher:
         for call in sweep.lost_unrecorded(sweep.unrecorded(store, view.name), view, after_s=after):
             log.error("[%s] answered by node %s but never seen by its app: recorded from Asterisk's own record",
                       call.channel_id, view.name)
-            found.append(sweep.record_lost(store, call, by=self.settings.node_name))
+            found.append(sweep.record_unseen(store, call, by=self.settings.node_name))
         return found
 
     def run(self, stop: Callable[[], bool]) -> None:

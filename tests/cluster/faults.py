@@ -12,8 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import yaml
+from sqlalchemy import text
 
-from ari_app.calls.recovery import NODE_LOST
+from ari_app.asterisk import cel
+from ari_app.calls.recovery import NODE_LOST, VANISHED
 from ari_app.cluster.sweep import node_of
 from ari_app.cluster.topology import NODE_HTTP_PORT
 from ivr.secrets import SECRETS_FILE
@@ -47,11 +49,16 @@ def under_load(r: Running, name: str, prefix: str, fault: Callable[[], None], *,
     """SIPp callers through the edge; once a few calls are up on `on`, `fault()`."""
     calls = 200 if LONG else 32
     sipp = r.sipp(name, calls=calls, rate=RATE, seconds=CALL_SECONDS, caller=prefix)
-    wait_for(f"calls up on {on}", lambda: sum(node_of(i) == on and not i.ended_at for i in incidents_of(r, prefix)) >= 3,
-             timeout=30)
-    fault_at, fault_mono = now(), time.monotonic()
-    fault()
-    assert sipp.wait(timeout=240) in (0, 1)
+    try:
+        wait_for(f"calls up on {on}", lambda: sum(node_of(i) == on and not i.ended_at for i in incidents_of(r, prefix)) >= 3,
+                 timeout=30)
+        fault_at, fault_mono = now(), time.monotonic()
+        fault()
+        assert sipp.wait(timeout=240) in (0, 1)
+    finally:
+        if sipp.poll() is None:  # the test failed before SIPp ended: stop it (by its pid), not leave it calling
+            sipp.kill()
+            sipp.wait()
     counts = sipp_counts(r.tmp / name)
     run = Run(counts["0_INVITE_Sent"], counts["0_INVITE_Sent"] - counts["4_200_Recv"],
               counts["4_200_Recv"] - counts["8_200_Recv"], fault_at, fault_mono)
@@ -66,7 +73,29 @@ def each_call_recorded_once(r: Running, prefix: str, run: Run) -> None:
         found = incidents_of(r, prefix)
         return len(found) == run.sent and len({i.channel_id for i in found}) == run.sent and all(i.ended_at for i in found)
 
-    wait_for(f"each of the {run.sent} calls recorded once and closed", done, timeout=60)
+    try:
+        wait_for(f"each of the {run.sent} calls recorded once and closed", done, timeout=60)
+    except WaitTimeout:
+        found = incidents_of(r, prefix)
+        missing = sorted({f"{prefix}{n}" for n in range(1, run.sent + 1)} - {i.caller_number for i in found})
+        raise AssertionError(f"{len(found)} incidents ({len({i.channel_id for i in found})} calls) for {run.sent} calls; "
+                             f"open: {[i.channel_id for i in found if not i.ended_at]}; no incident: {missing}, "
+                             f"Asterisk's record of those: {cel_rows(r, missing)}") from None
+    found = incidents_of(r, prefix)
+    away = [i.channel_id for i in found if i.end_reason == VANISHED]
+    print(f"each of the {run.sent} calls recorded once, all closed; {len(away)} closed as {VANISHED!r}: {away}")
+
+
+def cel_rows(r: Running, callers: list[str]) -> list[tuple[str, str, str, str]]:
+    """What the nodes' Asterisk wrote of these callers' calls (CEL): (time, event, channel, context)."""
+    store = r.store()
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(text(f"SELECT eventtime, eventtype, uniqueid, context FROM {cel.TABLE} WHERE cid_num = ANY(:c) "
+                                     "ORDER BY id"), {"c": callers}).all()
+    finally:
+        store.close()
+    return [(str(t), e, u, c) for t, e, u, c in rows]
 
 
 def lost_calls_recorded(r: Running, prefix: str, run: Run, *, node: str = "node1", exact: bool = True) -> None:

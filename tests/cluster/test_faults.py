@@ -53,7 +53,7 @@ def test_a_nodes_link_cut_under_load_loses_no_new_call(cluster: Running) -> None
 
 
 def test_postgresql_restarted_under_load_loses_no_call_and_no_record(cluster: Running) -> None:
-    server = control.database(cluster.cluster, cluster.paths)
+    server = cluster.database
 
     def restart() -> None:
         assert server.adopt() is not None

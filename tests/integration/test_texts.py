@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ivr.plan import load_plans
 from ivr.secrets import load_or_create
 from ivr.texts import AUTO_REPLY, START_TEXT
 from tests.integration.browser import FLAGS, chromium_path, log_in
@@ -93,7 +94,7 @@ def edge(text_stack: Stack) -> Iterator[str]:
     cluster = Cluster(name="texts", bridge="-", prefix_len=24, host_address=host, edge=here, edge_sip_port=port,
                       database=here, database_port=0, nodes=(Part("node1", host),), callers=here)
     folder = text_stack.tmp / "edge"
-    cfg = kamailio.render(cluster, folder, node_sip_port=text_stack.settings.sip_port)
+    cfg = kamailio.render(cluster, folder, load_plans(text_stack.settings.plan_paths), node_sip_port=text_stack.settings.sip_port)
     run = folder / "run"
     kamailio.check(cfg, run)
     with (folder / "kamailio.log").open("ab") as out:

@@ -149,3 +149,34 @@ def test_terminate_of_a_process_already_gone_is_quiet() -> None:
     proc = subprocess.Popen(["true"])
     proc.wait()
     ownership.terminate(proc.pid, grace=0.1)
+
+
+# A run whose lock outlives its pid: a multi-threaded process SIGKILLed is a zombie (gone, to
+# `alive`) while its other threads still exit, and its files close only with the last one.
+# Here a forked child keeps the same open lock for a while (the slow thread).
+SLOW_EXIT = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from ari_app.asterisk.ownership import Holder, take
+    lock = take(Path(sys.argv[1]))
+    lock.write(Holder(os.getpid(), "run", owns_asterisk=True, asterisk=4242))
+    if os.fork() == 0:
+        os.close(1)  # the parent's "held" line is the one the test reads
+        time.sleep(0.5)  # the last thread, still exiting: the lock goes with it
+        os._exit(0)
+    print("held", flush=True)
+    sys.stdin.read()
+""")
+
+
+def test_the_guard_waits_for_a_dead_runs_lock_to_go_and_then_stops_what_it_owned(layout: Layout) -> None:
+    from ari_app.asterisk.owned_run import after_owner
+
+    run = subprocess.Popen([sys.executable, "-c", SLOW_EXIT, str(ownership.run_lock(layout))],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert run.stdout is not None and run.stdout.readline().strip() == "held"
+    run.kill()
+    run.communicate()
+    assert not alive(run.pid)
+    after_owner(layout, run.pid)  # before: "another run (pid ...) holds instance": the dead run's Asterisk left running
+    assert ownership.read(ownership.run_lock(layout)) == Holder(os.getpid(), "guard")
