@@ -37,10 +37,17 @@ class Hub:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]] | None]] = set()
         # Set when other nodes share the store: each message published here goes to them too.
         self.relay: Callable[[str, dict[str, Any]], None] | None = None
+        self.relayed: frozenset[str] = frozenset()  # the kinds the relay carries
 
     @property
     def listeners(self) -> int:
         return len(self._queues)
+
+    def hears(self, kind: str) -> bool:
+        """Someone may hear a message of `kind` now: an open stream here, or other nodes
+        (the relay carries that kind). A publisher whose message costs work to build
+        skips it when no one does."""
+        return bool(self._queues) or (self.relay is not None and kind in self.relayed)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """A message from this node: to its open streams, and to the other nodes."""

@@ -25,6 +25,7 @@ CONCURRENCY_AIM = 300
 KB_PER_CALL = 100.0
 LEAK_TOLERANCE_KB = 2048  # RSS wobble of a Python process after a quiet window
 PLAN_MS = 200.0
+CPU_PER_IVR_CALL_MS = 10.0  # issue 15: the app's CPU per IVR call, on either store engine
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -209,6 +210,7 @@ def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
                      f"{r0 / 1024:.1f} MB after {c0:,} -> {r1 / 1024:.1f} MB after {c1:,}: {growth:+,} kB "
                      f"({1024 * growth / max(1, c1 - c0):+.0f} B/call; second half {1024 * (r1 - rm) / max(1, c1 - cm):+.0f} B/call)",
                      growth <= LEAK_TOLERANCE_KB))
+    rows += cpu_targets(bench.engine_steps)
     pt = bench.plan_times
     if pt is not None:
         pv, rl = pt.median(pt.parse_validate_ms), pt.median(pt.reload_ms)
@@ -218,11 +220,27 @@ def targets(bench: Bench) -> list[tuple[str, str, bool | None]]:
     return rows
 
 
+def cpu_targets(steps: list[Step]) -> list[tuple[str, str, bool]]:
+    """Issue 15: the app's CPU per IVR call on each store engine (the engines phase), with
+    its ratio to the target and the store thread's part."""
+    rows = []
+    for step in steps:
+        if step.system != "B" or step.phase != "ivr" or not step.attempted:
+            continue
+        ms = 1000 * step.app_cpu_s / step.attempted
+        store = 1000 * step.store_cpu_s / step.attempted
+        rows.append((f"app CPU <= {CPU_PER_IVR_CALL_MS:g} ms per IVR call on {step.store} (issue 15)",
+                     f"{ms:.1f} ms = {ms / CPU_PER_IVR_CALL_MS:.2f}x the target at {step.rate}/s (store thread {store:.1f} ms, "
+                     f"event loop and the rest {ms - store:.1f} ms; others took {100 * step.others_busy:.0f} % of the CPUs)",
+                     ms <= CPU_PER_IVR_CALL_MS))
+    return rows
+
+
 def print_report(bench: Bench, noise: str) -> None:
     for line in [*table(bench), *engines_table(bench.engine_steps), *cluster_table(bench.cluster_steps, bench.cluster_note),
                  *knees(bench)]:
         print(line)
-    print("== Targets (issue 7) ==")
+    print("== Targets (issues 7 and 15) ==")
     for what, measured, met in targets(bench):
         verdict = "n/a" if met is None else ("MET" if met else "MISSED")
         print(f"  [{verdict:6}] {what}: {measured}")

@@ -26,6 +26,12 @@ from ivr.store import now
 NOT_INUSE, INUSE, BUSY, INVALID, UNAVAILABLE, RINGING, RINGINUSE, ONHOLD = 1, 2, 3, 4, 5, 6, 7, 8
 MEMBER_EVENTS = ("QueueMember", "QueueMemberAdded", "QueueMemberRemoved", "QueueMemberPause", "QueueMemberStatus")
 AGENT_EVENTS = ("AgentCalled", "AgentConnect", "AgentComplete", "AgentRingNoAnswer", "AgentDump")
+# Every AMI event the operators' desk reads (the board, the queue's callers, transfers), and
+# the events of the QueueStatus list it asks for. Asterisk sends this app's AMI user only
+# these (manager.conf's eventfilter): it sent every call-class event of every call before
+# (channel states, caller ids, bridges...), a tenth of the app's event loop to parse.
+AMI_EVENTS = ("Hangup", "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", *MEMBER_EVENTS, *AGENT_EVENTS,
+              "BlindTransfer", "AttendedTransfer", "QueueParams", "QueueEntry", "QueueStatusComplete")
 
 
 # The operator's browser phone is a second PJSIP endpoint beside the softphone's: its name

@@ -15,6 +15,7 @@ from ari_app.asterisk import cel, webrtc
 from ari_app.asterisk.layout import Layout
 from ivr.errors import ConfigError
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
+from ivr.operators import AMI_EVENTS
 from ivr.plan import Agency, Carrier, Plan, PlanSet, Target, Trunk
 from ivr.prompts import SYSTEM_SET
 from ivr.secrets import Secrets
@@ -508,6 +509,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "ami_port": str(settings.ami_port),
         "ami_user": AMI_USER,
         "ami_secret": secrets.ami_secret,
+        "ami_events": "\n".join(f"eventfilter(name({name})) =" for name in AMI_EVENTS),
         "hep_port": str(settings.hep_port),
         "hep_password": secrets.hep_password,
         "ami_permit": f"{settings.ami_host}/255.255.255.255" if settings.ami_host != "0.0.0.0" else "0.0.0.0/0.0.0.0",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from ari_app.ari.errors import AriError
 from ari_app.calls.hep import HepStore, sip_body, sip_header
 from ari_app.calls.ports import CallAri
 from ari_app.storage import AsyncStore
+from ari_app.store import IncidentStore
 from ari_app.store.writes import location_args
 from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn
@@ -27,7 +28,7 @@ from ivr.location.cell import parse_pani
 from ivr.location.geo import Boundaries, describe, load_boundaries
 from ivr.location.pidf import multipart_pidf, parse_pidf
 from ivr.plan import Plan
-from ivr.store import now
+from ivr.store import StoredLocation, now
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,15 @@ INVITE_WAIT_S = 0.5  # for Asterisk's HEP copy of the INVITE, when the call is f
 def since(*, minutes: float = 0, hours: float = 0) -> str:
     """ISO time that long ago (the store's time format)."""
     return (datetime.now(UTC) - timedelta(minutes=minutes, hours=hours)).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What the store held of the caller's position when the call started: AML messages no
+    incident took yet (id, position), and the last real position of an earlier call."""
+
+    aml: list[tuple[int, Location]] = field(default_factory=list)
+    last: StoredLocation | None = None
 
 
 @dataclass(frozen=True)
@@ -125,13 +135,20 @@ class Locator:
                     found.append(_cell_location(row))
         return found
 
-    async def repeat_hint(self, incident_id: int, caller: str, plan: Plan) -> Location | None:
-        """The same number's last position in the plan's window, as a hint only."""
-        if not caller or plan.location.repeat_hours <= 0:
-            return None
-        last = await self.store.run(
-            lambda s: s.last_location(caller, since=since(hours=plan.location.repeat_hours), before_incident=incident_id)
-        )
+    @staticmethod
+    def earlier(s: IncidentStore, incident_id: int, caller: str, plan: Plan) -> Earlier:
+        """What the store holds of the number's position before this call (on the store's
+        thread: a caller reads it in the same store call as the caller's history)."""
+        if not caller:
+            return Earlier()
+        aml = s.unmatched_aml(caller, since=since(minutes=plan.location.aml_window_minutes))
+        last = (s.last_location(caller, since=since(hours=plan.location.repeat_hours), before_incident=incident_id)
+                if plan.location.repeat_hours > 0 else None)
+        return Earlier(aml, last)
+
+    @staticmethod
+    def repeat_hint(last: StoredLocation | None) -> Location | None:
+        """The same number's last position in the plan's window (`Earlier.last`), as a hint only."""
         if last is None:
             return None
         return Location(
@@ -161,12 +178,8 @@ class Locator:
             await self.keep(incident.id, message.location, plan)
         return Attached(incident_id, channel if incident is not None else None)
 
-    async def pending_aml(self, incident_id: int, caller: str, plan: Plan) -> list[Location]:
-        """AML that arrived before the call reached the app: attach it now."""
-        if not caller:
-            return []
-        window = plan.location.aml_window_minutes
-        items = await self.store.run(lambda s: s.unmatched_aml(caller, since=since(minutes=window)))
+    async def pending_aml(self, incident_id: int, items: list[tuple[int, Location]]) -> list[Location]:
+        """AML that arrived before the call reached the app (`Earlier.aml`): attach it now."""
         out = []
         for aml_id, location in items:
             await self.store.write("match_aml", incident_id, aml_id=aml_id)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
 from ari_app.asterisk.render import call_recording_name
-from ari_app.calls.locating import dereference, since
+from ari_app.calls.locating import Earlier, dereference, since
 from ari_app.calls.ports import LocationArrived
 from ivr import callbacks, classify
 from ivr.location import Location
@@ -25,6 +25,7 @@ from ivr.store import now
 
 if TYPE_CHECKING:
     from ari_app.calls.controller import CallController
+    from ari_app.store import IncidentStore
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,12 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.peers.call_started(call.caller, ch.id)
     # Hang-up events must reach us after the call has left Stasis for the queue.
     await call.subscribe()
-    history = await _history(call, plan)
+    history, earlier = await _history(call, plan)
     language = ch.language if ch.language in plan.languages else None
     call.announcement_media = call.peers.announcement_sound(language or plan.default_language)
     flow = call.flow = CallFlow(plan, language=language, prank=history.prank, announcement=call.announcement_media is not None)
     await _talk_detect(call)
-    if await _locate_at_start(call, plan):
+    if await _locate_at_start(call, plan, earlier):
         flow.handle(LocationGood())
     await call.run(flow.start())
     if plan.operators_first.enabled:
@@ -130,19 +131,27 @@ async def _keep_call_recording(call: CallController) -> None:
     await call.step("recording", {"name": name, "path": path, "kind": "call"})
 
 
-async def _history(call: CallController, plan: Plan) -> CallerHistory:
-    """What earlier calls from this number say: a redial after a dropped call, a prank flag."""
+async def _history(call: CallController, plan: Plan) -> tuple[CallerHistory, Earlier]:
+    """What earlier calls from this number say: a redial after a dropped call, a prank flag,
+    and where it was (AML that came first, the last position). One store call for all of
+    them: four, each a round trip to the store's thread and a connection of the pool, were
+    a tenth of the store thread's CPU per IVR call."""
     assert call.incident is not None
     caller, incident_id = call.caller, call.incident.id
     minutes = plan.priority.redial_minutes
-    redial = bool(caller) and minutes > 0 and await call.store.run(lambda s: callbacks.redial(s, caller, since=since(minutes=minutes)))
-    prank = bool(plan.prank.prompt) and await call.store.run(lambda s: classify.prank_flagged(s, caller, plan.prank))
+
+    def read(s: IncidentStore) -> tuple[bool, bool, Earlier]:
+        redial = bool(caller) and minutes > 0 and callbacks.redial(s, caller, since=since(minutes=minutes))
+        prank = bool(plan.prank.prompt) and classify.prank_flagged(s, caller, plan.prank)
+        return redial, prank, call.locator.earlier(s, incident_id, caller, plan)
+
+    redial, prank, earlier = await call.store.run(read) if caller else (False, False, Earlier())
     call.history = CallerHistory(redial=redial, prank=prank)
     flags = [name for name, on in (("redial", redial), ("prank_flagged", prank)) if on]
     if flags:
         await call.store.update(incident_id, flags=",".join(flags))
         await call.step("caller_history", {"flags": ",".join(flags)})
-    return call.history
+    return call.history, earlier
 
 
 async def _talk_detect(call: CallController) -> None:
@@ -153,7 +162,7 @@ async def _talk_detect(call: CallController) -> None:
         log.warning("[%s] no talk detection (silent-caller check uses keys only): %s", call.channel_id, exc)
 
 
-async def _locate_at_start(call: CallController, plan: Plan) -> bool:
+async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier) -> bool:
     """What the INVITE and earlier messages say of where the caller is; True if precise enough.
 
     A failure here costs the call nothing: it is logged and the call goes on.
@@ -163,14 +172,14 @@ async def _locate_at_start(call: CallController, plan: Plan) -> bool:
     good = False
     try:
         found = await locator.from_invite(call.ari, call.channel_id)
-        found += await locator.pending_aml(incident_id, call.caller, plan)
+        found += await locator.pending_aml(incident_id, earlier.aml)
         for location in found:
             await locator.keep(incident_id, location, plan)
             good = good or locator.is_good(location, plan)
         if plan.location.dereference:
             for ref in [loc for loc in found if loc.source == "reference" and loc.uri]:
                 call.background(_fetch_reference(call, ref.uri, plan))
-        hint = await locator.repeat_hint(incident_id, call.caller, plan)
+        hint = locator.repeat_hint(earlier.last)
         if hint is not None:
             await locator.keep(incident_id, hint, plan, hint=True)
     except AriError as exc:

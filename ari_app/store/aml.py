@@ -6,14 +6,19 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from ari_app.store.base import Tables, dumps, loads
+from ari_app.store.base import Tables, dumps, loads, run
 from ari_app.store.schema import aml_inbox
 from ivr.location import Location
 from ivr.store import now
 
 RAW_KEPT = 2000  # characters of a message's raw text kept beside what was read from it
+# The call path's read, built once (base.run).
+_UNMATCHED = (select(aml_inbox.c.id, aml_inbox.c.location)
+              .where(aml_inbox.c.number == bindparam("number"), aml_inbox.c.received_at >= bindparam("since"),
+                     aml_inbox.c.incident_id.is_(None))
+              .order_by(aml_inbox.c.id))
 
 
 class AmlTables(Tables):
@@ -26,12 +31,9 @@ class AmlTables(Tables):
 
     def unmatched_aml(self, number: str, *, since: str) -> list[tuple[int, Location]]:
         """AML messages from `number` since `since` not yet on an incident (they came first)."""
-        query = (select(aml_inbox.c.id, aml_inbox.c.location)
-                 .where(aml_inbox.c.number == number, aml_inbox.c.received_at >= since, aml_inbox.c.incident_id.is_(None))
-                 .order_by(aml_inbox.c.id))
         out = []
         with self.engine.connect() as conn:
-            rows: list[Any] = list(conn.execute(query))
+            rows: list[Any] = list(run(conn, _UNMATCHED, {"number": number, "since": since}).fetchall())
             for aml_id, location in rows:
                 if location:
                     data = loads(location)

@@ -1,7 +1,8 @@
 """What every table group shares: the engine, a transaction for writes (one per write, or
 one for a group of them: `batch`), a locked one for a read-modify-write that several nodes
-may race (`locked`), and the one statement that differs between the engines
-(insert-or-replace), written once here."""
+may race (`locked`), the one statement that differs between the engines
+(insert-or-replace), written once here, and the call path's statements run as prepared
+statements (`run`, `rows`, `row`)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, Engine, Insert, Table
+from sqlalchemy import Connection, Engine, Executable, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 # Longest wait for a row another node holds locked (PostgreSQL), before the change fails as a store fault.
 LOCK_TIMEOUT_S = 5.0
@@ -51,14 +53,14 @@ class Tables:
 
 def upsert(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: Sequence[str]) -> None:
     """Insert `row`, or replace the columns of the row with the same `keys`."""
-    conn.execute(_upsert(conn.dialect.name, table, tuple(row), tuple(keys)), dict(row))
+    run(conn, _upsert(conn.dialect.name, table, tuple(row), tuple(keys)), row)
 
 
 def insert_once(conn: Connection, table: Table, row: Mapping[str, Any], *, keys: Sequence[str]) -> bool:
     """Insert `row` unless one with the same `keys` is there (a replayed write lands once);
     True when it was inserted."""
-    # RETURNING rather than rowcount: psycopg through SQLAlchemy reports -1 for this statement.
-    return conn.execute(_insert_once(conn.dialect.name, table, tuple(keys)), dict(row)).first() is not None
+    # RETURNING rather than rowcount: psycopg reports -1 for this statement.
+    return run(conn, _insert_once(conn.dialect.name, table, tuple(keys)), row).fetchone() is not None
 
 
 @contextmanager
@@ -93,6 +95,71 @@ def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], *, key: s
     """Insert `row` unless one with the same `key` column is there; True when it was inserted
     now (told by RETURNING: psycopg's rowcount says -1 for ON CONFLICT DO NOTHING)."""
     return insert_once(conn, table, row, keys=[key])
+
+
+# The call path's statements, as prepared statements. Each is built once (a module constant
+# taking its values as bind parameters), compiled once per engine and set of parameter
+# names, and run straight on the driver's cursor: SQLAlchemy's execution around each
+# statement (its cache key, execution context and result object) cost several times the
+# statement itself, most of the store thread's CPU per call (docs/results.md). sqlite3
+# keeps each statement prepared on its connection; psycopg prepares one on the server
+# once it has run five times. The schema's types need no conversion (text, integers,
+# floats: schema.py), and driver errors are what `engine.is_store_fault` reads.
+
+
+class Cursor(Protocol):
+    """What the call path uses of a DBAPI cursor."""
+
+    description: Sequence[Sequence[Any]] | None
+    rowcount: int
+
+    def fetchone(self) -> Sequence[Any] | None: ...
+
+    def fetchall(self) -> Sequence[Sequence[Any]]: ...
+
+
+def run(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> Cursor:
+    """Run a statement built once with these parameters, on the connection's transaction."""
+    sql, names, fixed = _compiled(conn.dialect, statement, tuple(params))
+    values = {**fixed, **params} if fixed else params
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(sql, values if names is None else [values[n] for n in names])
+    return cast(Cursor, cursor)
+
+
+def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every row of a query built once, each as {column: value}."""
+    cursor = run(conn, statement, params)
+    columns = [d[0] for d in cursor.description or ()]
+    return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+
+
+def row(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first row of a query built once, as {column: value}, or None."""
+    cursor = run(conn, statement, params)
+    found = cursor.fetchone()
+    return None if found is None else dict(zip([d[0] for d in cursor.description or ()], found, strict=True))
+
+
+_Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
+_COMPILED: dict[tuple[str, Executable, tuple[str, ...]], _Compiled] = {}
+
+
+def _compiled(dialect: Dialect, statement: Executable, names: tuple[str, ...]) -> _Compiled:
+    """The statement's SQL for this engine, the order of its positional parameters (None:
+    the driver takes them by name), and the values it holds itself (a constant compared
+    with, a LIMIT)."""
+    key = (dialect.name, statement, names)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(names))  # type: ignore[attr-defined]
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if name not in names}
+        missing = [name for name in fixed if compiled.binds[name].required]
+        if missing:
+            raise ValueError(f"statement needs parameters {sorted(missing)} it was not given: {compiled.string}")
+        found = _COMPILED[key] = (compiled.string, order, fixed)
+    return found
 
 
 # The statements are built once per shape and take their values as parameters: building

@@ -12,37 +12,42 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
-from ari_app.store.base import Tables, insert_once, locked, upsert
+from ari_app.store.base import Tables, insert_once, locked, row, run, upsert
 from ari_app.store.schema import callbacks, number_clears
 from ivr.callbacks import CLOSED, Callback
 from ivr.store import NumberClear, now
+
+# The call path's statements, built once (base.run).
+_BY_NUMBER = select(callbacks).where(callbacks.c.number == bindparam("by_number"))
+_LOCK_NUMBER = _BY_NUMBER.with_for_update()
+_CHANGE = update(callbacks).where(callbacks.c.number == bindparam("by_number"))  # SET: the entry's fields
+_CLEAR = select(number_clears).where(number_clears.c.number == bindparam("by_number"))
 
 
 class CallbackTables(Tables):
     def callback(self, number: str) -> Callback | None:
         """The number's entry on the callback list, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(callbacks).where(callbacks.c.number == number)).first()
-        return Callback(**row._mapping) if row else None
+            found = row(conn, _BY_NUMBER, {"by_number": number})
+        return Callback(**found) if found else None
 
     def change_callback(self, number: str, change: Callable[[Callback | None], Callback | None]) -> Callback | None:
         """Read the number's entry locked against every other writer (a row lock on
         PostgreSQL, the write lock on SQLite), pass it (or None) to `change`, and write the
         entry it returns; returns that entry, or None when `change` returned None (nothing
         written). An error raised by `change` writes nothing."""
-        by_number = select(callbacks).where(callbacks.c.number == number).with_for_update()
         with locked(self.engine) as conn:
             for _attempt in range(3):
-                row = conn.execute(by_number).first()
-                current = Callback(**row._mapping) if row else None
+                found = row(conn, _LOCK_NUMBER, {"by_number": number})
+                current = Callback(**found) if found else None
                 entry = change(current)
                 if entry is None:
                     return None
                 values = dataclasses.asdict(entry)
                 if current is not None:
-                    conn.execute(update(callbacks).where(callbacks.c.number == number).values(values))
+                    run(conn, _CHANGE, {"by_number": number, **values})
                     return entry
                 # No row to lock yet: the first insert wins; a node that lost the race reads
                 # the winner's row (now committed and locked for it) and changes that.
@@ -62,8 +67,8 @@ class CallbackTables(Tables):
     def number_clear(self, number: str) -> NumberClear | None:
         """When a supervisor last lifted the number's prank flag, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(number_clears).where(number_clears.c.number == number)).first()
-        return NumberClear(**row._mapping) if row else None
+            found = row(conn, _CLEAR, {"by_number": number})
+        return NumberClear(**found) if found else None
 
     def clear_number(self, number: str, *, by: str) -> None:
         """A supervisor lifts the number's prank flag now."""

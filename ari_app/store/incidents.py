@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, select
 
-from ari_app.store.base import Tables, dumps, insert_once, loads
+from ari_app.store.base import Tables, dumps, insert_once, loads, row, run
 from ari_app.store.locations import location_row
 from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
@@ -18,9 +18,14 @@ LEARNED_KINDS = ("choice", "kecamatan", "silent_help", "language")
 
 # The call path's statements, built once; their values come as parameters (see base.upsert).
 _BY_CHANNEL = select(incidents).where(incidents.c.channel_id == bindparam("channel"))
+_BY_ID = select(incidents).where(incidents.c.id == bindparam("incident"))
 _UPDATE = incidents.update().where(incidents.c.id == bindparam("incident"))  # SET: the fields given
 _END = incidents.update().where(incidents.c.id == bindparam("incident"), incidents.c.ended_at.is_(None))  # the first end stands
 _ADD_EVENT = incident_events.insert()
+_PRANK_TIMES = (select(incidents.c.classified_at)
+                .where(incidents.c.caller_number == bindparam("number"), incidents.c.category == "prank",
+                       incidents.c.classified_at > bindparam("after"))
+                .order_by(incidents.c.classified_at.desc()))
 
 
 class IncidentTables(Tables):
@@ -37,12 +42,14 @@ class IncidentTables(Tables):
     ) -> Incident:
         """Create the incident of a call, or return the one this channel already has (a replayed
         open, or another node's): the channel id is unique."""
-        row = {"channel_id": channel_id, "plan_id": plan_id, "caller_number": caller_number, "called_number": called_number,
-               "carrier": carrier, "language": language, "arrived_at": arrived_at or now()}
+        values = {"channel_id": channel_id, "plan_id": plan_id, "caller_number": caller_number, "called_number": called_number,
+                  "carrier": carrier, "language": language, "arrived_at": arrived_at or now()}
         with self.transaction() as conn:
-            insert_once(conn, incidents, row, keys=["channel_id"])
-            found = conn.execute(_BY_CHANNEL, {"channel": channel_id}).one()
-        return incident_row(found._mapping)
+            insert_once(conn, incidents, values, keys=["channel_id"])
+            found = row(conn, _BY_CHANNEL, {"channel": channel_id})
+        if found is None:
+            raise RuntimeError(f"the incident of channel {channel_id} was written and cannot be read back")
+        return incident_row(found)
 
     def update(self, incident_id: int, **fields: Any) -> bool:
         """Set fields of an incident; unknown field names are a programming error.
@@ -56,33 +63,33 @@ class IncidentTables(Tables):
         written = True
         with self.transaction() as conn:
             if fields:
-                conn.execute(_UPDATE, {"incident": incident_id, **fields})
+                run(conn, _UPDATE, {"incident": incident_id, **fields})
             if end:
-                written = conn.execute(_END, {"incident": incident_id, **end}).rowcount > 0
+                written = run(conn, _END, {"incident": incident_id, **end}).rowcount > 0
         return written
 
     def add_event(self, incident_id: int, kind: str, detail: dict[str, Any] | None = None, *, at: str | None = None,
                   key: str | None = None) -> None:
         """Record one step of the call (digit, prompt, route, trunk result...); `key` makes a replay land once."""
-        row = {"incident_id": incident_id, "at": at or now(), "kind": kind, "detail": dumps(detail or {}), "write_key": key}
+        values = {"incident_id": incident_id, "at": at or now(), "kind": kind, "detail": dumps(detail or {}), "write_key": key}
         with self.transaction() as conn:
             if key is None:
-                conn.execute(_ADD_EVENT, row)
+                run(conn, _ADD_EVENT, values)
             else:
-                insert_once(conn, incident_events, row, keys=["write_key"])
+                insert_once(conn, incident_events, values, keys=["write_key"])
 
     def get(self, incident_id: int) -> Incident | None:
         """The incident with this id, or None."""
-        return self._incident(incidents.c.id == incident_id)
+        return self._incident(_BY_ID, {"incident": incident_id})
 
     def by_channel(self, channel_id: str) -> Incident | None:
         """The incident of this Asterisk channel, or None."""
-        return self._incident(incidents.c.channel_id == channel_id)
+        return self._incident(_BY_CHANNEL, {"channel": channel_id})
 
-    def _incident(self, where: Any) -> Incident | None:
+    def _incident(self, query: Any, params: dict[str, Any]) -> Incident | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(incidents).where(where)).first()
-        return incident_row(row._mapping) if row else None
+            found = row(conn, query, params)
+        return incident_row(found) if found else None
 
     def _incidents(self, query: Any) -> list[Incident]:
         with self.engine.connect() as conn:
@@ -130,12 +137,9 @@ class IncidentTables(Tables):
 
     def prank_times(self, number: str, *, after: str) -> list[str]:
         """When calls from `number` were classified prank after `after`, newest first."""
-        query = (select(incidents.c.classified_at)
-                 .where(incidents.c.caller_number == number, incidents.c.category == "prank", incidents.c.classified_at > after)
-                 .order_by(incidents.c.classified_at.desc()))
         with self.engine.connect() as conn:
-            found: list[Any] = list(conn.execute(query).scalars())
-        return [str(t) for t in found]
+            found = run(conn, _PRANK_TIMES, {"number": number, "after": after}).fetchall()
+        return [str(r[0]) for r in found]
 
     def agency_answers(self, start: str, end: str) -> dict[int, str]:
         """When an agency's trunk first answered, per incident that arrived in [start, end)."""

@@ -6,12 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
-from ari_app.store.base import Tables, dumps, loads
+from ari_app.store.base import Tables, dumps, loads, row, run
 from ari_app.store.schema import agency_outbox, aml_inbox, applied_writes, incidents, locations, recordings
 from ivr.location import Location
 from ivr.store import Recording, StoredLocation, now
+
+# The call path's statements, built once (base.run).
+_LAST = (select(locations).join(incidents, incidents.c.id == locations.c.incident_id)
+         .where(incidents.c.caller_number == bindparam("number"), incidents.c.arrived_at >= bindparam("since"),
+                incidents.c.id < bindparam("before"), locations.c.hint == 0, locations.c.latitude.is_not(None))
+         .order_by(locations.c.id.desc()).limit(1))
+_ADD_RECORDING = recordings.insert()
 
 
 class LocationTables(Tables):
@@ -36,20 +43,16 @@ class LocationTables(Tables):
 
     def last_location(self, caller_number: str, *, since: str, before_incident: int) -> StoredLocation | None:
         """The newest real (not hint) position of an earlier call from this number since `since`."""
-        query = (select(locations).join(incidents, incidents.c.id == locations.c.incident_id)
-                 .where(incidents.c.caller_number == caller_number, incidents.c.arrived_at >= since,
-                        incidents.c.id < before_incident, locations.c.hint == 0, locations.c.latitude.is_not(None))
-                 .order_by(locations.c.id.desc()).limit(1))
         with self.engine.connect() as conn:
-            row = conn.execute(query).first()
-        return location_row(row._mapping) if row else None
+            found = row(conn, _LAST, {"number": caller_number, "since": since, "before": before_incident})
+        return location_row(found) if found else None
 
     def add_recording(self, incident_id: int, *, kind: str, name: str, path: str, duration_s: float | None = None,
                       created_at: str | None = None) -> None:
         """Index a recording (the file lives in Asterisk's folder)."""
         with self.engine.begin() as conn:
-            conn.execute(recordings.insert().values(incident_id=incident_id, kind=kind, name=name, path=path,
-                                                    duration_s=duration_s, created_at=created_at or now()))
+            run(conn, _ADD_RECORDING, {"incident_id": incident_id, "kind": kind, "name": name, "path": path,
+                                       "duration_s": duration_s, "created_at": created_at or now()})
 
     def recordings(self, incident_id: int) -> list[Recording]:
         """The incident's recordings, oldest first."""

@@ -4,6 +4,7 @@ words instead of a traceback (issue 15). Pure: made-up steps, no stack."""
 from __future__ import annotations
 
 from bench.knee import knee, misses
+from bench.report import cpu_targets
 from bench.step import Step
 
 
@@ -64,3 +65,16 @@ def test_a_ladder_whose_first_step_missed_says_no_step_met_the_targets() -> None
     found = knee([step(60, failed=10), step(80, failed=20)], "B", "ivr")
     assert found is not None and found.last_met is None
     assert found.describe().startswith("B (ivr112): no step met the targets; first that did not 60/s")
+
+
+def test_the_cpu_target_is_said_per_engine_with_its_ratio() -> None:
+    sqlite = Step("B", "ivr", 20, 10.0, store="sqlite", attempted=160, app_cpu_s=1.44, store_cpu_s=0.48)
+    pg = Step("B", "ivr", 20, 10.0, store="postgresql", attempted=160, app_cpu_s=2.4, store_cpu_s=0.96)
+    rows = cpu_targets([Step("A", "ivr", 20, 10.0, attempted=160), sqlite, pg,
+                        Step("B", "operator", 5, 3.0, store="sqlite", attempted=40, app_cpu_s=1.2)])
+    assert [(what, met) for what, _, met in rows] == [
+        ("app CPU <= 10 ms per IVR call on sqlite (issue 15)", True),
+        ("app CPU <= 10 ms per IVR call on postgresql (issue 15)", False),
+    ]
+    assert rows[0][1].startswith("9.0 ms = 0.90x the target at 20/s (store thread 3.0 ms, event loop and the rest 6.0 ms")
+    assert rows[1][1].startswith("15.0 ms = 1.50x the target")

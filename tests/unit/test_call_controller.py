@@ -14,6 +14,7 @@ from ari_app.calls.controller import AGENCY_DROP_S, TrunkSilent
 from ari_app.calls.ending import GONE_BEFORE_FOLLOWED
 from ari_app.calls.hep import LegProgress
 from ari_app.calls.ports import PeerEvent
+from ivr.location import Location
 from ivr.menu_events import State
 from tests.unit.call_harness import CALLER, CHANNEL, Call, channel
 from tests.unit.fake_call_ari import ari_error
@@ -247,3 +248,22 @@ async def test_a_prompt_that_ended_while_the_app_was_away_moves_the_menu_on(call
     call.ari.playing.clear()  # Asterisk forgot the greeting's playback
     await resync(call.controller)
     assert call.controller.flow is not None and call.controller.flow.state is not State.GREETING
+
+
+async def test_a_call_starts_with_the_aml_that_came_first_and_the_numbers_last_position_as_a_hint(call: Call) -> None:
+    store = call.store.store
+    before = store.open_incident(channel_id="earlier-call", plan_id="t", caller_number=CALLER, called_number="112")
+    store.add_location(before.id, Location(source="aml", latitude=-2.54, longitude=112.95, radius_m=30.0, shape="circle",
+                                           method="GPS"), kecamatan=None, description="earlier")
+    store.update(before.id, ended_at="2026-01-01T00:00:00.000+00:00", end_reason="hangup")
+    aml = store.add_aml(gateway="gw1", number=CALLER, kind="sms", raw="A\"ML=1;lt=-2.5;lg=112.9;rd=12",
+                        location=Location(source="aml", latitude=-2.51, longitude=112.91, radius_m=12.0, shape="circle",
+                                          method="GPS"), incident_id=None)
+
+    await call.start()
+
+    incident = store.by_channel(CHANNEL)
+    assert incident is not None
+    kept = {(loc.source, loc.hint, loc.latitude) for loc in store.locations(incident.id)}
+    assert kept == {("aml", False, -2.51), ("repeat", True, -2.54)}
+    assert store.unmatched_aml(CALLER, since="2000-01-01T00:00:00") == [], f"AML {aml} should be on the new call"

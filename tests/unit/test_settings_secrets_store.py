@@ -66,3 +66,15 @@ def test_the_rendered_config_holds_the_generated_secrets_and_no_sample_password(
     assert "Queue(kotim-operators,r,,,120)" in files["extensions.conf"]
     assert "Goto(ivr112-agency,kotim-provincial,1)" in files["extensions.conf"]
     assert "@@" not in "".join(files.values())
+
+
+def test_the_apps_ami_user_is_sent_only_the_events_the_operators_desk_reads(tmp_path: Path) -> None:
+    settings = load_settings(environ={}).replace(operators=(Operator("operator1"),))
+    secrets = load_or_create(tmp_path, ("operator1",))
+    files = render(settings, secrets, load_plans([PROJECT_DIR / "dialplans" / "kotim.yaml"]), Layout(tmp_path, "t1"))
+    filters = [line for line in files["manager.conf"].splitlines() if line.startswith("eventfilter")]
+    # Include filters only: Asterisk then sends just these (every call's channel events stay away).
+    for name in ("Hangup", "QueueCallerJoin", "QueueCallerAbandon", "QueueMemberStatus", "AgentConnect", "BlindTransfer",
+                 "QueueEntry", "QueueStatusComplete"):
+        assert f"eventfilter(name({name})) =" in filters
+    assert not any("Newchannel" in f or "exclude" in f for f in filters)
