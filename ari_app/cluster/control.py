@@ -33,6 +33,7 @@ from ari_app.cluster.topology import NODE_HTTP_PORT, Cluster, Part
 from ari_app.store.pg_server import PostgresServer, alive
 from ari_app.store.pg_server import available as pg_available
 from ivr.errors import ConfigError
+from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
     state["db"] = _db_up(cluster, p)
     _write_state(p, state)
     if not alive(state.get("edge", 0) or -1):
-        state["edge"] = _edge_up(cluster, p)
+        state["edge"] = _edge_up(settings, cluster, p)
         _write_state(p, state)
     plans = nodes.write_plans(settings, cluster, p.state_dir)
     url = store_url(cluster, p)
@@ -156,8 +157,10 @@ def _db_up(cluster: Cluster, p: Paths) -> int:
     return pid
 
 
-def _edge_up(cluster: Cluster, p: Paths) -> int:
-    cfg = kamailio.render(cluster, p.edge)
+def _edge_up(settings: Settings, cluster: Cluster, p: Paths) -> int:
+    names = tuple(op.name for op in settings.operators)
+    shared = load_or_create(nodes.shared_secrets(settings, p.state_dir).parent, names)
+    cfg = kamailio.render(cluster, p.edge, operators={n: shared.operator_password(n) for n in names})
     kamailio.check(cfg, p.edge_run)
     return start_edge(cluster, p)
 

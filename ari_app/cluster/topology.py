@@ -62,6 +62,11 @@ class Cluster:
         """Every part that gets a namespace, in start order."""
         return (self.database, self.edge, *self.nodes, self.callers)
 
+    @property
+    def queue_nodes(self) -> tuple[Part, ...]:
+        """The node holding the operators' queues (the first), then its standby (docs/cluster.md)."""
+        return self.nodes[:2]
+
     def node(self, name: str) -> Part:
         for n in self.nodes:
             if n.name == name:

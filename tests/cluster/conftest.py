@@ -124,7 +124,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     data.mkdir()
     (data / "prompts").symlink_to(load_settings().data_path.resolve() / "prompts")
     config = tmp / "ivr112.yaml"
-    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"]}))
+    operators = [{"name": "operator1", "full_name": "Operator 1"}, {"name": "operator2", "full_name": "Operator 2"}]
+    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"], "operators": operators}))
     cluster_file = tmp / "cluster.yaml"
     octet, lock = _claim_subnet()
     cluster_file.write_text(yaml.safe_dump(cluster_spec(octet)))
