@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ari_app.asterisk.render import ARI_USER
-from ari_app.cluster import node_states, sweep
+from ari_app.cluster import members, node_states, sweep
 from ari_app.cluster.topology import Cluster, Part
 from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
@@ -30,7 +30,10 @@ class Watcher:
     def __init__(self, settings: Settings, cluster: Cluster) -> None:
         self.settings = settings
         self.cluster = cluster
-        self.password = load_or_create(settings.data_path).ari_password
+        secrets = load_or_create(settings.data_path)
+        self.password = secrets.ari_password
+        # The queues' standby holds the home's members (ari_app/cluster/members.py).
+        self.mirror = members.Mirror(cluster, settings.node_name, secrets.console_secret)
         self.last_seen: dict[str, float] = {n.name: time.monotonic() for n in cluster.nodes}
         self.store: IncidentStore | None = None
         self.swept: set[tuple[str, datetime]] = set()  # the Asterisk starts whose unrecorded calls were read
@@ -60,6 +63,10 @@ class Watcher:
         """One look; returns how many lost calls this node closed."""
         views = self.views()
         node_states.write(self.settings.data_path, views)  # for the supervisor's wall
+        try:
+            self.mirror.once()
+        except Exception:  # the sweep below must go on
+            log.exception("cluster watch: following the home node's queue members failed; trying again")
         sweeper = next((v.name for v in views if v.reachable), None)
         if sweeper != self.settings.node_name:
             return 0
