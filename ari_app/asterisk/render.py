@@ -58,6 +58,9 @@ REMOTE_QUEUE_CONTEXT = "ivr112-queue-remote"
 QUEUE_LEG_HANDLER = "ivr112-queue-leg"
 CALLER_CHANNEL_VAR = "IVR112_CALLER_CHANNEL"  # also in manager.conf's channelvars
 CALLER_CHANNEL_HEADER = "X-Ivr112-Caller-Channel"
+# Set on a caller by this node's watcher when the queues' node it was sent to is lost
+# (ari_app/cluster/queue_legs.py): the leg's end then sends it on, not away.
+QUEUE_NODE_LOST_VAR = "IVR112_QUEUE_NODE_LOST"
 QUALIFY_S = 1  # how often a node asks the queues' nodes if they are there
 # Third Stasis argument of a caller the agency context hands to the app: "agency:<name>".
 AGENCY_ENTRY = "agency:"
@@ -315,8 +318,9 @@ def _to_queue_node(settings: Settings, name: str) -> list[str]:
     lines = [f" same => n,Set(__{CALLER_CHANNEL_VAR}=${{UNIQUEID}})"]
     for index in ahead:
         lines += [
+            f" same => n,Set({QUEUE_NODE_LOST_VAR}=)",
             f" same => n,Dial(PJSIP/{name}@{queue_node_endpoint(index)},,b({QUEUE_LEG_HANDLER}^s^1))",
-            ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?done)',
+            f' same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER" & "${{{QUEUE_NODE_LOST_VAR}}}" != "1"]?done)',
             f" same => n,Verbose(1,ivr112: ${{CHANNEL}} queue node {index} for {name} did not take the call: ${{DIALSTATUS}})",
         ]
     return lines

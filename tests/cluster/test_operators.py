@@ -230,3 +230,40 @@ def test_the_home_node_lost_new_queue_calls_reach_operators_through_the_standby(
     finally:
         res = cluster.ivr112("up")  # node1 back for the tests after this one
         assert res.returncode == 0, res.stderr
+
+
+def callers_waiting(r: Running, node: str) -> int:
+    """Callers app_queue holds in the plan's queue on `node` now."""
+    text = process.cli(layout(r, node), f"queue show {QUEUE}").stdout
+    return len(re.findall(r"^\s+\d+\. \S+ \(wait:", text, flags=re.MULTILINE))
+
+
+def test_a_caller_waiting_in_the_lost_homes_queue_goes_on_to_the_standbys(cluster: Running) -> None:
+    if not all(set(members(cluster, n)) >= set(OPERATORS) for n in ("node1", "node2")):
+        logged_in_at_the_edge_on_both_nodes(cluster)
+    # The phones are registered but not answering: callers wait in node1's queue.
+    callers = phone(cluster, "callers-waiting", "cluster_caller_operator", "-s", "112", "-key", "caller", "0843",
+                    "-r", "2", "-rp", "1000", port=5070, calls=2, timeout=300, media=MEDIA["callers"])
+    wait_for("both callers waiting in node1's queue", lambda: callers_waiting(cluster, "node1") >= 2, timeout=60)
+    assert {node_of(i) for i in incidents_of(cluster, "0843")} == {"node1", "node2"}
+    stop_pid(read_state(cluster.paths)["node1"], timeout=10)  # node1 lost as a whole
+    lost_at = time.monotonic()
+    try:
+        wait_for("node2's caller back in node2's own queue", lambda: callers_waiting(cluster, "node2") >= 1, timeout=60)
+        moved_after = time.monotonic() - lost_at
+        phones = {name: phone(cluster, f"{name}-after", "cluster_operator", port=port, calls=1, timeout=120, media=MEDIA[name])
+                  for name, port in OPERATORS.items()}
+        assert callers.wait(timeout=300) == 0, "a caller's call failed"
+        for p in phones.values():
+            with contextlib.suppress(ProcessLookupError):
+                p.terminate()
+            p.wait(timeout=30)
+        wait_for("both incidents closed", lambda: all(i.ended_at for i in incidents_of(cluster, "0843")), timeout=60)
+        found = {node_of(i): i for i in incidents_of(cluster, "0843")}
+        print(f"\nnode1 lost with a caller of each node in its queue: node2's caller in node2's queue "
+              f"{moved_after:.1f} s later, answered by {found['node2'].operator}; node1's caller {found['node1'].end_reason}")
+        assert found["node2"].operator in OPERATORS, found["node2"]
+        assert found["node1"].end_reason == "node_lost"
+    finally:
+        res = cluster.ivr112("up")
+        assert res.returncode == 0, res.stderr
