@@ -99,6 +99,21 @@ def sipp_counts(workdir: Path) -> dict[str, int]:
     return {k: int(v) for k, v in zip(head, last, strict=False) if v.isdigit()}
 
 
+def _quiet_queue_plan(tmp: Path) -> Path:
+    """Kotim's plan with no position announcements in the operators' queue: app_queue plays
+    them to the caller at the head of the queue before it rings a member, so with callers
+    waiting a freed operator sits idle for the announcement (about 5-7 s each time, measured
+    in tests/cluster/test_operators.py with the plan as shipped: 77 s over 20 calls). The
+    operators' test measures what the cluster adds, not that single-node effect."""
+    source = PROJECT_DIR / "dialplans" / "kotim.yaml"
+    doc = yaml.safe_load(source.read_text())
+    doc["queues"]["operators"]["announce_position"] = False
+    doc["location"]["boundaries"] = str((source.parent / doc["location"]["boundaries"]).resolve())
+    path = tmp / "kotim.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+    return path
+
+
 def _missing() -> str:
     if not os.environ.get("IVR112_CLUSTER"):
         return "the cluster suite runs with `make cluster-chaos` (IVR112_CLUSTER=1): it needs root and fixed private addresses"
@@ -125,7 +140,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     (data / "prompts").symlink_to(load_settings().data_path.resolve() / "prompts")
     config = tmp / "ivr112.yaml"
     operators = [{"name": "operator1", "full_name": "Operator 1"}, {"name": "operator2", "full_name": "Operator 2"}]
-    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"], "operators": operators}))
+    config.write_text(yaml.safe_dump({"data_dir": str(data), "asterisk_root": os.environ["IVR112_ASTERISK_ROOT"], "operators": operators,
+                                      "plans": [str(_quiet_queue_plan(tmp))]}))
     cluster_file = tmp / "cluster.yaml"
     octet, lock = _claim_subnet()
     cluster_file.write_text(yaml.safe_dump(cluster_spec(octet)))
