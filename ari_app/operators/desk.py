@@ -346,6 +346,8 @@ class Desk:
                                      "queue": event.fields.get("Queue", ""), "since": now()}
         else:
             self.waiting.pop(channel, None)
+            # A caller from another node may be listed under its leg's id (QueueStatus after a resync).
+            self.waiting.pop(event.fields.get("LegUniqueid", ""), None)
         if self.publish is not None:
             self.publish("wall", {"waiting": list(self.waiting.values())})
 

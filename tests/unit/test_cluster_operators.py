@@ -67,3 +67,4 @@ def test_a_queue_leg_from_another_node_is_followed_as_the_callers_own_channel() 
     assert as_caller(leg).fields["Uniqueid"] == "node2-1.3"
     mine = AmiEvent("AgentConnect", {"Uniqueid": "node1-2.8", "ChanVariable": "IVR112_CALLER_CHANNEL="})
     assert as_caller(mine) is mine
+
