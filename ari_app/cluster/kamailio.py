@@ -48,6 +48,7 @@ def render(cluster: Cluster, folder: Path, *, operators: Mapping[str, str] | Non
         "edge": cluster.edge.address, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),
         "list_file": str(listing), "probe_interval_s": str(cluster.probe_interval_s),
         "first_reply_ms": str(cluster.first_reply_ms), "ctl_socket": str(ctl_socket(folder / "run")),
+        "operator_count": str(len(operators or {})),
         "operator_passwords": "".join(f'\t$sht(operators=>{name}) = "{password}";\n' for name, password in (operators or {}).items()),
     }
     cfg = folder / "kamailio.cfg"

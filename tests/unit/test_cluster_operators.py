@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import render
+from ari_app.cluster import kamailio, topology
 from ari_app.cluster.members import Member, Step, steps
 from ari_app.operators.ami import AmiEvent
 from ari_app.operators.desk import as_caller
@@ -68,3 +71,14 @@ def test_a_queue_leg_from_another_node_is_followed_as_the_callers_own_channel() 
     mine = AmiEvent("AgentConnect", {"Uniqueid": "node1-2.8", "ChanVariable": "IVR112_CALLER_CHANNEL="})
     assert as_caller(mine) is mine
 
+
+
+@pytest.mark.parametrize("operators", [{}, {"andi": "generated-Pw_1"}])
+def test_the_edges_config_with_or_without_operators_is_one_kamailio_takes_and_only_root_reads(
+        tmp_path: Path, operators: dict[str, str]) -> None:
+    if not kamailio.BINARY.exists():
+        pytest.skip("Kamailio is not installed (apt-get install kamailio)")
+    cfg = kamailio.render(topology.load(), tmp_path, operators=operators)
+    kamailio.check(cfg, tmp_path / "run")
+    assert cfg.stat().st_mode & 0o777 == 0o600
+    assert all(f'$sht(operators=>{n}) = "{p}"' in cfg.read_text() for n, p in operators.items())
