@@ -23,7 +23,7 @@ from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import ARI_USER
+from ari_app.asterisk.render import ARI_USER, queue_nodes_before_me
 from ari_app.calls.agency_leg import PEER_ARG
 from ari_app.calls.callback_call import CallbackCall
 from ari_app.calls.controller import CallController
@@ -106,7 +106,8 @@ class Service:
         self.announcements = Announcements(settings.data_path, self.layout)
         self.desk = Desk(settings, secrets, self.plans, self.store, publish=self.hub.publish, metrics=self.metrics)
         self.reloader = PlanReloader(settings, secrets, self.layout, self.plans, self.desk.ami)
-        self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post)
+        self.free_operators = FreeOperators(self.desk, lambda: list(self.controllers.values()), self._post,
+                                            here=not queue_nodes_before_me(settings))
         self.desk.on_change = self.free_operators.kick
         self.actions = OperatorActions(settings=settings, ari=self.ari, store=self.store, plans=self.plans, layout=self.layout,
                                        desk=self.desk)

@@ -35,6 +35,9 @@ class Secrets:
     agency_tokens: dict[str, str] = field(default_factory=dict)
     # HMAC-SHA256 keys of the EIDOs pushed to each agency's webhook (ivr/agency_push.py).
     agency_webhook_secrets: dict[str, str] = field(default_factory=dict)
+    # Digest password of the SIP legs between a cluster's call nodes (a caller sent to the
+    # node that holds the operators' queues: docs/cluster.md); the same on every node.
+    node_sip_password: str = ""
 
     def agency_of(self, token: str) -> str | None:
         """The agency whose token this is (compared in constant time), or None."""
@@ -83,7 +86,7 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
             raise ConfigError(f"{path}: expected a mapping; delete it to generate new secrets")
         data = loaded
     changed = False
-    for key in ("ari_password", "ami_secret", "console_secret", "hep_password"):
+    for key in ("ari_password", "ami_secret", "console_secret", "hep_password", "node_sip_password"):
         if not isinstance(data.get(key), str) or not data[key]:
             data[key] = _token()
             changed = True
@@ -116,4 +119,5 @@ def load_or_create(data_dir: Path, operator_names: tuple[str, ...] = (), gateway
         webrtc_passwords=tables["webrtc_passwords"],
         agency_tokens=tables["agency_tokens"],
         agency_webhook_secrets=tables["agency_webhook_secrets"],
+        node_sip_password=str(data["node_sip_password"]),
     )

@@ -77,6 +77,14 @@ class Settings:
     )
     sip_host: str = _setting("127.0.0.1", "Address the SIP (UDP) transport for carriers and softphones binds to.")
     sip_port: int = _setting(5060, "UDP port of the SIP transport.")
+    sip_edge: str = _setting(
+        "", "HOST:PORT of the cluster's SIP edge (Kamailio, docs/cluster.md) where the operators' softphones register; this node "
+        "reaches them through it. Empty: softphones register at this Asterisk (a single machine)."
+    )
+    queue_nodes: tuple[str, ...] = _setting(
+        (), "SIP addresses (HOST:PORT) of the call node holding the plans' operators' queues, then its standby (list; "
+        "comma-separated in the environment): a caller on another node is sent there (docs/cluster.md). Empty: the queues are here."
+    )
     ari_host: str = _setting("127.0.0.1", "Address of Asterisk's HTTP server (ARI).")
     ari_port: int = _setting(8088, "Port of Asterisk's HTTP server (ARI).")
     ami_host: str = _setting("127.0.0.1", "Address Asterisk's manager interface (AMI) binds to.")
@@ -235,9 +243,10 @@ def _coerce(name: str, raw: Any, kind: Any, origin: str) -> Any:
         return _operators(raw, origin)
     if name == "aml_gateways":
         return _gateways(raw, origin)
-    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan", "supervisor_plans", "sip_edges"):
+    if name in ("plans", "supervisors", "aml_tls_names", "console_tls_names", "webrtc_tls_names", "operators_lan", "supervisor_plans",
+                "sip_edges", "queue_nodes"):
         items = raw.split(",") if isinstance(raw, str) else raw
-        if name.endswith(("_tls_names", "_lan", "_plans", "_edges")) and items in ([], [""], None):
+        if name.endswith(("_tls_names", "_lan", "_plans", "_edges", "_nodes")) and items in ([], [""], None):
             return ()
         if name == "supervisor_plans":
             return _supervisor_plans(items, origin)

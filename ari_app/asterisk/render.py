@@ -50,6 +50,19 @@ OPERATOR_PLAN_VAR = "IVR112_OPERATOR_PLAN"
 # Also set by the endpoint: the plan whose queues *11 logs the operator in to, or ALL_PLANS.
 OPERATOR_QUEUES_VAR = "IVR112_OPERATOR_QUEUES"
 ALL_PLANS = "all"
+# A cluster (docs/cluster.md): the operators' queues live on one node (its standby next); a
+# caller on another node is sent there over SIP, as a leg of its own that names the
+# caller's channel, so the holding node's app records on the caller's incident.
+NODE_PEER = "ivr112-node"  # the endpoint those legs come in on (user name + digest auth)
+QUEUE_NODE_PREFIX = "ivr112-queue-node"  # the endpoints they go out on: 1 the home, 2 its standby
+REMOTE_QUEUE_CONTEXT = "ivr112-queue-remote"
+QUEUE_LEG_HANDLER = "ivr112-queue-leg"
+CALLER_CHANNEL_VAR = "IVR112_CALLER_CHANNEL"  # also in manager.conf's channelvars
+CALLER_CHANNEL_HEADER = "X-Ivr112-Caller-Channel"
+# Set on a caller by this node's watcher when the queues' node it was sent to is lost
+# (ari_app/cluster/queue_legs.py): the leg's end then sends it on, not away.
+QUEUE_NODE_LOST_VAR = "IVR112_QUEUE_NODE_LOST"
+QUALIFY_S = 1  # how often a node asks the queues' nodes if they are there
 # Third Stasis argument of a caller the agency context hands to the app: "agency:<name>".
 AGENCY_ENTRY = "agency:"
 
@@ -238,22 +251,33 @@ def _operator_vars(op: Operator, plans: PlanSet) -> str:
             f"set_var = {OPERATOR_QUEUES_VAR}={plan.id if plan else ALL_PLANS}\n")
 
 
+def _operator_aor(settings: Settings, name: str) -> str:
+    """Where the operator's softphone is: registered here, or (in a cluster) at the edge,
+    which finds it in its own registrations and forwards."""
+    if settings.sip_edge:
+        return f"[{name}]\ntype = aor\ncontact = sip:{name}@{settings.sip_edge}\n"
+    return f"[{name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n"
+
+
 def _operators(settings: Settings, secrets: Secrets, plans: PlanSet) -> str:
     out = []
+    # Behind the edge the phone's Contact is already right; rewriting it to the source (the
+    # edge) would send in-dialog requests to the edge as their target.
+    rewrite = "no" if settings.sip_edge else "yes"
     for op in settings.operators:
         label = op.full_name or op.name
         home = operator_plan(op, plans) or plans.default
         out.append(
             f"[{op.name}]\ntype = endpoint\ncontext = {OPERATOR_CONTEXT}\ndisallow = all\nallow = {','.join(CODECS)}\n"
             f"language = {home.default_language}\nauth = {op.name}\naors = {op.name}\ndirect_media = no\n"
-            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = yes\ncallerid = \"{label}\" <{op.name}>\n"
+            f"rtp_symmetric = yes\nforce_rport = yes\nrewrite_contact = {rewrite}\ncallerid = \"{label}\" <{op.name}>\n"
             f"{_operator_vars(op, plans)}{MEDIA_BIND}"
         )
         out.append(
             f"[{op.name}]\ntype = auth\nauth_type = digest\nusername = {op.name}\n"
             f"password = {secrets.operator_password(op.name)}\n"
         )
-        out.append(f"[{op.name}]\ntype = aor\nmax_contacts = 1\nremove_existing = yes\n")
+        out.append(_operator_aor(settings, op.name))
         if webrtc.enabled(settings):
             out.append(webrtc.endpoint(op, password=secrets.webrtc_password(op.name), context=OPERATOR_CONTEXT,
                                        language=home.default_language, media_bind=_operator_vars(op, plans) + MEDIA_BIND))
@@ -310,12 +334,45 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
     return "\n".join(out)
 
 
-def _queue_dialplan(plans: PlanSet) -> str:
+def queue_node_endpoint(index: int) -> str:
+    """The endpoint of the `index`-th node (1: home, 2: standby) of `queue_nodes`."""
+    return f"{QUEUE_NODE_PREFIX}{index}"
+
+
+def queue_nodes_before_me(settings: Settings) -> list[int]:
+    """The queues' nodes (1-based, in order) a caller here is sent to before this node's own
+    queue: all of them on another node, the home on the standby, none on the home."""
+    me = f"{settings.sip_host}:{settings.sip_port}"
+    nodes = list(settings.queue_nodes)
+    ahead = nodes[:nodes.index(me)] if me in nodes else nodes
+    return list(range(1, len(ahead) + 1))
+
+
+def _to_queue_node(settings: Settings, name: str) -> list[str]:
+    """Dialplan lines that send the caller to the node holding queue `name`, if not here;
+    on a node that does not answer (down: its contact unreachable) the next, then this
+    node's own queue, so the caller is never left without one."""
+    ahead = queue_nodes_before_me(settings)
+    if not ahead:
+        return []
+    lines = [f" same => n,Set(__{CALLER_CHANNEL_VAR}=${{UNIQUEID}})"]
+    for index in ahead:
+        lines += [
+            f" same => n,Set({QUEUE_NODE_LOST_VAR}=)",
+            f" same => n,Dial(PJSIP/{name}@{queue_node_endpoint(index)},,b({QUEUE_LEG_HANDLER}^s^1))",
+            f' same => n,GotoIf($["${{DIALSTATUS}}" = "ANSWER" & "${{{QUEUE_NODE_LOST_VAR}}}" != "1"]?done)',
+            f" same => n,Verbose(1,ivr112: ${{CHANNEL}} queue node {index} for {name} did not take the call: ${{DIALSTATUS}})",
+        ]
+    return lines
+
+
+def _queue_dialplan(settings: Settings, plans: PlanSet) -> str:
     out = []
     for plan in plans.plans:
         for q in plan.queues.values():
             name = plan.asterisk_queue(q.name)
-            lines = [f"exten => {name},1,Answer()", f" same => n,Set(IVR112_QUEUE={name})"]
+            lines = [f"exten => {name},1,Answer()", f" same => n,Set(IVR112_QUEUE={name})", *_to_queue_node(settings, name),
+                     f" same => n(local),Verbose(2,ivr112: ${{CHANNEL}} in queue {name} here)"]
             if q.overflow is not None:
                 statuses = " | ".join(f'"${{QUEUESTATUS}}" = "{s}"' for s in OVERFLOW_STATUSES)
                 lines += [
@@ -343,7 +400,47 @@ def _queue_dialplan(plans: PlanSet) -> str:
                     " same => n,StopPlaytones()",
                     " same => n,Goto(wait)",
                 ]
+            if queue_nodes_before_me(settings):
+                lines.append(" same => n(done),Hangup()")
             out.append("\n".join(lines))
+    return "\n".join(out)
+
+
+def _remote_queue(settings: Settings, plans: PlanSet) -> str:
+    """In a cluster: the context where callers other nodes send here join the queue (the
+    caller's channel on its node named in a header, kept on the leg for the app), and the
+    pre-dial handler that writes that header on a leg this node sends."""
+    if not settings.queue_nodes:
+        return ""
+    lines = [f"[{REMOTE_QUEUE_CONTEXT}]"]
+    for name in all_queues(plans):
+        lines += [
+            f"exten => {name},1,Set({CALLER_CHANNEL_VAR}=${{PJSIP_HEADER(read,{CALLER_CHANNEL_HEADER})}})",
+            f" same => n,Verbose(1,ivr112: ${{CHANNEL}} caller ${{{CALLER_CHANNEL_VAR}}} sent here by another node for {name})",
+            f" same => n,Goto({QUEUE_CONTEXT},{name},local)",
+        ]
+    lines += [f"include => {REFUSE_CONTEXT}", "", f"[{QUEUE_LEG_HANDLER}]",
+              f"exten => s,1,Set(PJSIP_HEADER(add,{CALLER_CHANNEL_HEADER})=${{{CALLER_CHANNEL_VAR}}})", " same => n,Return()"]
+    return "\n".join(lines) + "\n"
+
+
+def _node_peers(settings: Settings, secrets: Secrets) -> str:
+    """In a cluster: the endpoint other nodes' queue legs come in on (found by its user name,
+    digest auth with the nodes' shared password), and one per queues' node to send them to,
+    asked every QUALIFY_S if it is there (an unreachable one is skipped at once)."""
+    if not settings.queue_nodes:
+        return ""
+    common = (f"disallow = all\nallow = {','.join(CODECS)}\ndirect_media = no\nrtp_symmetric = yes\n"
+              f"trust_id_inbound = yes\nsend_pai = yes\n{MEDIA_BIND}")
+    out = [
+        f"[{NODE_PEER}]\ntype = endpoint\ncontext = {REMOTE_QUEUE_CONTEXT}\nauth = {NODE_PEER}\n{common}",
+        f"[{NODE_PEER}]\ntype = auth\nauth_type = digest\nusername = {NODE_PEER}\npassword = {secrets.node_sip_password}\n",
+    ]
+    for index, address in enumerate(settings.queue_nodes, start=1):
+        ep = queue_node_endpoint(index)
+        out.append(f"[{ep}]\ntype = endpoint\ncontext = {REFUSE_CONTEXT}\naors = {ep}\noutbound_auth = {NODE_PEER}\n"
+                   f"from_user = {NODE_PEER}\n{common}")
+        out.append(f"[{ep}]\ntype = aor\ncontact = sip:{address}\nqualify_frequency = {QUALIFY_S}\nqualify_timeout = 1.0\n")
     return "\n".join(out)
 
 
@@ -526,14 +623,16 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "operator_codes": _operator_codes(plans, layout),
         "codes_contexts": _codes_contexts(plans),
         "plan_contexts": _plan_contexts(settings, plans, layout),
-        "queue_dialplan": _queue_dialplan(plans),
+        "queue_dialplan": _queue_dialplan(settings, plans),
+        "remote_queue": _remote_queue(settings, plans),
+        "node_peers": _node_peers(settings, secrets),
         "agency_dialplan": _agency_dialplan(settings, plans),
         "queues": _queues_conf(settings, plans, layout),
         "say_rules": say_conf(f"{layout.sounds}/{SYSTEM_SET}"),
         **cel.render(settings),
     }
     values["trunks"] = PLACEHOLDER.sub(lambda m: values[m.group(1)], _trunks(plans))
-    for key in ("carriers", "operators"):  # their endpoints name the media address (MEDIA_BIND)
+    for key in ("carriers", "operators", "node_peers"):  # their endpoints name the media address (MEDIA_BIND)
         values[key] = PLACEHOLDER.sub(lambda m: values[m.group(1)], values[key])
     files: dict[str, str] = {}
     for template in sorted(TEMPLATES.glob("*.conf")):

@@ -35,6 +35,7 @@ from ari_app.store.pg_server import PostgresServer, alive
 from ari_app.store.pg_server import available as pg_available
 from ivr.errors import ConfigError
 from ivr.plan import PlanSet, load_plans
+from ivr.secrets import load_or_create
 from ivr.settings import PROJECT_DIR, Settings
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def up(settings: Settings, cluster: Cluster) -> dict[str, int]:
     served = load_plans(settings.plan_paths)
     for edge in cluster.all_edges:
         if not alive(state.get(edge.name, 0) or -1):
-            state[edge.name] = _edge_up(cluster, p, edge, served)
+            state[edge.name] = _edge_up(settings, cluster, p, edge, served)
             _write_state(p, state)
     if cluster.edge_vip:
         _vrrp_up(cluster, p, state)
@@ -179,9 +180,11 @@ def _db_up(cluster: Cluster, p: Paths) -> int:
     return pid
 
 
-def _edge_up(cluster: Cluster, p: Paths, edge: Part, plans: PlanSet) -> int:
+def _edge_up(settings: Settings, cluster: Cluster, p: Paths, edge: Part, plans: PlanSet) -> int:
     folder = p.edge_dir(edge)
-    cfg = kamailio.render(cluster, folder, plans, edge=edge)
+    names = tuple(op.name for op in settings.operators)
+    shared = load_or_create(nodes.shared_secrets(settings, p.state_dir).parent, names)
+    cfg = kamailio.render(cluster, folder, plans, operators={n: shared.operator_password(n) for n in names}, edge=edge)
     kamailio.check(cfg, folder / "run")
     return start_edge(cluster, p, edge)
 

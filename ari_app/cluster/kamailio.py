@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from ari_app.asterisk.render import CARRIER_HEADER
@@ -45,29 +46,41 @@ def carrier_marks(plans: PlanSet) -> str:
     return "\n".join(lines)
 
 
-def render(cluster: Cluster, folder: Path, plans: PlanSet, *, node_sip_port: int = NODE_SIP_PORT, edge: Part | None = None) -> Path:
+def render(cluster: Cluster, folder: Path, plans: PlanSet, *, operators: Mapping[str, str] | None = None,
+           node_sip_port: int = NODE_SIP_PORT, edge: Part | None = None) -> Path:
     """Write the edge's config and dispatcher list into `folder`; return the config's path.
 
-    `plans`: the served plans (their carriers' networks, route CARRIER). `edge`: which of
-    several edges (default the first); with a floating address the config defines WITH_VIP
-    (the template's blocks for it)."""
+    `plans`: the served plans (their carriers' networks, route CARRIER). `operators`: each
+    operator's generated SIP password (the edge's registrar checks their softphones with it);
+    the config holds them, so it is written 0600 and never logged. `edge`: which of several
+    edges (default the first); with a floating address the config defines WITH_VIP (the
+    template's blocks for it)."""
     edge = edge or cluster.edge
     folder.mkdir(parents=True, exist_ok=True)
     listing = folder / "dispatcher.list"
+    # Set 2, the operators' queues: the first node, then its standby (algorithm 8, first up;
+    # a higher priority comes first).
+    queues = cluster.queue_nodes
     listing.write_text(
         "# set destination flags priority attributes: the call nodes\n"
         + "".join(f"1 sip:{n.address}:{node_sip_port} 0 0 name={n.name}\n" for n in cluster.nodes)
+        + "# the node holding the operators' queues, then its standby\n"
+        + "".join(f"2 sip:{n.address}:{node_sip_port} 0 {len(queues) - i} name={n.name}\n" for i, n in enumerate(queues))
     )
     values = {
         "edge": edge.address, "vip": cluster.edge_vip, "edge_port": str(cluster.edge_sip_port), "mpath": module_dir(),
         "list_file": str(listing), "probe_interval_s": str(cluster.probe_interval_s),
         "first_reply_ms": str(cluster.first_reply_ms), "ctl_socket": str(ctl_socket(folder / "run")),
         "carrier_marks": carrier_marks(plans),
+        "operator_count": str(len(operators or {})),
+        "operator_passwords": "".join(f'\t$sht(operators=>{name}) = "{password}";\n' for name, password in (operators or {}).items()),
     }
     cfg = folder / "kamailio.cfg"
     text = PLACEHOLDER.sub(lambda m: values[m.group(1)], TEMPLATE.read_text())
     if cluster.edge_vip:
         text = text.replace("\n", "\n#!define WITH_VIP\n", 1)  # after `#!KAMAILIO`
+    cfg.touch(mode=0o600)
+    cfg.chmod(0o600)
     cfg.write_text(text)
     return cfg
 

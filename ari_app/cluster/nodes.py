@@ -79,6 +79,10 @@ def write_config(settings: Settings, cluster: Cluster, node: Part, state_dir: Pa
         "plans": plans,
         "asterisk_root": str(settings.root_path),
         "sip_host": node.address, "sip_port": NODE_SIP_PORT, "sip_edges": list(cluster.edge_addresses),
+        # Operators' softphones register at the edge; the queues live on the first node,
+        # the second stands by (docs/cluster.md, "Operators across nodes").
+        "sip_edge": f"{cluster.sip_address}:{cluster.edge_sip_port}",
+        "queue_nodes": [f"{n.address}:{NODE_SIP_PORT}" for n in cluster.queue_nodes],
         # ARI on the node's address: the other nodes' watchers ask it when it started
         # (ari_app/cluster/watch.py). AMI stays on the node's own loopback.
         "ari_host": node.address, "ami_host": "127.0.0.1",

@@ -82,6 +82,11 @@ class Cluster:
         probes, and the floating one, for the calls it relays)."""
         return (*(e.address for e in self.all_edges), *((self.edge_vip,) if self.edge_vip else ()))
 
+    @property
+    def queue_nodes(self) -> tuple[Part, ...]:
+        """The node holding the operators' queues (the first), then its standby (docs/cluster.md)."""
+        return self.nodes[:2]
+
     def node(self, name: str) -> Part:
         for n in self.nodes:
             if n.name == name:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from ari_app.asterisk.render import ARI_USER
 from ari_app.calls.recovery import close_unseen
-from ari_app.cluster import node_states, sweep
+from ari_app.cluster import members, node_states, queue_legs, sweep
 from ari_app.cluster.topology import Cluster, Part
 from ari_app.store import IncidentStore, open_store
 from ivr.secrets import load_or_create
@@ -37,7 +37,11 @@ class Watcher:
     def __init__(self, settings: Settings, cluster: Cluster) -> None:
         self.settings = settings
         self.cluster = cluster
-        self.password = load_or_create(settings.data_path).ari_password
+        secrets = load_or_create(settings.data_path)
+        self.password = secrets.ari_password
+        # The queues' standby holds the home's members (ari_app/cluster/members.py).
+        self.mirror = members.Mirror(cluster, settings.node_name, secrets.console_secret)
+        self.ari = queue_legs.Ari(settings, secrets.ari_password)
         self.last_seen: dict[str, float] = {n.name: time.monotonic() for n in cluster.nodes}
         self.store: IncidentStore | None = None
         self.swept: set[tuple[str, datetime]] = set()  # the Asterisk starts whose unrecorded calls were read
@@ -67,6 +71,11 @@ class Watcher:
         """One look; returns how many lost calls this node closed."""
         views = self.views()
         node_states.write(self.settings.data_path, views)  # for the supervisor's wall
+        try:
+            self.mirror.once()
+            self._release_lost_queue_legs(views)
+        except Exception:  # the sweep below must go on
+            log.exception("cluster watch: following the queues' nodes failed; trying again")
         sweeper = next((v.name for v in views if v.reachable), None)
         if sweeper != self.settings.node_name:
             return 0
@@ -98,6 +107,12 @@ class Watcher:
             incident = sweep.record_unseen(store, call, by=self.settings.node_name)
             close_unseen(store, incident_id=incident.id)
         return len(calls)
+
+    def _release_lost_queue_legs(self, views: list[sweep.NodeView]) -> int:
+        """Callers this node sent to a queues' node lost for node_lost_after_s go on to the next queue."""
+        lost = {v.name for v in views if not v.reachable and v.down_for_s >= self.cluster.node_lost_after_s}
+        return sum(queue_legs.release(self.ari, index) for index, node in enumerate(self.cluster.queue_nodes, start=1)
+                   if node.name in lost and node.name != self.settings.node_name)
 
     def _lost(self, store: IncidentStore, open_now: list[Incident], view: sweep.NodeView) -> list[Incident]:
         """The node's lost calls: its open incidents, and the calls its Asterisk answered that

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from ari_app.asterisk.layout import Layout
-from ari_app.asterisk.render import AGENCY_CONTEXT, AMI_USER, CONFERENCE_CONTEXT, all_queues, operator_interface, operator_queues
+from ari_app.asterisk.render import (
+    AGENCY_CONTEXT,
+    AMI_USER,
+    CALLER_CHANNEL_VAR,
+    CONFERENCE_CONTEXT,
+    all_queues,
+    operator_interface,
+    operator_queues,
+)
 from ari_app.metrics import Metrics
 from ari_app.operators.ami import AmiClient, AmiError, AmiEvent
 from ari_app.storage import AsyncStore, StoreUnavailable
@@ -45,6 +53,25 @@ WRAPUP_END_SLACK_S = 0.05
 
 class DeskError(Ivr112Error):
     """An operator action that cannot be done (unknown operator, AMI down, Asterisk refused)."""
+
+
+def as_caller(event: AmiEvent) -> AmiEvent:
+    """The event as if on the caller's own channel: in a cluster a caller sent here from
+    another node is a leg of its own (ari_app/asterisk/render.py, REMOTE_QUEUE_CONTEXT)
+    that names the caller's channel in CALLER_CHANNEL_VAR (AMI's `ChanVariable`), so what
+    happens in this node's queue is written on the caller's incident in the shared store."""
+    for value in _values(event.fields.get("ChanVariable")):
+        name, _, caller = value.partition("=")
+        if name == CALLER_CHANNEL_VAR and caller and event.fields.get("Uniqueid") not in (None, caller):
+            return AmiEvent(event.name, {**event.fields, "Uniqueid": caller, "LegUniqueid": event.fields["Uniqueid"]})
+    return event
+
+
+def _values(raw: object) -> list[str]:
+    """A header AMI may repeat, as a list (one value is a plain string)."""
+    if raw is None:
+        return []
+    return [str(v) for v in raw] if isinstance(raw, list) else [str(raw)]
 
 
 class Desk:
@@ -270,6 +297,7 @@ class Desk:
         return len(fixed)
 
     async def _on_event(self, event: AmiEvent) -> None:
+        event = as_caller(event)
         fields = event.fields
         changes = self.board.apply(event.name, fields)
         for change in changes:
@@ -318,6 +346,8 @@ class Desk:
                                      "queue": event.fields.get("Queue", ""), "since": now()}
         else:
             self.waiting.pop(channel, None)
+            # A caller from another node may be listed under its leg's id (QueueStatus after a resync).
+            self.waiting.pop(event.fields.get("LegUniqueid", ""), None)
         if self.publish is not None:
             self.publish("wall", {"waiting": list(self.waiting.values())})
 

@@ -13,7 +13,9 @@ after the greeting). A promise ends when its caller joins the queue, routes else
 agency key during the greeting), declines (halfway through keying), hangs up, or after
 PROMISE_HOLD_S. An operator who then does not answer leaves the caller in the queue,
 rung again as any queued caller: never in silence. With AMI down the board cannot be
-trusted, and nobody is promised anything: callers get the IVR as before.
+trusted, and nobody is promised anything: callers get the IVR as before. Nor on a cluster's
+node whose callers are sent to another node's queues (docs/cluster.md): this node's board
+is not where those callers wait (`here` False).
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ class Promise:
 
 class FreeOperators:
     def __init__(self, desk: DeskView, callers: Callable[[], Iterable[Caller]], post: Callable[[OperatorFree], None],
-                 *, hold_s: float = PROMISE_HOLD_S) -> None:
+                 *, hold_s: float = PROMISE_HOLD_S, here: bool = True) -> None:
         self.desk = desk
+        self.here = here  # the queues take calls on this node
         self.callers = callers
         self.post = post
         self.hold_s = hold_s
@@ -105,7 +108,7 @@ class FreeOperators:
         """Offer free operators to callers in the IVR; returns how many were offered one."""
         live = {c.channel_id: c for c in self.callers()}
         self._expire(live)
-        if not self.desk.connected:
+        if not self.desk.connected or not self.here:
             return 0
         ranked: list[tuple[tuple[int, str], Caller, Plan]] = []
         for caller in live.values():

@@ -33,10 +33,12 @@ def caller_command(cluster: Cluster, *, calls: int, rate: float, seconds: float,
             "-nostdin", "-timeout", "120s", "-timeout_error"]
 
 
-def kotim_plan(tmp: Path, cluster: Cluster) -> Path:
+def kotim_plan(tmp: Path, cluster: Cluster, *, announce_position: bool = True) -> Path:
     """The project's plan (Kotim's) with its carrier sending from the callers' address: the
     edge takes calls only from a served carrier's networks (route CARRIER). Written to tmp."""
     doc = plan_doc()
+    if not announce_position:
+        set_key(doc, "queues.operators.announce_position", False)
     set_key(doc, "carriers.0.match", [f"{cluster.callers.address}/32"])
     set_key(doc, "location.boundaries", str(PROJECT_DIR / "dialplans" / "kotim-kecamatan.geojson"))
     return write(doc, tmp / "kotim.yaml")

@@ -153,3 +153,16 @@ async def test_the_end_of_an_operators_wrap_up_is_told_to_the_console(desk: Desk
     ami.event({"Event": "AgentComplete", **member, "Uniqueid": CHANNEL, "TalkTime": "40"})
     await eventually(lambda: ("wrapup", "completed") in told, what="the wrap-up published")
     await eventually(lambda: told[-1] == ("ready", "wrapup_over"), what="the wrap-up's end published")
+
+
+async def test_a_caller_sent_here_by_another_node_is_followed_on_its_own_incident(desk: Desk, ami: FakeAmi) -> None:
+    """docs/cluster.md: the queue leg names the caller's channel (AMI ChanVariable); what
+    happens to the leg is written on the caller's incident, and the leg listed by QueueStatus
+    before (under its own id, "waiting-1") leaves the waiting list with it."""
+    store = recorded(desk)
+    incident = store.store.open_incident(channel_id="node2-1.3", plan_id="t", caller_number=CALLER, called_number="112")
+    leg = {"Queue": QUEUE, "Uniqueid": "waiting-1", "CallerIDNum": CALLER, "ChanVariable": "IVR112_CALLER_CHANNEL=node2-1.3"}
+    ami.event({"Event": "QueueCallerJoin", **leg, "Position": "1"})
+    await eventually(lambda: bool(store.details("queue_joined", incident.id)), what="queue_joined on the caller's incident")
+    ami.event({"Event": "QueueCallerLeave", **leg})
+    await eventually(lambda: not desk.waiting, what="the caller and its leg off the waiting list")

@@ -110,3 +110,9 @@ def test_with_ami_down_nobody_is_promised_anything() -> None:
     desk.connected = False
     free, posted = allocator(desk, [FakeCaller("a", (1, "t1"))])
     assert free.kick() == 0 and posted == []
+
+
+def test_a_cluster_node_whose_callers_go_to_another_nodes_queue_promises_nobody() -> None:
+    posted: list[str] = []
+    free = FreeOperators(desk_with("andi"), lambda: [FakeCaller("a", (1, "t1"))], lambda e: posted.append(e.channel_id), here=False)
+    assert free.kick() == 0 and posted == []  # its board (the standby's members) is not where its callers wait
