@@ -2,7 +2,7 @@
 namespaces, bridge and addresses: the first free 10.211.N.0/24 from N = 13) and data folder; SIPp callers in the
 callers' namespace send to the edge. Needs root, Kamailio and PostgreSQL 15; skipped, saying
 why, without them. Runs with IVR112_CLUSTER=1, in a pytest of its own (one cluster for every
-file): `make test` runs its short form after the other tests, `make cluster-chaos` the long.
+file): `make test` runs its short form beside the other tests, `make cluster-chaos` the long.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class Running:
 def _missing() -> str:
     if not os.environ.get("IVR112_CLUSTER"):
         return ("the cluster suite runs in a pytest of its own with IVR112_CLUSTER=1 (one cluster for all its files): "
-                "`make test` does it after the other tests, `make cluster-chaos` runs its long form")
+                "`make test` does it beside the other tests, `make cluster-chaos` runs its long form")
     return control.cannot_start(load_settings())
 
 

@@ -91,7 +91,8 @@ def both(nodes: tuple[Stack, Stack], request: pytest.FixtureRequest) -> Iterator
 
 def test_a_call_answered_on_node_b_is_pushed_to_the_console_of_node_a(both: tuple[Stack, Stack]) -> None:
     a, b = both
-    assert a.health()["node_feed"] == b.health()["node_feed"] == "ok"
+    # Each node's feed LISTENs on its own connection, opened after the node is ready.
+    wait_for("both nodes' feeds to listen", lambda: a.health()["node_feed"] == b.health()["node_feed"] == "ok", timeout=30)
     console = Stream(a)
     wait_for("node A's live stream to open", lambda: console.opened, timeout=10)
     caller = "081250008001"
