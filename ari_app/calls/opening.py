@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
@@ -80,7 +81,7 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.announcement_media = call.peers.announcement_sound(language or plan.default_language)
     flow = call.flow = CallFlow(plan, language=language, prank=history.prank, announcement=call.announcement_media is not None)
     await _talk_detect(call)
-    if await _locate_at_start(call, plan, earlier):
+    if await _locate_at_start(call, plan, earlier, ch.variables):
         flow.handle(LocationGood())
     await call.run(flow.start())
     if plan.operators_first.enabled:
@@ -162,7 +163,7 @@ async def _talk_detect(call: CallController) -> None:
         log.warning("[%s] no talk detection (silent-caller check uses keys only): %s", call.channel_id, exc)
 
 
-async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier) -> bool:
+async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier, handed: Mapping[str, Any]) -> bool:
     """What the INVITE and earlier messages say of where the caller is; True if precise enough.
 
     A failure here costs the call nothing: it is logged and the call goes on.
@@ -171,7 +172,7 @@ async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier) -
     incident_id, locator = call.incident.id, call.locator
     good = False
     try:
-        found = await locator.from_invite(call.ari, call.channel_id)
+        found = await locator.from_invite(call.ari, call.channel_id, handed)
         found += await locator.pending_aml(incident_id, earlier.aml)
         for location in found:
             await locator.keep(incident_id, location, plan)
