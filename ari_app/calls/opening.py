@@ -57,12 +57,12 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.plan = plan
     call.in_stasis = True
     # The incident first: whatever fails after this, the call is on record. The plan's
-    # dialplan answered the call before Stasis; the answer here (a no-op then) covers a
-    # channel that reached us another way, beside the incident's first write so that it
-    # never waits on the store's fsyncs (synchronous=FULL).
+    # dialplan answered the call before Stasis (the StasisStart says "Up": no request);
+    # the answer here covers a channel that reached us another way, beside the incident's
+    # first write so that it never waits on the store's fsyncs (synchronous=FULL).
     opened, answer_result = await asyncio.gather(
         call.store.open_incident(**incident_fields(ch, plan, call.called)),
-        call.ari.answer(ch.id),
+        _answer_unless_up(call, ch),
         return_exceptions=True,
     )
     if isinstance(opened, BaseException):
@@ -86,6 +86,11 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     await call.run(flow.start())
     if plan.operators_first.enabled:
         call.peers.person_wanted()
+
+
+async def _answer_unless_up(call: CallController, ch: ev.Channel) -> None:
+    if ch.state != "Up":
+        await call.ari.answer(ch.id)
 
 
 async def back_for_agency(call: CallController, event: ev.StasisStart, name: str, *, via: str) -> None:
