@@ -36,6 +36,7 @@ def parse_channel(data: object) -> ev.Channel:
         dialplan_app=json_str(dialplan, "app_name"),
         language=json_str(data, "language"),
         creationtime=json_str(data, "creationtime"),
+        variables=json_dict(data, "channelvars"),
     )
 
 

@@ -62,6 +62,9 @@ class Channel:
     dialplan_app: str = ""  # the application the channel runs now ("Stasis" while in ours)
     language: str = ""
     creationtime: str = ""
+    # The channel variables ari.conf's `channelvars` lists (the caller's SIP headers the
+    # plan's dialplan copied before Stasis: ari_app.asterisk.render), as strings.
+    variables: JsonDict = field(default_factory=dict)
 
     @property
     def created_at(self) -> str | None:

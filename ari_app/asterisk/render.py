@@ -14,6 +14,7 @@ from pathlib import Path
 from ari_app.asterisk import cel, webrtc
 from ari_app.asterisk.layout import Layout
 from ivr.errors import ConfigError
+from ivr.location.invite_headers import INVITE_HEADER_VARIABLES
 from ivr.numbers import QUEUE_SOUND_OPTIONS, say_conf
 from ivr.operators import AMI_EVENTS
 from ivr.plan import Agency, Carrier, Plan, PlanSet, Target, Trunk
@@ -324,7 +325,8 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
             f" same => n,Answer()\n"
             # The whole call, IVR to hang-up (operator, agency, transfers): on the caller's channel.
             f" same => n,MixMonitor({layout.recordings}/{call_recording_name('${UNIQUEID}')}.wav)\n"
-            f" same => n,Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
+            f"{_invite_header_copies()}"
+            f" same => n(stasis),Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
             f" same => n,Verbose(1,ivr112: ${{CHANNEL}} back from Stasis with STASISSTATUS=${{STASISSTATUS}}, fallback to operators)\n"
             f" same => n,Answer()\n"
             f" same => n,GotoIf($[\"${{STASISSTATUS}}\" != \"FAILED\"]?queue)\n"
@@ -332,6 +334,16 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
             f" same => n(queue),Goto({QUEUE_CONTEXT},{plan.asterisk_queue(plan.default_queue.name)},1)\n"
         )
     return "\n".join(out)
+
+
+def _invite_header_copies() -> str:
+    """Dialplan lines copying the caller's INVITE headers into the channel variables
+    ari.conf's `channelvars` hands the app in the StasisStart (ivr.location.invite_headers).
+    Set() keeps everything after its first "=", commas and quotes included; a channel that
+    is not PJSIP (no headers to read) skips them and the app reads what it can itself."""
+    lines = [' same => n,GotoIf($["${CHANNEL(channeltype)}" != "PJSIP"]?stasis)\n']
+    lines += [f" same => n,Set({var}=${{PJSIP_HEADER(read,{header})}})\n" for var, header in INVITE_HEADER_VARIABLES.items()]
+    return "".join(lines)
 
 
 def queue_node_endpoint(index: int) -> str:
@@ -606,6 +618,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "ami_port": str(settings.ami_port),
         "ami_user": AMI_USER,
         "ami_secret": secrets.ami_secret,
+        "ari_channelvars": ",".join(INVITE_HEADER_VARIABLES),
         "ami_events": "\n".join(f"eventfilter(name({name})) =" for name in AMI_EVENTS),
         "hep_port": str(settings.hep_port),
         "hep_password": secrets.hep_password,

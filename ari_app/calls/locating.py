@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,14 +26,13 @@ from ivr.location import Location, LocationParseError
 from ivr.location.aml import AmlMessage, normalise_msisdn
 from ivr.location.cell import parse_pani
 from ivr.location.geo import Boundaries, describe, load_boundaries
+from ivr.location.invite_headers import CALL_ID_HEADER, GEOLOCATION_HEADER, INVITE_HEADER_VARIABLES, PANI_HEADER
 from ivr.location.pidf import multipart_pidf, parse_pidf
 from ivr.plan import Plan
 from ivr.store import StoredLocation, now
 
 log = logging.getLogger(__name__)
 
-GEOLOCATION_HEADER = "Geolocation"
-PANI_HEADER = "P-Access-Network-Info"
 INVITE_WAIT_S = 0.5  # for Asterisk's HEP copy of the INVITE, when the call is faster than it
 
 
@@ -97,10 +96,14 @@ class Locator:
         log.info("incident %d: location %s", incident_id, text)
         return text
 
-    async def from_invite(self, ari: CallAri, channel_id: str) -> list[Location]:
-        """Positions the INVITE carried: PIDF-LO by value (HEP copy), Geolocation URIs, the serving cell."""
+    async def from_invite(self, ari: CallAri, channel_id: str, handed: Mapping[str, Any] | None = None) -> list[Location]:
+        """Positions the INVITE carried: PIDF-LO by value (HEP copy), Geolocation URIs, the serving cell.
+
+        `handed` is the StasisStart channel's variables: the headers the dialplan copied
+        (ivr.location.invite_headers); without them each header is asked of Asterisk."""
+        headers = _InviteHeaders(ari, channel_id, handed or {})
         found: list[Location] = []
-        call_id = await _var(ari, channel_id, "PJSIP_HEADER(read,Call-ID)") if self.hep is not None else None
+        call_id = await headers.read(CALL_ID_HEADER) if self.hep is not None else None
         if call_id and self.hep is not None:
             invite = await self.hep.invite(call_id, wait=INVITE_WAIT_S)
             if invite is None:
@@ -113,12 +116,12 @@ class Locator:
                 except LocationParseError as exc:
                     log.warning("[%s] PIDF-LO from the INVITE skipped: %s", channel_id, exc)
                     self.unreadable()
-        header = await _var(ari, channel_id, f"PJSIP_HEADER(read,{GEOLOCATION_HEADER})")
+        header = await headers.read(GEOLOCATION_HEADER)
         if header:
             for uri in _geolocation_uris(header):
                 if not uri.startswith("cid:"):
                     found.append(Location(source="reference", shape="reference", uri=uri[:500]))
-        pani = await _var(ari, channel_id, f"PJSIP_HEADER(read,{PANI_HEADER})")
+        pani = await headers.read(PANI_HEADER)
         if pani:
             try:
                 cell = parse_pani(pani)
@@ -220,12 +223,24 @@ async def dereference(uri: str) -> list[Location]:
         return []
 
 
-async def _var(ari: CallAri, channel_id: str, name: str) -> str | None:
-    try:
-        return await ari.get_variable(channel_id, name)
-    except AriError as exc:
-        log.debug("[%s] %s unreadable: %s", channel_id, name, exc)
-        return None
+class _InviteHeaders:
+    """The caller's INVITE headers: the dialplan's copies when the StasisStart carried them
+    (its Call-ID copy is never empty on a SIP call), else one ARI request per header."""
+
+    def __init__(self, ari: CallAri, channel_id: str, handed: Mapping[str, Any]) -> None:
+        self.ari, self.channel_id = ari, channel_id
+        self.copies = {header: handed.get(var) for var, header in INVITE_HEADER_VARIABLES.items()}
+        self.copied = bool(self.copies[CALL_ID_HEADER])
+
+    async def read(self, header: str) -> str | None:
+        if self.copied:
+            value = self.copies.get(header)
+            return value if isinstance(value, str) and value else None
+        try:
+            return await self.ari.get_variable(self.channel_id, f"PJSIP_HEADER(read,{header})")
+        except AriError as exc:
+            log.debug("[%s] %s unreadable: %s", self.channel_id, header, exc)
+            return None
 
 
 def _geolocation_uris(header: str) -> list[str]:

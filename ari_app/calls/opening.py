@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
@@ -56,12 +57,12 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.plan = plan
     call.in_stasis = True
     # The incident first: whatever fails after this, the call is on record. The plan's
-    # dialplan answered the call before Stasis; the answer here (a no-op then) covers a
-    # channel that reached us another way, beside the incident's first write so that it
-    # never waits on the store's fsyncs (synchronous=FULL).
+    # dialplan answered the call before Stasis (the StasisStart says "Up": no request);
+    # the answer here covers a channel that reached us another way, beside the incident's
+    # first write so that it never waits on the store's fsyncs (synchronous=FULL).
     opened, answer_result = await asyncio.gather(
         call.store.open_incident(**incident_fields(ch, plan, call.called)),
-        call.ari.answer(ch.id),
+        _answer_unless_up(call, ch),
         return_exceptions=True,
     )
     if isinstance(opened, BaseException):
@@ -80,11 +81,16 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.announcement_media = call.peers.announcement_sound(language or plan.default_language)
     flow = call.flow = CallFlow(plan, language=language, prank=history.prank, announcement=call.announcement_media is not None)
     await _talk_detect(call)
-    if await _locate_at_start(call, plan, earlier):
+    if await _locate_at_start(call, plan, earlier, ch.variables):
         flow.handle(LocationGood())
     await call.run(flow.start())
     if plan.operators_first.enabled:
         call.peers.person_wanted()
+
+
+async def _answer_unless_up(call: CallController, ch: ev.Channel) -> None:
+    if ch.state != "Up":
+        await call.ari.answer(ch.id)
 
 
 async def back_for_agency(call: CallController, event: ev.StasisStart, name: str, *, via: str) -> None:
@@ -162,7 +168,7 @@ async def _talk_detect(call: CallController) -> None:
         log.warning("[%s] no talk detection (silent-caller check uses keys only): %s", call.channel_id, exc)
 
 
-async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier) -> bool:
+async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier, handed: Mapping[str, Any]) -> bool:
     """What the INVITE and earlier messages say of where the caller is; True if precise enough.
 
     A failure here costs the call nothing: it is logged and the call goes on.
@@ -171,7 +177,7 @@ async def _locate_at_start(call: CallController, plan: Plan, earlier: Earlier) -
     incident_id, locator = call.incident.id, call.locator
     good = False
     try:
-        found = await locator.from_invite(call.ari, call.channel_id)
+        found = await locator.from_invite(call.ari, call.channel_id, handed)
         found += await locator.pending_aml(incident_id, earlier.aml)
         for location in found:
             await locator.keep(incident_id, location, plan)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import threading
@@ -63,6 +64,17 @@ GROUP_MAX = 500  # writes stored in one transaction at most (an opening call wai
 UNKEYED_GROUPED = frozenset({"open", "update", "event"})
 
 
+# A write's key (applied_writes, incident_events.write_key): this process's random prefix
+# and a count, unique across processes and restarts like a uuid4 per write, for a tenth of
+# its cost on the event loop (no os.urandom per write). next() on a count is atomic.
+_KEY_PREFIX = uuid.uuid4().hex[:20]
+_KEY_COUNT = itertools.count()
+
+
+def _new_key() -> str:
+    return f"{_KEY_PREFIX}{next(_KEY_COUNT):x}"
+
+
 class StoreUnavailable(Ivr112Error):
     """The incident store cannot be written (or opened) just now; see the message for why."""
 
@@ -77,7 +89,7 @@ class _Write:
     kind: str  # the write's name: open, update, event, add_location, callback_missed...
     incident_id: int | None  # as the call knows it (provisional while negative); None: about no incident
     fields: dict[str, Any] = field(default_factory=dict)
-    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    key: str = field(default_factory=_new_key)
 
     def apply(self, store: IncidentStore, ids: dict[int, int]) -> Any:
         if self.kind == "open":

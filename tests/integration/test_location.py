@@ -253,3 +253,20 @@ def test_a_geolocation_uri_by_reference_is_recorded_and_fetched_over_https(live:
     assert reference.uri == uri
     assert (fetched_loc.latitude, fetched_loc.longitude, fetched_loc.radius_m) == (-2.505, 112.965, 60)
     assert fetched_loc.uri == uri and fetched_loc.kecamatan == "Baamang"
+
+
+def test_a_geolocation_header_with_commas_and_quotes_reaches_the_incident_whole(live: Stack) -> None:
+    # The plan's dialplan hands the app the caller's headers in the StasisStart (a copy
+    # made with Set(), ari.conf channelvars): a comma or a quote in the header must not
+    # cut the copy short, or the second URI would be lost.
+    caller = "081250004013"
+    header = '<sip:lis-a@carrier.example>;note="kec. Baamang, Sampit", <sip:lis-b@carrier.example>'
+    call = live.sipp("caller_header", *sipp_args(("caller", caller), ("header_name", "Geolocation"), ("header_value", header)),
+                     "-s", "112", "-d", "3000", timeout=30)
+    assert call.returncode == 0, call.report()
+    incident = _incident(live, caller)
+    def references() -> list[str]:
+        return sorted(loc.uri or "" for loc in live.locations(incident.id) if loc.source == "reference")
+
+    wait_for("two Geolocation URIs on the incident", lambda: len(references()) >= 2, timeout=5)
+    assert references() == ["sip:lis-a@carrier.example", "sip:lis-b@carrier.example"]

@@ -128,8 +128,9 @@ class Call:
     async def send(self, event: Any) -> None:
         await self.controller.handle(event)
 
-    async def start(self) -> None:
-        await self.send(ev.StasisStart(channel=channel(), args=("t", "112")))
+    async def start(self, *, state: str = "Up") -> None:
+        """The caller enters Stasis; "Up": answered by the plan's dialplan first."""
+        await self.send(ev.StasisStart(channel=channel(state=state), args=("t", "112")))
 
     async def prompt_done(self) -> None:
         playback = self.controller.playback_id

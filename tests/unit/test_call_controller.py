@@ -184,10 +184,17 @@ async def test_a_caller_gone_before_the_app_could_follow_the_call_is_ended(call:
 @pytest.mark.parametrize("status", [404, 422, 500])
 async def test_an_ari_error_at_the_start_hands_a_live_caller_to_the_operators(call: Call, method: str, status: int) -> None:
     call.ari.fail(method, ari_error(status, channel_id=CHANNEL))
-    await call.start()
+    await call.start(state="Ring")  # not answered before Stasis: the app answers it
     assert went_to_queue(call)
     assert call.store.incident().fallback == 1
     assert call.store.details("error")
+
+
+@pytest.mark.parametrize(("state", "answers"), [("Up", 0), ("Ring", 1)])
+async def test_the_app_answers_only_a_caller_the_dialplan_did_not(call: Call, state: str, answers: int) -> None:
+    await call.start(state=state)
+    assert len(call.ari.named("answer")) == answers
+    assert call.store.incident().answered_at
 
 
 @pytest.mark.parametrize("status", [404, 422])
