@@ -5,15 +5,14 @@ final counts. The cluster tests (conftest.py) and the benchmark's cluster phase
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from ari_app.cluster.topology import Cluster
 from ivr.settings import PROJECT_DIR
+from tests.integration.stack import SIPP
 from tests.support.plan import load as plan_doc
 from tests.support.plan import set_key, write
 
-SIPP = shutil.which("sipp") or "/usr/bin/sipp"
 SCENARIO = PROJECT_DIR / "tests" / "sipp" / "cluster_caller.xml"
 CALLERS_PORT = 5070
 

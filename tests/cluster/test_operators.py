@@ -10,7 +10,6 @@ seconds a caller waited while an operator was free (from queue_log, defined in `
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import time
@@ -30,6 +29,7 @@ from ari_app.operators.desk import QUEUE_LOG_FILE
 from tests.cluster.callers import SIPP
 from tests.cluster.conftest import LONG, Running
 from tests.cluster.faults import incidents_of
+from tests.integration.stack import stop_process
 from tests.support.poll import wait_for
 
 SIPP_DIR = Path(__file__).resolve().parents[1] / "sipp"
@@ -186,9 +186,7 @@ def test_two_operators_at_the_edge_take_the_callers_of_both_nodes(cluster: Runni
                     "-r", str(round(rate * 10)), "-rp", "10000", "-l", str(calls), port=5070, calls=calls, timeout=1500, media=MEDIA["callers"])
     assert callers.wait(timeout=1500) == 0, "a caller's call through the edge failed or nobody answered it"
     for p in phones.values():
-        with contextlib.suppress(ProcessLookupError):
-            p.terminate()
-        p.wait(timeout=30)
+        stop_process(p, grace=30)
     wait_for("every call's incident closed", lambda: all(i.ended_at for i in incidents_of(cluster, "0841")), timeout=60)
     found = incidents_of(cluster, "0841")
     per_node = Counter(node_of(i) for i in found)
@@ -230,9 +228,7 @@ def test_the_home_node_lost_new_queue_calls_reach_operators_through_the_standby(
                         "-r", "1", "-rp", "2000", port=5070, calls=calls, timeout=300, media=MEDIA["callers"])
         assert callers.wait(timeout=300) == 0, "with node1 lost, a caller's call failed or nobody answered it"
         for p in phones.values():
-            with contextlib.suppress(ProcessLookupError):
-                p.terminate()
-            p.wait(timeout=30)
+            stop_process(p, grace=30)
         wait_for("every call's incident closed", lambda: all(i.ended_at for i in incidents_of(cluster, "0842")), timeout=60)
         found = incidents_of(cluster, "0842")
         print(f"\nnode1 lost: {len(found)} calls on {sorted({node_of(i) or '?' for i in found})}, answered by "
@@ -268,9 +264,7 @@ def test_a_caller_waiting_in_the_lost_homes_queue_goes_on_to_the_standbys(cluste
                   for name, port in OPERATORS.items()}
         assert callers.wait(timeout=300) == 0, "a caller's call failed"
         for p in phones.values():
-            with contextlib.suppress(ProcessLookupError):
-                p.terminate()
-            p.wait(timeout=30)
+            stop_process(p, grace=30)
         wait_for("both incidents closed", lambda: all(i.ended_at for i in incidents_of(cluster, "0843")), timeout=60)
         found = {node_of(i): i for i in incidents_of(cluster, "0843")}
         print(f"\nnode1 lost with a caller of each node in its queue: node2's caller in node2's queue "
