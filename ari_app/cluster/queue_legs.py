@@ -28,16 +28,22 @@ ASK_TIMEOUT_S = 2.0
 
 
 class Ari:
-    """The few ARI requests this needs, on this node's own Asterisk."""
+    """The few blocking ARI requests the watcher makes: on this node's own Asterisk (the
+    queue legs), and on every node's (when it started)."""
 
-    def __init__(self, settings: Settings, password: str) -> None:
-        self.base = f"http://{settings.ari_host}:{settings.ari_port}/ari"
+    def __init__(self, host: str, port: int, password: str, *, timeout: float = ASK_TIMEOUT_S) -> None:
+        self.base = f"http://{host}:{port}/ari"
         self.auth = "Basic " + base64.b64encode(f"{ARI_USER}:{password}".encode()).decode()
+        self.timeout = timeout
+
+    @classmethod
+    def own(cls, settings: Settings, password: str) -> Ari:
+        return cls(settings.ari_host, settings.ari_port, password)
 
     def ask(self, method: str, path: str, **query: str) -> Any:
         url = f"{self.base}{path}" + (f"?{urllib.parse.urlencode(query)}" if query else "")
         request = urllib.request.Request(url, method=method, headers={"Authorization": self.auth})
-        with urllib.request.urlopen(request, timeout=ASK_TIMEOUT_S) as res:
+        with urllib.request.urlopen(request, timeout=self.timeout) as res:
             body = res.read()
         return json.loads(body) if body else None
 

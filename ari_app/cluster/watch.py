@@ -5,16 +5,12 @@ nodes are left) closes the calls a lost node had (ari_app/cluster/sweep.py).
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from ari_app.asterisk.render import ARI_USER
 from ari_app.calls.recovery import close_unseen
 from ari_app.cluster import members, node_states, queue_legs, sweep
 from ari_app.cluster.topology import Cluster, Part
@@ -38,24 +34,21 @@ class Watcher:
         self.settings = settings
         self.cluster = cluster
         secrets = load_or_create(settings.data_path)
-        self.password = secrets.ari_password
         # The queues' standby holds the home's members (ari_app/cluster/members.py).
         self.mirror = members.Mirror(cluster, settings.node_name, secrets.console_secret)
-        self.ari = queue_legs.Ari(settings, secrets.ari_password)
+        self.ari = queue_legs.Ari.own(settings, secrets.ari_password)
+        self.node_ari = {n.name: queue_legs.Ari(n.address, settings.ari_port, secrets.ari_password, timeout=ASK_TIMEOUT_S)
+                         for n in cluster.nodes}
         self.last_seen: dict[str, float] = {n.name: time.monotonic() for n in cluster.nodes}
         self.store: IncidentStore | None = None
         self.swept: set[tuple[str, datetime]] = set()  # the Asterisk starts whose unrecorded calls were read
 
     def started_at(self, node: Part) -> datetime | None:
         """The node's Asterisk start time (ARI /asterisk/info), or None when it does not answer."""
-        url = f"http://{node.address}:{self.settings.ari_port}/ari/asterisk/info?only=status"
-        token = base64.b64encode(f"{ARI_USER}:{self.password}".encode()).decode()
-        request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
         try:
-            with urllib.request.urlopen(request, timeout=ASK_TIMEOUT_S) as res:
-                body = json.loads(res.read())
+            body = self.node_ari[node.name].ask("GET", "/asterisk/info", only="status")
             return datetime.fromisoformat(str(body["status"]["startup_time"]))
-        except (OSError, ValueError, KeyError, urllib.error.URLError):
+        except (OSError, ValueError, KeyError, TypeError, urllib.error.URLError):
             return None
 
     def views(self) -> list[sweep.NodeView]:
