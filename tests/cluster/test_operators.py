@@ -137,12 +137,17 @@ def connects_while_on_a_call(rows: list[list[str]]) -> int:
 
 
 def idle_while_waiting(rows: list[list[str]], operators: set[str]) -> tuple[int, int]:
-    """(seconds, callers): whole seconds of the queue_log's clock during which at least one
+    """(seconds, longest): whole seconds of the queue_log's clock during which at least one
     caller waited in the queue (ENTERQUEUE up to CONNECT, ABANDON or EXIT...) while at least
     one operator was free: logged in (all are, the whole run), not on a call (CONNECT up to
     COMPLETE...), and not in the queue's wrap-up (WRAPUP_S after a call, and the whole second
-    it ends in). `callers`: how many
-    waiting callers saw such a second."""
+    it ends in). `longest`: the most such seconds one caller saw.
+
+    An operator counts as free up to the CONNECT, so the ring itself (app_queue rings a free
+    operator within milliseconds, the phone answers at once) shows as one such second when
+    it straddles a tick of queue_log's whole-second clock: one second per caller is the
+    clock's grain, two or more is an operator left idle (Kotim's position announcement
+    idles a freed operator 5-7 s before the ring)."""
     waiting: dict[str, tuple[int, int]] = {}
     busy: dict[str, list[tuple[int, int]]] = {op: [] for op in operators}
     started: dict[str, int] = {}
@@ -164,13 +169,13 @@ def idle_while_waiting(rows: list[list[str]], operators: set[str]) -> tuple[int,
     def free(t: int) -> bool:
         return any(not any(a <= t < b for a, b in spans) for spans in busy.values())
 
-    seconds, callers = set(), set()
-    for call, (a, b) in waiting.items():
+    seconds: set[int] = set()
+    longest = 0
+    for a, b in waiting.values():
         idle = [t for t in range(a, b) if free(t)]
         seconds.update(idle)
-        if idle:
-            callers.add(call)
-    return len(seconds), len(callers)
+        longest = max(longest, len(idle))
+    return len(seconds), longest
 
 
 @pytest.mark.timeout(1800 if LONG else 900)
@@ -196,14 +201,14 @@ def test_two_operators_at_the_edge_take_the_callers_of_both_nodes(cluster: Runni
     unfollowed = [(name, o) for name, calls_of in taken.items() for o in calls_of if o.end_ms is None]
     rows = {node: queue_log(cluster, node, since) for node in ("node1", "node2")}
     double_connects = sum(connects_while_on_a_call(r) for r in rows.values())
-    idle_s, idle_callers = idle_while_waiting(rows["node1"], set(OPERATORS))
+    idle_s, idle_longest = idle_while_waiting(rows["node1"], set(OPERATORS))
     # This run's callers only: a caller an earlier test left in a menu may reach the queue now.
     joined = {node: sum(1 for row in r if row[4] == "ENTERQUEUE" and row[6:7] and row[6].startswith("0841"))
               for node, r in rows.items()}
     print(f"\n{calls} calls: per node {dict(per_node)}; answered per operator (incidents) {dict(per_operator)}; offers at each "
           f"phone {({n: len(o) for n, o in taken.items()})}; second call offered while on one: phones {doubles}, queue_log "
           f"{double_connects}; queue entries per node {joined}; seconds a caller waited while an operator was free: "
-          f"{idle_s} (callers concerned {idle_callers}); offers a phone's scenario lost track of (no END: left out of the "
+          f"{idle_s} (the most for one caller {idle_longest}); offers a phone's scenario lost track of (no END: left out of the "
           f"phones' check, queue_log's covers them) {[(n, o.caller) for n, o in unfollowed]}")
     assert len(found) == calls and len({i.channel_id for i in found}) == calls, "a call has no incident, or two"
     assert per_node["node1"] > 0 and per_node["node2"] > 0, per_node
@@ -211,7 +216,7 @@ def test_two_operators_at_the_edge_take_the_callers_of_both_nodes(cluster: Runni
     assert all(per_operator[name] > 0 for name in OPERATORS), per_operator
     assert sum(doubles.values()) == 0 and double_connects == 0, {n: second_offers(o) for n, o in taken.items()}
     assert joined["node2"] == 0 and joined["node1"] == calls, "the callers were not all in the one queue on node1"
-    assert idle_s == 0, f"callers waited {idle_s} s while an operator was free"
+    assert idle_longest <= 1, f"a caller waited {idle_longest} s while an operator was free"
 
 
 def test_the_home_node_lost_new_queue_calls_reach_operators_through_the_standby(cluster: Running) -> None:

@@ -97,7 +97,9 @@ def test_an_operator_logs_in_pauses_resumes_takes_a_call_that_is_recorded_whole_
     wait_for("the call recording", lambda: path.exists() and path.stat().st_size > 8000)
     seconds, loudest = _wav(path)
     assert incident.ended_at is not None
-    assert spoken + 0.5 <= seconds <= _seconds(incident.answered_at or "", incident.ended_at) + 0.2, (seconds, spoken)
+    # At least the words and a part of the greeting (about 1 s of it before the 0; the
+    # recording starts a moment after the answer, later under load: once 0.38 s was there).
+    assert spoken + 0.2 <= seconds <= _seconds(incident.answered_at or "", incident.ended_at) + 0.2, (seconds, spoken)
     assert loudest > 1000  # voices, not silence
     live.ivr112("operators", "logout", OPERATOR)
     wait_for("the logout", lambda: live.board()[OPERATOR]["status"] == "logged_out")
