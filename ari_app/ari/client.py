@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 import aiohttp
 
-from ari_app.ari.errors import UNAVAILABLE_HINT, AriUnavailable
+from ari_app.ari.errors import UNAVAILABLE_HINT, AriError, AriUnavailable
 from ari_app.ari.event_parsing import parse_event
-from ari_app.ari.events import ApplicationReplaced, Event
+from ari_app.ari.events import APPLICATION_REPLACED, ApplicationReplaced, Event
 from ari_app.ari.rest.applications import ApplicationRequests
 from ari_app.ari.rest.bridges import BridgeRequests
 from ari_app.ari.rest.channels import ChannelRequests
@@ -72,11 +72,14 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         reconnect_max: float,
         heartbeat: float | None = None,
         session: aiohttp.ClientSession | None = None,
+        events: Collection[str] | None = None,
     ) -> None:
         """`base_url` is Asterisk's HTTP server, e.g. "http://127.0.0.1:8088".
 
         `heartbeat` is the WebSocket ping interval in seconds (default: request_timeout);
         a missing pong drops the connection so that a dead Asterisk is noticed.
+        `events`: the only event types the application wants (ApplicationReplaced is always
+        added), set as its event filter in Asterisk after every connect; None: all.
         """
         super().__init__(
             base_url=base_url,
@@ -93,6 +96,7 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         self._serve_task: asyncio.Task[None] | None = None
         self._replaced = False
         self._last_error: str | None = None
+        self._events = None if events is None else frozenset(events) | {APPLICATION_REPLACED}
 
     # -- state -------------------------------------------------------------------
 
@@ -252,6 +256,7 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         """Resync, then hand on events until the connection ends; return why it ended."""
         self._connected.set()
         _log.info("ARI WebSocket %s connected", self.events_url)
+        await self._set_event_filter()
         if on_connect is not None:
             try:
                 await on_connect()
@@ -268,6 +273,19 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         except Exception as exc:  # keep the event loop alive, reconnect
             _log.exception("reading the ARI WebSocket failed")
             return f"read failed ({exc!r})"
+
+    async def _set_event_filter(self) -> None:
+        """Asterisk keeps an application's filter while it runs, but not across its restart:
+        set after every connect. A channel subscribed to, or an endpoint's channels, bring
+        every event of theirs (ChannelVarset, ChannelDialplan...: dozens a call, each one
+        JSON to decode) unless filtered."""
+        if self._events is None:
+            return
+        try:
+            await self.filter_events(self._events)
+        except AriError as exc:  # the events still come, all of them: only CPU is lost
+            _log.warning("ARI application %r: Asterisk refused its event filter (%s); every event is sent and read",
+                         self._app, exc)
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool], handler: EventHandler) -> str:
         # receive() has no timeout of its own: the heartbeat ends a silent connection.

@@ -210,6 +210,10 @@ _PARSERS: dict[str, Callable[[JsonDict], ev.Event]] = {
     ev.CHANNEL_TALKING_STARTED: _talking_started,
 }
 
+# The event types the app reads: given to Asterisk as the calls application's event filter
+# (AriClient's `events`), so nothing else is written to the WebSocket or decoded here.
+PARSED_TYPES = frozenset(_PARSERS)
+
 
 def parse_event(data: object) -> ev.Event:
     """Return the typed event for one decoded WebSocket message; never raises.

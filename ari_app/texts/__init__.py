@@ -17,7 +17,7 @@ from ari_app.calls.hep import HepStore
 from ari_app.storage import AsyncStore
 from ari_app.texts.desk import TextDesk
 from ari_app.texts.outbox import Outbox
-from ari_app.texts.sip import TEXTS_APP_SUFFIX, SipTexts, carrier_endpoints
+from ari_app.texts.sip import TEXT_MESSAGE_RECEIVED, TEXTS_APP_SUFFIX, SipTexts, carrier_endpoints
 from ivr.secrets import Secrets
 from ivr.settings import Settings
 
@@ -33,6 +33,7 @@ class TextsRoom:
             base_url=f"http://{settings.ari_host}:{settings.ari_port}", username=ARI_USER, password=secrets.ari_password,
             app=settings.app_name + TEXTS_APP_SUFFIX, request_timeout=settings.ari_request_timeout,
             reconnect_min=settings.ari_reconnect_min, reconnect_max=settings.ari_reconnect_max,
+            events={TEXT_MESSAGE_RECEIVED},  # not the carriers' channels' events: the calls' app has them
         )
         self.outbox = Outbox(settings, store, send_sip=self._send_sip)
         self.desk = TextDesk(settings, store, self.outbox, publish=publish, clock=time.monotonic)

@@ -247,6 +247,16 @@ class Stack:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return json.load(resp)
 
+    def ari(self, path: str) -> Any:
+        """GET Asterisk's own REST Interface (ARI), as the app's user."""
+        from ari_app.ari.rest.transport import basic_auth
+        from ari_app.asterisk.render import ARI_USER
+
+        req = urllib.request.Request(f"http://{self.settings.ari_host}:{self.settings.ari_port}/ari{path}",
+                                     headers={"Authorization": basic_auth(ARI_USER, load_or_create(self.settings.data_path).ari_password)})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.load(resp)
+
     def agency_token(self, agency: str) -> str:
         return load_or_create(self.settings.data_path).agency_tokens[agency]
 

@@ -78,6 +78,23 @@ def test_a_silent_caller_is_asked_where_then_hears_the_silent_prompt_and_reaches
     assert live.api(f"/api/incidents/{incident.id}")["caller_number"] == caller
 
 
+def test_asterisk_sends_each_application_only_the_events_it_reads(live: Stack) -> None:
+    """The calls' application reads a few kinds of events; the texts' application, subscribed
+    to the carriers' endpoints for their MESSAGEs, would otherwise get every event of every
+    call from them (ChannelVarset, ChannelDialplan...: about 40 a call, each decoded for
+    nothing). Asterisk's own record of the applications' filters, after the calls above."""
+    from ari_app.ari.event_parsing import PARSED_TYPES
+    from ari_app.texts.sip import TEXTS_APP_SUFFIX
+
+    def allowed(app: str) -> set[str]:
+        return {str(rule["type"]) for rule in live.ari(f"/applications/{app}")["events_allowed"]}
+
+    app = live.settings.app_name
+    assert allowed(app) == PARSED_TYPES | {"ApplicationReplaced"}
+    assert "ChannelVarset" not in allowed(app)
+    assert allowed(app + TEXTS_APP_SUFFIX) == {"TextMessageReceived", "ApplicationReplaced"}
+
+
 def test_a_legacy_short_code_is_answered_too(live: Stack) -> None:
     caller = "081250001110"
     call = live.sipp("caller", *sipp_args(("caller", caller)), "-s", "110", "-d", "2000", timeout=30)

@@ -362,6 +362,49 @@ async def test_the_client_reconnects_after_asterisk_drops_the_websocket(fake: Fa
     await stop_run(client, task)
 
 
+async def test_the_event_filter_is_set_after_every_connect_before_the_resync(fake: FakeAri) -> None:
+    """Asterisk forgets an application's filter when it restarts: set on each connect."""
+    fake.respond("PUT", f"/applications/{APP}/eventFilter", 200, {"name": APP})
+    ari = AriClient(base_url=fake.base_url, username=USERNAME, password=PASSWORD, app=APP,
+                    request_timeout=REQUEST_TIMEOUT_S, reconnect_min=RECONNECT_MIN_S, reconnect_max=RECONNECT_MAX_S,
+                    events={"StasisStart", "ChannelDtmfReceived"})
+    filters_at_resync: list[int] = []
+
+    async def on_connect() -> None:
+        filters_at_resync.append(len(fake.requests_to("PUT", f"/applications/{APP}/eventFilter")))
+
+    task = await start_run(ari, Recorder().handle, on_connect)
+    await eventually(lambda: len(filters_at_resync) == 1, what="the first connection")
+    await fake.drop_websockets()
+    await eventually(lambda: len(filters_at_resync) == 2, what="the resync after reconnecting")
+
+    assert filters_at_resync == [1, 2]
+    first, second = fake.requests_to("PUT", f"/applications/{APP}/eventFilter")
+    # ApplicationReplaced always passes: without it a second client would go unnoticed.
+    assert first.body == second.body == {"allowed": [{"type": "ApplicationReplaced"}, {"type": "ChannelDtmfReceived"},
+                                                     {"type": "StasisStart"}]}
+    await stop_run(ari, task)
+
+
+async def test_a_refused_event_filter_is_logged_and_every_event_still_comes(
+    fake: FakeAri, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.respond("PUT", f"/applications/{APP}/eventFilter", 400, {"message": "Invalid format definition"})
+    ari = AriClient(base_url=fake.base_url, username=USERNAME, password=PASSWORD, app=APP,
+                    request_timeout=REQUEST_TIMEOUT_S, reconnect_min=RECONNECT_MIN_S, reconnect_max=RECONNECT_MAX_S,
+                    events={"StasisStart"})
+    seen = Recorder()
+    task = await start_run(ari, seen.handle, seen.on_connect)
+    await eventually(lambda: seen.connects == 1, what="the resync despite the refusal")
+    await fake.send(dtmf("c1", "7"))
+    await eventually(lambda: len(seen.events) == 1, what="an event the filter would have kept out")
+
+    assert fake.ws_connects == 1, "a refused filter must not cost the connection"
+    assert any("refused its event filter" in r.getMessage() and "Invalid format definition" in r.getMessage()
+               for r in caplog.records if r.name == CLIENT_LOG)
+    await stop_run(ari, task)
+
+
 async def test_an_asterisk_that_stops_answering_pings_is_noticed_and_reconnected() -> None:
     silent = FakeAri(answer_pings=False)
     await silent.start()

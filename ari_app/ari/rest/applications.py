@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,12 @@ class ApplicationRequests(AriRest):
             params={"eventSource": f"channel:{channel_id}"},
             channel_id=channel_id,
         )
+
+    async def filter_events(self, allowed: Collection[str]) -> None:
+        """Have Asterisk send our application only these event types (its event filter:
+        the others are neither written to the WebSocket nor decoded here)."""
+        await self.request("PUT", f"/applications/{seg(self._app)}/eventFilter",
+                           json={"allowed": [{"type": name} for name in sorted(allowed)]})
 
     async def started_at(self) -> datetime | None:
         """When this Asterisk started (GET /asterisk/info), None when it does not say."""
