@@ -59,6 +59,9 @@ QUEUE_NODE_PREFIX = "ivr112-queue-node"  # the endpoints they go out on: 1 the h
 REMOTE_QUEUE_CONTEXT = "ivr112-queue-remote"
 QUEUE_LEG_HANDLER = "ivr112-queue-leg"
 CALLER_CHANNEL_VAR = "IVR112_CALLER_CHANNEL"  # also in manager.conf's channelvars
+# "1" once the plan's dialplan has switched talk detection on (ari.conf's channelvars hands
+# it to the app in the StasisStart): the app then asks for nothing (one ARI request a call).
+TALK_DETECT_VAR = "IVR112_TALK_DETECT"
 CALLER_CHANNEL_HEADER = "X-Ivr112-Caller-Channel"
 # Set on a caller by this node's watcher when the queues' node it was sent to is lost
 # (ari_app/cluster/queue_legs.py): the leg's end then sends it on, not away.
@@ -325,6 +328,9 @@ def _plan_contexts(settings: Settings, plans: PlanSet, layout: Layout) -> str:
             f" same => n,Answer()\n"
             # The whole call, IVR to hang-up (operator, agency, transfers): on the caller's channel.
             f" same => n,MixMonitor({layout.recordings}/{call_recording_name('${UNIQUEID}')}.wav)\n"
+            # The app hears the caller talk (ChannelTalkingStarted): a silent caller never does.
+            f" same => n,Set(TALK_DETECT(set)=)\n"
+            f" same => n,Set({TALK_DETECT_VAR}=1)\n"
             f"{_invite_header_copies()}"
             f" same => n(stasis),Stasis({settings.app_name},{plan.id},${{EXTEN}})\n"
             f" same => n,Verbose(1,ivr112: ${{CHANNEL}} back from Stasis with STASISSTATUS=${{STASISSTATUS}}, fallback to operators)\n"
@@ -618,7 +624,7 @@ def render(settings: Settings, secrets: Secrets, plans: PlanSet, layout: Layout)
         "ami_port": str(settings.ami_port),
         "ami_user": AMI_USER,
         "ami_secret": secrets.ami_secret,
-        "ari_channelvars": ",".join(INVITE_HEADER_VARIABLES),
+        "ari_channelvars": ",".join([*INVITE_HEADER_VARIABLES, TALK_DETECT_VAR]),
         "ami_events": "\n".join(f"eventfilter(name({name})) =" for name in AMI_EVENTS),
         "hep_port": str(settings.hep_port),
         "hep_password": secrets.hep_password,

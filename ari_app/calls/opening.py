@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ari_app.ari import events as ev
 from ari_app.ari.errors import AriError
-from ari_app.asterisk.render import call_recording_name
+from ari_app.asterisk.render import TALK_DETECT_VAR, call_recording_name
 from ari_app.calls.locating import Earlier, dereference, since
 from ari_app.calls.ports import LocationArrived
 from ivr import callbacks, classify
@@ -80,7 +80,7 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     language = ch.language if ch.language in plan.languages else None
     call.announcement_media = call.peers.announcement_sound(language or plan.default_language)
     flow = call.flow = CallFlow(plan, language=language, prank=history.prank, announcement=call.announcement_media is not None)
-    await _talk_detect(call)
+    await _talk_detect(call, ch.variables)
     if await _locate_at_start(call, plan, earlier, ch.variables):
         flow.handle(LocationGood())
     await call.run(flow.start())
@@ -160,8 +160,12 @@ async def _history(call: CallController, plan: Plan) -> tuple[CallerHistory, Ear
     return call.history, earlier
 
 
-async def _talk_detect(call: CallController) -> None:
-    """Ask Asterisk to say when the caller talks: a silent caller is one who never does."""
+async def _talk_detect(call: CallController, handed: Mapping[str, Any]) -> None:
+    """Ask Asterisk to say when the caller talks: a silent caller is one who never does.
+    The plan's dialplan does it before Stasis (and says so in `handed`, the StasisStart's
+    channel variables); a call that came another way is asked here."""
+    if handed.get(TALK_DETECT_VAR) == "1":
+        return
     try:
         await call.ari.set_variable(call.channel_id, "TALK_DETECT(set)", "")
     except AriError as exc:

@@ -165,6 +165,8 @@ def test_with_no_position_the_caller_is_asked_speaks_keys_the_kecamatan_and_both
     with wave.open(str(path)) as w:
         recorded = w.getnframes() / w.getframerate()
     assert recorded > 1.0  # the caller's words are in it
+    # Asterisk heard them too (talk detection, switched on by the plan's dialplan): not a silent caller.
+    assert [e.kind for e in live.incident_events(incident.id)].count("talking") == 1
     # The operator can play it back through the API.
     detail = live.api(f"/api/incidents/{incident.id}")
     assert detail["recordings"][0]["url"].endswith(".wav")

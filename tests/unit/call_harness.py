@@ -107,8 +107,9 @@ class FakePeers:
         return self.progress.get(leg_id)
 
 
-def channel(channel_id: str = CHANNEL, *, state: str = "Up") -> ev.Channel:
-    return ev.Channel(id=channel_id, name=f"PJSIP/carrier-a-{channel_id}", state=state, caller_number=CALLER, language="id")
+def channel(channel_id: str = CHANNEL, *, state: str = "Up", variables: dict[str, str] | None = None) -> ev.Channel:
+    return ev.Channel(id=channel_id, name=f"PJSIP/carrier-a-{channel_id}", state=state, caller_number=CALLER, language="id",
+                      variables=variables or {})
 
 
 class Call:
@@ -128,9 +129,10 @@ class Call:
     async def send(self, event: Any) -> None:
         await self.controller.handle(event)
 
-    async def start(self, *, state: str = "Up") -> None:
-        """The caller enters Stasis; "Up": answered by the plan's dialplan first."""
-        await self.send(ev.StasisStart(channel=channel(state=state), args=("t", "112")))
+    async def start(self, *, state: str = "Up", variables: dict[str, str] | None = None) -> None:
+        """The caller enters Stasis; "Up": answered by the plan's dialplan first; `variables`:
+        the channel variables ari.conf's channelvars hands in the StasisStart."""
+        await self.send(ev.StasisStart(channel=channel(state=state, variables=variables), args=("t", "112")))
 
     async def prompt_done(self) -> None:
         playback = self.controller.playback_id

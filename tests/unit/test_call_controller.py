@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ari_app.ari import events as ev
-from ari_app.asterisk.render import QUEUE_CONTEXT
+from ari_app.asterisk.render import QUEUE_CONTEXT, TALK_DETECT_VAR
 from ari_app.calls.controller import AGENCY_DROP_S, TrunkSilent
 from ari_app.calls.ending import GONE_BEFORE_FOLLOWED
 from ari_app.calls.hep import LegProgress
@@ -194,6 +194,14 @@ async def test_an_ari_error_at_the_start_hands_a_live_caller_to_the_operators(ca
 async def test_the_app_answers_only_a_caller_the_dialplan_did_not(call: Call, state: str, answers: int) -> None:
     await call.start(state=state)
     assert len(call.ari.named("answer")) == answers
+    assert call.store.incident().answered_at
+
+
+@pytest.mark.parametrize(("handed", "asks"), [({TALK_DETECT_VAR: "1"}, 0), ({}, 1)])
+async def test_the_app_asks_for_talk_detection_only_when_the_dialplan_did_not(call: Call, handed: dict[str, str],
+                                                                              asks: int) -> None:
+    await call.start(variables=handed)
+    assert len([r for r in call.ari.named("set_variable") if r.args["name"] == "TALK_DETECT(set)"]) == asks
     assert call.store.incident().answered_at
 
 
