@@ -70,9 +70,17 @@ class AgencyPush:
         self._wake = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._lines: dict[str, asyncio.Task[None]] = {}  # the agencies being delivered to now
+        self._webhooks_of: object = None
+        self._webhooks = False
 
     def has_webhooks(self) -> bool:
-        return any(a.webhook for plan in self.plans.current.plans for a in plan.agencies.values())
+        """Whether an agency of the plans in force has a webhook (worked out once per plan set:
+        asked at every step of every call)."""
+        current = self.plans.current
+        if current is not self._webhooks_of:
+            self._webhooks_of = current
+            self._webhooks = any(a.webhook for plan in current.plans for a in plan.agencies.values())
+        return self._webhooks
 
     def changed(self, incident_id: int) -> None:
         """The incident changed: its agencies with a webhook get a new version if they learn something."""

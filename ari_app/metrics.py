@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -81,12 +82,22 @@ class Metrics:
         self.within_20s = Counter("ivr112_calls_answered_within_20s", "Calls a person answered within 20 s of arrival",
                                   registry=r)
         self.events = Counter("ivr112_incident_events", "Incident events by kind", ["kind"], registry=r)
+        self._event_kinds: dict[str, Any] = {}
         self.failures = Counter("ivr112_failures", "Failures by kind (see ari_app/metrics.py FAILURES)", ["kind"], registry=r)
         for kind in FAILURES:
             self.failures.labels(kind=kind)  # every kind shows, at 0, from the start
         for by in ("operator", "agency"):
             self.answered.labels(by=by)
         r.register(_LiveCollector(live))
+
+    def incident_event(self, kind: str) -> None:
+        """One step of a call, by kind. The labelled child is kept: prometheus_client's
+        `labels()` (argument checks, a lock, a dict of tuples) was 2 % of the event loop's
+        CPU at every step of every call."""
+        child = self._event_kinds.get(kind)
+        if child is None:
+            child = self._event_kinds[kind] = self.events.labels(kind=kind)
+        child.inc()
 
     def failure(self, kind: str) -> None:
         if kind not in FAILURES:

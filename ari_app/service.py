@@ -165,7 +165,7 @@ class Service:
         self.hub.publish("incident", {"id": incident_id, "kind": kind, "detail": detail, "plan": incident.plan_id if incident else ""})
         self.agency_push.changed(incident_id)
         self._ivr_moved(learned=kind in LEARNING and controller is not None and controller.in_ivr)
-        self.metrics.events.labels(kind=kind).inc()
+        self.metrics.incident_event(kind)
         failure = EVENT_FAILURES.get(kind)
         if failure is not None:
             self.metrics.failure(failure)
@@ -234,9 +234,12 @@ class Service:
             if caller is not None:
                 await self.dispatcher.dispatch(PeerEvent(caller, event))
                 return
-            controller = self.controllers.pop(event.channel_id, None)
+            controller = self.controllers.get(event.channel_id)
             if controller is not None:
-                await controller.handle(event)
+                try:  # still in hand while it ends: its steps find it without a pass over every call
+                    await controller.handle(event)
+                finally:
+                    self.controllers.pop(event.channel_id, None)
         elif isinstance(event, ev.ApplicationReplaced):
             log.error("another program connected as ARI application %r; this app no longer receives calls", self.ari.app)
 
