@@ -21,6 +21,7 @@ from ari_app.ari.rest.applications import ApplicationRequests
 from ari_app.ari.rest.bridges import BridgeRequests
 from ari_app.ari.rest.channels import ChannelRequests
 from ari_app.ari.rest.media import MediaRequests
+from ari_app.ari.rest.over_websocket import REST_RESPONSE, WebSocketRequests
 from ari_app.ari.rest.transport import basic_auth, describe_exc
 
 __all__ = ["AriClient", "Backoff", "ConnectHook", "EventHandler", "basic_auth"]
@@ -73,13 +74,16 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         heartbeat: float | None = None,
         session: aiohttp.ClientSession | None = None,
         events: Collection[str] | None = None,
+        rest_over_websocket: bool = True,
     ) -> None:
         """`base_url` is Asterisk's HTTP server, e.g. "http://127.0.0.1:8088".
 
         `heartbeat` is the WebSocket ping interval in seconds (default: request_timeout);
         a missing pong drops the connection so that a dead Asterisk is noticed.
-        `events`: the only event types the application wants (ApplicationReplaced is always
-        added), set as its event filter in Asterisk after every connect; None: all.
+        `events`: the only event types the application wants (ApplicationReplaced and
+        RESTResponse are always added), set as its event filter in Asterisk after every connect; None: all.
+        `rest_over_websocket`: send REST requests over the event WebSocket while it is
+        open, if Asterisk answers them there (`ari_app.ari.rest.over_websocket`).
         """
         super().__init__(
             base_url=base_url,
@@ -96,7 +100,10 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         self._serve_task: asyncio.Task[None] | None = None
         self._replaced = False
         self._last_error: str | None = None
-        self._events = None if events is None else frozenset(events) | {APPLICATION_REPLACED}
+        self._rest_over_websocket = rest_over_websocket
+        # The filter holds back the answers to requests over the WebSocket too: they are
+        # events to Asterisk (seen on 22.10: with a filter, no RESTResponse came).
+        self._events = None if events is None else frozenset(events) | {APPLICATION_REPLACED, REST_RESPONSE}
 
     # -- state -------------------------------------------------------------------
 
@@ -253,26 +260,50 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
         on_connect: ConnectHook | None,
         backoff: Backoff,
     ) -> str:
-        """Resync, then hand on events until the connection ends; return why it ended."""
+        """Read the WebSocket (events queued in order, answers to requests sent on it
+        matched at once), resync, then hand on the events until the connection ends;
+        return why it ended. The reading never waits for a handler: a handler may itself
+        wait for the answer to a request sent over this WebSocket."""
         self._connected.set()
         _log.info("ARI WebSocket %s connected", self.events_url)
-        await self._set_event_filter()
-        if on_connect is not None:
-            try:
-                await on_connect()
-            except Exception as exc:  # any failure: retry the resync
-                # Channels left in Stasis while we were away stay silent until someone
-                # takes them over, so a failed resync is retried by reconnecting.
-                _log.exception("resync after connecting to ARI failed")
-                return f"resync failed ({exc!r})"
-        # Only a connection that got as far as a resync resets the delays, so a
-        # connect-then-fail loop still backs off.
-        backoff.reset()
+        events: asyncio.Queue[Event | None] = asyncio.Queue()
+        requests = WebSocketRequests(ws, timeout=self._request_timeout)
+        reader = asyncio.create_task(self._read(ws, events, requests), name=f"ari-read-{self._app}")
         try:
-            return await self._read(ws, handler)
-        except Exception as exc:  # keep the event loop alive, reconnect
-            _log.exception("reading the ARI WebSocket failed")
-            return f"read failed ({exc!r})"
+            await self._set_event_filter()
+            await self._requests_over(requests)
+            if on_connect is not None:
+                try:
+                    await on_connect()
+                except Exception as exc:  # any failure: retry the resync
+                    # Channels left in Stasis while we were away stay silent until someone
+                    # takes them over, so a failed resync is retried by reconnecting.
+                    _log.exception("resync after connecting to ARI failed")
+                    return f"resync failed ({exc!r})"
+            # Only a connection that got as far as a resync resets the delays, so a
+            # connect-then-fail loop still backs off.
+            backoff.reset()
+            return await self._hand_on(events, handler, reader)
+        finally:
+            self._over_ws = None
+            requests.close("the ARI WebSocket closed before Asterisk answered")
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    async def _requests_over(self, requests: WebSocketRequests) -> None:
+        """Send REST requests over this WebSocket from now on if Asterisk answers one there
+        (22.3 and later do); else they stay on HTTP."""
+        if not self._rest_over_websocket:
+            return
+        try:
+            await requests.request("GET", "/asterisk/ping", {}, channel_id=None)
+        except AriUnavailable as exc:  # no answer at all (any answer, even an error, will do)
+            _log.warning("ARI application %r: Asterisk does not answer REST requests over the WebSocket (%s): "
+                         "requests go over HTTP (more CPU per call; Asterisk 22.3 or later answers them)", self._app, exc)
+            return
+        except AriError:  # an answer all the same: requests are carried
+            pass
+        self._over_ws = requests
 
     async def _set_event_filter(self) -> None:
         """Asterisk keeps an application's filter while it runs, but not across its restart:
@@ -287,18 +318,38 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
             _log.warning("ARI application %r: Asterisk refused its event filter (%s); every event is sent and read",
                          self._app, exc)
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool], handler: EventHandler) -> str:
+    async def _hand_on(self, events: asyncio.Queue[Event | None], handler: EventHandler,
+                       reader: asyncio.Task[str]) -> str:
+        while True:
+            event = await events.get()
+            if event is None:  # the reader's last word
+                return reader.result() if reader.done() and not reader.cancelled() else "reading stopped"
+            await self._deliver(handler, event)
+            if isinstance(event, ApplicationReplaced):
+                self._replaced = True
+                return "application replaced"
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse[bool], events: asyncio.Queue[Event | None],
+                    requests: WebSocketRequests) -> str:
+        try:
+            return await self._read_messages(ws, events, requests)
+        except Exception as exc:  # keep the event loop alive, reconnect
+            _log.exception("reading the ARI WebSocket failed")
+            return f"read failed ({exc!r})"
+        finally:
+            events.put_nowait(None)
+
+    async def _read_messages(self, ws: aiohttp.ClientWebSocketResponse[bool], events: asyncio.Queue[Event | None],
+                             requests: WebSocketRequests) -> str:
         # receive() has no timeout of its own: the heartbeat ends a silent connection.
         while True:
             message = await ws.receive()
             if message.type is aiohttp.WSMsgType.TEXT:
-                event = self._decode(message.data)
-                if event is None:
-                    continue
-                await self._deliver(handler, event)
-                if isinstance(event, ApplicationReplaced):
-                    self._replaced = True
-                    return "application replaced"
+                data = self._decode(message.data)
+                if isinstance(data, dict) and data.get("type") == REST_RESPONSE:
+                    requests.answered(data)
+                elif data is not None:
+                    events.put_nowait(parse_event(data))
             elif message.type is aiohttp.WSMsgType.ERROR:
                 return f"connection failed ({ws.exception()!r})"
             elif message.type in (
@@ -310,13 +361,12 @@ class AriClient(ChannelRequests, BridgeRequests, MediaRequests, ApplicationReque
             else:
                 _log.debug("ignoring a %s WebSocket message", message.type.name)
 
-    def _decode(self, text: str) -> Event | None:
+    def _decode(self, text: str) -> object:
         try:
-            data = jsonlib.loads(text)
+            return jsonlib.loads(text)
         except ValueError:
             _log.warning("ignoring a WebSocket message that is not JSON: %.200r", text)
             return None
-        return parse_event(data)
 
     async def _deliver(self, handler: EventHandler, event: Event) -> None:
         _log.debug("channel %s: %s", event.channel_id, event.type)

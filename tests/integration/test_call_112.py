@@ -90,9 +90,9 @@ def test_asterisk_sends_each_application_only_the_events_it_reads(live: Stack) -
         return {str(rule["type"]) for rule in live.ari(f"/applications/{app}")["events_allowed"]}
 
     app = live.settings.app_name
-    assert allowed(app) == PARSED_TYPES | {"ApplicationReplaced"}
+    assert allowed(app) == PARSED_TYPES | {"ApplicationReplaced", "RESTResponse"}
     assert "ChannelVarset" not in allowed(app)
-    assert allowed(app + TEXTS_APP_SUFFIX) == {"TextMessageReceived", "ApplicationReplaced"}
+    assert allowed(app + TEXTS_APP_SUFFIX) == {"TextMessageReceived", "ApplicationReplaced", "RESTResponse"}
 
 
 def test_a_legacy_short_code_is_answered_too(live: Stack) -> None:

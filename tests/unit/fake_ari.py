@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import socket
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 USERNAME = "ivr"
 PASSWORD = "s3cret"
@@ -31,13 +32,16 @@ class Recorded:
     query: dict[str, str]
     authorization: str | None
     body: Any
+    over_ws: bool = False
 
 
 class FakeAri:
     """A loopback HTTP + WebSocket server that talks like ARI."""
 
-    def __init__(self, *, username: str = USERNAME, password: str = PASSWORD, app: str = APP, answer_pings: bool = True) -> None:
-        """With `answer_pings=False` it plays a half-dead Asterisk that never answers a ping."""
+    def __init__(self, *, username: str = USERNAME, password: str = PASSWORD, app: str = APP, answer_pings: bool = True,
+                 rest_over_websocket: bool = True) -> None:
+        """With `answer_pings=False` it plays a half-dead Asterisk that never answers a ping;
+        with `rest_over_websocket=False` one older than 22.3, deaf to REST requests there."""
         self.username = username
         self.password = password
         self.app = app
@@ -51,6 +55,8 @@ class FakeAri:
         self._release = asyncio.Event()
         self._sockets: set[web.WebSocketResponse] = set()
         self._runner: web.AppRunner | None = None
+        self.rest_over_websocket = rest_over_websocket
+        self._ws_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def base_url(self) -> str:
@@ -125,11 +131,30 @@ class FakeAri:
         self.ws_connects += 1
         self._sockets.add(ws)
         try:
-            async for _message in ws:
-                pass  # ARI clients send nothing but pings, which aiohttp answers (if autoping)
+            async for message in ws:  # pings are answered by aiohttp (if autoping)
+                if message.type is WSMsgType.TEXT and self.rest_over_websocket:
+                    # REST over the WebSocket (Asterisk 22.3+), answered as over HTTP.
+                    task = asyncio.create_task(self._ws_request(ws, json.loads(message.data)))
+                    self._ws_tasks.add(task)
+                    task.add_done_callback(self._ws_tasks.discard)
         finally:
             self._sockets.discard(ws)
         return ws
+
+    async def _ws_request(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        path = "/" + str(data.get("uri", "")).split("?")[0]
+        method = str(data.get("method", ""))
+        query = {str(q["name"]): str(q["value"]) for q in data.get("query_strings", [])}
+        self.requests.append(Recorded(method=method, path=path, query=query, authorization=None, body=None, over_ws=True))
+        if (method, path) in self._hanging:
+            await self._release.wait()
+        status, answer = self._answers.get(
+            (method, path), (NO_ANSWER_STATUS, {"message": f"fake has no answer for {method} {path}"})
+        )
+        body = "" if answer is None else answer if isinstance(answer, str) else json.dumps(answer)
+        if not ws.closed:
+            await ws.send_json({"type": "RESTResponse", "request_id": data.get("request_id"), "status_code": status,
+                                "reason_phrase": "fake", "uri": data.get("uri"), "message_body": body})
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]

@@ -380,9 +380,11 @@ async def test_the_event_filter_is_set_after_every_connect_before_the_resync(fak
 
     assert filters_at_resync == [1, 2]
     first, second = fake.requests_to("PUT", f"/applications/{APP}/eventFilter")
+    assert not first.over_ws, "a request with a JSON body goes over HTTP (Asterisk 22.10 never answers it on the WebSocket)"
     # ApplicationReplaced always passes: without it a second client would go unnoticed.
+    # RESTResponse too: Asterisk filters the answers to requests sent over the WebSocket as events.
     assert first.body == second.body == {"allowed": [{"type": "ApplicationReplaced"}, {"type": "ChannelDtmfReceived"},
-                                                     {"type": "StasisStart"}]}
+                                                     {"type": "RESTResponse"}, {"type": "StasisStart"}]}
     await stop_run(ari, task)
 
 
@@ -403,6 +405,97 @@ async def test_a_refused_event_filter_is_logged_and_every_event_still_comes(
     assert any("refused its event filter" in r.getMessage() and "Invalid format definition" in r.getMessage()
                for r in caplog.records if r.name == CLIENT_LOG)
     await stop_run(ari, task)
+
+
+async def test_while_connected_requests_go_over_the_websocket_with_the_same_answers_and_errors(
+    fake: FakeAri, client: AriClient
+) -> None:
+    fake.respond("DELETE", "/channels/c1", 204)
+    fake.respond("POST", f"/applications/{APP}/subscription", 422, {"message": "Event source does not exist"})
+    fake.respond("POST", "/channels/c1/variable", 204)
+    task = await start_run(client, Recorder().handle)
+    await client.wait_connected(RUN_STOP_TIMEOUT_S)
+    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+
+    await client.hangup("c1")
+    with pytest.raises(AriUnprocessable) as refused:
+        await client.subscribe("c2")
+    await client.set_variable("c1", "QUEUE_PRIO", "9")
+
+    [hangup] = fake.requests_to("DELETE", "/channels/c1")
+    assert hangup.over_ws and hangup.query == {"reason": "normal"}
+    assert fake.requests_to("POST", f"/applications/{APP}/subscription")[0].over_ws
+    assert "Event source does not exist" in str(refused.value) and refused.value.channel_id == "c2"
+    # A request Asterisk runs on the channel's own thread (it may wait for a prompt to end)
+    # would hold every call's requests behind it on the one WebSocket: over HTTP.
+    assert not fake.requests_to("POST", "/channels/c1/variable")[0].over_ws
+    await stop_run(client, task)
+
+
+async def test_a_handler_may_wait_for_a_request_sent_over_the_websocket(fake: FakeAri, client: AriClient) -> None:
+    """The reading goes on while a handler waits: the answer comes on the same WebSocket."""
+    fake.respond("POST", f"/applications/{APP}/subscription", 200, {"name": APP})
+    answered: list[str] = []
+
+    async def handler(event: Event) -> None:
+        if isinstance(event, StasisStart):
+            await client.subscribe(event.channel_id or "")
+        answered.append(event.type)
+
+    task = await start_run(client, handler)
+    await client.wait_connected(RUN_STOP_TIMEOUT_S)
+    await fake.send(stasis_start("c1"))
+    await fake.send(dtmf("c1", "1"))
+    await eventually(lambda: len(answered) == 2, what="both events handled, the first after its answer")
+
+    assert answered == ["StasisStart", "ChannelDtmfReceived"]
+    assert fake.requests_to("POST", f"/applications/{APP}/subscription")[0].over_ws
+    await stop_run(client, task)
+
+
+async def test_a_request_waiting_when_the_websocket_drops_fails_as_unavailable(fake: FakeAri, client: AriClient) -> None:
+    fake.hang("DELETE", "/channels/c1")
+    task = await start_run(client, Recorder().handle)
+    await client.wait_connected(RUN_STOP_TIMEOUT_S)
+    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+    waiting = asyncio.create_task(client.hangup("c1"))
+    await eventually(lambda: fake.requests_to("DELETE", "/channels/c1"), what="the request sent")
+
+    await fake.drop_websockets()
+    with pytest.raises(AriUnavailable) as lost:
+        await waiting
+    assert "closed before Asterisk answered" in str(lost.value) and lost.value.channel_id == "c1"
+    await stop_run(client, task)
+
+
+async def test_a_request_unanswered_on_the_websocket_fails_as_unavailable(fake: FakeAri, client: AriClient) -> None:
+    fake.hang("DELETE", "/channels/c1")
+    task = await start_run(client, Recorder().handle)
+    await client.wait_connected(RUN_STOP_TIMEOUT_S)
+    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+
+    with pytest.raises(AriUnavailable) as lost:
+        await client.hangup("c1")
+    assert f"no answer within {REQUEST_TIMEOUT_S:g} s" in str(lost.value)
+    assert fake.requests_to("DELETE", "/channels/c1")[0].over_ws
+    await stop_run(client, task)
+
+
+async def test_an_asterisk_deaf_to_requests_on_the_websocket_gets_them_over_http(caplog: pytest.LogCaptureFixture) -> None:
+    old = FakeAri(rest_over_websocket=False)  # before Asterisk 22.3
+    await old.start()
+    old.respond("DELETE", "/channels/c1", 204)
+    ari = make_client(old.base_url)
+    seen = Recorder()
+    task = await start_run(ari, seen.handle, seen.on_connect)
+    await eventually(lambda: seen.connects == 1, what="the resync after the unanswered try")
+
+    await ari.hangup("c1")
+
+    assert not old.requests_to("DELETE", "/channels/c1")[0].over_ws
+    assert any("does not answer REST requests over the WebSocket" in r.getMessage() for r in caplog.records if r.name == CLIENT_LOG)
+    await stop_run(ari, task)
+    await old.stop()
 
 
 async def test_an_asterisk_that_stops_answering_pings_is_noticed_and_reconnected() -> None:

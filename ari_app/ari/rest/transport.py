@@ -49,7 +49,7 @@ def _query(params: Mapping[str, ParamValue | None] | None) -> dict[str, str]:
     return query
 
 
-def _reason(body: bytes, http_reason: str) -> str:
+def error_reason(body: bytes, http_reason: str) -> str:
     """Asterisk's JSON `message`, else the body text, else the HTTP reason phrase."""
     text = body.decode("utf-8", "replace").strip()
     try:
@@ -59,6 +59,16 @@ def _reason(body: bytes, http_reason: str) -> str:
     if isinstance(decoded, dict) and isinstance(decoded.get("message"), str):
         return str(decoded["message"])
     return text[:_REASON_MAX_CHARS] or http_reason
+
+
+def decode_body(body: bytes) -> Any:
+    """An answer's body: its JSON, None when empty, the text when it is not JSON."""
+    if not body.strip():
+        return None
+    try:
+        return jsonlib.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 def describe_exc(exc: BaseException, timeout: float) -> str:
@@ -80,6 +90,8 @@ class AriRest:
         self._session = session
         self._owns_session = session is None
         self._closing = False
+        # Set by AriClient while its event WebSocket is read: requests then go over it.
+        self._over_ws: Any = None
 
     @property
     def app(self) -> str:
@@ -105,10 +117,15 @@ class AriRest:
         channel_id: str | None = None,
     ) -> Any:
         """Send `method` to `{base_url}/ari{path}`; return the decoded JSON, or None if empty.
+        Over the event WebSocket while it is open, for the requests `over_websocket`
+        carries there; else over HTTP.
 
         Raises the AriError subclass for the status (AriUnavailable when nothing answered).
         `channel_id` only names the call in the error message.
         """
+        over_ws = self._over_ws
+        if over_ws is not None and json is None and not self._closing and over_ws.carries(method, path):
+            return await over_ws.request(method, path, _query(params), channel_id=channel_id)
         session = self._get_session(method, path)
         url = f"{self._base_url}/ari{path}"
         try:
@@ -127,10 +144,5 @@ class AriRest:
             reason = describe_exc(exc, self._request_timeout)
             raise AriUnavailable(method, path, None, reason, channel_id) from exc
         if not 200 <= status < 300:
-            raise error_for(method, path, status, _reason(body, http_reason), channel_id)
-        if not body.strip():
-            return None
-        try:
-            return jsonlib.loads(body)
-        except ValueError:
-            return body.decode("utf-8", "replace")
+            raise error_for(method, path, status, error_reason(body, http_reason), channel_id)
+        return decode_body(body)
