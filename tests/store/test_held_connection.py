@@ -15,6 +15,7 @@ import pytest
 from ari_app.store import held
 from ari_app.store.engine import libpq_url
 from ari_app.store.writer import AsyncStore
+from ivr.store import Incident
 from tests import pg
 from tests.store.conftest import writer_on
 from tests.support.poll import eventually
@@ -26,10 +27,7 @@ async def test_after_a_restart_an_idle_held_connection_is_replaced_before_the_fi
     # Every use counts as idle: the held connection is tried before each one.
     monkeypatch.setattr(held, "PING_IDLE_S", 0.0)
     async with writer_on(own_pg, tmp_path, f"idle_{fault.name.lower()}") as store:
-        first = await store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112")
-        await store.settle()
-        own_pg.stop(fault)
-        own_pg.start()
+        first = await _restart_after_a_write(store, own_pg, fault)
         await store.add_event(first.id, "digit", {"digit": "1"})
         second = await store.open_incident(channel_id="c2", plan_id="kotim", caller_number="0812", called_number="112")
         await store.settle()
@@ -44,10 +42,7 @@ async def test_a_write_on_a_held_connection_the_restart_broke_is_kept_and_stored
     # Never idle enough to be tried: the first write after the restart meets the dead connection.
     monkeypatch.setattr(held, "PING_IDLE_S", 3600.0)
     async with writer_on(own_pg, tmp_path, f"broken_{fault.name.lower()}") as store:
-        first = await store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112")
-        await store.settle()
-        own_pg.stop(fault)
-        own_pg.start()
+        first = await _restart_after_a_write(store, own_pg, fault)
         await store.add_event(first.id, "digit", {"digit": "1"})
         await store.update(first.id, route="queue:operators")
         await store.settle()
@@ -59,6 +54,15 @@ async def test_a_write_on_a_held_connection_the_restart_broke_is_kept_and_stored
         assert [e.detail for e in await store.events(first.id)] == [{"digit": "1"}]
         # The store thread's reads go on, on a fresh connection.
         assert [i.channel_id for i in await store.recent()] == ["c1"]
+
+
+async def _restart_after_a_write(store: AsyncStore, server: pg.PostgresServer, fault: signal.Signals) -> Incident:
+    """A call's incident stored on the held connection, then the server stopped (or killed) and started."""
+    first = await store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112")
+    await store.settle()
+    server.stop(fault)
+    server.start()
+    return first
 
 
 async def test_a_read_on_the_held_connection_leaves_no_transaction_open_and_closing_leaves_no_connection(
