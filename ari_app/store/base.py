@@ -36,9 +36,10 @@ class Tables:
         """Keep one connection for the calling thread (the writer's) between its blocks."""
         self._held.hold()
 
-    def connect(self) -> AbstractContextManager[Connection]:
-        """A connection for a read; whatever the block leaves uncommitted is rolled back."""
-        return self._held.connect() if self._held.mine() else self.engine.connect()
+    def connect(self, *, reading: bool = True) -> AbstractContextManager[Connection]:
+        """A connection for a read (or, not `reading`, for changes the block commits itself);
+        whatever the block leaves uncommitted is rolled back."""
+        return self._held.connect(reading=reading) if self._held.mine() else self.engine.connect()
 
     def begin(self) -> AbstractContextManager[Connection]:
         """A transaction, committed at the end of the block, rolled back if it raises."""
@@ -88,7 +89,7 @@ def locked(tables: Tables) -> Iterator[Connection]:
     on SQLite it takes the database's write lock at its start (BEGIN IMMEDIATE; a second
     writer waits for it), on PostgreSQL the rows it reads `FOR UPDATE` are locked.
     Committed at the end of the block, rolled back if it raises."""
-    with tables.connect() as conn:
+    with tables.connect(reading=False) as conn:
         if conn.in_transaction():
             # Part of a larger write that holds its own transaction (a named write and its
             # key, writes.py): the change runs inside it and is committed with it. On SQLite

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import Connection, Engine, exc
 
@@ -51,15 +52,30 @@ class HeldConnection:
         return not self._busy and self.owner == threading.get_ident()
 
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        """The held connection for a read (or a transaction the block commits itself);
-        whatever the block left open is rolled back at its end."""
+    def connect(self, *, reading: bool) -> Iterator[Connection]:
+        """The held connection for a read (`reading`), or for a transaction the block
+        commits itself; whatever the block left open is rolled back at its end.
+
+        On PostgreSQL a read runs outside a transaction (autocommit, as SQLAlchemy's own
+        ping does): one round trip per statement instead of BEGIN, the statements and
+        ROLLBACK. At PostgreSQL's READ COMMITTED each statement of a transaction sees its
+        own snapshot anyway, so a read sees the same rows; a block that changes rows
+        (`base.locked`) keeps its transaction."""
         with self._use() as conn:
-            yield conn
-            if conn.in_transaction():
-                conn.rollback()
-            else:  # a read on the driver's cursor opened a transaction SQLAlchemy does not know of
-                conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
+            driver = conn.connection.driver_connection
+            alone = reading and self._pinged
+            if alone:
+                driver.rollback()  # type: ignore[union-attr]  # (a ping may have opened one: no round trip otherwise)
+                driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                yield conn
+                if conn.in_transaction():
+                    conn.rollback()
+                else:  # a read on the driver's cursor opened a transaction SQLAlchemy does not know of
+                    driver.rollback()  # type: ignore[union-attr]
+            finally:
+                if alone:
+                    self._in_transactions(driver)
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -95,6 +111,15 @@ class HeldConnection:
         if conn is None:
             conn = self._conn = self.engine.connect()
         return conn
+
+    def _in_transactions(self, driver: Any) -> None:
+        """Back to transactions after a read; a connection that refuses (broken under the
+        read) is dropped, and the read's own error is what the caller sees."""
+        try:
+            if not driver.closed:
+                driver.autocommit = False
+        except Exception:
+            self._drop()
 
     def _after(self, conn: Connection, error: BaseException) -> None:
         """After a block raised: a fault drops the connection; otherwise its transaction
