@@ -40,7 +40,7 @@ class HeldConnection:
         self._conn: Connection | None = None
         self._used = 0.0
         self._busy = False
-        self._pinged = engine.dialect.name != "sqlite"  # a local file needs no round trip
+        self._server = engine.dialect.name != "sqlite"  # PostgreSQL; a local file needs no ping
 
     def hold(self) -> None:
         """Keep a connection for the calling thread from now on."""
@@ -63,9 +63,9 @@ class HeldConnection:
         (`base.locked`) keeps its transaction."""
         with self._use() as conn:
             driver = conn.connection.driver_connection
-            alone = reading and self._pinged
+            alone = reading and self._server
             if alone:
-                driver.rollback()  # type: ignore[union-attr]  # (a ping may have opened one: no round trip otherwise)
+                driver.rollback()  # type: ignore[union-attr]  # none should be open (then no round trip): autocommit refuses one
                 driver.autocommit = True  # type: ignore[union-attr]
             try:
                 yield conn
@@ -102,7 +102,7 @@ class HeldConnection:
         if conn is not None and (conn.invalidated or conn.closed):
             self._drop()
             conn = None
-        if conn is not None and self._pinged and time.monotonic() - self._used >= PING_IDLE_S:
+        if conn is not None and self._server and time.monotonic() - self._used >= PING_IDLE_S:
             try:
                 ping(conn.dialect, conn.connection.dbapi_connection)
             except exc.DisconnectionError:
