@@ -47,7 +47,7 @@ def _item(r: object) -> PushItem:
 class AgencyOutboxTables(Tables):
     def eido_source(self, incident_id: int) -> EidoSource | None:
         """Everything an EIDO of the incident is made of, read in one connection; None when there is no such incident."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(incidents).where(incidents.c.id == incident_id)).first()
             if row is None:
                 return None
@@ -65,7 +65,7 @@ class AgencyOutboxTables(Tables):
         content is the last version's; returns the version, or None when nothing was added."""
         t = agency_outbox
         try:
-            with self.engine.begin() as conn:
+            with self.begin() as conn:
                 last = conn.execute(select(t.c.version, t.c.digest).where(t.c.agency == agency, t.c.incident_id == incident_id)
                                     .order_by(t.c.version.desc()).limit(1)).first()
                 if last is not None and last.digest == digest:
@@ -86,35 +86,35 @@ class AgencyOutboxTables(Tables):
         if agency is not None:
             waiting = waiting & (t.c.agency == agency)
         heads = select(func.min(t.c.id)).where(waiting).group_by(t.c.agency)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_item(r) for r in conn.execute(select(t).where(t.c.id.in_(heads)).order_by(t.c.id))]
 
     def take_push(self, item: PushItem, *, until: str) -> bool:
         """Claim `item` for one try (its next_at moves to `until`); False when another sender
         (another node) took it meanwhile."""
         t = agency_outbox
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             done = conn.execute(t.update().where(t.c.id == item.id, t.c.next_at == item.next_at, t.c.sent_at.is_(None))
                                 .values(next_at=until))
         return done.rowcount == 1
 
     def push_sent(self, item_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(agency_outbox.update().where(agency_outbox.c.id == item_id).values(sent_at=now(), last_error=None))
 
     def push_failed(self, item_id: int, *, error: str, next_at: str) -> None:
         t = agency_outbox
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(t.update().where(t.c.id == item_id)
                          .values(attempts=t.c.attempts + 1, next_at=next_at, last_error=error[:300]))
 
     def push_dropped(self, item_id: int, *, why: str) -> None:
         """Kept but never sent (the agency's webhook was taken out of the plan)."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(agency_outbox.update().where(agency_outbox.c.id == item_id).values(dropped_at=now(), last_error=why[:300]))
 
     def pushes(self, agency: str) -> list[PushItem]:
         """Every update for `agency`, oldest first (for status and tests)."""
         query = select(agency_outbox).where(agency_outbox.c.agency == agency).order_by(agency_outbox.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [_item(r) for r in conn.execute(query)]

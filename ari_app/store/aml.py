@@ -26,13 +26,13 @@ class AmlTables(Tables):
         """Keep one AML message; returns its row id."""
         row = {"received_at": now(), "gateway": gateway, "number": number, "kind": kind,
                "location": dumps(dataclasses.asdict(location)) if location else None, "incident_id": incident_id, "raw": raw[:RAW_KEPT]}
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return int(conn.execute(aml_inbox.insert().values(**row).returning(aml_inbox.c.id)).scalar_one())
 
     def unmatched_aml(self, number: str, *, since: str) -> list[tuple[int, Location]]:
         """AML messages from `number` since `since` not yet on an incident (they came first)."""
         out = []
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             rows: list[Any] = list(run(conn, _UNMATCHED, {"number": number, "since": since}).fetchall())
             for aml_id, location in rows:
                 if location:
@@ -43,12 +43,12 @@ class AmlTables(Tables):
 
     def match_aml(self, aml_id: int, incident_id: int) -> None:
         """The AML message belongs to this incident."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(aml_inbox.update().where(aml_inbox.c.id == aml_id).values(incident_id=incident_id))
 
     def aml_locations(self) -> list[dict[str, object]]:
         """Every position read from an AML message, oldest first (for audits and tests)."""
         query = select(aml_inbox.c.location).where(aml_inbox.c.location.is_not(None)).order_by(aml_inbox.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             texts: list[Any] = list(conn.execute(query).scalars())
         return [loads(t) for t in texts]

@@ -9,29 +9,47 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Executable, Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
+from ari_app.store.held import HeldConnection
+
 # Longest wait for a row another node holds locked (PostgreSQL), before the change fails as a store fault.
 LOCK_TIMEOUT_S = 5.0
 
 
 class Tables:
-    """Base of the table groups; `ari_app.store.IncidentStore` combines them over one engine."""
+    """Base of the table groups; `ari_app.store.IncidentStore` combines them over one engine.
+    Every block reaches the store through `connect` (a read) or `begin` (a transaction): the
+    held connection on the thread that holds the store (held.py), the pool's elsewhere."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._group: Connection | None = None
+        self._held = HeldConnection(engine)
+
+    def hold(self) -> None:
+        """Keep one connection for the calling thread (the writer's) between its blocks."""
+        self._held.hold()
+
+    def connect(self, *, reading: bool = True) -> AbstractContextManager[Connection]:
+        """A connection for a read (or, not `reading`, for changes the block commits itself);
+        whatever the block leaves uncommitted is rolled back."""
+        return self._held.connect(reading=reading) if self._held.mine() else self.engine.connect()
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        """A transaction, committed at the end of the block, rolled back if it raises."""
+        return self._held.begin() if self._held.mine() else self.engine.begin()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Every write in the block in one transaction: one commit (one fsync, one WAL flush)
         for all of them; an error rolls them all back."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             self._group = conn
             try:
                 yield
@@ -44,10 +62,12 @@ class Tables:
         if self._group is not None:
             yield self._group
             return
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             yield conn
 
     def close(self) -> None:
+        """Close the held connection (call it on the holding thread), then the engine's pool."""
+        self._held.close()
         self.engine.dispose()
 
 
@@ -64,12 +84,12 @@ def insert_once(conn: Connection, table: Table, row: Mapping[str, Any], *, keys:
 
 
 @contextmanager
-def locked(engine: Engine) -> Iterator[Connection]:
+def locked(tables: Tables) -> Iterator[Connection]:
     """A transaction for a read-modify-write that another node may run at the same moment:
     on SQLite it takes the database's write lock at its start (BEGIN IMMEDIATE; a second
     writer waits for it), on PostgreSQL the rows it reads `FOR UPDATE` are locked.
     Committed at the end of the block, rolled back if it raises."""
-    with engine.connect() as conn:
+    with tables.connect(reading=False) as conn:
         if conn.in_transaction():
             # Part of a larger write that holds its own transaction (a named write and its
             # key, writes.py): the change runs inside it and is committed with it. On SQLite

@@ -29,7 +29,7 @@ _CLEAR = select(number_clears).where(number_clears.c.number == bindparam("by_num
 class CallbackTables(Tables):
     def callback(self, number: str) -> Callback | None:
         """The number's entry on the callback list, or None."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found = row(conn, _BY_NUMBER, {"by_number": number})
         return Callback(**found) if found else None
 
@@ -38,7 +38,7 @@ class CallbackTables(Tables):
         PostgreSQL, the write lock on SQLite), pass it (or None) to `change`, and write the
         entry it returns; returns that entry, or None when `change` returned None (nothing
         written). An error raised by `change` writes nothing."""
-        with locked(self.engine) as conn:
+        with locked(self) as conn:
             for _attempt in range(3):
                 found = row(conn, _LOCK_NUMBER, {"by_number": number})
                 current = Callback(**found) if found else None
@@ -61,16 +61,16 @@ class CallbackTables(Tables):
         query = select(callbacks).order_by(callbacks.c.last_call_at.desc()).limit(limit)
         if not include_closed:
             query = query.where(callbacks.c.status != CLOSED)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [Callback(**r._mapping) for r in conn.execute(query)]
 
     def number_clear(self, number: str) -> NumberClear | None:
         """When a supervisor last lifted the number's prank flag, or None."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found = row(conn, _CLEAR, {"by_number": number})
         return NumberClear(**found) if found else None
 
     def clear_number(self, number: str, *, by: str) -> None:
         """A supervisor lifts the number's prank flag now."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             upsert(conn, number_clears, {"number": number, "cleared_at": now(), "cleared_by": by}, keys=["number"])

@@ -15,7 +15,7 @@ class CellTables(Tables):
     def put_cells(self, rows: list[dict[str, Any]]) -> int:
         """Replace the cell table with `rows` (key, radio, mcc, mnc, area, cell, latitude, longitude, radius_m, name)."""
         unique = list({r["key"]: r for r in rows}.values())  # the last row of a key wins, as a replace did
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(delete(cells))
             if unique:
                 conn.execute(cells.insert(), unique)
@@ -23,11 +23,11 @@ class CellTables(Tables):
 
     def cell(self, key: str) -> dict[str, Any] | None:
         """The cell's row (as a dict: locating reads its columns), or None."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             row = conn.execute(select(cells).where(cells.c.key == key)).first()
         return dict(row._mapping) if row else None
 
     def cell_count(self) -> int:
         """How many cells the table holds."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(cells)).scalar_one())

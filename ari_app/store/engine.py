@@ -95,8 +95,13 @@ def _used(_dbapi_conn: Any, record: Any) -> None:
 
 
 def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-    if time.monotonic() - record.info.get("used", 0.0) < PING_IDLE_S:
-        return
+    if time.monotonic() - record.info.get("used", 0.0) >= PING_IDLE_S:
+        ping(dialect, dbapi_conn)
+
+
+def ping(dialect: Any, dbapi_conn: Any) -> None:
+    """Try a connection with a round trip; a store fault raises DisconnectionError (the
+    connection is gone: take another), anything else as it is."""
     try:
         dialect.do_ping(dbapi_conn)
     except Exception as error:

@@ -87,18 +87,18 @@ class IncidentTables(Tables):
         return self._incident(_BY_CHANNEL, {"channel": channel_id})
 
     def _incident(self, query: Any, params: dict[str, Any]) -> Incident | None:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found = row(conn, query, params)
         return incident_row(found) if found else None
 
     def _incidents(self, query: Any) -> list[Incident]:
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [incident_row(r._mapping) for r in conn.execute(query)]
 
     def events(self, incident_id: int) -> list[IncidentEvent]:
         """The incident's steps, in the order they were written."""
         query = select(incident_events).where(incident_events.c.incident_id == incident_id).order_by(incident_events.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [event_row(r) for r in conn.execute(query)]
 
     def recent(self, limit: int = 50) -> list[Incident]:
@@ -113,7 +113,7 @@ class IncidentTables(Tables):
             query = (select(incident_events)
                      .where(incident_events.c.incident_id.in_(list(found)), incident_events.c.kind.in_(kinds))
                      .order_by(incident_events.c.id))
-            with self.engine.connect() as conn:
+            with self.connect() as conn:
                 for r in conn.execute(query):
                     found[r.incident_id].append(event_row(r))
         return [(inc, found[inc.id]) for inc in rows]
@@ -137,7 +137,7 @@ class IncidentTables(Tables):
 
     def prank_times(self, number: str, *, after: str) -> list[str]:
         """When calls from `number` were classified prank after `after`, newest first."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found = run(conn, _PRANK_TIMES, {"number": number, "after": after}).fetchall()
         return [str(r[0]) for r in found]
 
@@ -147,7 +147,7 @@ class IncidentTables(Tables):
         query = (select(e.c.incident_id, func.min(e.c.at)).join(i, i.c.id == e.c.incident_id)
                  .where(e.c.kind == "trunk_answered", i.c.arrived_at >= start, i.c.arrived_at < end)
                  .group_by(e.c.incident_id))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {int(r[0]): str(r[1]) for r in conn.execute(query)}
 
     def trunk_results(self, plan_id: str, limit: int = 2000) -> dict[tuple[str, str], dict[str, str]]:
@@ -158,7 +158,7 @@ class IncidentTables(Tables):
                  .where(i.c.plan_id == plan_id, e.c.kind.in_(("trunk_answered", "trunk_failed")))
                  .order_by(e.c.id.desc()).limit(limit))
         out: dict[tuple[str, str], dict[str, str]] = {}
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             rows: list[Any] = list(conn.execute(query))
             for kind, at, detail in rows:
                 d = loads(str(detail))
@@ -177,7 +177,7 @@ class IncidentTables(Tables):
                   .where(and_(incident_events.c.incident_id.in_(incident_ids), incident_events.c.kind.in_(LEARNED_KINDS)))
                   .order_by(incident_events.c.id))
         places = select(locations).where(locations.c.incident_id.in_(incident_ids)).order_by(locations.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             for r in conn.execute(events):
                 found[r.incident_id][0].append(event_row(r))
             for r in conn.execute(places):

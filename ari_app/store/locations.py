@@ -32,32 +32,32 @@ class LocationTables(Tables):
             "received_at": received_at or now(), "kecamatan": kecamatan, "description": description, "civic": dumps(location.civic),
             "uri": location.uri, "detail": dumps(location.detail), "hint": 1 if hint else 0,
         }
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return int(conn.execute(locations.insert().values(**row).returning(locations.c.id)).scalar_one())
 
     def locations(self, incident_id: int) -> list[StoredLocation]:
         """Every position report of the incident, oldest first."""
         query = select(locations).where(locations.c.incident_id == incident_id).order_by(locations.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [location_row(r._mapping) for r in conn.execute(query)]
 
     def last_location(self, caller_number: str, *, since: str, before_incident: int) -> StoredLocation | None:
         """The newest real (not hint) position of an earlier call from this number since `since`."""
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             found = row(conn, _LAST, {"number": caller_number, "since": since, "before": before_incident})
         return location_row(found) if found else None
 
     def add_recording(self, incident_id: int, *, kind: str, name: str, path: str, duration_s: float | None = None,
                       created_at: str | None = None) -> None:
         """Index a recording (the file lives in Asterisk's folder)."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             run(conn, _ADD_RECORDING, {"incident_id": incident_id, "kind": kind, "name": name, "path": path,
                                        "duration_s": duration_s, "created_at": created_at or now()})
 
     def recordings(self, incident_id: int) -> list[Recording]:
         """The incident's recordings, oldest first."""
         query = select(recordings).where(recordings.c.incident_id == incident_id).order_by(recordings.c.id)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [Recording(**r._mapping) for r in conn.execute(query)]
 
     def purge(self, *, before: str) -> tuple[int, list[str]]:
@@ -69,7 +69,7 @@ class LocationTables(Tables):
         deletes the files: they live in Asterisk's folder). Incidents stay, without them.
         """
         old = select(incidents.c.id).where(incidents.c.arrived_at < before).scalar_subquery()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             found: list[Any] = list(conn.execute(select(recordings.c.path).where(recordings.c.incident_id.in_(old))).scalars())
             paths = [str(p) for p in found]
             gone = conn.execute(delete(locations).where(locations.c.incident_id.in_(old))).rowcount

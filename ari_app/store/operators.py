@@ -14,7 +14,7 @@ from ivr.store import now
 class OperatorTables(Tables):
     def log_operator(self, operator: str, action: str, detail: dict[str, Any] | None = None, *, at: str | None = None) -> None:
         """One line of the operators' log: log in/out, pause, answered, completed..."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(operator_log.insert().values(at=at or now(), operator=operator, action=action, detail=dumps(detail or {})))
 
     def operator_log(self, operator: str | None = None, *, limit: int = 200) -> list[dict[str, Any]]:
@@ -22,5 +22,5 @@ class OperatorTables(Tables):
         query = select(operator_log).order_by(operator_log.c.id.desc()).limit(limit)
         if operator:
             query = query.where(operator_log.c.operator == operator)
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [{**r._mapping, "detail": loads(r.detail)} for r in conn.execute(query)]

@@ -62,7 +62,7 @@ class TextTables(Tables):
         transaction. `at`: when it arrived (now if empty). None when a text with the same
         `source_key` is kept already (read twice from the journal)."""
         at = at or now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             if source_key is not None and conn.execute(
                     select(text_messages.c.id).where(text_messages.c.source_key == source_key)).first() is not None:
                 return None
@@ -89,7 +89,7 @@ class TextTables(Tables):
     def source_keys(self, prefix: str) -> set[str]:
         """The source keys of the received texts kept whose key starts with `prefix` (one journal file's)."""
         query = select(text_messages.c.source_key).where(text_messages.c.source_key.startswith(prefix, autoescape=True))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return {r[0] for r in conn.execute(query)}
 
     def _conversation(self, conn: Any, number: str, since: str) -> Incident | None:
@@ -110,7 +110,7 @@ class TextTables(Tables):
         caller's incident): the incident gets the `text` flag and is open again, so the
         caller's answer joins it."""
         at = now()
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             message_id = int(conn.execute(text_messages.insert().values(
                 incident_id=incident_id, at=at, door=door, direction="out", number=number, address=address, body=body,
                 author=author).returning(text_messages.c.id)).scalar_one())
@@ -135,16 +135,16 @@ class TextTables(Tables):
                  .join(text_messages, text_messages.c.id == text_outbox.c.message_id)
                  .where(and_(text_outbox.c.sent_at.is_(None), text_outbox.c.next_at <= now()))
                  .order_by(text_outbox.c.id).limit(limit))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             rows = list(conn.execute(query))
         return [OutboxItem(r.id, r.message_id, r.incident_id, r.door, r.address, r.body, r.attempts) for r in rows]
 
     def reply_sent(self, outbox_id: int) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(text_outbox.update().where(text_outbox.c.id == outbox_id).values(sent_at=now(), last_error=None))
 
     def reply_failed(self, outbox_id: int, *, error: str, next_at: str) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(text_outbox.update().where(text_outbox.c.id == outbox_id)
                          .values(attempts=text_outbox.c.attempts + 1, next_at=next_at, last_error=error[:300]))
 
@@ -153,7 +153,7 @@ class TextTables(Tables):
         query = (select(text_messages, text_outbox.c.sent_at, text_outbox.c.last_error)
                  .outerjoin(text_outbox, text_outbox.c.message_id == text_messages.c.id)
                  .where(text_messages.c.incident_id == incident_id).order_by(text_messages.c.id))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             rows = list(conn.execute(query))
         out = []
         for r in rows:
@@ -168,5 +168,5 @@ class TextTables(Tables):
         """Text conversations not closed, newest first."""
         query = (select(incidents).where(incidents.c.flags.like(f"%{TEXT_FLAG}%"), incidents.c.closed_at.is_(None))
                  .order_by(incidents.c.id.desc()).limit(limit))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return [incident_row(r._mapping) for r in conn.execute(query)]

@@ -192,11 +192,18 @@ class AsyncStore:
 
     def _open_or_fail(self) -> None:
         try:
-            self._store = open_store(self._data_dir, self._url)
+            self._store = self._open_here()
         except Exception as exc:
             if not is_store_fault(exc):
                 raise
             self._fail(exc, "opening")
+
+    def _open_here(self) -> IncidentStore:
+        """Open the store for this thread (the store's): it keeps one connection between its
+        transactions instead of taking one from the pool for each (held.py)."""
+        store = open_store(self._data_dir, self._url)
+        store.hold()
+        return store
 
     async def close(self) -> None:
         if self._retry_task is not None:
@@ -257,7 +264,7 @@ class AsyncStore:
                     except Exception:  # the connection is being replaced anyway
                         pass
                     self._store = None
-                self._store = open_store(self._data_dir, self._url)
+                self._store = self._open_here()
                 self._reopen = False
             while self._pending:
                 self._pending[0].apply(self._store, self._ids)
