@@ -407,15 +407,21 @@ async def test_a_refused_event_filter_is_logged_and_every_event_still_comes(
     await stop_run(ari, task)
 
 
+async def run_over_websocket(fake: FakeAri, client: AriClient) -> asyncio.Task[None]:
+    """The client running, its requests going over the WebSocket (the first one, its try, answered)."""
+    task = await start_run(client, Recorder().handle)
+    await client.wait_connected(RUN_STOP_TIMEOUT_S)
+    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+    return task
+
+
 async def test_while_connected_requests_go_over_the_websocket_with_the_same_answers_and_errors(
     fake: FakeAri, client: AriClient
 ) -> None:
     fake.respond("DELETE", "/channels/c1", 204)
     fake.respond("POST", f"/applications/{APP}/subscription", 422, {"message": "Event source does not exist"})
     fake.respond("POST", "/channels/c1/variable", 204)
-    task = await start_run(client, Recorder().handle)
-    await client.wait_connected(RUN_STOP_TIMEOUT_S)
-    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+    task = await run_over_websocket(fake, client)
 
     await client.hangup("c1")
     with pytest.raises(AriUnprocessable) as refused:
@@ -455,9 +461,7 @@ async def test_a_handler_may_wait_for_a_request_sent_over_the_websocket(fake: Fa
 
 async def test_a_request_waiting_when_the_websocket_drops_fails_as_unavailable(fake: FakeAri, client: AriClient) -> None:
     fake.hang("DELETE", "/channels/c1")
-    task = await start_run(client, Recorder().handle)
-    await client.wait_connected(RUN_STOP_TIMEOUT_S)
-    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+    task = await run_over_websocket(fake, client)
     waiting = asyncio.create_task(client.hangup("c1"))
     await eventually(lambda: fake.requests_to("DELETE", "/channels/c1"), what="the request sent")
 
@@ -470,9 +474,7 @@ async def test_a_request_waiting_when_the_websocket_drops_fails_as_unavailable(f
 
 async def test_a_request_unanswered_on_the_websocket_fails_as_unavailable(fake: FakeAri, client: AriClient) -> None:
     fake.hang("DELETE", "/channels/c1")
-    task = await start_run(client, Recorder().handle)
-    await client.wait_connected(RUN_STOP_TIMEOUT_S)
-    await eventually(lambda: fake.requests_to("GET", "/asterisk/ping"), what="the first request over the WebSocket")
+    task = await run_over_websocket(fake, client)
 
     with pytest.raises(AriUnavailable) as lost:
         await client.hangup("c1")
