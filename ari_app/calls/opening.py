@@ -44,8 +44,8 @@ def incident_fields(ch: ev.Channel, plan: Plan, called: str) -> dict[str, str]:
     by start at the INVITE."""
     fields = {"channel_id": ch.id, "plan_id": plan.id, "caller_number": ch.caller_number, "called_number": called,
               "carrier": carrier_of(ch), "language": plan.default_language}
-    if ch.created_at:
-        fields["arrived_at"] = ch.created_at
+    if created_at := ch.created_at:
+        fields["arrived_at"] = created_at
     return fields
 
 

@@ -303,4 +303,5 @@ def test_a_channels_creation_time_is_the_calls_arrival_in_the_stores_format() ->
     assert Channel(id="c", creationtime="2026-12-01T22:04:30.536+0700").created_at == "2026-12-01T15:04:30.536+00:00"
     assert Channel(id="c", creationtime="2026-12-01T15:04:30.536+0000").created_at == "2026-12-01T15:04:30.536+00:00"
     assert Channel(id="c", creationtime="yesterday").created_at is None
+    assert Channel(id="c", creationtime="2026-12-01T15:04:30.536").created_at is None  # no zone: not a sure time
     assert Channel(id="c").created_at is None
