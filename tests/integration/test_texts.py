@@ -321,7 +321,10 @@ def test_an_operator_opens_a_text_conversation_with_a_silent_callers_number(live
     assert stored is not None and stored.operator_answered_at == incident.operator_answered_at  # the call's figures untouched
 
     withheld = "anonymous"
-    call = live.sipp("caller", *sipp_args(("caller", withheld)), "-s", "112", "-d", "500", timeout=20)
+    # 2 s: a caller gone within 0.5 s of the answer can hang up during the dialplan's Answer()
+    # (it waits up to 0.5 s for media), before Stasis: such a call has no incident on a single
+    # node yet (docs/architecture-calls.md, "Not done yet"). Not what this test is about.
+    call = live.sipp("caller", *sipp_args(("caller", withheld)), "-s", "112", "-d", "2000", timeout=20)
     assert call.returncode == 0, call.report()
     hidden = wait_for("the withheld call's incident", lambda: live.incident_for(withheld))
     status, answer = live.console(f"/api/texts/{hidden.id}/start", {})
