@@ -65,8 +65,8 @@ class WebSocketRequests:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse[bool], *, timeout: float) -> None:
         self._ws = ws
         self._timeout = timeout
-        self._waiting: dict[str, asyncio.Future[Mapping[str, Any]]] = {}
-        self._deadlines: dict[str, float] = {}
+        # Each request waiting for its answer: the future it gets, and when it times out.
+        self._waiting: dict[str, tuple[asyncio.Future[Mapping[str, Any]], float]] = {}
         self._ids = itertools.count(1)
         self._closed = ""
         self._sweeper: asyncio.Task[None] | None = None
@@ -82,8 +82,7 @@ class WebSocketRequests:
         request_id = str(next(self._ids))
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Mapping[str, Any]] = loop.create_future()
-        self._waiting[request_id] = answer
-        self._deadlines[request_id] = loop.time() + self._timeout
+        self._waiting[request_id] = (answer, loop.time() + self._timeout)
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(), name="ari-requests-timeouts")
         message: dict[str, Any] = {"type": "RESTRequest", "request_id": request_id, "method": method, "uri": path.lstrip("/")}
@@ -97,7 +96,6 @@ class WebSocketRequests:
             raise AriUnavailable(method, path, None, reason, channel_id) from exc
         finally:
             self._waiting.pop(request_id, None)
-            self._deadlines.pop(request_id, None)
         body = str(response.get("message_body") or "")
         status = response.get("status_code")
         if not isinstance(status, int):
@@ -109,8 +107,8 @@ class WebSocketRequests:
     def answered(self, response: Mapping[str, Any]) -> None:
         """A `RESTResponse` read from the WebSocket: its request has its answer."""
         waiting = self._waiting.get(str(response.get("request_id", "")))
-        if waiting is not None and not waiting.done():
-            waiting.set_result(response)
+        if waiting is not None and not waiting[0].done():
+            waiting[0].set_result(response)
 
     async def _sweep(self) -> None:
         """Fail the requests left unanswered past their time, a few times per timeout: one
@@ -119,19 +117,16 @@ class WebSocketRequests:
         while True:
             await asyncio.sleep(self._timeout / 4)
             now = loop.time()
-            for request_id in [r for r, deadline in self._deadlines.items() if deadline <= now]:
-                del self._deadlines[request_id]
-                waiting = self._waiting.get(request_id)
-                if waiting is not None and not waiting.done():
-                    waiting.set_exception(TimeoutError())
+            for answer, deadline in self._waiting.values():
+                if deadline <= now and not answer.done():
+                    answer.set_exception(TimeoutError())
 
     def close(self, why: str) -> None:
         """The WebSocket is gone: every waiting request fails now, later ones at once."""
         self._closed = why
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for waiting in self._waiting.values():
-            if not waiting.done():
-                waiting.set_exception(WebSocketClosed(why))
+        for answer, _deadline in self._waiting.values():
+            if not answer.done():
+                answer.set_exception(WebSocketClosed(why))
         self._waiting.clear()
-        self._deadlines.clear()
