@@ -57,11 +57,13 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     call.plan = plan
     call.in_stasis = True
     # The incident first: whatever fails after this, the call is on record. The plan's
-    # dialplan answered the call before Stasis (the StasisStart says "Up": no request);
-    # the answer here covers a channel that reached us another way, beside the incident's
-    # first write so that it never waits on the store's fsyncs (synchronous=FULL).
+    # dialplan answered the call before Stasis (the StasisStart says "Up": no request, and
+    # the open says it was answered: one write fewer); the answer here covers a channel
+    # that reached us another way, beside the incident's first write so that it never
+    # waits on the store's fsyncs (synchronous=FULL).
+    up = ch.state == "Up"
     opened, answer_result = await asyncio.gather(
-        call.store.open_incident(**incident_fields(ch, plan, call.called)),
+        call.store.open_incident(**incident_fields(ch, plan, call.called), **({"answered_at": now()} if up else {})),
         _answer_unless_up(call, ch),
         return_exceptions=True,
     )
@@ -71,7 +73,8 @@ async def open_call(call: CallController, event: ev.StasisStart, plan: Plan) -> 
     if isinstance(answer_result, BaseException):
         raise answer_result
     log.info("[%s] incident %d: call from %r to %s (plan %s)", ch.id, opened.id, ch.caller_number, call.called, plan.id)
-    await call.store.update(opened.id, answered_at=now())
+    if not up:
+        await call.store.update(opened.id, answered_at=now())
     await _keep_call_recording(call)
     call.peers.call_started(call.caller, ch.id)
     # Hang-up events must reach us after the call has left Stasis for the queue.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Engine, Executable, Insert, Table
@@ -44,6 +44,14 @@ class Tables:
     def begin(self) -> AbstractContextManager[Connection]:
         """A transaction, committed at the end of the block, rolled back if it raises."""
         return self._held.begin() if self._held.mine() else self.engine.begin()
+
+    def statement(self) -> AbstractContextManager[Connection]:
+        """For a write that is one statement (or one and a read of it): nothing to roll back
+        together. In a batch the batch's transaction; on the store thread's PostgreSQL
+        connection autocommit (held.py); elsewhere a transaction of its own."""
+        if self._group is not None:
+            return nullcontext(self._group)
+        return self._held.statement() if self._held.mine() else self.engine.begin()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -109,6 +117,12 @@ def locked(tables: Tables) -> Iterator[Connection]:
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
         yield conn
         conn.commit()
+
+
+def insert_returning(conn: Connection, table: Table, values: Mapping[str, Any], *, keys: Sequence[str]) -> dict[str, Any] | None:
+    """Insert `row` unless one with the same `keys` is there; the inserted row, read back
+    in the same statement (RETURNING), or None when one was there already."""
+    return row(conn, _insert_returning(conn.dialect.name, table, tuple(keys)), values)
 
 
 def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], *, key: str) -> bool:
@@ -196,6 +210,11 @@ def _upsert(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[st
 @functools.cache
 def _insert_once(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]])
+
+
+@functools.cache
+def _insert_returning(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(*table.c)
 
 
 def _insert(dialect: str, table: Table) -> Any:

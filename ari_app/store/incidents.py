@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, select
 
-from ari_app.store.base import Tables, dumps, insert_once, loads, row, run
+from ari_app.store.base import Tables, dumps, insert_once, insert_returning, loads, row, run
 from ari_app.store.locations import location_row
 from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
@@ -39,14 +39,15 @@ class IncidentTables(Tables):
         carrier: str = "",
         language: str = "id",
         arrived_at: str | None = None,
+        answered_at: str | None = None,
     ) -> Incident:
         """Create the incident of a call, or return the one this channel already has (a replayed
-        open, or another node's): the channel id is unique."""
+        open, or another node's): the channel id is unique. `answered_at`: the call was
+        answered already (by the plan's dialplan), so the open says when in the same write."""
         values = {"channel_id": channel_id, "plan_id": plan_id, "caller_number": caller_number, "called_number": called_number,
-                  "carrier": carrier, "language": language, "arrived_at": arrived_at or now()}
-        with self.transaction() as conn:
-            insert_once(conn, incidents, values, keys=["channel_id"])
-            found = row(conn, _BY_CHANNEL, {"channel": channel_id})
+                  "carrier": carrier, "language": language, "arrived_at": arrived_at or now(), "answered_at": answered_at}
+        with self.statement() as conn:  # a second statement only when the row was there: a read
+            found = insert_returning(conn, incidents, values, keys=["channel_id"]) or row(conn, _BY_CHANNEL, {"channel": channel_id})
         if found is None:
             raise RuntimeError(f"the incident of channel {channel_id} was written and cannot be read back")
         return incident_row(found)
@@ -61,7 +62,7 @@ class IncidentTables(Tables):
         check_fields(fields)
         end = {k: fields.pop(k) for k in END_FIELDS if k in fields} if "ended_at" in fields else {}
         written = True
-        with self.transaction() as conn:
+        with self.transaction() if fields and end else self.statement() as conn:
             if fields:
                 run(conn, _UPDATE, {"incident": incident_id, **fields})
             if end:
@@ -72,7 +73,7 @@ class IncidentTables(Tables):
                   key: str | None = None) -> None:
         """Record one step of the call (digit, prompt, route, trunk result...); `key` makes a replay land once."""
         values = {"incident_id": incident_id, "at": at or now(), "kind": kind, "detail": dumps(detail or {}), "write_key": key}
-        with self.transaction() as conn:
+        with self.statement() as conn:
             if key is None:
                 run(conn, _ADD_EVENT, values)
             else:

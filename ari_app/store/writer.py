@@ -342,7 +342,9 @@ class AsyncStore:
     def _apply_together(self, store: IncidentStore, group: list[_Write]) -> list[Any]:
         """The group in one transaction; ids of opens replayed in it count only once it is committed."""
         ids = dict(self._ids)
-        with store.batch() if all(_grouped(w.kind) for w in group) else contextlib.nullcontext():
+        # A write alone needs no batch: it is in a transaction of its own (or, one statement,
+        # needs none: Tables.statement).
+        with store.batch() if len(group) > 1 and all(_grouped(w.kind) for w in group) else contextlib.nullcontext():
             results = [write.apply(store, ids) for write in group]
         self._ids.update(ids)
         return results
@@ -502,4 +504,4 @@ def _kept(write: _Write) -> Incident | None:
 def _provisional(write: _Write) -> Incident:
     """The incident of an `open` kept for later, under its provisional id."""
     assert write.incident_id is not None
-    return Incident(id=write.incident_id, **{k: write.fields[k] for k in _OPEN_FIELDS})
+    return Incident(id=write.incident_id, answered_at=write.fields.get("answered_at"), **{k: write.fields[k] for k in _OPEN_FIELDS})

@@ -89,6 +89,41 @@ async def test_a_read_on_the_held_connection_leaves_no_transaction_open_and_clos
         assert _sessions(other) == []
 
 
+async def test_a_calls_lone_writes_are_committed_as_they_run_and_hold_no_transaction(
+    pg_server: pg.PostgresServer, tmp_path: Path
+) -> None:
+    # A write that is one statement runs in autocommit on the held connection (no BEGIN and
+    # COMMIT): another node sees each one at once, and none is left in a transaction.
+    url = pg_server.create_database("held_lone")
+    conninfo = libpq_url(url)
+    assert conninfo is not None
+    store = AsyncStore(tmp_path, url=url)
+    await store.open()
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as other:
+            incident = await store.open_incident(channel_id="c1", plan_id="kotim", caller_number="0811", called_number="112",
+                                                 answered_at="2026-12-02T02:00:00.400+00:00")
+            await store.add_event(incident.id, "prompt", {"prompts": "greeting"})
+            await store.settle()
+            assert other.execute("SELECT answered_at FROM incidents WHERE id = %s", (incident.id,)).fetchall() == [
+                ("2026-12-02T02:00:00.400+00:00",)]
+            assert other.execute("SELECT kind FROM incident_events WHERE incident_id = %s", (incident.id,)).fetchall() == [
+                ("prompt",)]
+            await store.update(incident.id, ended_at="2026-12-02T02:00:09.000+00:00", end_reason="caller hung up")
+            await store.settle()
+            assert _sessions(other) == ["idle"]
+            assert other.execute("SELECT end_reason FROM incidents WHERE id = %s", (incident.id,)).fetchall() == [
+                ("caller hung up",)]
+            # The first end stands: a later one (another node's sweep) changes nothing.
+            await store.update(incident.id, ended_at="2026-12-02T02:00:30.000+00:00", end_reason="node_lost")
+            stored = await store.get(incident.id)
+            assert stored is not None and (stored.ended_at, stored.end_reason) == ("2026-12-02T02:00:09.000+00:00", "caller hung up")
+            other.execute("SET lock_timeout = '2s'")
+            other.execute("ALTER TABLE incident_events ADD COLUMN probe text")
+    finally:
+        await store.close()
+
+
 def _sessions(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
     """The states of the app's store connections to this database (its writer's)."""
     found = conn.execute(

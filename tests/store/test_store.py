@@ -100,6 +100,18 @@ def test_an_event_replayed_with_its_key_lands_once_and_an_open_replayed_finds_it
     assert [(e.kind, e.detail) for e in store.events(inc.id)] == [("digit", {"digit": "1"})]
 
 
+def test_an_open_says_when_the_dialplan_answered_and_a_replay_keeps_the_first_row(store: IncidentStore) -> None:
+    inc = store.open_incident(channel_id="c8", plan_id="kotim", caller_number="0818", called_number="112",
+                              arrived_at="2026-12-02T02:00:00.000+00:00", answered_at="2026-12-02T02:00:00.400+00:00")
+    assert (inc.arrived_at, inc.answered_at) == ("2026-12-02T02:00:00.000+00:00", "2026-12-02T02:00:00.400+00:00")
+    # Another node (or a replay) opening the same channel later changes nothing of it.
+    again = store.open_incident(channel_id="c8", plan_id="other", caller_number="0818", called_number="112",
+                                answered_at="2026-12-02T02:00:09.000+00:00")
+    assert again == inc == store.get(inc.id)
+    unanswered = store.open_incident(channel_id="c9", plan_id="kotim", caller_number="0819", called_number="112")
+    assert unanswered.answered_at is None and unanswered.id != inc.id
+
+
 def test_console_accounts_sessions_and_the_operators_log_read_back(store: IncidentStore) -> None:
     store.set_console_password("supervisor1", "supervisor", "hash1")
     store.set_console_password("supervisor1", "supervisor", "hash2")
