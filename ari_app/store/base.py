@@ -119,6 +119,12 @@ def locked(tables: Tables) -> Iterator[Connection]:
         conn.commit()
 
 
+def insert_ignoring(conn: Connection, table: Table, values: Mapping[str, Any], *, keys: Sequence[str]) -> None:
+    """Insert `row` unless one with the same `keys` is there (a replayed write lands once),
+    when whether it was is of no use: nothing comes back to read."""
+    run(conn, _insert_ignoring(conn.dialect.name, table, tuple(keys)), values)
+
+
 def insert_returning(conn: Connection, table: Table, values: Mapping[str, Any], *, keys: Sequence[str]) -> dict[str, Any] | None:
     """Insert `row` unless one with the same `keys` is there; the inserted row, read back
     in the same statement (RETURNING), or None when one was there already."""
@@ -164,15 +170,29 @@ def run(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> C
 def rows(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every row of a query built once, each as {column: value}."""
     cursor = run(conn, statement, params)
-    columns = [d[0] for d in cursor.description or ()]
-    return [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+    found = cursor.fetchall()
+    columns = _columns(statement, cursor)
+    return [dict(zip(columns, r, strict=True)) for r in found]
 
 
 def row(conn: Connection, statement: Executable, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The first row of a query built once, as {column: value}, or None."""
     cursor = run(conn, statement, params)
     found = cursor.fetchone()
-    return None if found is None else dict(zip([d[0] for d in cursor.description or ()], found, strict=True))
+    return None if found is None else dict(zip(_columns(statement, cursor), found, strict=True))
+
+
+_COLUMNS: dict[Executable, tuple[str, ...]] = {}
+
+
+def _columns(statement: Executable, cursor: Cursor) -> tuple[str, ...]:
+    """The names of a statement's result columns, read from the driver once per statement:
+    psycopg builds a description object per column at each reading, a tenth of the store
+    thread's CPU on PostgreSQL (the incident has some 25 columns)."""
+    found = _COLUMNS.get(statement)
+    if found is None:
+        found = _COLUMNS[statement] = tuple(d[0] for d in cursor.description or ())
+    return found
 
 
 _Compiled = tuple[str, tuple[str, ...] | None, dict[str, Any]]
@@ -210,6 +230,11 @@ def _upsert(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[st
 @functools.cache
 def _insert_once(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
     return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]])
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
 
 
 @functools.cache

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, bindparam, func, select
 
-from ari_app.store.base import Tables, dumps, insert_once, insert_returning, loads, row, run
+from ari_app.store.base import Tables, dumps, insert_ignoring, insert_returning, loads, row, run
 from ari_app.store.locations import location_row
 from ari_app.store.schema import incident_events, incidents, locations
 from ivr.store import INCIDENT_FIELDS, Incident, IncidentEvent, StoredLocation, now
@@ -77,7 +77,7 @@ class IncidentTables(Tables):
             if key is None:
                 run(conn, _ADD_EVENT, values)
             else:
-                insert_once(conn, incident_events, values, keys=["write_key"])
+                insert_ignoring(conn, incident_events, values, keys=["write_key"])
 
     def get(self, incident_id: int) -> Incident | None:
         """The incident with this id, or None."""

@@ -36,8 +36,8 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections import ChainMap, deque
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,11 +90,14 @@ class _Write:
     incident_id: int | None  # as the call knows it (provisional while negative); None: about no incident
     fields: dict[str, Any] = field(default_factory=dict)
     key: str = field(default_factory=_new_key)
+    # An open whose caller waits for it and is told its real id: the call never uses the
+    # provisional one, so no mapping is kept for it (one per call, for the app's life).
+    told: bool = field(default=False, compare=False)
 
-    def apply(self, store: IncidentStore, ids: dict[int, int]) -> Any:
+    def apply(self, store: IncidentStore, ids: MutableMapping[int, int]) -> Any:
         if self.kind == "open":
             incident = writes.apply(store, "open", self.incident_id, self.fields, self.key)
-            if self.incident_id is not None and self.incident_id < 0:
+            if self.incident_id is not None and self.incident_id < 0 and not self.told:
                 ids[self.incident_id] = incident.id
             return incident
         real = None if self.incident_id is None else ids.get(self.incident_id, self.incident_id)
@@ -102,7 +105,7 @@ class _Write:
             raise ValueError(f"incident {self.incident_id} was never opened")
         return writes.apply(store, self.kind, real, self.fields, self.key)
 
-    def saved(self, ids: dict[int, int]) -> dict[str, Any]:
+    def saved(self, ids: Mapping[int, int]) -> dict[str, Any]:
         """As a spool line, with the real id where it is known by now."""
         incident_id = None if self.incident_id is None else ids.get(self.incident_id, self.incident_id)
         return {"kind": self.kind, "incident_id": incident_id, "fields": self.fields, "key": self.key}
@@ -157,6 +160,12 @@ class AsyncStore:
     def pending(self) -> int:
         """Writes kept (in memory and the spool), waiting for the store to take them."""
         return len(self._pending)
+
+    @property
+    def mapped(self) -> int:
+        """Provisional incident ids mapped to real ones: one per open kept while the store
+        failed (its call goes on with the provisional id), none for a call told its real id."""
+        return len(self._ids)
 
     @property
     def backlog(self) -> int:
@@ -307,6 +316,8 @@ class AsyncStore:
         # A caller that stopped waiting (its task cancelled) still has its write stored; only
         # its answer is not set. Once running, a future can no longer be cancelled.
         waiting = [future is not None and future.set_running_or_notify_cancel() for _, future in group]
+        for (write, _), wait in zip(group, waiting, strict=True):
+            write.told = wait
         try:
             results = self._write_group([write for write, _ in group])
         except Exception as exc:  # a bug here must not leave a waiting call waiting for ever
@@ -341,12 +352,13 @@ class AsyncStore:
 
     def _apply_together(self, store: IncidentStore, group: list[_Write]) -> list[Any]:
         """The group in one transaction; ids of opens replayed in it count only once it is committed."""
-        ids = dict(self._ids)
+        fresh: dict[int, int] = {}
+        ids = ChainMap(fresh, self._ids)  # the group's new ids go to `fresh`
         # A write alone needs no batch: it is in a transaction of its own (or, one statement,
         # needs none: Tables.statement).
         with store.batch() if len(group) > 1 and all(_grouped(w.kind) for w in group) else contextlib.nullcontext():
             results = [write.apply(store, ids) for write in group]
-        self._ids.update(ids)
+        self._ids.update(fresh)
         return results
 
     def _write_alone(self, write: _Write) -> Any:
@@ -366,6 +378,7 @@ class AsyncStore:
             self.dropped += 1
             log.error("incident store: backlog full (%d writes), a write is DROPPED: %s", self._backlog_max, write.describe())
             return
+        write.told = False  # its caller is given the provisional id
         self._pending.append(write)
         self.spool.append(write.saved(self._ids))
 

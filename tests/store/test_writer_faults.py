@@ -39,6 +39,7 @@ async def test_writes_kept_while_the_disk_is_full_are_stored_in_order_with_the_r
         assert store.health == "ok" and store.pending == 0 and store.replayed == 4
         real = store.real_id(incident.id)
         assert real == before.id + 1
+        assert store.mapped == 1  # the kept open's call goes on with its provisional id; `before` was told its own
         stored = await store.get(incident.id)  # the provisional id still finds it
         assert stored is not None and stored.id == real and stored.answered_at and stored.arrived_at == incident.arrived_at
         assert [e.kind for e in await store.events(real)] == ["prompt"]

@@ -50,6 +50,9 @@ async def test_calls_writes_handed_over_together_are_stored_in_one_commit_in_ord
         assert await busy
         assert len({i.id for i in incidents}) == CALLS and all(i.id > 0 for i in incidents)
         assert commits[0] == 1  # ten opens, one commit
+        # Each call was told its real id: the writer keeps no provisional id for any of them
+        # (it kept one per call for the app's life, and copied them all for every group).
+        assert store.mapped == 0
 
         gate, busy = await _held(store)
         for incident in incidents:
