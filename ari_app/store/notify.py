@@ -156,8 +156,12 @@ class NodeFeed:
             try:
                 if self._sender is None or self._sender.closed:
                     self._sender, fresh = await self._connect(), True
-                # One round trip for the batch; unnest yields the messages in their order.
-                await self._sender.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, payloads))
+                # One round trip for the batch; unnest yields the messages in their order. They
+                # go as one text split by the server at a character JSON always escapes
+                # (RS, U+001E): as a text[] parameter, psycopg's array quoting of each message
+                # was four fifths of the sender's CPU.
+                await self._sender.execute("SELECT pg_notify(%s, p) FROM unnest(string_to_array(%s, chr(30))) AS p",
+                                           (CHANNEL, _SEPARATOR.join(payloads)))
             except (psycopg.Error, OSError) as exc:
                 await self._close_sender()
                 if fresh:
@@ -251,6 +255,9 @@ class NodeFeed:
             self._failing[what] = ""
             if what == "listen" and self.on_back is not None:
                 self.on_back()
+
+
+_SEPARATOR = "\x1e"  # json.dumps writes every control character escaped: never inside a payload
 
 
 def _payload(message: dict[str, Any]) -> str:

@@ -84,6 +84,17 @@ async def test_a_message_of_one_node_reaches_the_other_once_and_in_order(nodes: 
     assert ("wall", {"in_ivr": 3}) in a.heard and all(k == "incident" for k, _ in b.heard)
 
 
+async def test_a_text_with_control_characters_and_any_script_arrives_whole(nodes: tuple[Node, Node]) -> None:
+    # The batch travels as one text split at U+001E by the server: a message holding one
+    # (a texted SMS may hold anything) must still arrive as it was, and so must its neighbours.
+    a, b = nodes
+    texts = ["tolong\x1ebantu\nsegera", "kebakaran — Jl. Tjilik Riwut \u2603", "\x00\x1f\\\"'"]
+    for i, text in enumerate(texts):
+        a.hub.publish("incident", {"id": i, "kind": "text", "detail": {"text": text}})
+    await eventually(lambda: len(b.heard) >= len(texts), what="the other node to hear the texts")
+    assert [data["detail"]["text"] for _, data in b.heard] == texts
+
+
 async def test_a_node_without_node_name_says_so_once_it_hears_another(server: pg.PostgresServer,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     url = server.create_database(f"feed{next(_names)}")
