@@ -22,7 +22,7 @@ from ari_app.announcement import Announcements
 from ari_app.ari import events as ev
 from ari_app.ari.client import AriClient
 from ari_app.ari.dispatch import ChannelDispatcher
-from ari_app.ari.event_parsing import PARSED_TYPES
+from ari_app.ari.event_parsing import ASKED_TYPES
 from ari_app.asterisk.layout import Layout
 from ari_app.asterisk.render import ARI_USER, queue_nodes_before_me
 from ari_app.calls.agency_leg import PEER_ARG
@@ -93,7 +93,7 @@ class Service:
             request_timeout=settings.ari_request_timeout,
             reconnect_min=settings.ari_reconnect_min,
             reconnect_max=settings.ari_reconnect_max,
-            events=PARSED_TYPES,
+            events=ASKED_TYPES,
         )
         self.controllers: dict[str, CallController] = {}
         self.peers: dict[str, str] = {}

@@ -210,9 +210,12 @@ _PARSERS: dict[str, Callable[[JsonDict], ev.Event]] = {
     ev.CHANNEL_TALKING_STARTED: _talking_started,
 }
 
-# The event types the app reads: given to Asterisk as the calls application's event filter
-# (AriClient's `events`), so nothing else is written to the WebSocket or decoded here.
-PARSED_TYPES = frozenset(_PARSERS)
+# The event types the app asks for: given to Asterisk as the calls application's event
+# filter (AriClient's `events`), so nothing else is written to the WebSocket or decoded
+# here. PlaybackStarted is parsed (an application without a filter gets it) but not asked
+# for: no handler reads it (a playback is known from the play request's answer), and it
+# was one event in four of an IVR call.
+ASKED_TYPES = frozenset(_PARSERS) - {ev.PLAYBACK_STARTED}
 
 
 def parse_event(data: object) -> ev.Event:

@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import threading
 import time
-import uuid
 from collections import ChainMap, deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +46,7 @@ from ari_app.store.engine import is_store_fault, safe_url
 from ari_app.store.incidents import check_fields
 from ari_app.store.spool import SPOOL_FILE, Spool
 from ari_app.threads import STORE_THREAD, name_os_thread
+from ari_app.unique import new_id
 from ivr.errors import Ivr112Error
 from ivr.store import Incident, IncidentEvent, now
 
@@ -64,16 +63,6 @@ GROUP_MAX = 500  # writes stored in one transaction at most (an opening call wai
 UNKEYED_GROUPED = frozenset({"open", "update", "event"})
 
 
-# A write's key (applied_writes, incident_events.write_key): this process's random prefix
-# and a count, unique across processes and restarts like a uuid4 per write, for a tenth of
-# its cost on the event loop (no os.urandom per write). next() on a count is atomic.
-_KEY_PREFIX = uuid.uuid4().hex[:20]
-_KEY_COUNT = itertools.count()
-
-
-def _new_key() -> str:
-    return f"{_KEY_PREFIX}{next(_KEY_COUNT):x}"
-
 
 class StoreUnavailable(Ivr112Error):
     """The incident store cannot be written (or opened) just now; see the message for why."""
@@ -89,7 +78,7 @@ class _Write:
     kind: str  # the write's name: open, update, event, add_location, callback_missed...
     incident_id: int | None  # as the call knows it (provisional while negative); None: about no incident
     fields: dict[str, Any] = field(default_factory=dict)
-    key: str = field(default_factory=_new_key)
+    key: str = field(default_factory=new_id)  # applied_writes, incident_events.write_key
     # An open whose caller waits for it and is told its real id: the call never uses the
     # provisional one, so no mapping is kept for it (one per call, for the app's life).
     told: bool = field(default=False, compare=False)

@@ -83,15 +83,16 @@ def test_asterisk_sends_each_application_only_the_events_it_reads(live: Stack) -
     to the carriers' endpoints for their MESSAGEs, would otherwise get every event of every
     call from them (ChannelVarset, ChannelDialplan...: about 40 a call, each decoded for
     nothing). Asterisk's own record of the applications' filters, after the calls above."""
-    from ari_app.ari.event_parsing import PARSED_TYPES
+    from ari_app.ari.event_parsing import ASKED_TYPES
     from ari_app.texts.sip import TEXTS_APP_SUFFIX
 
     def allowed(app: str) -> set[str]:
         return {str(rule["type"]) for rule in live.ari(f"/applications/{app}")["events_allowed"]}
 
     app = live.settings.app_name
-    assert allowed(app) == PARSED_TYPES | {"ApplicationReplaced", "RESTResponse"}
+    assert allowed(app) == ASKED_TYPES | {"ApplicationReplaced", "RESTResponse"}
     assert "ChannelVarset" not in allowed(app)
+    assert "PlaybackStarted" not in allowed(app)  # one event in four of a call, read by no handler
     assert allowed(app + TEXTS_APP_SUFFIX) == {"TextMessageReceived", "ApplicationReplaced", "RESTResponse"}
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 
 from ari_app.ari.errors import AriNotFound
 from ari_app.ari.rest.transport import AriRest, seg
+from ari_app.unique import new_id
 
 _log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class MediaRequests(AriRest):
                     f"channel {channel_id}: media URI {uri!r} contains a comma, "
                     "which ARI reads as a list separator; rename the prompt"
                 )
-        wanted_id = playback_id or str(uuid.uuid4())
+        wanted_id = playback_id or new_id()
         result = await self.request(
             "POST",
             f"/channels/{seg(channel_id)}/play",
