@@ -36,7 +36,6 @@ import threading
 import time
 from collections import ChainMap, deque
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,7 +44,8 @@ from ari_app.store import IncidentStore, open_store, writes
 from ari_app.store.engine import is_store_fault, safe_url
 from ari_app.store.incidents import check_fields
 from ari_app.store.spool import SPOOL_FILE, Spool
-from ari_app.threads import STORE_THREAD, name_os_thread
+from ari_app.store.thread import StoreThread, answer_later
+from ari_app.threads import STORE_THREAD
 from ari_app.unique import new_id
 from ivr.errors import Ivr112Error
 from ivr.store import Incident, IncidentEvent, now
@@ -106,8 +106,7 @@ class _Write:
 class AsyncStore:
     def __init__(self, data_dir: Path, *, url: str = "", retry_s: float = RETRY_S, remind_s: float = REMIND_S,
                  backlog_max: int = BACKLOG_MAX) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=STORE_THREAD, initializer=name_os_thread,
-                                            initargs=(STORE_THREAD,))
+        self._thread = StoreThread(STORE_THREAD)
         self._data_dir = data_dir
         self._url = url
         self.where = safe_url(url) if url else str(data_dir)
@@ -210,7 +209,7 @@ class AsyncStore:
             self._retry_task = None
         await self._run(self._flush)
         await self._run(self._close_now)
-        self._executor.shutdown(wait=True)
+        self._thread.stop()
 
     def _close_now(self) -> None:
         if self._pending:
@@ -226,7 +225,7 @@ class AsyncStore:
             self._store = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await self._thread.run(fn)
 
     async def settle(self) -> None:
         """Wait until every write handed over so far has been stored or kept."""
@@ -303,21 +302,17 @@ class AsyncStore:
 
     def _store_group(self, group: list[_Handed]) -> None:
         # A caller that stopped waiting (its task cancelled) still has its write stored; only
-        # its answer is not set. Once running, a future can no longer be cancelled.
-        waiting = [future is not None and future.set_running_or_notify_cancel() for _, future in group]
-        for (write, _), wait in zip(group, waiting, strict=True):
-            write.told = wait
+        # its answer is not set (thread.py).
+        for write, answer in group:
+            write.told = answer is not None
         try:
             results = self._write_group([write for write, _ in group])
         except Exception as exc:  # a bug here must not leave a waiting call waiting for ever
             log.exception("incident store: %d writes could not be handed to the store", len(group))
             results = [exc] * len(group)
-        for (write, future), result, wait in zip(group, results, waiting, strict=True):
-            if future is not None and wait:
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        for (write, answer), result in zip(group, results, strict=True):
+            if answer is not None:
+                answer(result)
             elif isinstance(result, BaseException):
                 log.error("incident store: a write was refused and dropped (%r): %s", result, write.describe())
 
@@ -371,17 +366,17 @@ class AsyncStore:
         self._pending.append(write)
         self.spool.append(write.saved(self._ids))
 
-    def _hand_over(self, write: _Write, result: Future[Any] | None = None) -> None:
-        """Queue a write for the store's thread and go on; a bug in it is logged there (or set
-        on `result`). A drain is due once per group: FIFO with `run`, so a store call sees
+    def _hand_over(self, write: _Write, answer: Callable[[Any], None] | None = None) -> None:
+        """Queue a write for the store's thread and go on; a bug in it is logged there (or
+        given to its waiting caller, `answer`). A drain is due once per group: FIFO with `run`, so a store call sees
         every write handed over before it."""
         self._submitted += 1
         with self._lock:
-            self._queue.append((write, result))
+            self._queue.append((write, answer))
             if self._drain_due:
                 return
             self._drain_due = True
-        self._executor.submit(self._drain)
+        self._thread.put(self._drain)
 
     async def open_incident(self, **fields: Any) -> Incident:
         """Open the call's incident. Its real id while the store is healthy; a provisional
@@ -418,9 +413,9 @@ class AsyncStore:
             raise ValueError(f"write {name}: arguments must be plain JSON ({exc})") from exc
         write = _Write(name, incident_id, args)
         if wait and not self.failure:
-            result: Future[Any] = Future()
-            self._hand_over(write, result)
-            return await asyncio.wrap_future(result)
+            done, answer = answer_later(asyncio.get_running_loop())
+            self._hand_over(write, answer)
+            return await done
         self._hand_over(write)
         return _provisional(write) if name == "open" else None
 
@@ -473,7 +468,7 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
 
 
-_Handed = tuple[_Write, Future[Any] | None]
+_Handed = tuple[_Write, Callable[[Any], None] | None]  # the write, and how its waiting caller is answered
 
 
 def _groups(taken: list[_Handed]) -> Iterator[list[_Handed]]:
