@@ -18,9 +18,6 @@ from sqlalchemy.engine import Dialect
 
 from ari_app.store.held import HeldConnection
 
-# Longest wait for a row another node holds locked (PostgreSQL), before the change fails as a store fault.
-LOCK_TIMEOUT_S = 5.0
-
 
 class Tables:
     """Base of the table groups; `ari_app.store.IncidentStore` combines them over one engine.
@@ -102,8 +99,6 @@ def locked(tables: Tables) -> Iterator[Connection]:
             # Part of a larger write that holds its own transaction (a named write and its
             # key, writes.py): the change runs inside it and is committed with it. On SQLite
             # that transaction wrote the key first, so it holds the write lock already.
-            if conn.dialect.name != "sqlite":
-                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
             yield conn
             return
         if conn.dialect.name == "sqlite":
@@ -112,9 +107,12 @@ def locked(tables: Tables) -> Iterator[Connection]:
             # up to pysqlite's busy timeout, 5 s.)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            # A node that stalls holding the row (its host gone without closing the
-            # connection) must not stall this node's writer for ever: a store fault instead.
-            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_TIMEOUT_S * 1000)}ms'")
+            # The block's statements run on the driver's cursor (run): SQLAlchemy must know
+            # of the transaction for the commit below to commit it.
+            conn.begin()
+        # On PostgreSQL a node that stalls holding the row (its host gone without closing the
+        # connection) does not stall this node's writer for ever: every connection waits at
+        # most engine.LOCK_TIMEOUT_S for a lock, then the change fails as a store fault.
         yield conn
         conn.commit()
 

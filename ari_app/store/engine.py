@@ -24,6 +24,11 @@ from ivr.store import STORE_FILE
 
 # Seconds to wait for PostgreSQL to accept a connection before the store counts as down.
 CONNECT_TIMEOUT_S = 3
+# Longest wait for a lock another node holds (PostgreSQL: a row a node locked for a change,
+# base.locked; a table a migration alters), before the statement fails as a store fault: a
+# node that stalls holding one must not stall the others. Set for every connection when it
+# is made (a SET LOCAL in each change was one statement in twenty of an IVR call).
+LOCK_TIMEOUT_S = 5.0
 
 
 def resolve_url(url: str, data_dir: Path) -> str:
@@ -71,11 +76,14 @@ def make_engine(url: str, data_dir: Path) -> Engine:
         engine = create_engine(full)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # The URL's own server options (`?options=-c ...`) are kept, the lock timeout added.
+    given = parsed.query.get("options")
+    options = " ".join(filter(None, [given if isinstance(given, str) else "", f"-c lock_timeout={int(LOCK_TIMEOUT_S * 1000)}"]))
     engine = create_engine(
         full,
         pool_size=2,
         max_overflow=2,
-        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ivr112"},
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "ivr112", "options": options},
     )
     event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
     event.listen(engine, "checkin", _used)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ari_app.store import IncidentStore, base, open_store, schema
+from ari_app.store import IncidentStore, engine, open_store, schema
 from ari_app.store.base import locked
 from ari_app.store.engine import is_store_fault
 from ivr import callbacks
@@ -105,13 +105,18 @@ def test_two_operators_on_two_nodes_pressing_call_back_at_once_start_one_callbac
         assert entry is not None and entry.attempts == 1
 
 
+@pytest.fixture
+def short_locks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stores opened after this wait 0.2 s for a lock another node holds (not 5 s)."""
+    monkeypatch.setattr(engine, "LOCK_TIMEOUT_S", 0.2)
+
+
 @pytest.mark.parametrize("held", [False, True], ids=["pooled", "held"])
 def test_an_entry_held_locked_by_a_stalled_node_fails_as_a_store_fault_not_a_hang(
-        nodes: tuple[IncidentStore, IncidentStore], monkeypatch: pytest.MonkeyPatch, held: bool) -> None:
+        short_locks: None, nodes: tuple[IncidentStore, IncidentStore], held: bool) -> None:
     a, b = nodes
     if held:  # B's lock taken on the connection its store thread keeps (held.py), not a pooled one
         b.hold()
-    monkeypatch.setattr(base, "LOCK_TIMEOUT_S", 0.2)
     callbacks.missed(a, "0816500", None)
     with locked(b) as stalled:  # node B took the entry (or the write lock) and went silent
         stalled.execute(select(schema.callbacks).where(schema.callbacks.c.number == "0816500").with_for_update()).first()
