@@ -42,11 +42,14 @@ def prank_flagged(store: RecordStore, number: str, policy: PrankPolicy, *, at: s
     """Is `number` flagged as a prank caller now (or at `at`)?"""
     if not number:
         return False
-    clear = store.number_clear(number)
-    floor = max([_ago(policy.block_hours + policy.window_hours, at), *([clear.cleared_at] if clear else [])])
-    times = store.prank_times(number, after=floor)
+    times = store.prank_times(number, after=_ago(policy.block_hours + policy.window_hours, at))
     if len(times) < policy.count:
-        return False
+        return False  # most callers: one read, not two (a clear only takes times away)
+    clear = store.number_clear(number)
+    if clear is not None:  # a supervisor lifted the flag: only later prank calls count
+        times = [t for t in times if t > clear.cleared_at]
+        if len(times) < policy.count:
+            return False
     last = times[0]
     if last < _ago(policy.block_hours, at):
         return False

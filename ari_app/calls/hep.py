@@ -32,6 +32,10 @@ MAX_INVITES = 2000
 WAIT_STEP_S = 0.02
 
 
+_LENGTH = struct.Struct("!H")
+_CHUNK = struct.Struct("!HHH")  # vendor, type, length (the 6-byte header included)
+
+
 class HepError(ValueError):
     """A packet that is not a usable HEP3 SIP capture."""
 
@@ -43,7 +47,7 @@ def parse_hep(data: bytes, password: str = "") -> bytes:
         raise HepError(f"packet of {len(data)} bytes refused (at most {MAX_PACKET_BYTES})")
     if len(data) < 6 or data[:4] != HEP_MAGIC:
         raise HepError("not a HEP3 packet")
-    (total,) = struct.unpack_from("!H", data, 4)
+    (total,) = _LENGTH.unpack_from(data, 4)
     if total != len(data):
         raise HepError(f"HEP3 length {total} but {len(data)} bytes received")
     payload: bytes | None = None
@@ -55,16 +59,15 @@ def parse_hep(data: bytes, password: str = "") -> bytes:
             raise HepError(f"more than {MAX_CHUNKS} chunks")
         if i + 6 > total:
             raise HepError(f"chunk header cut short at byte {i}")
-        _vendor, kind, length = struct.unpack_from("!HHH", data, i)
+        _vendor, kind, length = _CHUNK.unpack_from(data, i)
         if length < 6 or i + length > total:
             raise HepError(f"chunk of type {kind:#06x} with length {length} at byte {i} does not fit")
-        body = data[i + 6 : i + length]
-        if kind == CHUNK_PAYLOAD:
+        if kind == CHUNK_PAYLOAD:  # only the two chunks read are copied out
             if payload is not None:
                 raise HepError("two payload chunks")
-            payload = body
+            payload = data[i + 6 : i + length]
         elif kind == CHUNK_AUTH_KEY:
-            auth = body
+            auth = data[i + 6 : i + length]
         i += length
     if password and (auth is None or not hmac.compare_digest(auth.rstrip(b"\0"), password.encode())):
         raise HepError("capture password missing or wrong")

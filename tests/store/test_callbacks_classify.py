@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from ari_app.store import IncidentStore
@@ -85,6 +87,13 @@ def test_a_supervisor_clearing_the_number_lifts_the_flag(store: IncidentStore) -
     assert classify.prank_flagged(store, "0817", POLICY)
     classify.clear(store, "0817", by="supervisor")
     assert not classify.prank_flagged(store, "0817", POLICY)
+    # Only prank calls after the clear count again: two more are not enough, a third is.
+    later = [(datetime.now(UTC) + timedelta(minutes=m)).isoformat(timespec="milliseconds") for m in (1, 2, 3, 4)]
+    prank_at(store, "0817", "q3", later[0])
+    prank_at(store, "0817", "q4", later[1])
+    assert not classify.prank_flagged(store, "0817", POLICY, at=later[2])
+    prank_at(store, "0817", "q5", later[2])
+    assert classify.prank_flagged(store, "0817", POLICY, at=later[3])
 
 
 def test_an_unknown_category_or_incident_is_refused_with_the_choices(store: IncidentStore) -> None:
