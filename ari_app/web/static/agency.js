@@ -28,6 +28,10 @@ const TEXT = {
 let lang = localStorage.getItem("ivr112.lang") || "id";
 let me = null;
 let current = null;
+// The incident chosen last, and which showIncident call was made last: a change that comes
+// while its read is on the way is read again, and an older read never overwrites a newer.
+let chosen = null;
+let reads = 0;
 let boundaries = null;
 
 const when = (iso) => (iso || "").slice(0, 16).replace("T", " ");
@@ -50,7 +54,10 @@ async function refreshList() {
 }
 
 async function showIncident(id) {
+  chosen = id;
+  const read = ++reads;
   const incident = await api(`/api/agency/incidents/${id}`);
+  if (read !== reads) return;  // a later read (a newer change, or another incident) is shown instead
   current = incident;
   const eido = incident.eido;
   $("#incident").hidden = false;
@@ -103,7 +110,7 @@ function listen() {
   stream.addEventListener("incident", (e) => {
     const change = JSON.parse(e.data);
     refreshList();
-    if (current && change.id === current.id) showIncident(current.id);
+    if (change.id === chosen) showIncident(chosen);
   });
 }
 
