@@ -85,7 +85,7 @@ def insert_once(conn: Connection, table: Table, row: Mapping[str, Any], *, keys:
     """Insert `row` unless one with the same `keys` is there (a replayed write lands once);
     True when it was inserted."""
     # RETURNING rather than rowcount: psycopg reports -1 for this statement.
-    return run(conn, _insert_once(conn.dialect.name, table, tuple(keys)), row).fetchone() is not None
+    return run(conn, _insert_unless_there(conn.dialect.name, table, tuple(keys), "key"), row).fetchone() is not None
 
 
 @contextmanager
@@ -118,15 +118,15 @@ def locked(tables: Tables) -> Iterator[Connection]:
 
 
 def insert_ignoring(conn: Connection, table: Table, values: Mapping[str, Any], *, keys: Sequence[str]) -> None:
-    """Insert `row` unless one with the same `keys` is there (a replayed write lands once),
-    when whether it was is of no use: nothing comes back to read."""
-    run(conn, _insert_ignoring(conn.dialect.name, table, tuple(keys)), values)
+    """Insert `values` unless a row with the same `keys` is there (a replayed write lands
+    once), when whether it was is of no use: nothing comes back to read."""
+    run(conn, _insert_unless_there(conn.dialect.name, table, tuple(keys), ""), values)
 
 
 def insert_returning(conn: Connection, table: Table, values: Mapping[str, Any], *, keys: Sequence[str]) -> dict[str, Any] | None:
-    """Insert `row` unless one with the same `keys` is there; the inserted row, read back
-    in the same statement (RETURNING), or None when one was there already."""
-    return row(conn, _insert_returning(conn.dialect.name, table, tuple(keys)), values)
+    """Insert `values` unless a row with the same `keys` is there; the inserted row, read
+    back in the same statement (RETURNING), or None when one was there already."""
+    return row(conn, _insert_unless_there(conn.dialect.name, table, tuple(keys), "row"), values)
 
 
 def insert_new(conn: Connection, table: Table, row: Mapping[str, Any], *, key: str) -> bool:
@@ -226,18 +226,13 @@ def _upsert(dialect: str, table: Table, columns: tuple[str, ...], keys: tuple[st
 
 
 @functools.cache
-def _insert_once(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
-    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c[keys[0]])
-
-
-@functools.cache
-def _insert_ignoring(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
-    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
-
-
-@functools.cache
-def _insert_returning(dialect: str, table: Table, keys: tuple[str, ...]) -> Any:
-    return _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys)).returning(*table.c)
+def _insert_unless_there(dialect: str, table: Table, keys: tuple[str, ...], returning: str) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, returning nothing (""), the first key
+    column ("key") or the whole row ("row")."""
+    insert = _insert(dialect, table).on_conflict_do_nothing(index_elements=list(keys))
+    if returning == "key":
+        return insert.returning(table.c[keys[0]])
+    return insert.returning(*table.c) if returning == "row" else insert
 
 
 def _insert(dialect: str, table: Table) -> Any:

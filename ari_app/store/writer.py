@@ -368,8 +368,8 @@ class AsyncStore:
 
     def _hand_over(self, write: _Write, answer: Callable[[Any], None] | None = None) -> None:
         """Queue a write for the store's thread and go on; a bug in it is logged there (or
-        given to its waiting caller, `answer`). A drain is due once per group: FIFO with `run`, so a store call sees
-        every write handed over before it."""
+        given to its waiting caller, `answer`). A drain is due once per group: FIFO with
+        `run`, so a store call sees every write handed over before it."""
         self._submitted += 1
         with self._lock:
             self._queue.append((write, answer))

@@ -68,9 +68,7 @@ async def _restart_after_a_write(store: AsyncStore, server: pg.PostgresServer, f
 async def test_a_read_on_the_held_connection_leaves_no_transaction_open_and_closing_leaves_no_connection(
     pg_server: pg.PostgresServer, tmp_path: Path
 ) -> None:
-    url = pg_server.create_database("held_read")
-    conninfo = libpq_url(url)
-    assert conninfo is not None
+    url, conninfo = _database(pg_server, "held_read")
     store = AsyncStore(tmp_path, url=url)
     await store.open()
     with psycopg.connect(conninfo, autocommit=True) as other:
@@ -94,9 +92,7 @@ async def test_a_calls_lone_writes_are_committed_as_they_run_and_hold_no_transac
 ) -> None:
     # A write that is one statement runs in autocommit on the held connection (no BEGIN and
     # COMMIT): another node sees each one at once, and none is left in a transaction.
-    url = pg_server.create_database("held_lone")
-    conninfo = libpq_url(url)
-    assert conninfo is not None
+    url, conninfo = _database(pg_server, "held_lone")
     store = AsyncStore(tmp_path, url=url)
     await store.open()
     try:
@@ -122,6 +118,14 @@ async def test_a_calls_lone_writes_are_committed_as_they_run_and_hold_no_transac
             other.execute("ALTER TABLE incident_events ADD COLUMN probe text")
     finally:
         await store.close()
+
+
+def _database(server: pg.PostgresServer, name: str) -> tuple[str, str]:
+    """A new database of `server`: its store_url, and its libpq URL for a plain connection."""
+    url = server.create_database(name)
+    conninfo = libpq_url(url)
+    assert conninfo is not None
+    return url, conninfo
 
 
 def _sessions(conn: psycopg.Connection[tuple[object, ...]]) -> list[str]:
